@@ -1,0 +1,22 @@
+# The two commands README.md shows: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.installed
+
+.PHONY: demo test tools
+
+demo: $(READY)
+	$(BIN)/python -m servers $(ARGS)
+
+test: $(READY) tools
+	$(BIN)/python -m pytest $(ARGS)
+
+tools:
+	@tests/install-tools.sh
+
+$(READY): requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	touch $@

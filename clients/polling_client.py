@@ -1,0 +1,95 @@
+"""Chat over HTTP polling from the terminal, with ``requests``.
+
+    python -m clients.polling_client                      # interactive chat, long polling
+    python -m clients.polling_client --interval 1         # short polling, once a second
+    python -m clients.polling_client --once "How are you?"
+
+There is no way for the server to reach us: every message we see, we asked for.
+Compare with ``websocket_client.py``, which has the same functions in the same order.
+"""
+
+import argparse
+import sys
+import threading
+import time
+
+import requests
+
+LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clients.polling_client", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8001", help="the polling server")
+    parser.add_argument("--name", default="polling-client", help="your name in the chat")
+    parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
+    parser.add_argument("--interval", type=float, metavar="SECONDS",
+                        help="short polling every SECONDS (default: long polling)")
+    args = parser.parse_args(argv)
+    session = requests.Session()  # one keep-alive connection for all requests
+    if args.once:
+        print(ask(session, args.url, args.name, args.once))
+        return 0
+    return chat(session, args.url, args.name, args.interval)
+
+
+def ask(session: requests.Session, url: str, name: str, text: str, timeout: float = 10) -> str:
+    """Send one message and poll until the server's reply to it shows up."""
+    sent = send(session, url, name, text)
+    after, deadline = sent["id"], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in poll(session, url, after, wait=1):
+            if message["reply_to"] == sent["id"]:
+                return message["text"]
+            after = message["id"]
+    raise TimeoutError("no reply from the server")
+
+
+def send(session: requests.Session, url: str, name: str, text: str) -> dict:
+    response = session.post(f"{url}/api/messages", json={"text": text, "author": name}, timeout=10)
+    if response.status_code != 201:
+        raise RuntimeError(f"{response.status_code}: {response.json()['message']}")
+    return response.json()["message"]
+
+
+def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list[dict]:
+    response = session.get(f"{url}/api/messages", params={"after": after, "wait": wait}, timeout=wait + 10)
+    response.raise_for_status()
+    return response.json()["messages"]
+
+
+def follow(session: requests.Session, url: str, interval: float | None, stop: threading.Event) -> None:
+    """Print every message, asking the server again and again."""
+    after = 0
+    while not stop.is_set():
+        try:
+            messages = poll(session, url, after, wait=0 if interval else LONG_POLL_WAIT)
+        except requests.RequestException as error:
+            print(f"[poll failed: {error}; retrying]", file=sys.stderr)
+            messages = []
+            stop.wait(1)
+        for message in messages:
+            print(f"{message['author']}: {message['text']}")
+            after = message["id"]
+        if interval:
+            stop.wait(interval)
+
+
+def chat(session: requests.Session, url: str, name: str, interval: float | None) -> int:
+    stop = threading.Event()
+    # the follower gets its own session: requests.Session is not shared between threads
+    threading.Thread(target=follow, args=(requests.Session(), url, interval, stop), daemon=True).start()
+    print(f"Connected to {url} by {'short polling every %gs' % interval if interval else 'long polling'}. "
+          "Type a message and press Enter; Ctrl-D to quit.")
+    try:
+        for line in sys.stdin:
+            if line.strip():
+                send(session, url, name, line.rstrip("\n"))
+    except KeyboardInterrupt:
+        pass
+    stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Chat over a WebSocket from the terminal, with simple_websocket's client.
+
+    python -m clients.websocket_client                      # interactive chat
+    python -m clients.websocket_client --once "How are you?"
+
+One connection stays open; the server pushes every message the moment it is
+stored. Compare with ``polling_client.py``, which has the same functions in the same order.
+"""
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+from simple_websocket import Client, ConnectionClosed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clients.websocket_client", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="ws://127.0.0.1:8002/ws", help="the WebSocket endpoint")
+    parser.add_argument("--name", default="websocket-client", help="your name in the chat")
+    parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
+    args = parser.parse_args(argv)
+    if args.once:
+        ws = Client.connect(args.url)  # no ?after=: only what comes next, not the history
+        try:
+            print(ask(ws, args.name, args.once))
+        finally:
+            ws.close()
+        return 0
+    return chat(Client.connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
+
+
+def ask(ws: Client, name: str, text: str, timeout: float = 10) -> str:
+    """Send one message and wait for the server to push its reply."""
+    send(ws, name, text)
+    sent_id, replies, deadline = None, {}, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = receive(ws, timeout=deadline - time.monotonic())
+        if event is None:
+            break
+        if event["type"] == "sent":
+            sent_id = event["message"]["id"]
+        elif event["type"] == "message" and event["message"]["reply_to"] is not None:
+            replies[event["message"]["reply_to"]] = event["message"]["text"]
+        elif event["type"] == "error":
+            raise RuntimeError(event["message"])
+        if sent_id in replies:
+            return replies[sent_id]
+    raise TimeoutError("no reply from the server")
+
+
+def send(ws: Client, name: str, text: str) -> None:
+    ws.send(json.dumps({"type": "send", "text": text, "author": name}))
+
+
+def receive(ws: Client, timeout: float | None = None) -> dict | None:
+    data = ws.receive(timeout=timeout)
+    return None if data is None else json.loads(data)
+
+
+def follow(ws: Client, stop: threading.Event) -> None:
+    """Print every message the server pushes; nothing to ask for."""
+    try:
+        while not stop.is_set():
+            event = receive(ws)
+            if event["type"] == "message":
+                print(f"{event['message']['author']}: {event['message']['text']}")
+            elif event["type"] == "error":
+                print(f"[error: {event['message']}]", file=sys.stderr)
+    except ConnectionClosed:
+        print("[connection closed by the server]", file=sys.stderr)
+
+
+def chat(ws: Client, url: str, name: str) -> int:
+    stop = threading.Event()
+    threading.Thread(target=follow, args=(ws, stop), daemon=True).start()
+    print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")
+    try:
+        for line in sys.stdin:
+            if line.strip():
+                send(ws, name, line.rstrip("\n"))
+    except (KeyboardInterrupt, ConnectionClosed):
+        pass
+    stop.set()
+    ws.close()
+    return 0
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``python -m servers``: both servers in one process, sharing one board.
+
+A polling client on port 8001 and a WebSocket client on port 8002 see each
+other's messages because both apps are handed the same ``Chat``.
+"""
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+
+from . import polling_server, websocket_server
+from .chat import Chat
+from .serving import RunningServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m servers", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--polling-port", type=int, default=8001)
+    parser.add_argument("--websocket-port", type=int, default=8002)
+    parser.add_argument("--ticker", type=float, metavar="SECONDS",
+                        help="post a server-originated event every SECONDS (off by default)")
+    parser.add_argument("--no-keep-alive", action="store_true",
+                        help="close the connection after every HTTP response, as 'flask run' does")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                        help="also accept browser pages from this origin (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    args = parser.parse_args(argv)
+
+    if not _is_loopback(args.host):
+        print(f"WARNING: binding {args.host}: other machines on your network can reach these servers.\n"
+              "         Do this only on a network you trust (a classroom), and stop the servers afterwards.",
+              file=sys.stderr)
+    chat = Chat()
+    if args.ticker:
+        chat.start_ticker(args.ticker)
+    common = {"allowed_origins": args.allow_origin}
+    keep = {"host": args.host, "keep_alive": not args.no_keep_alive, "quiet": args.quiet}
+    polling = RunningServer(polling_server.create_app(chat, twin_port=args.websocket_port, **common),
+                            port=args.polling_port, **keep)
+    websocket = RunningServer(websocket_server.create_app(chat, twin_port=args.polling_port, **common),
+                              port=args.websocket_port, **keep)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"HTTP polling server:  http://{shown}:{polling.port}/   (API: /api/messages)")
+    print(f"WebSocket server:     http://{shown}:{websocket.port}/   (ws://{shown}:{websocket.port}/ws)")
+    print("Press Ctrl-C to stop both.", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    chat.stop_ticker()
+    polling.stop()
+    websocket.stop()
+    print("Stopped.")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

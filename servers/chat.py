@@ -1,0 +1,105 @@
+"""The feature both transports serve: the seed article's reply, broadcast chat,
+and server-originated events. Plain Python, no web framework.
+
+Everything a client can get wrong about a message is checked here, once, so the
+polling server and the WebSocket server refuse the same inputs with the same
+error codes and differ only in how they say it (an HTTP status, or a WebSocket
+error message / close code).
+"""
+
+import json
+import threading
+
+from .board import Message, MessageBoard
+
+SERVER = "server"
+REPLY = "Client:{text}\nServer:I am fine, thanks!"  # the seed article's answer, exactly
+MAX_TEXT = 1000  # characters in one chat message
+MAX_AUTHOR = 40
+LONGEST_WAIT = 30  # seconds a long poll may hold a request open
+
+
+class BadInput(ValueError):
+    """A client sent something we refuse. ``code`` is stable and documented."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_json(self) -> dict:
+        return {"error": self.code, "message": self.message}
+
+
+def parse_json(raw: str | bytes) -> object:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadInput("malformed_json", f"the body is not valid JSON ({error})") from None
+
+
+def read_new_message(payload: object, max_text: int = MAX_TEXT) -> tuple[str, str]:
+    """Check a client's ``{"text": ..., "author": ...}`` and return (author, text)."""
+    if not isinstance(payload, dict):
+        raise BadInput("invalid_message", "expected a JSON object like {\"text\": \"How are you?\"}")
+    text = payload.get("text")
+    if not isinstance(text, str) or not text:
+        raise BadInput("invalid_text", "\"text\" must be a non-empty string")
+    if len(text) > max_text:
+        raise BadInput("text_too_long", f"\"text\" is {len(text)} characters; the limit is {max_text}")
+    author = payload.get("author", "anonymous")
+    if not isinstance(author, str) or not author or len(author) > MAX_AUTHOR or author == SERVER:
+        raise BadInput("invalid_author", f"\"author\" must be a name of 1 to {MAX_AUTHOR} characters, not \"{SERVER}\"")
+    return author, text
+
+
+def read_after(value: object) -> int:
+    """The "everything after id N" cursor, from a query string or a JSON field."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise BadInput("invalid_after", "\"after\" must be a whole number >= 0 (the last id you have seen)")
+
+
+def read_wait(value: str) -> int:
+    """Seconds a long poll may wait: a whole number from 0 to LONGEST_WAIT."""
+    if value.isascii() and value.isdigit() and int(value) <= LONGEST_WAIT:
+        return int(value)
+    raise BadInput("invalid_wait", f"\"wait\" must be a whole number of seconds from 0 to {LONGEST_WAIT}")
+
+
+class Chat:
+    """One board plus the behaviour around it; both servers can share one Chat."""
+
+    def __init__(self, board: MessageBoard | None = None, max_text: int = MAX_TEXT) -> None:
+        self.board = board or MessageBoard()
+        self.max_text = max_text
+        self._ticker: threading.Event | None = None
+        self.ticker_interval: float | None = None
+
+    def send(self, author: str, text: str) -> tuple[Message, Message]:
+        """Store a client's message and the server's answer to it, as the seed's server does."""
+        message = self.board.post(author, text)
+        reply = self.board.post(SERVER, REPLY.format(text=text), reply_to=message.id)
+        return message, reply
+
+    def start_ticker(self, interval: float) -> None:
+        """Post a server-originated event every ``interval`` seconds (the article's notifications)."""
+        self.stop_ticker()
+        stopped = self._ticker = threading.Event()
+        self.ticker_interval = interval
+
+        def tick() -> None:
+            count = 0
+            while not stopped.wait(interval):
+                count += 1
+                self.board.post(SERVER, f"Notification #{count}: the server speaks first")
+
+        threading.Thread(target=tick, name="ticker", daemon=True).start()
+
+    def stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._ticker.set()
+        self._ticker = None
+        self.ticker_interval = None

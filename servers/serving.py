@@ -1,0 +1,150 @@
+"""The HTTP/1.1 server both apps run on, and how tests start one in a thread.
+
+Why not Werkzeug's development server as it is: it answers every request with
+``Connection: close``, so a polling client pays a new TCP connection for every
+poll. Real servers and browsers keep connections open, and that choice changes
+the overhead a student measures, so here it is an explicit switch:
+
+* ``keep_alive=True`` (the default): one TCP connection carries many requests.
+* ``keep_alive=False``: every response closes its connection, like ``flask run``.
+
+This handler also knows that after a successful WebSocket upgrade the
+connection no longer speaks HTTP: the WebSocket library has already written its
+own ``101 Switching Protocols``, so nothing more may be written here (Werkzeug's
+server writes an ``HTTP/1.1 200 OK`` there, which browsers read as a corrupt
+frame). The other half of that fix, closing TCP after the closing handshake,
+lives in ``websocket_server.py``.
+"""
+
+import socket
+import threading
+
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.wsgi import LimitedStream
+
+IDLE_TIMEOUT = 60  # seconds an idle keep-alive connection stays open
+DRAIN_LIMIT = 64 * 1024  # unread request body we skip to reuse a connection
+
+
+class RequestHandler(WSGIRequestHandler):
+    timeout = IDLE_TIMEOUT  # applies while waiting for the next request line
+
+    def run_wsgi(self) -> None:
+        self.connection.settimeout(None)  # an app (long poll, WebSocket) may take its time
+        environ = self.environ = self.make_environ()
+        body = _request_body(environ)
+        status, headers, content = self._call_app(environ)
+        upgraded = status.startswith("200") and environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        if upgraded:  # the socket now belongs to the WebSocket protocol
+            self.close_connection = True
+            self.log_request(101)
+            return
+        self.connection.settimeout(self.timeout)
+        if not self.server.keep_alive or not _drain(body):
+            self.close_connection = True
+        code, _, reason = status.partition(" ")
+        try:
+            self.send_response(int(code), reason)
+            for name, value in headers:
+                if name.lower() != "content-length" and not (self.close_connection and name.lower() == "connection"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if environ["REQUEST_METHOD"] != "HEAD":
+                self.wfile.write(content)
+            self.wfile.flush()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def _call_app(self, environ: dict) -> tuple[str, list, bytes]:
+        started: list = []
+
+        def start_response(status, headers, exc_info=None):
+            started[:] = [status, headers]
+
+        try:
+            chunks = self.server.app(environ, start_response)
+            try:
+                content = b"".join(chunks)
+            finally:
+                getattr(chunks, "close", lambda: None)()
+            return started[0], started[1], content
+        except Exception:  # Flask turns app errors into 500s; this is the last resort
+            self.server.log("error", "application error", exc_info=True)
+            self.close_connection = True
+            return "500 Internal Server Error", [("Content-Type", "text/plain")], b"internal error\n"
+
+    def log_request(self, code="-", size="-") -> None:
+        if not self.server.quiet:
+            super().log_request(code, size)
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.connection)
+        super().finish()
+
+
+def _request_body(environ: dict) -> LimitedStream | None:
+    """Bound the body to Content-Length so leftovers can be skipped before the next request."""
+    if environ.get("wsgi.input_terminated"):  # chunked: no length to trust, so no reuse
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], length)
+    return stream
+
+
+def _drain(body: LimitedStream | None) -> bool:
+    """Skip what the app left unread; False if the connection cannot be reused."""
+    if body is None or body.limit - body._pos > DRAIN_LIMIT:
+        return False
+    body.exhaust()
+    return True
+
+
+class Server(ThreadedWSGIServer):
+    """Werkzeug's threaded server, with our handler and a list of open connections."""
+
+    def __init__(self, host: str, port: int, app, keep_alive: bool = True, quiet: bool = False) -> None:
+        self.keep_alive = keep_alive
+        self.quiet = quiet
+        self.connections: set[socket.socket] = set()
+        super().__init__(host, port, app, handler=RequestHandler)
+
+    def close_connections(self) -> None:
+        """Cut every open connection, as a server restart would."""
+        for connection in list(self.connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class RunningServer:
+    """A server on its own thread; stop() (or leaving a ``with`` block) stops it and its connections.
+
+    Tests and notebooks use it with port 0, so the system picks a free port.
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, keep_alive: bool = True, quiet: bool = True):
+        self.server = Server(host, port, app, keep_alive=keep_alive, quiet=quiet)
+        self.host, self.port = host, self.server.port
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name=f"server:{self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.close_connections()
+        self.server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# System tools the test suite drives: Debian's Chromium (browser tests, via Playwright)
+# and tshark (packet captures that check our byte counts). Installed with apt-get when
+# missing and we may (as root, or with password-less sudo); otherwise we say what to install.
+set -u
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+[ ${#missing[@]} -eq 0 ] && exit 0
+as_root=
+if [ "$(id -u)" -eq 0 ]; then as_root=env; elif sudo -n true 2>/dev/null; then as_root="sudo -n"; fi
+if [ -n "$as_root" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing ${missing[*]} with apt-get..."
+  $as_root DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+    $as_root DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" && exit 0
+fi
+echo "Not installed: ${missing[*]}. The tests that need them are skipped here"
+echo "(when CI is set they fail instead). On Debian or Ubuntu: sudo apt-get install ${missing[*]}"

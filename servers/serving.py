@@ -44,19 +44,29 @@ class RequestHandler(WSGIRequestHandler):
             self.close_connection = True
         code, _, reason = status.partition(" ")
         try:
-            self.send_response(int(code), reason)
-            for name, value in headers:
-                if name.lower() != "content-length" and not (self.close_connection and name.lower() == "connection"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(content)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if environ["REQUEST_METHOD"] != "HEAD":
-                self.wfile.write(content)
-            self.wfile.flush()
+            self._respond(int(code), reason, headers, content, environ["REQUEST_METHOD"] == "HEAD")
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+
+    def _respond(self, code: int, reason: str, headers: list, content: bytes, head: bool) -> None:
+        """Status line, headers with an exact Content-Length (the basis of keep-alive), body."""
+        self.send_response(code, reason)
+        app_length = None
+        for name, value in headers:
+            if name.lower() == "content-length":
+                app_length = value
+            elif name.lower() != "connection" or not self.close_connection:
+                self.send_header(name, value)
+        if head and app_length is not None:  # the length a GET would have had
+            self.send_header("Content-Length", app_length)
+        elif code >= 200 and code not in (204, 304):
+            self.send_header("Content-Length", str(len(content)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not head:
+            self.wfile.write(content)
+        self.wfile.flush()
 
     def _call_app(self, environ: dict) -> tuple[str, list, bytes]:
         started: list = []

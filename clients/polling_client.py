@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="short polling every SECONDS (default: long polling)")
     args = parser.parse_args(argv)
     session = requests.Session()  # one keep-alive connection for all requests
-    if args.once:
+    if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
         print(ask(session, args.url, args.name, args.once))
         return 0
     return chat(session, args.url, args.name, args.interval)
@@ -77,10 +77,10 @@ def follow(session: requests.Session, url: str, interval: float | None, stop: th
 
 def chat(session: requests.Session, url: str, name: str, interval: float | None) -> int:
     stop = threading.Event()
+    print(f"Connected to {url} by {'short polling every %gs' % interval if interval else 'long polling'}. "
+          "Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints anything
     # the follower gets its own session: requests.Session is not shared between threads
     threading.Thread(target=follow, args=(requests.Session(), url, interval, stop), daemon=True).start()
-    print(f"Connected to {url} by {'short polling every %gs' % interval if interval else 'long polling'}. "
-          "Type a message and press Enter; Ctrl-D to quit.")
     try:
         for line in sys.stdin:
             if line.strip():

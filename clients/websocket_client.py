@@ -13,7 +13,22 @@ import sys
 import threading
 import time
 
-from simple_websocket import Client, ConnectionClosed
+import simple_websocket
+from simple_websocket import ConnectionClosed
+
+
+class Client(simple_websocket.Client):
+    """simple_websocket's client with one fix: frames that arrive in the same read as the
+    server's ``101 Switching Protocols`` are delivered at once.
+
+    The library parses that read, takes the handshake answer and leaves any frames behind it
+    in the parser until more bytes come. Our server pushes the history right after the 101
+    (``/ws?after=0``), so without this they could wait until the next message, or forever.
+    """
+
+    def handshake(self) -> None:
+        super().handshake()
+        self.connected = self._handle_events()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="websocket-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     args = parser.parse_args(argv)
-    if args.once:
+    if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
         ws = Client.connect(args.url)  # no ?after=: only what comes next, not the history
         try:
             print(ask(ws, args.name, args.once))
@@ -75,8 +90,8 @@ def follow(ws: Client, stop: threading.Event) -> None:
 
 def chat(ws: Client, url: str, name: str) -> int:
     stop = threading.Event()
+    print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints
     threading.Thread(target=follow, args=(ws, stop), daemon=True).start()
-    print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")
     try:
         for line in sys.stdin:
             if line.strip():

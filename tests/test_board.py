@@ -1,0 +1,116 @@
+"""The message board: ids, cursors, limits, long-poll wake-ups and concurrency."""
+
+import threading
+import time
+
+from servers.board import Message, MessageBoard
+
+
+def test_ids_start_at_1_and_count_up():
+    board = MessageBoard()
+    assert board.last_id == 0
+    ids = [board.post("ana", f"message {n}").id for n in range(3)]
+    assert ids == [1, 2, 3]
+    assert board.last_id == 3
+
+
+def test_a_message_keeps_what_was_posted():
+    board = MessageBoard()
+    before = time.time()
+    message = board.post("ana", "hello", reply_to=None)
+    reply = board.post("server", "hi", reply_to=message.id)
+    assert (message.author, message.text, message.reply_to) == ("ana", "hello", None)
+    assert before <= message.time <= reply.time <= time.time()
+    assert reply.to_json() == {"id": 2, "author": "server", "text": "hi", "time": reply.time, "reply_to": 1}
+
+
+def test_after_returns_exactly_the_newer_messages_oldest_first():
+    board = MessageBoard()
+    for n in range(1, 6):
+        board.post("ana", str(n))
+    assert [m.id for m in board.after(0)] == [1, 2, 3, 4, 5]
+    assert [m.id for m in board.after(3)] == [4, 5]
+    assert board.after(5) == []
+    assert board.after(99) == []
+    assert [m.id for m in board.after(-7)] == [1, 2, 3, 4, 5]  # a negative cursor means "from the start"
+
+
+def test_limit_pages_through_the_board():
+    board = MessageBoard()
+    for n in range(1, 8):
+        board.post("ana", str(n))
+    assert [m.id for m in board.after(0, limit=3)] == [1, 2, 3]
+    assert [m.id for m in board.after(3, limit=3)] == [4, 5, 6]
+    assert [m.id for m in board.after(6, limit=3)] == [7]
+    assert board.after(0, limit=0) == []
+
+
+def test_wait_after_returns_at_once_when_something_is_there():
+    board = MessageBoard()
+    board.post("ana", "already here")
+    started = time.monotonic()
+    assert [m.text for m in board.wait_after(0, timeout=5)] == ["already here"]
+    assert time.monotonic() - started < 0.5
+
+
+def test_wait_after_times_out_with_nothing():
+    board = MessageBoard()
+    board.post("ana", "old")
+    started = time.monotonic()
+    assert board.wait_after(1, timeout=0.2) == []
+    assert 0.19 <= time.monotonic() - started < 1.5
+
+
+def test_a_waiter_wakes_up_when_another_thread_posts(watched_chat):
+    board = watched_chat.board
+    board.post("ana", "old")
+    result: list[list[Message]] = []
+    waiter = threading.Thread(target=lambda: result.append(board.wait_after(1, timeout=10)))
+    started = time.monotonic()
+    waiter.start()
+    assert board.waiters.acquire(timeout=5)
+    board.post("bob", "new")
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert time.monotonic() - started < 2  # woken by the post, not by the 10 s timeout
+    assert [m.text for m in result[0]] == ["new"]
+
+
+def test_one_post_wakes_every_waiter(watched_chat):
+    board = watched_chat.board
+    results: list[list[int]] = []
+    waiters = [threading.Thread(target=lambda: results.append([m.id for m in board.wait_after(0, timeout=10)]))
+               for _ in range(4)]
+    started = time.monotonic()
+    for waiter in waiters:
+        waiter.start()
+    for _ in waiters:
+        assert board.waiters.acquire(timeout=5)
+    board.post("ana", "for everyone")
+    for waiter in waiters:
+        waiter.join(5)
+    assert time.monotonic() - started < 2
+    assert results == [[1]] * 4
+
+
+def test_concurrent_posts_lose_nothing_and_ids_stay_contiguous():
+    board = MessageBoard()
+    threads, per_thread = 8, 200
+    start = threading.Barrier(threads)
+
+    def post_many(name: str) -> None:
+        start.wait(5)
+        for n in range(per_thread):
+            board.post(name, str(n))
+
+    workers = [threading.Thread(target=post_many, args=(f"t{i}",)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(20)
+    messages = board.after(0)
+    assert [m.id for m in messages] == list(range(1, threads * per_thread + 1))
+    assert board.last_id == threads * per_thread
+    assert len({(m.author, m.text) for m in messages}) == threads * per_thread  # no duplicates
+    for i in range(threads):  # each thread's messages are stored in the order it posted them
+        assert [m.text for m in messages if m.author == f"t{i}"] == [str(n) for n in range(per_thread)]

@@ -1,0 +1,152 @@
+"""The terminal clients, run as a user runs them, against a real server in this process."""
+
+import base64
+import hashlib
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from clients import polling_client, websocket_client
+from clients.websocket_client import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+REPLY = "Client:How are you?\nServer:I am fine, thanks!"
+
+
+def run_client(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_polling_client_once_prints_exactly_the_reply(polling, chat):
+    done = run_client("clients.polling_client", "--once", "How are you?", "--url", polling.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == REPLY + "\n"
+    assert [(m.author, m.text) for m in chat.board.after(0)] == [("polling-client", "How are you?"),
+                                                                ("server", REPLY)]
+
+
+def test_websocket_client_once_prints_exactly_the_reply(websocket, chat):
+    done = run_client("clients.websocket_client", "--once", "How are you?", "--url", f"{websocket.ws_url}/ws")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == REPLY + "\n"
+    assert [(m.author, m.text) for m in chat.board.after(0)] == [("websocket-client", "How are you?"),
+                                                                ("server", REPLY)]
+
+
+def test_polling_ask_returns_the_reply_to_its_own_message(polling, chat):
+    chat.send("ana", "noise before")
+    with requests.Session() as session:
+        assert polling_client.ask(session, polling.url, "pat", "How are you?") == REPLY
+
+
+def test_websocket_ask_ignores_other_clients_replies(websocket, chat):
+    ws = Client.connect(f"{websocket.ws_url}/ws")
+    try:
+        chat.send("ana", "noise")  # pushed to us before our own exchange
+        assert websocket_client.ask(ws, "wes", "How are you?") == REPLY
+    finally:
+        ws.close()
+
+
+def test_websocket_ask_reports_a_refusal(websocket):
+    ws = Client.connect(f"{websocket.ws_url}/ws")
+    try:
+        with pytest.raises(RuntimeError, match="author"):
+            websocket_client.ask(ws, "server", "How are you?")  # nobody may pose as the server
+    finally:
+        ws.close()
+
+
+def test_websocket_client_gets_frames_that_came_with_the_handshake_answer():
+    """A server may send frames right behind its 101, in the same TCP segment (ours does, with history)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(4096)
+                key = re.search(rb"sec-websocket-key: *(\S+)", request, re.IGNORECASE).group(1)
+                accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+                connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                   b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+                                   b"\x81\x05hello")  # one write: the answer and a text frame
+                connection.recv(4096)  # until the client closes
+
+        server = threading.Thread(target=serve)
+        server.start()
+        ws = Client.connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/")
+        try:
+            assert ws.receive(timeout=2) == "hello"
+        finally:
+            ws.close()
+            server.join(5)
+
+
+class Interactive:
+    """A client in interactive mode: lines typed on stdin, printed lines collected from stdout."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.process.stdout], daemon=True).start()
+
+    def type(self, line: str) -> None:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def wait_for(self, text: str, timeout: float = 10) -> None:
+        seen = []
+        while text not in seen:
+            try:
+                seen.append(self.lines.get(timeout=timeout).rstrip("\n"))
+            except queue.Empty:
+                self.kill()
+                raise AssertionError(f"{text!r} not printed; printed {seen}; stderr: {self.process.stderr.read()}")
+
+    def quit(self) -> int:
+        self.process.stdin.close()  # Ctrl-D
+        return self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@pytest.mark.parametrize("module, extra", [
+    ("clients.polling_client", ["--interval", "0.1"]), ("clients.polling_client", []),
+    ("clients.websocket_client", [])], ids=["short polling", "long polling", "websocket"])
+def test_interactive_chat_shows_history_own_messages_and_replies(polling, websocket, chat, module, extra):
+    chat.send("ana", "said before you came")
+    url = polling.url if module == "clients.polling_client" else f"{websocket.ws_url}/ws"
+    client = Interactive(module, "--url", url, "--name", "me", *extra)
+    try:
+        client.wait_for("ana: said before you came")  # the history comes first
+        client.type("How are you?")
+        client.wait_for("me: How are you?")
+        client.wait_for("server: Client:How are you?")
+        client.wait_for("Server:I am fine, thanks!")
+        requests.post(f"{polling.url}/api/messages", json={"text": "hi all", "author": "bob"}, timeout=5)
+        client.wait_for("bob: hi all")  # others' messages show up without typing anything
+        assert client.quit() == 0
+    finally:
+        client.kill()
+    assert [m.text for m in chat.board.after(2)][:1] == ["How are you?"]
+
+
+def test_polling_client_reports_a_refusal(polling):
+    done = run_client("clients.polling_client", "--once", "x" * 1001, "--url", polling.url)
+    assert done.returncode != 0
+    assert "1001" in done.stderr and "limit is 1000" in done.stderr

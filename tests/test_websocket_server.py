@@ -1,0 +1,343 @@
+"""The WebSocket server over real sockets: pushes, resumes, refusals, close codes, /echo."""
+
+import base64
+import json
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+import requests
+from simple_websocket import ConnectionClosed
+
+from clients.websocket_client import Client
+
+from servers import websocket_server
+from servers.board import MessageBoard
+from servers.chat import MAX_TEXT, Chat
+from servers.serving import RunningServer
+
+REPLY = "Client:{}\nServer:I am fine, thanks!"
+
+
+@pytest.fixture
+def connect(websocket):
+    """Open simple_websocket clients on the ``websocket`` server; all closed afterwards."""
+    opened: list[Client] = []
+
+    def open_(path: str = "/ws") -> Client:
+        opened.append(Client.connect(websocket.ws_url + path))
+        return opened[-1]
+
+    yield open_
+    for client in opened:
+        try:
+            client.close()
+        except ConnectionClosed:  # closed by the test already
+            pass
+
+
+def receive(ws: Client, timeout: float = 5) -> dict:
+    data = ws.receive(timeout=timeout)
+    assert data is not None, f"nothing received within {timeout} s"
+    return json.loads(data)
+
+
+def receive_all(ws: Client, count: int) -> list[dict]:
+    return [receive(ws) for _ in range(count)]
+
+
+def nothing_more(ws: Client, timeout: float = 0.2) -> bool:
+    return ws.receive(timeout=timeout) is None
+
+
+def send(ws: Client, text: str, **fields) -> None:
+    ws.send(json.dumps({"type": "send", "text": text, **fields}))
+
+
+# --- the chat ----------------------------------------------------------------------------------------
+
+def test_send_gets_sent_then_the_message_and_the_reply_are_pushed(connect, chat):
+    ws = connect()
+    send(ws, "How are you?", author="ana")
+    events = receive_all(ws, 3)
+    sent = next(e for e in events if e["type"] == "sent")["message"]
+    assert sent == {"id": 1, "author": "ana", "text": "How are you?", "time": sent["time"], "reply_to": None}
+    pushed = [e["message"] for e in events if e["type"] == "message"]
+    assert pushed == [sent, chat.board.after(1)[0].to_json()]  # pushed in board order
+    assert pushed[1]["text"] == REPLY.format("How are you?") and pushed[1]["reply_to"] == 1
+    assert nothing_more(ws)
+
+
+def test_every_client_gets_every_message(connect):
+    ana, bob = connect(), connect()
+    send(ana, "hello bob", author="ana")
+    for ws, count in ((bob, 2), (ana, 3)):
+        messages = [e["message"] for e in receive_all(ws, count) if e["type"] == "message"]
+        assert [(m["id"], m["author"], m["text"]) for m in messages] == [
+            (1, "ana", "hello bob"), (2, "server", REPLY.format("hello bob"))]
+    assert nothing_more(bob)
+
+
+def test_a_message_posted_right_after_the_handshake_is_not_missed(websocket):
+    """The cursor of a client without ?after= is taken before the 101, not after it."""
+
+    class SlowBoard(MessageBoard):  # widens the gap between the handshake and the cursor
+        @property
+        def last_id(self) -> int:
+            time.sleep(0.1)
+            return super().last_id
+
+    chat = Chat(SlowBoard())
+    with RunningServer(websocket_server.create_app(chat)) as server:
+        ws = Client.connect(server.url.replace("http", "ws", 1) + "/ws")
+        try:
+            chat.board.post("ana", "right after you connected")
+            assert receive(ws)["message"]["text"] == "right after you connected"
+        finally:
+            ws.close()
+
+
+def test_without_after_there_is_no_history(connect, chat):
+    chat.send("ana", "before you came")
+    ws = connect()
+    assert nothing_more(ws)
+    chat.board.post("bob", "after you came")
+    assert receive(ws)["message"]["text"] == "after you came"
+
+
+def test_after_0_is_the_whole_history(connect, chat):
+    chat.send("ana", "one")
+    chat.send("bob", "two")
+    ws = connect("/ws?after=0")
+    assert [e["message"]["id"] for e in receive_all(ws, 4)] == [1, 2, 3, 4]
+    assert nothing_more(ws)
+
+
+def test_a_reconnecting_client_gets_exactly_what_it_missed(connect, chat):
+    first = connect()
+    chat.board.post("ana", "seen")
+    last_seen = receive(first)["message"]["id"]
+    first.close()
+    for n in range(3):
+        chat.board.post("bob", f"missed {n}")
+    again = connect(f"/ws?after={last_seen}")
+    missed = receive_all(again, 3)
+    assert [e["message"]["text"] for e in missed] == ["missed 0", "missed 1", "missed 2"]
+    assert nothing_more(again)
+    chat.board.post("ana", "live again")
+    assert receive(again)["message"]["text"] == "live again"
+
+
+def test_server_events_are_pushed(connect, chat):
+    ws = connect()
+    chat.start_ticker(0.02)
+    event = receive(ws)["message"]
+    assert event["author"] == "server" and event["reply_to"] is None
+    assert event["text"].startswith("Notification #1:")
+
+
+def test_polling_and_websocket_clients_share_one_board(polling, connect):
+    ws = connect()
+    response = requests.post(f"{polling.url}/api/messages", json={"text": "over HTTP"}, timeout=5)
+    assert response.status_code == 201
+    assert [e["message"]["text"] for e in receive_all(ws, 2)] == ["over HTTP", REPLY.format("over HTTP")]
+    send(ws, "over WebSocket")
+    receive_all(ws, 3)
+    texts = [m["text"] for m in requests.get(f"{polling.url}/api/messages", timeout=5).json()["messages"]]
+    assert texts[2:] == ["over WebSocket", REPLY.format("over WebSocket")]
+
+
+# --- refusals on an open connection ---------------------------------------------------------------
+
+BAD_FRAMES = {  # name: (frame, error code)
+    "malformed JSON": ('{"type": "send", ', "malformed_json"),
+    "not an object": ('["send", "hi"]', "unknown_type"),
+    "no type": ('{"text": "hi"}', "unknown_type"),
+    "unknown type": ('{"type": "shout", "text": "hi"}', "unknown_type"),
+    "no text": ('{"type": "send"}', "invalid_text"),
+    "text not a string": ('{"type": "send", "text": 42}', "invalid_text"),
+    "empty text": ('{"type": "send", "text": ""}', "invalid_text"),
+    "text too long": (json.dumps({"type": "send", "text": "x" * (MAX_TEXT + 1)}), "text_too_long"),
+    "author posing as the server": ('{"type": "send", "text": "hi", "author": "server"}', "invalid_author"),
+}
+
+
+@pytest.mark.parametrize("frame, code", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_bad_messages_get_an_error_and_the_connection_goes_on(connect, chat, frame, code):
+    ws = connect()
+    ws.send(frame)
+    error = receive(ws)
+    assert error["type"] == "error" and error["error"] == code and error["message"]
+    assert chat.board.last_id == 0
+    send(ws, "still here")
+    assert {e["type"] for e in receive_all(ws, 3)} == {"sent", "message"}
+
+
+@pytest.mark.parametrize("opcode, payload, code", [
+    ("BINARY", b'{"type": "send", "text": "hi"}', 1003),
+    ("TEXT", b'{"type": "send", "text": "' + b"x" * websocket_server.MAX_BODY + b'"}', 1009),
+    ("TEXT", b'{"type": "send", "text": "\xff"}', 1007),
+], ids=["binary frame: 1003", "frame over 16 KiB: 1009", "invalid UTF-8: 1007"])
+def test_frames_that_end_the_connection(websocket, raw_websocket, chat, opcode, payload, code):
+    ws = raw_websocket(websocket.port)
+    assert ws.status == 101
+    ws.send_frame(getattr(ws, opcode), payload)
+    assert ws.read_close() == code
+    ws.send_close(code)
+    assert ws.read_to_eof() == b""
+    assert chat.board.last_id == 0
+
+
+def test_a_frame_of_exactly_the_limit_is_read(websocket, raw_websocket, chat):
+    head, tail = b'{"type": "send", "text": "', b'"}'
+    frame = head + b"x" * (websocket_server.MAX_BODY - len(head) - len(tail)) + tail
+    assert len(frame) == websocket_server.MAX_BODY
+    ws = raw_websocket(websocket.port)
+    ws.send_frame(ws.TEXT, frame)
+    opcode, payload = ws.read_frame()
+    assert opcode == ws.TEXT and json.loads(payload)["error"] == "text_too_long"  # not closed with 1009
+    assert chat.board.last_id == 0
+
+
+def test_ping_gets_a_pong_with_the_same_payload(websocket, raw_websocket):
+    ws = raw_websocket(websocket.port)
+    ws.send_frame(ws.PING, b"are you there?")
+    assert ws.read_frame() == (ws.PONG, b"are you there?")
+
+
+def test_a_vanished_client_does_not_keep_its_connection(websocket, raw_websocket):
+    ws = raw_websocket(websocket.port)
+    assert len(websocket.server.connections) == 1
+    ws.close()  # no Close frame: the TCP connection just goes away
+    deadline = time.monotonic() + 3
+    while websocket.server.connections and time.monotonic() < deadline:
+        time.sleep(0.01)  # nothing to wait on: the server's handler thread just finishes
+    assert not websocket.server.connections
+
+
+# --- handshakes refused before the upgrade ----------------------------------------------------------
+
+def handshake(server, path: str = "/ws", **changes) -> requests.Response:
+    """A WebSocket handshake over plain HTTP; ``changes`` replace or (with None) drop headers."""
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
+    headers.update({name.replace("_", "-"): value for name, value in changes.items()})
+    return requests.get(server.url + path, headers={k: v for k, v in headers.items() if v is not None}, timeout=5)
+
+
+def refused(response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == code and response.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["/ws", "/echo"])
+def test_foreign_origin_is_refused_before_the_upgrade(websocket, path):
+    refused(handshake(websocket, path, Origin="http://evil.example"), 403, "forbidden_origin")
+    refused(handshake(websocket, path, Origin="http://127.0.0.1:1"), 403, "forbidden_origin")
+
+
+def test_unsupported_version_gets_426_and_the_version_we_speak(websocket):
+    response = handshake(websocket, Sec_WebSocket_Version="8")
+    refused(response, 426, "unsupported_version")
+    assert response.headers["Sec-WebSocket-Version"] == "13"
+    refused(handshake(websocket, Sec_WebSocket_Version=None), 426, "unsupported_version")
+
+
+@pytest.mark.parametrize("key", ["not base64!", base64.b64encode(b"too short").decode(), "", None])
+def test_bad_key_gets_400(websocket, key):
+    refused(handshake(websocket, Sec_WebSocket_Key=key), 400, "invalid_key")
+
+
+@pytest.mark.parametrize("path", ["/ws", "/echo"])
+def test_plain_get_gets_426_upgrade_required(websocket, path):
+    response = requests.get(websocket.url + path, timeout=5)
+    refused(response, 426, "upgrade_required")
+    assert response.headers["Upgrade"] == "websocket"
+
+
+@pytest.mark.parametrize("after", ["-1", "abc", "1.5", ""])
+def test_bad_after_gets_400(websocket, after):
+    refused(handshake(websocket, f"/ws?after={after}"), 400, "invalid_after")
+
+
+def test_unknown_path_gets_404_json(websocket):
+    refused(handshake(websocket, "/nope"), 404, "not_found")
+    refused(requests.get(f"{websocket.url}/nope", timeout=5), 404, "not_found")
+
+
+def test_wrong_method_gets_405_json_with_allow(websocket):
+    response = requests.post(f"{websocket.url}/ws", json={"type": "send", "text": "hi"}, timeout=5)
+    refused(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+
+
+def test_no_origin_and_same_origin_are_accepted(websocket, raw_websocket):
+    assert raw_websocket(websocket.port).status == 101
+    assert raw_websocket(websocket.port, headers=(f"Origin: {websocket.url}",)).status == 101
+
+
+def test_the_twins_pages_are_accepted(chat, raw_websocket):
+    twin_port = 45678  # never contacted: only compared with the Origin header
+    with RunningServer(websocket_server.create_app(chat, twin_port=twin_port)) as server:
+        assert raw_websocket(server.port, headers=(f"Origin: http://127.0.0.1:{twin_port}",)).status == 101
+        refused(handshake(server, Origin=f"http://127.0.0.1:{twin_port + 1}"), 403, "forbidden_origin")
+
+
+# --- /echo ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data", ["", "hi", "ünïcödé ✓", "x" * 70_000, b"", b"\x00\xff" * 3, os.urandom(70_000)],
+                         ids=["empty text", "text", "unicode", "text > 65535 B", "empty binary", "binary",
+                              "binary > 65535 B"])
+def test_echo_returns_every_frame_unchanged(connect, data):
+    ws = connect("/echo")
+    ws.send(data)
+    echoed = ws.receive(timeout=5)
+    assert type(echoed) is type(data) and echoed == data
+
+
+def test_echo_byte_for_byte(websocket, raw_websocket):
+    ws = raw_websocket(websocket.port, "/echo")
+    for opcode, payload in ((ws.TEXT, "ünï".encode()), (ws.BINARY, bytes(range(256)) * 300)):
+        ws.send_frame(opcode, payload)
+        assert ws.read_frame() == (opcode, payload)
+
+
+def test_echo_refuses_a_message_over_its_limit(websocket, raw_websocket):
+    ws = raw_websocket(websocket.port, "/echo")
+    ws.send_frame(ws.BINARY, b"x" * (websocket_server.ECHO_MAX + 1))
+    assert ws.read_close() == 1009
+
+
+def test_echo_serves_several_clients_at_once(connect):
+    clients = [connect("/echo") for _ in range(4)]
+    for n, ws in enumerate(clients):
+        ws.send(f"client {n}")
+    assert [ws.receive(timeout=5) for ws in clients] == [f"client {n}" for n in range(4)]
+
+
+def test_a_client_vanishing_mid_push_leaves_no_error_behind(websocket, raw_websocket, chat, monkeypatch):
+    """A browser tab closed while the server pushes: the pusher must end quietly, not crash."""
+    errors: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    for _ in range(10):
+        ws = raw_websocket(websocket.port)
+        chat.board.post("ana", "x" * 1000)
+        ws.read_frame()  # the pusher is running
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        ws.close()  # linger 0: the connection is reset, no Close frame, no FIN
+        for _ in range(50):  # pushes into the reset connection
+            chat.board.post("ana", "x" * 1000)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (websocket.server.connections or pushers()):
+        chat.board.post("ana", "wake up")  # a pusher notices the closed connection when it wakes
+        time.sleep(0.01)
+    assert not websocket.server.connections and not pushers()
+    assert errors == []
+
+
+def pushers() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if "read_messages" in thread.name]

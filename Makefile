@@ -20,3 +20,8 @@ $(READY): requirements.txt requirements-test.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-test.txt
 	touch $@
+
+# docs/side-by-side.png, the picture README shows: about fifteen seconds of the demo in headless Chromium.
+.PHONY: screenshot
+screenshot: $(READY) tools
+	SCREENSHOT=docs/side-by-side.png $(BIN)/python -m pytest tests/test_browser.py -k screenshot -q

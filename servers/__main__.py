@@ -42,17 +42,18 @@ def main(argv: list[str] | None = None) -> int:
                             port=args.polling_port, **keep)
     websocket = RunningServer(websocket_server.create_app(chat, twin_port=args.polling_port, **common),
                               port=args.websocket_port, **keep)
+    # Ctrl-C (SIGINT) and kill (SIGTERM) both stop the servers cleanly. Set up before the
+    # "Press Ctrl-C" line is printed, so a signal sent the moment it appears is handled too.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    print(f"HTTP polling server:  http://{shown}:{polling.port}/   (API: /api/messages)")
+    print(f"Open the side-by-side page: http://{shown}:{polling.port}/")
+    print(f"HTTP polling server:  http://{shown}:{polling.port}/pages/polling.html   (API: /api/messages)")
     print(f"WebSocket server:     http://{shown}:{websocket.port}/   (ws://{shown}:{websocket.port}/ws)")
     print("Press Ctrl-C to stop both.", flush=True)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    stop.wait()
     chat.stop_ticker()
     polling.stop()
     websocket.stop()

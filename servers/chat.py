@@ -8,15 +8,20 @@ error message / close code).
 """
 
 import json
+import re
 import threading
+import time
 
 from .board import Message, MessageBoard
+from .meter import Meter
 
 SERVER = "server"
 REPLY = "Client:{text}\nServer:I am fine, thanks!"  # the seed article's answer, exactly
 MAX_TEXT = 1000  # characters in one chat message
 MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
+TICKER_RANGE = (0.1, 60.0)  # seconds between server-originated events
 
 
 class BadInput(ValueError):
@@ -69,12 +74,30 @@ def read_wait(value: str) -> int:
     raise BadInput("invalid_wait", f"\"wait\" must be a whole number of seconds from 0 to {LONGEST_WAIT}")
 
 
+def read_client(value: str) -> str:
+    """The id a page sends as ``?client=`` so the servers can count its bytes (see meter.py)."""
+    if CLIENT_ID.fullmatch(value):
+        return value
+    raise BadInput("invalid_client", "\"client\" must be 1 to 40 letters, digits, '-' or '_'")
+
+
+def read_ticker(payload: object) -> float | None:
+    """``{"interval": seconds}`` starts the ticker, ``{"interval": null}`` stops it."""
+    interval = payload.get("interval", False) if isinstance(payload, dict) else False
+    low, high = TICKER_RANGE
+    if interval is None or (isinstance(interval, (int, float)) and not isinstance(interval, bool)
+                            and low <= interval <= high):
+        return interval
+    raise BadInput("invalid_interval", f"\"interval\" must be seconds from {low} to {high}, or null to stop")
+
+
 class Chat:
     """One board plus the behaviour around it; both servers can share one Chat."""
 
     def __init__(self, board: MessageBoard | None = None, max_text: int = MAX_TEXT) -> None:
         self.board = board or MessageBoard()
         self.max_text = max_text
+        self.meter = Meter()  # bytes and requests per browser client, shown by the side-by-side page
         self._ticker: threading.Event | None = None
         self.ticker_interval: float | None = None
 
@@ -83,6 +106,11 @@ class Chat:
         message = self.board.post(author, text)
         reply = self.board.post(SERVER, REPLY.format(text=text), reply_to=message.id)
         return message, reply
+
+    def status(self, clients: list[str]) -> dict:
+        """What the browser pages ask for: the server clock (for time sync), the ticker, byte counts."""
+        return {"time": time.time(), "last_id": self.board.last_id, "ticker": self.ticker_interval,
+                "clients": self.meter.report(clients)}
 
     def start_ticker(self, interval: float) -> None:
         """Post a server-originated event every ``interval`` seconds (the article's notifications)."""

@@ -13,19 +13,23 @@ import base64
 import json
 import socket
 import threading
+from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request, send_from_directory
 from flask_sock import ConnectionClosed, Sock
 from werkzeug.exceptions import HTTPException
 
-from .chat import BadInput, Chat, parse_json, read_after, read_new_message
+from .chat import BadInput, Chat, parse_json, read_after, read_client, read_new_message, read_ticker
 from .origins import origin_allowed
 
 MAX_BODY = 16 * 1024  # bytes in one chat frame, as the polling server's request body
+PAGES = Path(__file__).with_name("pages")  # the browser pages both servers serve
 ECHO_MAX = 1024 * 1024  # bytes in one /echo message
 CLOSE_TIMEOUT = 2  # seconds we wait for the peer's half of the closing handshake
 # Close codes (RFC 6455 section 7.4.1) for errors after which the connection cannot go on.
 UNSUPPORTED_DATA, MESSAGE_TOO_BIG = 1003, 1009  # 1007 (invalid UTF-8) is sent by wsproto itself
+# How a connection ends under our feet: a Close frame, or a peer that vanished mid-send (reset, broken pipe).
+GONE = (ConnectionClosed, OSError)
 
 
 def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowed_origins=(),
@@ -36,11 +40,16 @@ def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowe
     app.extensions["chat"] = chat or Chat()
     app.before_request(refuse_foreign_origin)
     app.before_request(refuse_broken_handshake)
+    app.before_request(count_client)
     sock = Sock(app)
     sock.route("/ws")(converse)
     sock.route("/echo")(echo)
     app.add_url_rule("/ws", "upgrade_required", upgrade_required)
     app.add_url_rule("/echo", "upgrade_required", upgrade_required)
+    app.add_url_rule("/", "landing", landing)
+    app.add_url_rule("/pages/<path:name>", "page_file", page_file)
+    app.add_url_rule("/api/status", "status", status)
+    app.add_url_rule("/api/ticker", "control_ticker", control_ticker, methods=["POST"])
     app.register_error_handler(BadInput, refuse)
     app.register_error_handler(HTTPException, refuse_http)
     return app
@@ -66,7 +75,10 @@ def refuse_broken_handshake():
         key_ok = False
     if not key_ok:
         raise BadInput("invalid_key", "Sec-WebSocket-Key must be 16 random bytes in base64")
-    read_after(request.args.get("after", "0"))
+    # The cursor is taken here, before the 101 goes out: whatever is posted once the client
+    # knows it is connected must reach it, even without ?after=.
+    board = current_app.extensions["chat"].board
+    g.after = read_after(request.args["after"]) if "after" in request.args else board.last_id
     return None
 
 
@@ -74,13 +86,12 @@ def converse(ws) -> None:
     """/ws: push the board from one thread while this one answers what the client sends."""
     chat = current_app.extensions["chat"]
     sending = threading.Lock()  # frames from two threads must not interleave
-    after = read_after(request.args["after"]) if "after" in request.args else chat.board.last_id
-    threading.Thread(target=read_messages, args=(ws, sending, chat.board, after), daemon=True).start()
+    threading.Thread(target=read_messages, args=(ws, sending, chat.board, g.after), daemon=True).start()
     code, reason = 1000, None
     try:
         while code == 1000:
             code, reason = answer(ws, sending, chat, ws.receive())
-    except ConnectionClosed:
+    except GONE:
         pass
     finish_close(ws, sending, code, reason)
 
@@ -116,7 +127,7 @@ def read_messages(ws, sending, board, after: int) -> None:
             for message in board.wait_after(after, timeout=1.0):
                 send_json(ws, sending, {"type": "message", "message": message.to_json()})
                 after = message.id
-    except ConnectionClosed:
+    except GONE:
         pass
 
 
@@ -128,7 +139,7 @@ def echo(ws) -> None:
             data = ws.receive()
             with sending:
                 ws.send(data)
-    except ConnectionClosed:
+    except GONE:
         pass
     finish_close(ws, sending)
 
@@ -146,7 +157,10 @@ def finish_close(ws, sending, code: int = 1000, reason: str | None = None) -> No
     """
     with sending:
         if ws.connected:
-            ws.close(code, reason)
+            try:
+                ws.close(code, reason)
+            except OSError:  # the peer is gone already: nobody to say goodbye to
+                pass
     ws.thread.join(CLOSE_TIMEOUT)  # the reader ends when the peer's Close (or EOF) arrives
     if ws.thread.is_alive():  # the peer never answered: cut the connection
         ws.sock.shutdown(socket.SHUT_RDWR)
@@ -164,6 +178,43 @@ def upgrade_required():
     """A plain HTTP request to a WebSocket endpoint."""
     error = BadInput("upgrade_required", "this endpoint speaks WebSocket: connect with ws://")
     return error.to_json(), 426, {"Upgrade": "websocket", "Connection": "Upgrade"}
+
+
+def count_client() -> None:
+    """A request carrying ``?client=<id>`` is billed to that page's account (see meter.py)."""
+    if "client" in request.args:
+        client = read_client(request.args["client"])
+        current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client)
+
+
+def landing():
+    """/: the article's page over WebSocket (the side-by-side page lives on the polling twin)."""
+    return send_from_directory(PAGES, "websocket.html")
+
+
+def page_file(name: str):
+    """/pages/<name>: the browser pages, plain files from servers/pages/ (no CDN, work offline)."""
+    return send_from_directory(PAGES, name)
+
+
+def status():
+    """GET /api/status[?clients=a,b]: server clock, twin port, ticker, and what each client cost."""
+    clients = [read_client(client) for client in request.args.get("clients", "").split(",") if client]
+    report = current_app.extensions["chat"].status(clients)
+    return {**report, "transport": "websocket", "twin_port": current_app.config["TWIN_PORT"]}
+
+
+def control_ticker():
+    """POST /api/ticker {"interval": seconds} starts server-originated events; {"interval": null} stops them."""
+    chat = current_app.extensions["chat"]
+    if not request.is_json:
+        raise BadInput("unsupported_media_type", "send JSON with Content-Type: application/json")
+    interval = read_ticker(parse_json(request.get_data()))
+    if interval is None:
+        chat.stop_ticker()
+    else:
+        chat.start_ticker(interval)
+    return {"ticker": chat.ticker_interval}
 
 
 def refuse(error: BadInput):

@@ -1,0 +1,276 @@
+"""The browser pages in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+Playwright never downloads a browser here: it is pointed at /usr/bin/chromium
+(installed by tests/install-tools.sh). Without it these tests skip locally and
+fail in CI. ``SCREENSHOT=path pytest tests/test_browser.py -k screenshot``
+(``make screenshot``) also writes the side-by-side page as a PNG for README.
+"""
+
+import os
+import re
+import socket
+import time
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from servers import polling_server, websocket_server
+from servers.serving import RunningServer
+
+from conftest import require_tool  # tests/ is on sys.path (rootdir conftest, no package)
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+REPLY = "Client:How are you?\nServer:I am fine, thanks!"
+INJECTION = "<img src=x onerror=alert(1)>"
+VIEWPORT = {"width": 1400, "height": 1050}
+
+
+class Site:
+    """Both servers on one Chat, each knowing the other's port, as ``python -m servers`` starts them."""
+
+    def __init__(self, chat) -> None:
+        self.chat = chat
+        self.polling = RunningServer(polling_server.create_app(chat))
+        self.websocket = RunningServer(websocket_server.create_app(chat, twin_port=self.polling.port))
+        self.polling.server.app.config["TWIN_PORT"] = self.websocket.port
+
+    def stop(self) -> None:
+        self.polling.stop()
+        self.websocket.stop()
+
+    def restart(self) -> None:
+        """New servers on the same ports and the same Chat: what a browser sees when the demo is restarted."""
+        ports = self.polling.port, self.websocket.port
+        self.stop()
+        self.chat.send("student", "said while the servers were down")
+        self.polling = RunningServer(polling_server.create_app(self.chat, twin_port=ports[1]), port=ports[0])
+        self.websocket = RunningServer(websocket_server.create_app(self.chat, twin_port=ports[0]), port=ports[1])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = require_tool("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(chat):
+    site = Site(chat)
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(url) -> a new tab; any script error or alert() fails the test."""
+    context = browser.new_context(viewport=VIEWPORT)
+    problems = []
+
+    def open_(url):
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        page.goto(url)
+        return page
+
+    yield open_
+    context.close()
+    assert not problems
+
+
+def columns_ready(page) -> None:
+    page.wait_for_function("window.sideBySide?.pusher.socket?.readyState === WebSocket.OPEN")
+
+
+def test_how_are_you_on_both_pages(site, open_page):
+    for url in (site.polling.url + "/pages/polling.html", site.websocket.url + "/"):
+        page = open_page(url)
+        expect(page.locator("#state")).not_to_have_text("starting")
+        page.click("#ask")
+        reply = page.locator("#messages li", has_text="Server:I am fine, thanks!")
+        expect(reply).to_have_count(1)
+        assert reply.inner_text() == "server: " + REPLY  # two lines, exactly as the seed's server says it
+
+
+def test_messages_cross_transports(site, open_page):
+    polling = open_page(site.polling.url + "/pages/polling.html")
+    websocket = open_page(site.websocket.url + "/")
+    for page in (polling, websocket):
+        expect(page.locator("#state")).not_to_have_text("starting")
+    for sender, receiver, text in ((polling, websocket, "from the polling page"),
+                                   (websocket, polling, "from the WebSocket page")):
+        sender.fill("#text", text)
+        sender.press("#text", "Enter")
+        expect(receiver.locator("#messages li", has_text=text).first).to_be_visible()
+
+
+def test_script_injection_renders_as_text(site, open_page):
+    pages = [open_page(site.polling.url + "/pages/polling.html"), open_page(site.websocket.url + "/")]
+    both = open_page(site.polling.url + "/")
+    columns_ready(both)
+    for page in pages:
+        expect(page.locator("#state")).not_to_have_text("starting")
+    both.fill("#text", INJECTION)
+    both.click("#send button")
+    lists = [page.locator("#messages") for page in pages] + [both.locator("#polling .messages"),
+                                                             both.locator("#websocket .messages")]
+    for messages in lists:
+        expect(messages.locator("li", has_text=INJECTION).first).to_be_visible()
+        expect(messages.locator("img")).to_have_count(0)
+
+
+def test_side_by_side_figures_move_and_are_plausible(site, open_page):
+    page = open_page(site.polling.url + "/")
+    columns_ready(page)
+    interval = page.evaluate("sideBySide.poller.interval")
+    page.click("#ticker")
+    expect(page.locator("#ticker")).to_have_text("Stop the server ticker (every 1 s)")
+    for via in ("websocket", "polling", "websocket", "polling", "websocket", "polling"):
+        page.select_option("#via", via)
+        page.click("#send button")
+        page.wait_for_timeout(150)
+    page.wait_for_function("sideBySide.polling.latencies.length >= 14 && sideBySide.websocket.latencies.length >= 14")
+    page.click("#ticker")
+    before = figures(page)
+    for column in before:
+        assert column["missing"] == 0
+        assert median(column["latencies"]) > 0
+        # a single reading may dip below zero, by no more than the clock-offset uncertainty it was made with
+        assert all(latency > -bound for latency, bound in zip(column["latencies"], column["bounds"])), column
+    polling, websocket = before
+    assert abs(polling["offset"]) <= polling["uncertainty"] + 2  # one machine, one clock: the estimate finds ~0
+    assert max(polling["latencies"]) < interval + 500  # a message waits at most one interval, plus the round trip
+    assert median(websocket["latencies"]) < 20  # pushed: milliseconds on loopback, even on a busy CI machine
+    assert median(websocket["latencies"]) < median(polling["latencies"])
+    assert websocket["server"]["requests"] == websocket["server"]["connections"] == 1  # the handshake, once
+    assert polling["server"]["requests"] > 1
+    for kind in ("polling", "websocket"):
+        assert page.locator(f"#{kind} .median").inner_text().endswith("ms")
+
+    page.click("#burst")  # through polling: one POST per message
+    page.wait_for_function("sideBySide.polling.shown >= %d" % (before[0]["shown"] + 40))
+    page.wait_for_timeout(1100)  # one more read-out of the server's counts
+    after = figures(page)
+    assert after[0]["server"]["requests"] >= before[0]["server"]["requests"] + 20
+    for old, new in zip(before, after):  # both columns received the burst; only polling sent it
+        assert new["server"]["bytes_to_client"] > old["server"]["bytes_to_client"] > 0
+    assert after[0]["server"]["bytes_from_client"] > before[0]["server"]["bytes_from_client"] > 0
+    assert after[1]["server"]["bytes_from_client"] == before[1]["server"]["bytes_from_client"] > 0
+
+    page.click("#close")
+    expect(page.locator("#websocket .state")).to_have_text("closed by this page: code 1000, clean: true")
+
+
+def said(page, kind: str, text: str):
+    """The student's message in a column of the side-by-side page (not the server's reply quoting it)."""
+    return page.locator(f"#{kind} .messages li", has_text=re.compile(f"^student: {re.escape(text)}$"))
+
+
+def figures(page) -> list[dict]:
+    """What each column has measured, read from the page's own state."""
+    return page.evaluate("""['polling', 'websocket'].map(kind => {
+        const column = sideBySide[kind];
+        return {latencies: column.latencies, bounds: column.bounds, server: column.server, shown: column.shown,
+                missing: column.lastId - column.startId - column.shown,
+                offset: sideBySide.clock.offset, uncertainty: sideBySide.clock.uncertainty};
+    })""")
+
+
+def test_long_polling_answers_at_once(site, open_page):
+    page = open_page(site.polling.url + "/")
+    columns_ready(page)
+    page.fill("#interval", "5")  # short polls 5 s apart: long polling must not wait for them
+    page.dispatch_event("#interval", "input")
+    page.check("input[value=long]")
+    expect(page.locator("#polling .state")).to_contain_text("long polling")
+    for text in ("one", "two", "three"):
+        site.chat.send("student", text)
+        expect(said(page, "polling", text)).to_have_count(1)
+    latencies = page.evaluate("sideBySide.polling.latencies")
+    assert len(latencies) == 6 and max(latencies) < 500, latencies  # held requests answer when the news arrives
+    page.check("input[value=short]")  # the held request is given up, and short polling resumes
+    expect(page.locator("#polling .state")).to_contain_text("short polling")
+
+
+def test_websocket_page_closes_cleanly(site, open_page):
+    page = open_page(site.websocket.url + "/")
+    expect(page.locator("#state")).to_contain_text("connected")
+    page.click("#stop")
+    expect(page.locator("#state")).to_have_text("closed by this page: code 1000, clean: true")
+
+
+def test_restart_under_an_open_page_loses_nothing(site, open_page):
+    page = open_page(site.polling.url + "/")
+    columns_ready(page)
+    page.fill("#interval", "0")  # poll every 100 ms
+    page.dispatch_event("#interval", "input")
+    site.chat.send("student", "before the restart")
+    expect(said(page, "websocket", "before the restart")).to_have_count(1)
+    site.restart()
+    expect(page.locator("#websocket .state")).to_contain_text("connection lost")
+    expect(page.locator("#websocket .state")).to_contain_text("connected;", timeout=10_000)
+    site.chat.send("student", "after the restart")
+    last = site.chat.board.last_id
+    for kind in ("polling", "websocket"):
+        page.wait_for_function(f"sideBySide.{kind}.lastId === {last}")
+        expect(said(page, kind, "said while the servers were down")).to_have_count(1)
+    assert page.evaluate("sideBySide.pusher.opened") >= 2  # it did reconnect
+    missing = page.evaluate("['polling', 'websocket'].map(k => sideBySide[k].lastId - sideBySide[k].startId - sideBySide[k].shown)")
+    assert missing == [0, 0]
+
+
+def test_byte_counts_are_exact(site):
+    """What the page calls exact: every byte of a client's requests and responses, and nothing else's."""
+    counted = {"sent": 0, "received": 0}
+    with socket.create_connection(("127.0.0.1", site.polling.port)) as connection:
+        for path in ("/api/messages?after=0&client=me", "/api/status", "/api/messages?after=0&client=me"):
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            connection.sendall(request)
+            response = read_response(connection)
+            if "client=me" in path:  # the read-out in between is billed to nobody
+                counted["sent"] += len(request)
+                counted["received"] += len(response)
+    expected = {"requests": 2, "connections": 1, "bytes_from_client": counted["sent"],
+                "bytes_to_client": counted["received"]}
+    deadline = time.monotonic() + 2  # the server counts a write just after making it: the client may read first
+    while site.chat.meter.report(["me"])["me"] != expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert site.chat.meter.report(["me"])["me"] == expected
+
+
+def read_response(connection) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536)
+    head = data.split(b"\r\n\r\n")[0]
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(data) < len(head) + 4 + length:
+        data += connection.recv(65536)
+    return data
+
+
+@pytest.mark.skipif(not os.environ.get("SCREENSHOT"), reason="writes a file: set SCREENSHOT=path (make screenshot)")
+def test_screenshot(site, open_page):
+    """About fifteen seconds of the demo, then a picture of it."""
+    page = open_page(site.polling.url + "/")
+    columns_ready(page)
+    page.click("#ticker")
+    deadline = time.monotonic() + 13
+    page.wait_for_timeout(3000)
+    page.click("#burst")  # through polling: twenty POSTs, each answered with a reply on the board
+    for via in ("websocket", "polling", "websocket"):
+        page.wait_for_timeout(2500)
+        page.select_option("#via", via)
+        page.click("#send button")
+    page.wait_for_timeout(max(0, deadline - time.monotonic()) * 1000)
+    page.click("#ticker")
+    page.screenshot(path=os.environ["SCREENSHOT"], full_page=True)
+
+
+def median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]

@@ -13,17 +13,14 @@ import base64
 import json
 import socket
 import threading
-from pathlib import Path
 
-from flask import Flask, current_app, g, request, send_from_directory
+from flask import Flask, current_app, g, request
 from flask_sock import ConnectionClosed, Sock
-from werkzeug.exceptions import HTTPException
 
-from .chat import BadInput, Chat, parse_json, read_after, read_client, read_new_message, read_ticker
-from .origins import origin_allowed
+from . import web
+from .chat import BadInput, Chat, parse_json, read_after, read_new_message
 
 MAX_BODY = 16 * 1024  # bytes in one chat frame, as the polling server's request body
-PAGES = Path(__file__).with_name("pages")  # the browser pages both servers serve
 ECHO_MAX = 1024 * 1024  # bytes in one /echo message
 CLOSE_TIMEOUT = 2  # seconds we wait for the peer's half of the closing handshake
 # Close codes (RFC 6455 section 7.4.1) for errors after which the connection cannot go on.
@@ -34,32 +31,17 @@ GONE = (ConnectionClosed, OSError)
 
 def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowed_origins=(),
                max_body: int = MAX_BODY, ping_interval: float | None = None) -> Flask:
-    app = Flask(__name__)
+    app = web.create_app(__name__, chat, transport="websocket", landing_page="websocket.html",
+                         twin_port=twin_port, allowed_origins=allowed_origins)
     app.config.update(SOCK_SERVER_OPTIONS={"max_message_size": ECHO_MAX, "ping_interval": ping_interval},
-                      MAX_BODY=max_body, TWIN_PORT=twin_port, ALLOWED_ORIGINS=frozenset(allowed_origins))
-    app.extensions["chat"] = chat or Chat()
-    app.before_request(refuse_foreign_origin)
+                      MAX_BODY=max_body)
     app.before_request(refuse_broken_handshake)
-    app.before_request(count_client)
     sock = Sock(app)
     sock.route("/ws")(converse)
     sock.route("/echo")(echo)
     app.add_url_rule("/ws", "upgrade_required", upgrade_required)
     app.add_url_rule("/echo", "upgrade_required", upgrade_required)
-    app.add_url_rule("/", "landing", landing)
-    app.add_url_rule("/pages/<path:name>", "page_file", page_file)
-    app.add_url_rule("/api/status", "status", status)
-    app.add_url_rule("/api/ticker", "control_ticker", control_ticker, methods=["POST"])
-    app.register_error_handler(BadInput, refuse)
-    app.register_error_handler(HTTPException, refuse_http)
     return app
-
-
-def refuse_foreign_origin() -> None:
-    """Handshakes from a page of another site get 403, before any upgrade."""
-    if not origin_allowed(request.origin, request.host, current_app.config["TWIN_PORT"],
-                          current_app.config["ALLOWED_ORIGINS"]):
-        raise BadInput("forbidden_origin", f"pages from {request.origin} may not use this server")
 
 
 def refuse_broken_handshake():
@@ -162,10 +144,10 @@ def finish_close(ws, sending, code: int = 1000, reason: str | None = None) -> No
             except OSError:  # the peer is gone already: nobody to say goodbye to
                 pass
     ws.thread.join(CLOSE_TIMEOUT)  # the reader ends when the peer's Close (or EOF) arrives
-    if ws.thread.is_alive():  # the peer never answered: cut the connection
-        ws.sock.shutdown(socket.SHUT_RDWR)
-        return
     try:
+        if ws.thread.is_alive():  # the peer never answered: cut the connection
+            ws.sock.shutdown(socket.SHUT_RDWR)
+            return
         ws.sock.shutdown(socket.SHUT_WR)
         ws.sock.settimeout(CLOSE_TIMEOUT)
         while ws.sock.recv(4096):  # read the peer's late Close, if any, until its FIN
@@ -178,51 +160,3 @@ def upgrade_required():
     """A plain HTTP request to a WebSocket endpoint."""
     error = BadInput("upgrade_required", "this endpoint speaks WebSocket: connect with ws://")
     return error.to_json(), 426, {"Upgrade": "websocket", "Connection": "Upgrade"}
-
-
-def count_client() -> None:
-    """A request carrying ``?client=<id>`` is billed to that page's account (see meter.py)."""
-    if "client" in request.args:
-        client = read_client(request.args["client"])
-        current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client)
-
-
-def landing():
-    """/: the article's page over WebSocket (the side-by-side page lives on the polling twin)."""
-    return send_from_directory(PAGES, "websocket.html")
-
-
-def page_file(name: str):
-    """/pages/<name>: the browser pages, plain files from servers/pages/ (no CDN, work offline)."""
-    return send_from_directory(PAGES, name)
-
-
-def status():
-    """GET /api/status[?clients=a,b]: server clock, twin port, ticker, and what each client cost."""
-    clients = [read_client(client) for client in request.args.get("clients", "").split(",") if client]
-    report = current_app.extensions["chat"].status(clients)
-    return {**report, "transport": "websocket", "twin_port": current_app.config["TWIN_PORT"]}
-
-
-def control_ticker():
-    """POST /api/ticker {"interval": seconds} starts server-originated events; {"interval": null} stops them."""
-    chat = current_app.extensions["chat"]
-    if not request.is_json:
-        raise BadInput("unsupported_media_type", "send JSON with Content-Type: application/json")
-    interval = read_ticker(parse_json(request.get_data()))
-    if interval is None:
-        chat.stop_ticker()
-    else:
-        chat.start_ticker(interval)
-    return {"ticker": chat.ticker_interval}
-
-
-def refuse(error: BadInput):
-    return error.to_json(), {"forbidden_origin": 403}.get(error.code, 400)
-
-
-def refuse_http(error: HTTPException):
-    """404, 405...: the same JSON shape as every other error."""
-    code = error.name.lower().replace(" ", "_")
-    allow = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else {}
-    return {"error": code, "message": error.description}, error.code, allow

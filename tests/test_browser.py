@@ -253,9 +253,9 @@ def read_response(connection) -> bytes:
     return data
 
 
-@pytest.mark.skipif(not os.environ.get("SCREENSHOT"), reason="writes a file: set SCREENSHOT=path (make screenshot)")
-def test_screenshot(site, open_page):
-    """About fifteen seconds of the demo, then a picture of it."""
+def test_screenshot(site, open_page, tmp_path):
+    """About fifteen seconds of the demo, then a picture of it: README's, with SCREENSHOT=path (make screenshot)."""
+    path = os.environ.get("SCREENSHOT") or str(tmp_path / "side-by-side.png")
     page = open_page(site.polling.url + "/")
     columns_ready(page)
     page.click("#ticker")
@@ -268,7 +268,9 @@ def test_screenshot(site, open_page):
         page.click("#send button")
     page.wait_for_timeout(max(0, deadline - time.monotonic()) * 1000)
     page.click("#ticker")
-    page.screenshot(path=os.environ["SCREENSHOT"], full_page=True)
+    page.screenshot(path=path, full_page=True)
+    with open(path, "rb") as picture:
+        assert picture.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def median(values):

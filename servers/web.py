@@ -1,0 +1,98 @@
+"""What both servers do the same way over plain HTTP, so the transport modules hold only what differs.
+
+Both apps start from ``create_app`` here: it checks the ``Origin`` of every
+request, bills requests to the page that names itself (``?client=``, see
+``meter.py``), serves the browser pages, the status read-out the pages use for
+time sync and byte counts, the ticker switch, and gives every error the same
+JSON shape: ``{"error": CODE, "message": "..."}``.
+"""
+
+from pathlib import Path
+
+from flask import Flask, current_app, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from .chat import BadInput, Chat, parse_json, read_client, read_ticker
+from .origins import origin_allowed
+
+PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
+STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_wait": 400, "invalid_client": 400,
+          "invalid_key": 400, "forbidden_origin": 403, "unsupported_media_type": 415}
+# every other BadInput is 422 Unprocessable Content: well-formed JSON with a value we refuse
+
+
+def create_app(name: str, chat: Chat | None, *, transport: str, landing_page: str, twin_port: int | None,
+               allowed_origins) -> Flask:
+    app = Flask(name)
+    app.config.update(TRANSPORT=transport, LANDING_PAGE=landing_page, TWIN_PORT=twin_port,
+                      ALLOWED_ORIGINS=frozenset(allowed_origins))
+    app.extensions["chat"] = chat or Chat()
+    app.before_request(refuse_foreign_origin)
+    app.before_request(count_client)
+    app.add_url_rule("/", "landing", landing)
+    app.add_url_rule("/pages/<path:name>", "page_file", page_file)
+    app.add_url_rule("/api/status", "status", status)
+    app.add_url_rule("/api/ticker", "control_ticker", control_ticker, methods=["POST"])
+    app.register_error_handler(BadInput, refuse)
+    app.register_error_handler(HTTPException, refuse_http)
+    return app
+
+
+def refuse_foreign_origin() -> None:
+    """Requests and handshakes from a page of another site get 403, before anything else happens."""
+    if not origin_allowed(request.origin, request.host, current_app.config["TWIN_PORT"],
+                          current_app.config["ALLOWED_ORIGINS"]):
+        raise BadInput("forbidden_origin", f"pages from {request.origin} may not use this server")
+
+
+def count_client() -> None:
+    """A request carrying ``?client=<id>`` is billed to that page's account (see meter.py)."""
+    if "client" in request.args:
+        client = read_client(request.args["client"])
+        current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client)
+
+
+def read_json():
+    """The JSON body of a request, or the documented refusal."""
+    if not request.is_json:
+        raise BadInput("unsupported_media_type", "send JSON with Content-Type: application/json")
+    return parse_json(request.get_data())
+
+
+def landing():
+    """/: the polling server opens on the side-by-side page, the WebSocket server on its chat page."""
+    return send_from_directory(PAGES, current_app.config["LANDING_PAGE"])
+
+
+def page_file(name: str):
+    """/pages/<name>: the browser pages, plain files from servers/pages/."""
+    return send_from_directory(PAGES, name)
+
+
+def status():
+    """GET /api/status[?clients=a,b]: server clock, twin port, ticker, and what each client cost."""
+    clients = [read_client(client) for client in request.args.get("clients", "").split(",") if client]
+    report = current_app.extensions["chat"].status(clients)
+    return {**report, "transport": current_app.config["TRANSPORT"], "twin_port": current_app.config["TWIN_PORT"]}
+
+
+def control_ticker():
+    """POST /api/ticker {"interval": seconds} starts server-originated events; {"interval": null} stops them."""
+    chat = current_app.extensions["chat"]
+    interval = read_ticker(read_json())
+    if interval is None:
+        chat.stop_ticker()
+    else:
+        chat.start_ticker(interval)
+    return {"ticker": chat.ticker_interval}
+
+
+def refuse(error: BadInput):
+    return error.to_json(), STATUS.get(error.code, 422)
+
+
+def refuse_http(error: HTTPException):
+    """404, 405, 413...: the same JSON shape as every other error."""
+    code = {413: "body_too_large"}.get(error.code, error.name.lower().replace(" ", "_"))
+    allow = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else {}
+    return {"error": code, "message": error.description}, error.code, allow

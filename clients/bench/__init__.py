@@ -1,0 +1,19 @@
+"""Measure polling and WebSockets: latency distributions and exact bytes on the wire.
+
+Command line: ``python -m clients.bench [--quick] [--out DIR]`` (see ``__main__.py``).
+
+For notebooks, every measurement is a function returning plain data
+(lists and dicts; latencies in seconds, summaries in milliseconds), and plots
+are separate functions taking the results dict:
+
+* ``run.run(quick=True)``: everything at once, the dict results.json holds;
+  ``report.summary(results)`` prints it; ``plots.reply_cdf(results)`` etc. draw it.
+* ``peers.Stack()``, ``peers.RawEcho()``, ``peers.WebsocketsEcho()``: servers to measure.
+* ``latency.tcp_echo``, ``latency.websocket_echo``, ``latency.websocket_reply``,
+  ``latency.polling_reply``, ``latency.push_latency``, ``latency.connection_setup``.
+* ``overhead.delivery_bytes``, ``overhead.reply_bytes``, ``overhead.handshake_bytes``,
+  ``overhead.idle_cost``, ``overhead.keep_alive_vs_new_connection``.
+* ``relay.Relay`` (count, split, delay), ``frames.split_stream``, ``frames.frame_header_size``.
+* ``scaling.paper_table()``, ``scaling.measured_table(bytes)``, ``scaling.mbps``.
+* ``stats.summarize(samples)``: median, p90, p99, max, n.
+"""

@@ -1,0 +1,195 @@
+"""Overhead scenarios: bytes on the wire, counted by a recording ``Relay`` and split up by
+``frames.split_stream`` into HTTP headers and bodies, frame headers and payloads.
+
+All byte figures are TCP payload (what HTTP or WebSocket put on the connection);
+the IP and TCP headers of each segment come on top for every transport alike.
+"""
+
+import threading
+import time
+
+import requests
+import simple_websocket
+import websocket
+import websockets.sync.client
+
+from servers import polling_server, websocket_server
+from servers.serving import RunningServer
+
+from . import latency
+from .frames import BYTE_BUCKETS
+from .relay import Relay
+from .progress import silent
+
+
+def delivery_bytes(stack, transport: str, count: int, rate: float, interval: float | None = None,
+                   progress=silent) -> dict:
+    """Bytes per delivered message: ``count`` server events pushed (WebSocket) or polled to one client.
+
+    ``transport``: "websocket", or "polling" with ``interval`` (None = long polling).
+    The WebSocket handshake and closing handshake are reported apart, as ``setup``.
+    """
+    port = stack.websocket.port if transport == "websocket" else stack.polling.port
+    with Relay(port, record=True) as relay:
+        scheme = "ws" if transport == "websocket" else "http"
+        result = latency.push_latency(stack.chat, transport, f"{scheme}://127.0.0.1:{relay.port}", count,
+                                      rate=rate, interval=interval, warmup=0, progress=progress)
+        relay.wait_closed()
+        split = relay.split()
+    up, down = ({key: split[side][key] for key in BYTE_BUCKETS} for side in ("up", "down"))
+    delivered = result["delivered"]
+    if transport == "websocket":
+        headers = up["frame_headers"] + down["frame_headers"]
+        payload = up["payloads"] + down["payloads"]
+        setup = up["http_headers"] + down["http_headers"] + up["control_frames"] + down["control_frames"]
+    else:
+        headers = up["http_headers"] + down["http_headers"]
+        payload = up["http_bodies"] + down["http_bodies"]
+        setup = 0
+    requests_made = split["up"]["http_messages"] if transport != "websocket" else 0
+    return {
+        "transport": transport, "interval": interval, "delivered": delivered, "events": count,
+        "duplicates": result["duplicates"], "requests": requests_made, "connections": len(relay.connections),
+        "data_frames_down": split["down"]["data_frames"], "up": up, "down": down, "setup_bytes": setup,
+        "per_message": {"headers": headers / delivered, "payload": payload / delivered,
+                        "total": (headers + payload) / delivered},
+        # what one poll costs (short and long polling): request + response headers, mean
+        "headers_per_request": headers / requests_made if requests_made else None,
+        # what the server adds to each pushed message (WebSocket): the frame header it sends
+        "server_frame_header": down["frame_headers"] / split["down"]["data_frames"] if transport == "websocket"
+        else None,
+    }
+
+
+def reply_bytes(stack, count: int, progress=silent) -> dict:
+    """Bytes for one chat exchange (send a message, receive the server's reply), per transport.
+
+    WebSocket: the client's masked frame up; "sent", the message itself and the reply pushed down.
+    Long polling: the POST and its 201 up and down, plus the polls that bring the two messages back.
+    """
+    rows = {}
+    with Relay(stack.websocket.port, record=True) as relay:
+        latency.websocket_reply(f"ws://127.0.0.1:{relay.port}", count, warmup=0, progress=progress)
+        relay.wait_closed()
+        ws = relay.split()
+    rows["websocket"] = {"exchanges": count, "handshake_and_close": sum(
+        ws[side]["http_headers"] + ws[side]["control_frames"] for side in ("up", "down")),
+        "up": {key: ws["up"][key] for key in BYTE_BUCKETS}, "down": {key: ws["down"][key] for key in BYTE_BUCKETS},
+        "client_frame_header": ws["up"]["frame_headers"] / ws["up"]["data_frames"],
+        "server_frame_header": ws["down"]["frame_headers"] / ws["down"]["data_frames"],
+        "per_exchange": sum(ws[side]["frame_headers"] + ws[side]["payloads"] for side in ("up", "down")) / count}
+    with Relay(stack.polling.port, record=True) as relay:
+        result = latency.polling_reply(f"http://127.0.0.1:{relay.port}", count, None, warmup=0,
+                                       after=stack.chat.board.last_id, progress=progress)
+        relay.wait_closed()
+        http = relay.split()
+    rows["long polling"] = {"exchanges": count, "requests": http["up"]["http_messages"], "polls": result["polls"],
+                            "up": {key: http["up"][key] for key in BYTE_BUCKETS},
+                            "down": {key: http["down"][key] for key in BYTE_BUCKETS},
+                            "per_exchange": sum(http[side]["http_headers"] + http[side]["http_bodies"]
+                                                for side in ("up", "down")) / count}
+    return rows
+
+
+def handshake_bytes(stack) -> list[dict]:
+    """The WebSocket opening handshake (and closing handshake) as three client libraries send it."""
+    rows = []
+    for name in HANDSHAKE_CLIENTS:
+        with Relay(stack.websocket.port, record=True) as relay:
+            _open_and_close(name, f"ws://127.0.0.1:{relay.port}/ws")
+            relay.wait_closed()
+            split = relay.split()
+        rows.append({"client": name, "request_bytes": split["up"]["http_headers"],
+                     "response_bytes": split["down"]["http_headers"],
+                     "close_bytes": split["up"]["control_frames"] + split["down"]["control_frames"]})
+    return rows
+
+
+HANDSHAKE_CLIENTS = ("websocket-client", "simple-websocket", "websockets")
+
+
+def _open_and_close(client: str, url: str) -> None:
+    if client == "websocket-client":
+        websocket.create_connection(url, timeout=5).close()
+    elif client == "simple-websocket":
+        simple_websocket.Client.connect(url).close()
+    else:
+        with websockets.sync.client.connect(url, compression=None):  # no permessage-deflate offer
+            pass
+
+
+def idle_cost(stack, duration: float, short_interval: float, long_wait: int, ping_interval: float) -> list[dict]:
+    """Requests and bytes per second per client when nothing happens, four clients side by side.
+
+    Short polling every ``short_interval`` s; long polling with wait=``long_wait`` s;
+    a WebSocket with no pings; one whose server pings every ``ping_interval`` s.
+    Counted over a window that starts after every client is connected.
+    """
+    pinging = RunningServer(websocket_server.create_app(stack.chat, ping_interval=ping_interval))
+    stop = threading.Event()
+    relays = {"short polling": Relay(stack.polling.port), "long polling": Relay(stack.polling.port),
+              "websocket": Relay(stack.websocket.port), "websocket + pings": Relay(pinging.port)}
+    pollers = {"short polling": latency.Poller(f"http://127.0.0.1:{relays['short polling'].port}", short_interval,
+                                               until=stop.is_set, after=stack.chat.board.last_id),
+               "long polling": latency.Poller(f"http://127.0.0.1:{relays['long polling'].port}", None,
+                                              until=stop.is_set, after=stack.chat.board.last_id, wait=long_wait)}
+    sockets = [simple_websocket.Client.connect(f"ws://127.0.0.1:{relays[name].port}/ws")  # answers pings itself
+               for name in ("websocket", "websocket + pings")]
+    try:
+        for poller in pollers.values():
+            poller.start()
+        time.sleep(0.2)  # handshakes and first polls done
+        before = {name: (relay.totals(), len(pollers[name].polls) if name in pollers else 0)
+                  for name, relay in relays.items()}
+        started = time.perf_counter()
+        time.sleep(duration)
+        elapsed = time.perf_counter() - started
+        after = {name: (relay.totals(), len(pollers[name].polls) if name in pollers else 0)
+                 for name, relay in relays.items()}
+    finally:
+        stop.set()
+        stack.chat.board.post("idle-check", "end of the idle window")  # wakes a waiting long poll
+        for poller in pollers.values():
+            poller.join()
+        for ws in sockets:
+            ws.close()
+        for relay in relays.values():
+            relay.stop()
+        pinging.stop()
+    rows = []
+    for name in relays:
+        (start, polls0), (end, polls1) = before[name], after[name]
+        rows.append({"client": name, "seconds": elapsed,
+                     "setting": {"short polling": f"interval {short_interval:g} s",
+                                 "long polling": f"wait={long_wait} s", "websocket": "no pings",
+                                 "websocket + pings": f"ping every {ping_interval:g} s"}[name],
+                     "requests_per_s": (polls1 - polls0) / elapsed,
+                     "bytes_up_per_s": (end["up"] - start["up"]) / elapsed,
+                     "bytes_down_per_s": (end["down"] - start["down"]) / elapsed})
+    return rows
+
+
+def keep_alive_vs_new_connection(stack, count: int, progress=silent) -> list[dict]:
+    """The same empty poll ``count`` times over one keep-alive connection, and with a new TCP connection
+    for every poll (the server answers ``Connection: close``, as ``flask run`` does)."""
+    closing = RunningServer(polling_server.create_app(stack.chat), keep_alive=False)
+    rows = []
+    try:
+        for name, server in (("keep-alive", stack.polling), ("new connection per poll", closing)):
+            with Relay(server.port, record=True) as relay, requests.Session() as session:
+                url, times = f"http://127.0.0.1:{relay.port}/api/messages", []
+                for i in range(count):
+                    started = time.perf_counter()
+                    session.get(url, params={"after": stack.chat.board.last_id}, timeout=10).raise_for_status()
+                    times.append(time.perf_counter() - started)
+                    progress(f"polls, {name}", i + 1, count)
+                session.close()
+                relay.wait_closed()
+                split = relay.split()
+            rows.append({"mode": name, "polls": count, "connections": len(relay.connections),
+                         "request_bytes": (split["up"]["http_headers"] + split["up"]["http_bodies"]) / count,
+                         "response_bytes": (split["down"]["http_headers"] + split["down"]["http_bodies"]) / count,
+                         "poll_times": times})
+    finally:
+        closing.stop()
+    return rows

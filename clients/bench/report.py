@@ -1,0 +1,112 @@
+"""Where a run goes: results.json (everything, with machine and versions), CSV tables, a text summary."""
+
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("flask", "flask-sock", "simple-websocket", "werkzeug", "wsproto", "requests", "websockets",
+            "websocket-client", "numpy", "matplotlib")
+
+
+def machine() -> dict:
+    """What the figures depend on: the machine, the OS, Python and library versions, the time."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "platform": platform.platform(),
+            "machine": platform.machine(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "python": sys.version.split()[0], "versions": versions}
+
+
+LATENCY_FIELDS = ("scenario", "transport", "delay_ms", "n", "median_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms",
+                  "model_mean_ms", "ratio_to_raw_tcp", "ratio_to_websockets")
+
+
+def latency_rows(results: dict) -> list[dict]:
+    """Every latency distribution of a run as one flat table (no raw samples)."""
+    rows = [{"scenario": "reference echo", "transport": name, "delay_ms": 0, **summary}
+            for name, summary in results["references"].items()]
+    rows += [{"scenario": "reply round trip", "delay_ms": 0, **row} for row in results["reply_round_trip"]]
+    rows += [{"scenario": "push latency", "delay_ms": 0, **row} for row in results["push_latency"]]
+    rows += [{"scenario": "connection setup", "transport": step, "delay_ms": 0, **summary}
+             for step, summary in results["connection_setup"].items()]
+    for delayed in results["with_delay"]:
+        rows += [{"scenario": "reply round trip", "delay_ms": delayed["delay_ms"], **row}
+                 for row in delayed["reply_round_trip"]]
+        rows += [{"scenario": "connection setup", "transport": step, "delay_ms": delayed["delay_ms"], **summary}
+                 for step, summary in delayed["connection_setup"].items()]
+    return [{field: row.get(field) for field in LATENCY_FIELDS} for row in rows]
+
+
+def bytes_rows(results: dict) -> list[dict]:
+    """Bytes per delivered message per transport, split into headers and payload."""
+    return [{"transport": row["label"], "delivered": row["delivered"], "requests": row["requests"],
+             "headers_per_message": row["per_message"]["headers"], "payload_per_message": row["per_message"]["payload"],
+             "total_per_message": row["per_message"]["total"], "headers_per_request": row["headers_per_request"],
+             "server_frame_header": row["server_frame_header"], "setup_bytes": row["setup_bytes"]}
+            for row in results["overhead"]["delivery"]]
+
+
+def write(results: dict, out: str | Path) -> list[Path]:
+    """Write results.json and the CSV tables into ``out``; returns the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "results.json"]
+    paths[0].write_text(json.dumps(results, indent=1, default=_plain))
+    scale = results["scaling"]
+    tables = {"latency.csv": latency_rows(results), "bytes_per_message.csv": bytes_rows(results),
+              "scaling.csv": scale["measured"], "scaling_paper.csv": scale["paper"],
+              "handshake.csv": results["overhead"]["handshake"], "idle.csv": results["overhead"]["idle"],
+              "keep_alive.csv": results["overhead"]["keep_alive"]}
+    for name, rows in tables.items():
+        paths.append(out / name)
+        with open(paths[-1], "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return paths
+
+
+def _plain(value):
+    if hasattr(value, "__dict__"):  # frames.Frame in split details
+        return vars(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def summary(results: dict) -> str:
+    """The figures a reader wants first, as plain text."""
+    meta = results["meta"]
+    lines = [f"Run: {meta['mode']} mode, {meta['duration_s']:.1f} s, {meta['cpu_count']} CPUs, "
+             f"Python {meta['python']}, load average before {meta['load_average'][0]:.1f}", "",
+             f"{'Latency (ms)':<42} {'n':>5} {'median':>8} {'p90':>8} {'p99':>8}  x raw TCP  x websockets"]
+    for row in latency_rows(results):
+        if row["delay_ms"]:
+            continue
+        ratios = (f"{row['ratio_to_raw_tcp']:9.0f}  {row['ratio_to_websockets']:11.1f}"
+                  if row["ratio_to_raw_tcp"] else "")
+        model = f"  (model mean {row['model_mean_ms']:.1f}, measured mean {row['mean_ms']:.1f})" \
+            if row["model_mean_ms"] else ""
+        lines.append(f"{row['scenario'] + ': ' + row['transport']:<42} {row['n']:5} {row['median_ms']:8.3f} "
+                     f"{row['p90_ms']:8.3f} {row['p99_ms']:8.3f}  {ratios}{model}")
+    lines += ["", f"{'Bytes per delivered message':<30} {'headers':>8} {'payload':>8} {'total':>8}"]
+    for row in bytes_rows(results):
+        lines.append(f"{row['transport']:<30} {row['headers_per_message']:8.1f} {row['payload_per_message']:8.1f} "
+                     f"{row['total_per_message']:8.1f}")
+    scale = results["scaling"]
+    columns = list(scale["measured"][0])[1:]
+    lines += ["", f"Scaling, {scale['unit']}, one message per client per second; bytes per message: "
+              + ", ".join(f"{name} {value:.1f}" for name, value in
+                          {"paper_polling": 871, "paper_websocket": 2, **scale["measured_bytes"]}.items()),
+              f"{'clients':>8} " + " ".join(f"{name:>22}" for name in columns)]
+    for row in scale["measured"]:
+        lines.append(f"{row['clients']:>8} " + " ".join(f"{row[name]:22.3f}" for name in columns))
+    return "\n".join(lines)

@@ -25,3 +25,13 @@ $(READY): requirements.txt requirements-test.txt
 .PHONY: screenshot
 screenshot: $(READY) tools
 	SCREENSHOT=docs/side-by-side.png $(BIN)/python -m pytest tests/test_browser.py -k screenshot -q
+
+# The notebooks: `make lab` opens them in JupyterLab; `make notebooks` re-executes them all in place,
+# outputs included (tests/test_notebooks.py runs them the same way and fails on any error).
+.PHONY: lab notebooks
+
+lab: $(READY)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+notebooks: $(READY)
+	$(BIN)/python tests/test_notebooks.py

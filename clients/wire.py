@@ -1,0 +1,307 @@
+"""HTTP and WebSocket by hand, over a plain socket: every byte written here is visible.
+
+Libraries hide the protocol; notebooks 1 and 2 want to show it. So this module
+does the few things RFC 7230 (HTTP/1.1) and RFC 6455 (WebSocket) ask of a
+client, in plain Python, with nothing in between us and ``socket``:
+
+* write an HTTP request and read the response (status line, headers, body);
+* write the WebSocket ``Upgrade`` request and check the ``101 Switching Protocols``,
+  including ``Sec-WebSocket-Accept``, computed from our key (section 4.2.2);
+* build and parse frames: FIN, opcode, mask bit, the three length forms and
+  the masking key (section 5.2);
+* the closing handshake (section 7).
+
+It is a teaching client, not a library: no extensions, no fragmentation of
+outgoing messages, no TLS. Reading always goes through a buffered file
+(``sock.makefile("rb")``) because a server may send its first frames in the
+same TCP segment as the end of its ``101`` response: a bare ``recv`` would
+swallow them together with the headers.
+"""
+
+import base64
+import hashlib
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3: the same for every server
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+OPCODE_NAMES = {CONTINUATION: "continuation", TEXT: "text", BINARY: "binary",
+                CLOSE: "close", PING: "ping", PONG: "pong"}
+
+
+# --- HTTP/1.1 -------------------------------------------------------------------------------
+
+@dataclass
+class Response:
+    """One HTTP response as it came off the wire: ``head`` is everything before the body."""
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    head: bytes
+    body: bytes = b""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first header called ``name`` (header names are case-insensitive)."""
+        return next((value for key, value in self.headers if key.lower() == name.lower()), default)
+
+    @property
+    def raw(self) -> bytes:
+        return self.head + self.body
+
+
+def request_bytes(method: str, path: str, host: str, headers: dict | None = None, body: bytes = b"") -> bytes:
+    """An HTTP/1.1 request, byte for byte. Only ``Host`` is mandatory (RFC 7230 section 5.4)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def read_response(rfile) -> Response:
+    """Read one response from a buffered socket file: headers up to the blank line, then the body.
+
+    The body is ``Content-Length`` bytes long (our servers always send it); a
+    ``101`` has none, because after it the connection speaks another protocol.
+    """
+    head = rfile.readline()
+    if not head:
+        raise ConnectionError("the server closed the connection without answering")
+    status_line = head.decode("latin-1").rstrip("\r\n").split(" ", 2)  # version, code, reason (may be empty)
+    status, reason = int(status_line[1]), status_line[2] if len(status_line) > 2 else ""
+    headers = []
+    while (line := rfile.readline()) not in (b"\r\n", b"\n", b""):
+        head += line
+        name, _, value = line.decode("latin-1").partition(":")
+        headers.append((name.strip(), value.strip()))
+    head += line
+    response = Response(status, reason, headers, head)
+    if response.status != 101:
+        response.body = rfile.read(int(response.header("Content-Length", "0")))
+    return response
+
+
+def http_exchange(sock: socket.socket, rfile, method: str, path: str, host: str,
+                  headers: dict | None = None, body: bytes = b"") -> tuple[bytes, Response]:
+    """Send one request on an open connection and read its response; returns (sent bytes, response)."""
+    sent = request_bytes(method, path, host, headers, body)
+    sock.sendall(sent)
+    return sent, read_response(rfile)
+
+
+# --- The opening handshake (RFC 6455 section 4) --------------------------------------------
+
+class HandshakeError(Exception):
+    """The server did not switch protocols, or answered with the wrong accept key."""
+
+    def __init__(self, message: str, response: Response) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+def new_key() -> str:
+    """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 encoded (section 4.1)."""
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def accept_key(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` a server must answer to ``key`` (section 4.2.2).
+
+    SHA-1 of the key followed by the fixed GUID, base64 encoded. It proves the
+    server read *this* handshake as a WebSocket handshake; it is not security.
+    """
+    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+
+
+def upgrade_request(host: str, path: str, key: str, origin: str | None = None, version: str = "13") -> bytes:
+    """The client's opening handshake: an ordinary GET that asks to switch protocols."""
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade",
+               "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": version}
+    if origin:
+        headers["Origin"] = origin
+    return request_bytes("GET", path, host, headers)
+
+
+def check_upgrade(response: Response, key: str) -> None:
+    """Raise HandshakeError unless ``response`` is a valid ``101`` for ``key``."""
+    if response.status != 101:
+        raise HandshakeError(f"the server answered {response.status} {response.reason}", response)
+    if response.header("Sec-WebSocket-Accept") != accept_key(key):
+        raise HandshakeError("Sec-WebSocket-Accept does not match our key", response)
+
+
+def open_websocket(host: str, port: int, path: str = "/ws", origin: str | None = None):
+    """Connect, handshake, check. Returns (sock, rfile, request bytes, response)."""
+    sock = socket.create_connection((host, port), timeout=10)
+    rfile = sock.makefile("rb")
+    key = new_key()
+    sent = upgrade_request(f"{host}:{port}", path, key, origin)
+    sock.sendall(sent)
+    response = read_response(rfile)
+    try:
+        check_upgrade(response, key)
+    except HandshakeError:
+        rfile.close()
+        sock.close()
+        raise
+    return sock, rfile, sent, response
+
+
+# --- Frames (RFC 6455 section 5) -----------------------------------------------------------
+
+@dataclass
+class Frame:
+    """One frame. ``payload`` is always the unmasked data; ``mask`` is the key it travelled with."""
+    opcode: int
+    payload: bytes = b""
+    fin: bool = True
+    mask: bytes | None = None
+    header_size: int = field(default=0, compare=False)  # bytes before the payload, set by parse_frame
+    raw: bytes = field(default=b"", compare=False, repr=False)  # the frame as it was on the wire
+
+    @property
+    def name(self) -> str:
+        return OPCODE_NAMES.get(self.opcode, f"reserved 0x{self.opcode:x}")
+
+    def text(self) -> str:
+        """The payload of a text frame (RFC 6455 requires UTF-8)."""
+        return self.payload.decode("utf-8")
+
+
+def apply_mask(data: bytes, key: bytes) -> bytes:
+    """XOR every byte with the key, cycling through its 4 bytes. Masking twice unmasks (section 5.3)."""
+    return bytes(byte ^ key[i % 4] for i, byte in enumerate(data))
+
+
+def frame_header_size(payload_size: int, masked: bool) -> int:
+    """Bytes of framing around a payload: 2, plus 2 or 8 for longer lengths, plus 4 for a mask."""
+    extra = 0 if payload_size < 126 else 2 if payload_size < 2**16 else 8
+    return 2 + extra + (4 if masked else 0)
+
+
+def build_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bytes | None = None) -> bytes:
+    """Encode one frame. Clients must pass a 4-byte ``mask``; servers must not (section 5.1).
+
+    The length takes the fewest bytes that hold it, as section 5.2 requires:
+    7 bits up to 125, then 126 + 16 bits, then 127 + 64 bits.
+    """
+    first = (0x80 if fin else 0) | opcode
+    mask_bit = 0x80 if mask is not None else 0
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", first, mask_bit | size)
+    elif size < 2**16:
+        header = struct.pack("!BBH", first, mask_bit | 126, size)
+    else:
+        header = struct.pack("!BBQ", first, mask_bit | 127, size)
+    if mask is None:
+        return header + payload
+    return header + mask + apply_mask(payload, mask)
+
+
+def parse_frame(data: bytes) -> tuple[Frame, int]:
+    """Decode the frame at the start of ``data``; returns it and how many bytes it used.
+
+    Raises ValueError if ``data`` holds less than one whole frame.
+    """
+    def take(start: int, count: int) -> bytes:
+        if len(data) < start + count:
+            raise ValueError(f"incomplete frame: need {start + count} bytes, have {len(data)}")
+        return data[start:start + count]
+
+    first, second = take(0, 2)
+    size, at = second & 0x7F, 2
+    if size == 126:
+        size, at = struct.unpack("!H", take(2, 2))[0], 4
+    elif size == 127:
+        size, at = struct.unpack("!Q", take(2, 8))[0], 10
+    mask = None
+    if second & 0x80:
+        mask, at = take(at, 4), at + 4
+    payload = take(at, size)
+    if mask is not None:
+        payload = apply_mask(payload, mask)
+    return Frame(first & 0x0F, payload, bool(first & 0x80), mask, at, data[:at + size]), at + size
+
+
+def describe(data: bytes) -> str:
+    """The fields of the frame at the start of ``data``, one per line, in wire order (section 5.2)."""
+    frame, used = parse_frame(data)
+    length_end = frame.header_size - (4 if frame.mask else 0)
+    on_wire = data[frame.header_size:used]
+    lines = [f"byte 0   {data[0]:08b}  FIN={data[0] >> 7}  RSV1-3={data[0] >> 4 & 7:03b}  "
+             f"opcode={frame.opcode:#x} ({frame.name})",
+             f"byte 1   {data[1]:08b}  MASK={data[1] >> 7}  length={data[1] & 0x7F}"]
+    if length_end > 2:
+        lines.append(f"extended length  {data[2:length_end].hex(' ')}  = {len(frame.payload)}")
+    if frame.mask:
+        lines.append(f"masking key      {frame.mask.hex(' ')}")
+    lines.append(f"payload          {_hex(on_wire)}  ({len(on_wire)} bytes)")
+    if frame.mask:
+        lines.append(f"unmasked         {_hex(frame.payload)}")
+    if frame.opcode == TEXT:
+        lines.append(f"as UTF-8 text    {frame.text()[:60]!r}")
+    return "\n".join(lines)
+
+
+def _hex(data: bytes, shown: int = 16) -> str:
+    return data[:shown].hex(" ") + (" ..." if len(data) > shown else "")
+
+
+def read_frame(rfile) -> Frame:
+    """Read exactly one frame from a buffered socket file (blocks until it is complete)."""
+    def exactly(count: int) -> bytes:
+        data = rfile.read(count)
+        if len(data) < count:
+            raise ConnectionError("the connection closed in the middle of a frame")
+        return data
+
+    data = exactly(2)
+    masked, size = data[1] & 0x80, data[1] & 0x7F
+    if size >= 126:  # the real length follows in 2 or 8 bytes
+        extended = exactly(2 if size == 126 else 8)
+        data += extended
+        size = int.from_bytes(extended, "big")
+    data += exactly((4 if masked else 0) + size)
+    return parse_frame(data)[0]
+
+
+def send_frame(sock: socket.socket, opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
+    """Send one client frame, masked with a fresh random key. Returns the bytes sent."""
+    frame = build_frame(opcode, payload, fin=fin, mask=os.urandom(4))
+    sock.sendall(frame)
+    return frame
+
+
+# --- The closing handshake (RFC 6455 section 7) --------------------------------------------
+
+def close_payload(code: int = 1000, reason: str = "") -> bytes:
+    """A Close frame's body: a 2-byte status code, then an optional UTF-8 reason."""
+    return struct.pack("!H", code) + reason.encode("utf-8")
+
+
+def parse_close(payload: bytes) -> tuple[int | None, str]:
+    """(code, reason) from a Close frame's body; an empty body means no code was given (1005)."""
+    if len(payload) < 2:
+        return None, ""
+    return struct.unpack("!H", payload[:2])[0], payload[2:].decode("utf-8")
+
+
+def close(sock: socket.socket, rfile, code: int = 1000, reason: str = "") -> tuple[bytes, list[Frame], bool]:
+    """Do the closing handshake as a client: send Close, read until the server's Close, then EOF.
+
+    Frames the server sent before it saw our Close still arrive first; they are
+    returned along with its Close (last). The third value says whether the
+    server then closed TCP first, as section 7.1.1 wants, so that the client
+    is not left holding the TIME_WAIT state.
+    """
+    sent = send_frame(sock, CLOSE, close_payload(code, reason))
+    frames = [read_frame(rfile)]
+    while frames[-1].opcode != CLOSE:
+        frames.append(read_frame(rfile))
+    server_closed_first = rfile.read(1) == b""
+    rfile.close()
+    sock.close()
+    return sent, frames, server_closed_first

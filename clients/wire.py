@@ -60,6 +60,17 @@ def request_bytes(method: str, path: str, host: str, headers: dict | None = None
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
+    """Split one header block: the start line at its first two spaces, then (name, value) per header.
+
+    A response starts ``HTTP/1.1 200 OK`` (version, code, reason: the reason may
+    be empty or hold spaces), a request ``GET /path HTTP/1.1``.
+    """
+    start, *lines = head.decode("latin-1").rstrip("\r\n").split("\n")
+    headers = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines)]
+    return start.rstrip("\r").split(" ", 2), headers
+
+
 def read_response(rfile) -> Response:
     """Read one response from a buffered socket file: headers up to the blank line, then the body.
 
@@ -69,15 +80,11 @@ def read_response(rfile) -> Response:
     head = rfile.readline()
     if not head:
         raise ConnectionError("the server closed the connection without answering")
-    status_line = head.decode("latin-1").rstrip("\r\n").split(" ", 2)  # version, code, reason (may be empty)
-    status, reason = int(status_line[1]), status_line[2] if len(status_line) > 2 else ""
-    headers = []
     while (line := rfile.readline()) not in (b"\r\n", b"\n", b""):
         head += line
-        name, _, value = line.decode("latin-1").partition(":")
-        headers.append((name.strip(), value.strip()))
     head += line
-    response = Response(status, reason, headers, head)
+    status_line, headers = parse_head(head)
+    response = Response(int(status_line[1]), status_line[2] if len(status_line) > 2 else "", headers, head)
     if response.status != 101:
         response.body = rfile.read(int(response.header("Content-Length", "0")))
     return response
@@ -201,29 +208,44 @@ def build_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, mask: by
     return header + mask + apply_mask(payload, mask)
 
 
+def header_size_of(data: bytes) -> int:
+    """The size of the header whose first 2 bytes start ``data``: they say what follows them.
+
+    Byte 1 holds the mask bit and a 7-bit length, where 126 and 127 mean that the
+    real length follows in the next 2 or 8 bytes (section 5.2); then the 4-byte mask.
+    """
+    extended = {126: 2, 127: 8}.get(data[1] & 0x7F, 0)
+    return 2 + extended + (4 if data[1] & 0x80 else 0)
+
+
+def payload_size_of(header: bytes) -> int:
+    """The payload length written in a whole frame header, in whichever of the three forms it takes."""
+    length = header[1] & 0x7F
+    if length < 126:
+        return length
+    return int.from_bytes(header[2:4 if length == 126 else 10], "big")
+
+
+def frame_sizes(data: bytes) -> tuple[int, int] | None:
+    """(header size, payload size) of the frame at the start of ``data``; None until all of it is there."""
+    if len(data) < 2 or len(data) < (header := header_size_of(data)):
+        return None
+    size = payload_size_of(data)
+    return (header, size) if len(data) >= header + size else None
+
+
 def parse_frame(data: bytes) -> tuple[Frame, int]:
     """Decode the frame at the start of ``data``; returns it and how many bytes it used.
 
     Raises ValueError if ``data`` holds less than one whole frame.
     """
-    def take(start: int, count: int) -> bytes:
-        if len(data) < start + count:
-            raise ValueError(f"incomplete frame: need {start + count} bytes, have {len(data)}")
-        return data[start:start + count]
-
-    first, second = take(0, 2)
-    size, at = second & 0x7F, 2
-    if size == 126:
-        size, at = struct.unpack("!H", take(2, 2))[0], 4
-    elif size == 127:
-        size, at = struct.unpack("!Q", take(2, 8))[0], 10
-    mask = None
-    if second & 0x80:
-        mask, at = take(at, 4), at + 4
-    payload = take(at, size)
-    if mask is not None:
-        payload = apply_mask(payload, mask)
-    return Frame(first & 0x0F, payload, bool(first & 0x80), mask, at, data[:at + size]), at + size
+    sizes = frame_sizes(data)
+    if sizes is None:
+        raise ValueError(f"incomplete frame: {len(data)} bytes are not a whole frame")
+    at, end = sizes[0], sum(sizes)
+    mask = data[at - 4:at] if data[1] & 0x80 else None
+    payload = data[at:end] if mask is None else apply_mask(data[at:end], mask)
+    return Frame(data[0] & 0x0F, payload, bool(data[0] & 0x80), mask, at, data[:end]), end
 
 
 def describe(data: bytes) -> str:
@@ -259,12 +281,8 @@ def read_frame(rfile) -> Frame:
         return data
 
     data = exactly(2)
-    masked, size = data[1] & 0x80, data[1] & 0x7F
-    if size >= 126:  # the real length follows in 2 or 8 bytes
-        extended = exactly(2 if size == 126 else 8)
-        data += extended
-        size = int.from_bytes(extended, "big")
-    data += exactly((4 if masked else 0) + size)
+    data += exactly(header_size_of(data) - 2)  # the longer length and the mask, when there are any
+    data += exactly(payload_size_of(data))
     return parse_frame(data)[0]
 
 

@@ -6,23 +6,19 @@ import socket
 
 import pytest
 
+from clients import wire
 from clients.bench import latency, plots, report, scaling
 from clients.bench.frames import frame_header_size, parse_frame, split_stream
 from clients.bench.relay import Relay
 from clients.bench.run import run
 
-HANDSHAKE = (b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+HANDSHAKE = wire.upgrade_request("127.0.0.1", "/echo", "dGhlIHNhbXBsZSBub25jZQ==")
 SIZES = (0, 125, 126, 65535, 65536, 70_000)  # the edges of the 7-bit, 16-bit and 64-bit length forms
 
 
-def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """A masked client frame, built by hand from RFC 6455 section 5.2."""
-    size = len(payload)
-    length = (bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big")
-              if size < 65536 else bytes([0x80 | 127]) + size.to_bytes(8, "big"))
-    mask = os.urandom(4)
-    return bytes([0x80 | opcode]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+def client_frame(payload: bytes, opcode: int = wire.TEXT) -> bytes:
+    """A masked client frame, as clients.wire builds it (tests/test_wire.py checks that against the RFC)."""
+    return wire.build_frame(opcode, payload, mask=os.urandom(4))
 
 
 @pytest.mark.parametrize(("size", "server", "client"), [(0, 2, 6), (125, 2, 6), (126, 4, 8), (65535, 4, 8),
@@ -56,7 +52,7 @@ def test_split_is_exact_on_the_wire_for_every_length_form(websocket):
                 chunk = sock.recv(65536)
                 assert chunk, f"the server closed early: {received[-40:]!r}"
                 received += chunk
-            sock.sendall(client_frame((1000).to_bytes(2, "big"), opcode=0x8))  # Close
+            sock.sendall(client_frame(wire.close_payload(1000), opcode=wire.CLOSE))
             while chunk := sock.recv(65536):
                 received += chunk
         assert relay.wait_closed()

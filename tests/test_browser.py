@@ -14,6 +14,7 @@ import time
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from clients import wire
 from servers import polling_server, websocket_server
 from servers.serving import RunningServer
 
@@ -226,31 +227,19 @@ def test_restart_under_an_open_page_loses_nothing(site, open_page):
 def test_byte_counts_are_exact(site):
     """What the page calls exact: every byte of a client's requests and responses, and nothing else's."""
     counted = {"sent": 0, "received": 0}
-    with socket.create_connection(("127.0.0.1", site.polling.port)) as connection:
+    with socket.create_connection(("127.0.0.1", site.polling.port)) as connection, \
+            connection.makefile("rb") as rfile:
         for path in ("/api/messages?after=0&client=me", "/api/status", "/api/messages?after=0&client=me"):
-            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-            connection.sendall(request)
-            response = read_response(connection)
+            request, response = wire.http_exchange(connection, rfile, "GET", path, "127.0.0.1")
             if "client=me" in path:  # the read-out in between is billed to nobody
                 counted["sent"] += len(request)
-                counted["received"] += len(response)
+                counted["received"] += len(response.raw)
     expected = {"requests": 2, "connections": 1, "bytes_from_client": counted["sent"],
                 "bytes_to_client": counted["received"]}
     deadline = time.monotonic() + 2  # the server counts a write just after making it: the client may read first
     while site.chat.meter.report(["me"])["me"] != expected and time.monotonic() < deadline:
         time.sleep(0.01)
     assert site.chat.meter.report(["me"])["me"] == expected
-
-
-def read_response(connection) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += connection.recv(65536)
-    head = data.split(b"\r\n\r\n")[0]
-    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-    while len(data) < len(head) + 4 + length:
-        data += connection.recv(65536)
-    return data
 
 
 def test_screenshot(site, open_page, tmp_path):

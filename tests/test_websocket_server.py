@@ -277,13 +277,13 @@ def test_wrong_method_gets_405_json_with_allow(websocket):
 
 def test_no_origin_and_same_origin_are_accepted(websocket, raw_websocket):
     assert raw_websocket(websocket.port).status == 101
-    assert raw_websocket(websocket.port, headers=(f"Origin: {websocket.url}",)).status == 101
+    assert raw_websocket(websocket.port, origin=websocket.url).status == 101
 
 
 def test_the_twins_pages_are_accepted(chat, raw_websocket):
     twin_port = 45678  # never contacted: only compared with the Origin header
     with RunningServer(websocket_server.create_app(chat, twin_port=twin_port)) as server:
-        assert raw_websocket(server.port, headers=(f"Origin: http://127.0.0.1:{twin_port}",)).status == 101
+        assert raw_websocket(server.port, origin=f"http://127.0.0.1:{twin_port}").status == 101
         refused(handshake(server, Origin=f"http://127.0.0.1:{twin_port + 1}"), 403, "forbidden_origin")
 
 

@@ -55,6 +55,13 @@ def test_parse_frame_matches_rfc_section_5_7(name, data, opcode, payload, fin, m
     assert frame.header_size == wire.frame_header_size(len(payload), mask is not None)
 
 
+@pytest.mark.parametrize("name, data, opcode, payload, fin, mask", RFC_EXAMPLES, ids=[e[0] for e in RFC_EXAMPLES])
+def test_frame_sizes_wait_for_the_whole_frame(name, data, opcode, payload, fin, mask):
+    sizes = (wire.frame_header_size(len(payload), mask is not None), len(payload))
+    assert wire.frame_sizes(data + b"next frame") == sizes
+    assert wire.frame_sizes(data[:-1]) is None and wire.frame_sizes(data[:1]) is None
+
+
 def test_fragments_reassemble_to_hello():
     data = bytes([0x01, 0x03, 0x48, 0x65, 0x6C, 0x80, 0x02, 0x6C, 0x6F])
     first, used = wire.parse_frame(data)

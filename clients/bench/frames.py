@@ -8,22 +8,20 @@ clients never use chunked encoding). After a ``101 Switching Protocols`` answer
 (or, on the client side, after an ``Upgrade: websocket`` request) the rest of the
 stream is WebSocket frames (RFC 6455 section 5.2): 2 bytes, then 2 or 8 more
 when the payload needs the 16-bit or 64-bit length form, then a 4-byte mask
-when the frame comes from a client.
+when the frame comes from a client. Reading those sizes and the HTTP header
+block is ``clients.wire``'s job, the same code the notebooks teach with.
 """
 
 from dataclasses import dataclass
 
-OPCODES = {0x0: "continuation", 0x1: "text", 0x2: "binary", 0x8: "close", 0x9: "ping", 0xA: "pong"}
+from clients.wire import OPCODE_NAMES, frame_header_size, frame_sizes, parse_head
 
-
-def frame_header_size(payload_length: int, masked: bool) -> int:
-    """Bytes of frame header RFC 6455 needs for a payload of this size (masked: sent by a client)."""
-    extended = 0 if payload_length < 126 else 2 if payload_length < 65536 else 8
-    return 2 + extended + (4 if masked else 0)
+__all__ = ["BYTE_BUCKETS", "Frame", "frame_header_size", "parse_frame", "split_stream"]
 
 
 @dataclass(frozen=True)
 class Frame:
+    """What the byte count needs of a frame: no payload kept, so a long recording stays cheap to walk."""
     opcode: str
     fin: bool
     masked: bool
@@ -32,20 +30,16 @@ class Frame:
 
 
 def parse_frame(data: bytes, start: int = 0) -> Frame | None:
-    """The frame that begins at ``data[start]``, or None if the bytes there are not all in yet."""
-    if len(data) - start < 2:
+    """The frame that begins at ``data[start]``, or None if the bytes there are not all in yet.
+
+    Sizes come from ``clients.wire``, through a memoryview: no copy of the (possibly long) recording.
+    """
+    view = memoryview(data)[start:]
+    sizes = frame_sizes(view)
+    if sizes is None:
         return None
-    first, second = data[start], data[start + 1]
-    masked, length = bool(second & 0x80), second & 0x7F
-    extended = {126: 2, 127: 8}.get(length, 0)
-    header = 2 + extended + (4 if masked else 0)
-    if len(data) - start < header:
-        return None
-    if extended:
-        length = int.from_bytes(data[start + 2:start + 2 + extended], "big")
-    if len(data) - start < header + length:
-        return None
-    return Frame(OPCODES.get(first & 0x0F, hex(first & 0x0F)), bool(first & 0x80), masked, header, length)
+    opcode = view[0] & 0x0F
+    return Frame(OPCODE_NAMES.get(opcode, hex(opcode)), bool(view[0] & 0x80), bool(view[1] & 0x80), *sizes)
 
 
 def split_stream(data: bytes) -> dict:
@@ -93,9 +87,8 @@ BYTE_BUCKETS = ("http_headers", "http_bodies", "frame_headers", "payloads", "con
 
 def _read_head(head: bytes) -> tuple[int, bool]:
     """(Content-Length, whether WebSocket frames follow) from one HTTP header block."""
-    lines = head.decode("latin-1").split("\r\n")
-    fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
-    start = lines[0].split(" ")
+    start, headers = parse_head(head)
+    fields = {name.lower(): value for name, value in headers}
     switching = start[0].startswith("HTTP/") and start[1] == "101"
     asks_upgrade = not start[0].startswith("HTTP/") and fields.get("upgrade", "").lower() == "websocket"
     return int(fields.get("content-length", 0) or 0), switching or asks_upgrade

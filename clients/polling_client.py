@@ -23,14 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8001", help="the polling server")
     parser.add_argument("--name", default="polling-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
-    parser.add_argument("--interval", type=float, metavar="SECONDS",
+    parser.add_argument("--interval", type=_seconds, metavar="SECONDS",
                         help="short polling every SECONDS (default: long polling)")
     args = parser.parse_args(argv)
     session = requests.Session()  # one keep-alive connection for all requests
-    if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
-        print(ask(session, args.url, args.name, args.once))
-        return 0
-    return chat(session, args.url, args.name, args.interval)
+    try:
+        if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
+            print(ask(session, args.url, args.name, args.once))
+            return 0
+        return chat(session, args.url, args.name, args.interval)
+    except (requests.RequestException, RuntimeError, TimeoutError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def ask(session: requests.Session, url: str, name: str, text: str, timeout: float = 10) -> str:
@@ -52,9 +56,16 @@ def send(session: requests.Session, url: str, name: str, text: str) -> dict:
     return response.json()["message"]
 
 
+class BoardRestarted(Exception):
+    """The board's newest id is below our cursor: the server restarted with an empty board."""
+
+
 def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list[dict]:
+    """One GET: the messages after id ``after`` (long poll: wait up to ``wait`` seconds for one)."""
     response = session.get(f"{url}/api/messages", params={"after": after, "wait": wait}, timeout=wait + 10)
     response.raise_for_status()
+    if response.json()["last_id"] < after:
+        raise BoardRestarted()
     return response.json()["messages"]
 
 
@@ -62,11 +73,14 @@ def follow(session: requests.Session, url: str, interval: float | None, stop: th
     """Print every message, asking the server again and again."""
     after = 0
     while not stop.is_set():
+        messages = []
         try:
             messages = poll(session, url, after, wait=0 if interval else LONG_POLL_WAIT)
+        except BoardRestarted:
+            print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
+            after = 0
         except requests.RequestException as error:
             print(f"[poll failed: {error}; retrying]", file=sys.stderr)
-            messages = []
             stop.wait(1)
         for message in messages:
             print(f"{message['author']}: {message['text']}")
@@ -89,6 +103,12 @@ def chat(session: requests.Session, url: str, name: str, interval: float | None)
         pass
     stop.set()
     return 0
+
+
+def _seconds(value: str) -> float:
+    if float(value) <= 0:
+        raise argparse.ArgumentTypeError("the polling interval must be more than 0 seconds")
+    return float(value)
 
 
 if __name__ == "__main__":

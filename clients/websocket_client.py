@@ -37,14 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="websocket-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     args = parser.parse_args(argv)
-    if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
-        ws = Client.connect(args.url)  # no ?after=: only what comes next, not the history
-        try:
-            print(ask(ws, args.name, args.once))
-        finally:
-            ws.close()
-        return 0
-    return chat(Client.connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
+    try:
+        if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
+            ws = Client.connect(args.url)  # no ?after=: only what comes next, not the history
+            try:
+                print(ask(ws, args.name, args.once))
+            finally:
+                ws.close()
+            return 0
+        return chat(Client.connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
+    except (OSError, RuntimeError, TimeoutError) as error:  # refused, closed, or no reply
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def ask(ws: Client, name: str, text: str, timeout: float = 10) -> str:
@@ -85,7 +89,8 @@ def follow(ws: Client, stop: threading.Event) -> None:
             elif event["type"] == "error":
                 print(f"[error: {event['message']}]", file=sys.stderr)
     except ConnectionClosed:
-        print("[connection closed by the server]", file=sys.stderr)
+        if not stop.is_set():  # not our own Ctrl-D
+            print("[connection closed by the server]", file=sys.stderr)
 
 
 def chat(ws: Client, url: str, name: str) -> int:
@@ -101,7 +106,6 @@ def chat(ws: Client, url: str, name: str) -> int:
     stop.set()
     ws.close()
     return 0
-
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ class Chat:
         self.max_text = max_text
         self.meter = Meter()  # bytes and requests per browser client, shown by the side-by-side page
         self._ticker: threading.Event | None = None
+        self._ticker_switch = threading.Lock()  # two pages may flip the ticker at the same moment
         self.ticker_interval: float | None = None
 
     def send(self, author: str, text: str) -> tuple[Message, Message]:
@@ -114,9 +115,10 @@ class Chat:
 
     def start_ticker(self, interval: float) -> None:
         """Post a server-originated event every ``interval`` seconds (the article's notifications)."""
-        self.stop_ticker()
-        stopped = self._ticker = threading.Event()
-        self.ticker_interval = interval
+        with self._ticker_switch:
+            self._stop_ticker()
+            stopped = self._ticker = threading.Event()
+            self.ticker_interval = interval
 
         def tick() -> None:
             count = 0
@@ -127,6 +129,10 @@ class Chat:
         threading.Thread(target=tick, name="ticker", daemon=True).start()
 
     def stop_ticker(self) -> None:
+        with self._ticker_switch:
+            self._stop_ticker()
+
+    def _stop_ticker(self) -> None:
         if self._ticker is not None:
             self._ticker.set()
         self._ticker = None

@@ -9,9 +9,31 @@ WebSocket to a classroom server from a student's browser. Non-browser clients
 A page may talk to the server that served it (same origin), to its twin (the
 other transport's server on the same host, which the side-by-side page needs),
 and to any origin listed explicitly.
+
+"Same origin" is judged against the ``Host`` header, which a page controls
+through DNS: an attacker's domain can be made to resolve to 127.0.0.1 (DNS
+rebinding) and then be "same origin" with us. So we also require the ``Host``
+to be a name no outsider controls: an IP address, ``localhost``, or the host of
+an explicitly allowed origin.
 """
 
+import ipaddress
 from urllib.parse import urlsplit
+
+
+def host_allowed(host: str, allowed: frozenset[str]) -> bool:
+    """``host`` is the request's Host header; see the module docstring for why it is checked."""
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return False
+    if name == "localhost" or name in {urlsplit(origin).hostname for origin in allowed}:
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
 
 
 def origin_allowed(origin: str | None, host: str, twin_port: int | None, allowed: frozenset[str]) -> bool:

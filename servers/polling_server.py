@@ -28,8 +28,8 @@ def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowe
 
 
 def allow_twin_pages(response):
-    """CORS: let the twin server's pages (e.g. the side-by-side page) call this API."""
-    if request.origin:  # refuse_foreign_origin has already turned foreign origins away
+    """CORS: let pages served by the twin server (and allowed origins) call this API from the browser."""
+    if request.origin and response.status_code != 403:  # a 403 here is the refusal of a foreign origin
         response.headers["Access-Control-Allow-Origin"] = request.origin
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.vary.add("Origin")

@@ -8,11 +8,11 @@ the overhead a student measures, so here it is an explicit switch:
 * ``keep_alive=True`` (the default): one TCP connection carries many requests.
 * ``keep_alive=False``: every response closes its connection, like ``flask run``.
 
-This handler also knows that after a successful WebSocket upgrade the
-connection no longer speaks HTTP: the WebSocket library has already written its
-own ``101 Switching Protocols``, so nothing more may be written here (Werkzeug's
-server writes an ``HTTP/1.1 200 OK`` there, which browsers read as a corrupt
-frame). The other half of that fix, closing TCP after the closing handshake,
+This handler also knows that after a successful WebSocket upgrade (the view
+sets ``environ[UPGRADED]``) the connection no longer speaks HTTP: the WebSocket
+library has already written its own ``101 Switching Protocols``, so nothing
+more may be written here (Werkzeug's server writes an ``HTTP/1.1 200 OK``
+there, which browsers read as a corrupt frame). The other half of that fix, closing TCP after the closing handshake,
 lives in ``websocket_server.py``.
 
 Every accepted connection is a ``CountingSocket``: it counts the bytes it
@@ -27,24 +27,30 @@ import threading
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
 
-IDLE_TIMEOUT = 60  # seconds an idle keep-alive connection stays open
+IDLE_TIMEOUT = 60  # seconds a client may stay silent on an HTTP connection
+UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
 DRAIN_LIMIT = 64 * 1024  # unread request body we skip to reuse a connection
+BAD_LENGTH = b'{"error":"invalid_content_length","message":"Content-Length must be a whole number of bytes"}'
 
 
 class RequestHandler(WSGIRequestHandler):
-    timeout = IDLE_TIMEOUT  # applies while waiting for the next request line
+    timeout = IDLE_TIMEOUT  # waiting for a request line or a body; long polls wait on the board, not here
 
     def run_wsgi(self) -> None:
-        self.connection.settimeout(None)  # an app (long poll, WebSocket) may take its time
         environ = self.environ = self.make_environ()
+        if environ.get("HTTP_UPGRADE"):  # a WebSocket may rightly stay silent for hours
+            self.connection.settimeout(None)
+        length = environ.get("CONTENT_LENGTH", "")
+        if length and not (length.isascii() and length.isdigit()):  # we could not tell where the body ends
+            self.close_connection = True
+            self._respond(400, "Bad Request", [("Content-Type", "application/json")], BAD_LENGTH, False)
+            return
         body = _request_body(environ)
         status, headers, content = self._call_app(environ)
-        upgraded = status.startswith("200") and environ.get("HTTP_UPGRADE", "").lower() == "websocket"
-        if upgraded:  # the socket now belongs to the WebSocket protocol
+        if environ.get(UPGRADED):  # the WebSocket library wrote its own 101; the socket is its own now
             self.close_connection = True
             self.log_request(101)
             return
-        self.connection.settimeout(self.timeout)
         if not self.server.keep_alive or not _drain(body):
             self.close_connection = True
         code, _, reason = status.partition(" ")
@@ -119,7 +125,7 @@ def _request_body(environ: dict) -> LimitedStream | None:
 
 def _drain(body: LimitedStream | None) -> bool:
     """Skip what the app left unread; False if the connection cannot be reused."""
-    if body is None or body.limit - body._pos > DRAIN_LIMIT:
+    if body is None or body.limit - body.tell() > DRAIN_LIMIT:
         return False
     body.exhaust()
     return True

@@ -13,11 +13,11 @@ from flask import Flask, current_app, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from .chat import BadInput, Chat, parse_json, read_client, read_ticker
-from .origins import origin_allowed
+from .origins import host_allowed, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
 STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_wait": 400, "invalid_client": 400,
-          "invalid_key": 400, "forbidden_origin": 403, "unsupported_media_type": 415}
+          "invalid_key": 400, "forbidden_origin": 403, "forbidden_host": 403, "unsupported_media_type": 415}
 # every other BadInput is 422 Unprocessable Content: well-formed JSON with a value we refuse
 
 
@@ -40,6 +40,8 @@ def create_app(name: str, chat: Chat | None, *, transport: str, landing_page: st
 
 def refuse_foreign_origin() -> None:
     """Requests and handshakes from a page of another site get 403, before anything else happens."""
+    if not host_allowed(request.host, current_app.config["ALLOWED_ORIGINS"]):
+        raise BadInput("forbidden_host", f"reach this server by its IP address or localhost, not {request.host}")
     if not origin_allowed(request.origin, request.host, current_app.config["TWIN_PORT"],
                           current_app.config["ALLOWED_ORIGINS"]):
         raise BadInput("forbidden_origin", f"pages from {request.origin} may not use this server")

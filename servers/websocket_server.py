@@ -18,6 +18,7 @@ from flask import Flask, current_app, g, request
 from flask_sock import ConnectionClosed, Sock
 
 from . import web
+from .serving import UPGRADED
 from .chat import BadInput, Chat, parse_json, read_after, read_new_message
 
 MAX_BODY = 16 * 1024  # bytes in one chat frame, as the polling server's request body
@@ -66,8 +67,9 @@ def refuse_broken_handshake():
 
 def converse(ws) -> None:
     """/ws: push the board from one thread while this one answers what the client sends."""
+    request.environ[UPGRADED] = True
     chat = current_app.extensions["chat"]
-    sending = threading.Lock()  # frames from two threads must not interleave
+    sending = share_lock(ws, threading.Lock())  # frames from three threads must not interleave
     threading.Thread(target=read_messages, args=(ws, sending, chat.board, g.after), daemon=True).start()
     code, reason = 1000, None
     try:
@@ -86,8 +88,9 @@ def answer(ws, sending, chat: Chat, data) -> tuple[int, str | None]:
         return MESSAGE_TOO_BIG, f"frames on /ws are limited to {current_app.config['MAX_BODY']} bytes"
     try:
         request_ = parse_json(data)
-        kind = request_.get("type") if isinstance(request_, dict) else None
-        if kind != "send":
+        if not isinstance(request_, dict):
+            raise BadInput("invalid_message", "expected a JSON object like {\"type\": \"send\", \"text\": ...}")
+        if request_.get("type") != "send":
             raise BadInput("unknown_type", "expected {\"type\": \"send\", \"text\": ...}")
         send_json(ws, sending, send_message(chat, request_))
     except BadInput as error:
@@ -103,7 +106,8 @@ def send_message(chat: Chat, request_: dict) -> dict:
 
 
 def read_messages(ws, sending, board, after: int) -> None:
-    """Push every message after ``after`` as it arrives, until the connection closes."""
+    """The twin of polling's GET, run by the server for the client: a thread that pushes every
+    message after ``after`` as it arrives, until the connection closes."""
     try:
         while ws.connected:
             for message in board.wait_after(after, timeout=1.0):
@@ -115,7 +119,8 @@ def read_messages(ws, sending, board, after: int) -> None:
 
 def echo(ws) -> None:
     """/echo: every message back unchanged, text or binary."""
-    sending = threading.Lock()
+    request.environ[UPGRADED] = True
+    sending = share_lock(ws, threading.Lock())
     try:
         while True:
             data = ws.receive()
@@ -124,6 +129,24 @@ def echo(ws) -> None:
     except GONE:
         pass
     finish_close(ws, sending)
+
+
+def share_lock(ws, sending: threading.Lock) -> threading.Lock:
+    """Make simple_websocket's reader thread take our send lock too.
+
+    That thread answers a Close (and pings) on its own. Without a shared lock,
+    a message we push can be encoded before its Close reply and written after
+    it: a data frame after the Close, which RFC 6455 forbids. The library has no
+    hook for this, so we wrap its event handler, which encodes and writes them.
+    """
+    handle_events = ws._handle_events
+
+    def handle_events_locked():
+        with sending:
+            return handle_events()
+
+    ws._handle_events = handle_events_locked
+    return sending
 
 
 def send_json(ws, sending, payload: dict) -> None:

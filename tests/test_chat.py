@@ -1,5 +1,8 @@
 """The chat feature without any transport: the reply, the ticker, and input checks."""
 
+import threading
+import time
+
 import pytest
 
 from servers.chat import (LONGEST_WAIT, MAX_AUTHOR, MAX_TEXT, REPLY, SERVER, BadInput, Chat, parse_json,
@@ -126,3 +129,24 @@ def test_read_wait_refuses(value):
     with pytest.raises(BadInput) as caught:
         read_wait(value)
     assert caught.value.code == "invalid_wait"
+
+
+def test_flipping_the_ticker_from_many_threads_leaves_at_most_one_running():
+    """Two pages may press the ticker button at the same moment; stop() must still stop it."""
+    chat = Chat()
+    start = threading.Barrier(4)
+
+    def flip():
+        start.wait()
+        chat.start_ticker(0.05)
+
+    for _ in range(20):
+        threads = [threading.Thread(target=flip) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        chat.stop_ticker()
+    last = chat.board.last_id
+    time.sleep(0.2)  # four ticker intervals: a ticker nobody can stop would post here
+    assert chat.board.last_id == last

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,42 @@ def test_polling_client_reports_a_refusal(polling):
     done = run_client("clients.polling_client", "--once", "x" * 1001, "--url", polling.url)
     assert done.returncode != 0
     assert "1001" in done.stderr and "limit is 1000" in done.stderr
+
+
+@pytest.mark.parametrize("module, url", [("clients.polling_client", "http://127.0.0.1:{port}"),
+                                         ("clients.websocket_client", "ws://127.0.0.1:{port}/ws")])
+def test_no_server_is_one_line_of_error_not_a_traceback(module, url):
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    done = run_client(module, "--once", "How are you?", "--url", url.format(port=port))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
+
+
+def test_polling_follower_starts_again_when_the_server_restarts_with_an_empty_board(polling, chat):
+    """A restarted demo has a new, empty board: a cursor from the old one would wait for ids that never come."""
+    chat.send("ana", "before")  # ids 1 and 2: the follower's cursor moves to 2
+    stop = threading.Event()
+    printed = []
+    original_print = polling_client.print if hasattr(polling_client, "print") else print
+
+    def follow():
+        polling_client.follow(requests.Session(), polling.url, 0.05, stop)
+
+    polling_client.print = lambda *args, **kwargs: printed.append(" ".join(map(str, args)))
+    try:
+        thread = threading.Thread(target=follow)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while len(printed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        chat.board._messages.clear()  # what a restart does to the in-memory board
+        chat.board.post("ana", "after the restart")
+        while not any("after the restart" in line for line in printed) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(5)
+        polling_client.print = original_print
+    assert any("after the restart" in line for line in printed), printed

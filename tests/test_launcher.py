@@ -147,7 +147,7 @@ def test_sigterm_stops_it_even_with_clients_connected(launch):
 
 
 def test_options_ticker_and_no_keep_alive(launch):
-    servers = launch("--ticker", "0.05", "--no-keep-alive")
+    servers = launch("--ticker", "0.1", "--no-keep-alive")
     url = f"http://127.0.0.1:{servers.polling_port}/api/messages"
     response = requests.get(url, params={"after": 0, "wait": 5}, timeout=10)
     assert response.headers["Connection"] == "close"

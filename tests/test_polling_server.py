@@ -346,3 +346,59 @@ def test_server_stop_ends_a_waiting_long_poll(chat):
     poller.join(10)
     assert time.monotonic() - started < 5
     assert isinstance(outcome[0], requests.ConnectionError), outcome  # cut off, not left hanging for 30 s
+
+
+# --- found in review: the HTTP layer's own refusals -------------------------------------------------
+
+def raw_request(port: int, request: bytes) -> bytes:
+    """Send bytes as they are and read until the server closes or answers with a whole JSON body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(request)
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+            if data.rstrip().endswith(b"}"):
+                break
+        return data
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-5", b"1e3"])
+def test_a_content_length_that_is_no_number_is_refused_and_closes(polling, chat, length):
+    answer = raw_request(polling.port, b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: " + length + b"\r\n\r\n{\"text\": \"hi\"}")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"Connection: close" in head
+    assert json.loads(body)["error"] == "invalid_content_length"
+    assert chat.board.last_id == 0
+
+
+def test_an_upgrade_header_on_a_plain_route_still_gets_its_answer(polling):
+    """Only a real WebSocket upgrade silences the HTTP server, not a header any client can send."""
+    answer = raw_request(polling.port, b"GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 ") and answer.rstrip().endswith(b"}")  # routing says 405: a JSON answer
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8001", "127.0.0.1.attacker.example"])
+def test_a_host_name_that_dns_could_rebind_is_refused(polling, chat, host):
+    """DNS rebinding: an attacker's name resolving to 127.0.0.1 would make its page 'same origin'."""
+    origin = f"http://{host}"
+    refused(requests.get(f"{polling.url}/api/messages", headers={"Host": host}, timeout=5), 403, "forbidden_host")
+    response = requests.post(f"{polling.url}/api/messages", json={"text": "hi"},
+                             headers={"Host": host, "Origin": origin}, timeout=5)
+    refused(response, 403, "forbidden_host")
+    assert chat.board.last_id == 0
+
+
+def test_ip_addresses_localhost_and_allowed_origins_hosts_are_answered(chat):
+    app = polling_server.create_app(chat, allowed_origins=["http://teacher.local:8001"])
+    with RunningServer(app) as server:
+        for host in ["127.0.0.1", "localhost", f"localhost:{server.port}", "[::1]", "teacher.local:8001"]:
+            response = requests.get(f"{server.url}/api/messages", headers={"Host": host}, timeout=5)
+            assert response.status_code == 200, host
+
+
+def test_a_refused_origin_gets_no_cors_header(api):
+    response = requests.get(api, headers={"Origin": "http://evil.example"}, timeout=5)
+    refused(response, 403, "forbidden_origin")
+    assert "Access-Control-Allow-Origin" not in response.headers

@@ -154,7 +154,7 @@ def test_polling_and_websocket_clients_share_one_board(polling, connect):
 
 BAD_FRAMES = {  # name: (frame, error code)
     "malformed JSON": ('{"type": "send", ', "malformed_json"),
-    "not an object": ('["send", "hi"]', "unknown_type"),
+    "not an object": ('["send", "hi"]', "invalid_message"),
     "no type": ('{"text": "hi"}', "unknown_type"),
     "unknown type": ('{"type": "shout", "text": "hi"}', "unknown_type"),
     "no text": ('{"type": "send"}', "invalid_text"),

@@ -49,5 +49,7 @@ def read_messages():
     board = current_app.extensions["chat"].board
     after = read_after(request.args.get("after", "0"))
     wait = read_wait(request.args.get("wait", "0"))
+    if after > board.last_id:  # a cursor from an older board (the server restarted): answer now, not later
+        wait = 0
     messages = board.wait_after(after, wait, PAGE) if wait else board.after(after, PAGE)
     return {"messages": [message.to_json() for message in messages], "last_id": board.last_id}

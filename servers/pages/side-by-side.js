@@ -14,6 +14,7 @@ const BACKOFF = [250, 8000];  // ms before the first reconnection, and the longe
 const SYNC_SAMPLES = 60;  // round trips (one a second) the clock-offset estimate chooses from
 const AUTHOR = "side-by-side page";
 const LOG_RANGE = [-1, 4];  // plot's y axis: 10^-1 ms to 10^4 ms
+const RESTARTED = "the server restarted with an empty board: starting again from its first message";
 
 const now = () => performance.timeOrigin + performance.now();  // the page's clock, ms since the epoch
 const utf8 = (text) => new TextEncoder().encode(text).length;
@@ -32,7 +33,9 @@ function syncSample(sent, received, serverTime) {
   clock.uncertainty = best.rtt / 2;
 }
 
-function percentile(sorted, p) {  // nearest rank
+const toPage = (serverMs) => serverMs - clock.offset;  // a server stamp on the page's clock
+
+function percentile(sorted, p) {  // nearest rank: always a measured value (numpy, in clients/bench, interpolates)
   return sorted.length ? sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] : null;
 }
 function ms(value) {
@@ -52,11 +55,12 @@ class Column {
     this.find("ticks-are").textContent = ticksAre;
     this.find("window").textContent = WINDOW;
     this.colour = getComputedStyle(this.root).borderTopColor;
-    this.latencies = [];
-    this.bounds = [];
-    this.events = [];  // {t, type: "tick"} or {t, type: "dot", stamp}, page clock
-    this.startId = this.lastId = 0;
+    this.samples = [];  // {shownAt, stored}: page clock, and the server's stamp (its clock), both in ms
+    this.events = [];  // {t, type: "tick"} or {t, type: "dot", stored}
+    this.startId = this.lastId = 0;  // ids startId+1..lastId of the current board have gone by
     this.shown = 0;
+    this.covered = 0;  // ids that went by on boards since replaced (a restarted server starts an empty one)
+    this.restarts = 0;
     this.server = {};  // this client's figures as the server counted them
     this.rows = {};
   }
@@ -71,23 +75,42 @@ class Column {
 
   start(lastId) { this.startId = this.lastId = lastId; }
 
-  receive(message) {  // one message delivered by this column's transport
-    if (message.id <= this.lastId) return;  // already shown (resumed or overlapping requests)
-    const item = document.createElement("li"), author = document.createElement("b");
-    author.textContent = message.author + ": ";  // text, never HTML
-    item.append(author, message.text);
-    item.dataset.id = message.id;
+  // A server restarted without its messages numbers them from 1 again: a cursor past the end of the new board
+  // would skip every id up to the old one. Seen when the board's newest id is below the cursor: start over at 0.
+  restarted() {
+    this.covered += this.lastId - this.startId;
+    this.startId = this.lastId = 0;
+    this.restarts += 1;
+    this.say(RESTARTED, true);
+    this.show(RESTARTED, "notice");
+  }
+
+  missing() { return this.covered + this.lastId - this.startId - this.shown; }
+
+  show(text, className, author) {  // a line at the top of the list: text, never HTML
+    const item = document.createElement("li");
+    if (author) item.append(Object.assign(document.createElement("b"), {textContent: author + ": "}));
+    item.append(text);
+    item.className = className;
     const list = this.find("messages");
     list.prepend(item);  // newest on top: no scrolling, so no extra layout work per message
     while (list.children.length > LISTED) list.lastChild.remove();
+    return item;
+  }
+
+  receive(message) {  // one message delivered by this column's transport
+    if (message.id <= this.lastId) return;  // already shown (resumed or overlapping requests)
+    this.show(message.text, "message", message.author).dataset.id = message.id;
     const shownAt = now();  // on screen now: the DOM holds it
     this.lastId = message.id;
     this.shown += 1;
-    const stamp = message.time * 1000 - clock.offset;  // the server's stamp, on the page's clock
-    this.latencies.push(shownAt - stamp);
-    this.bounds.push(clock.uncertainty);  // how far off this reading may be
-    this.events.push({t: shownAt, type: "dot", stamp});
+    this.samples.push({shownAt, stored: message.time * 1000});
+    this.events.push({t: shownAt, type: "dot", stored: message.time * 1000});
   }
+
+  // Every latency is worked out with the current clock offset, so all of them share its one error bound (the ± shown)
+  // and improve as the estimate does.
+  get latencies() { return this.samples.map((s) => s.shownAt - toPage(s.stored)); }
 
   tick() { this.events.push({t: now(), type: "tick"}); }
 
@@ -103,22 +126,22 @@ class Column {
     note.textContent = how;
   }
 
-  showFigures(extra) {
+  showFigures(requests, perMessage, extra) {  // the rows both columns have, named for what they count, then extra
     const sorted = [...this.latencies].sort((a, b) => a - b);
     this.find("median").textContent = ms(percentile(sorted, 0.5));
     this.find("p90").textContent = ms(percentile(sorted, 0.9));
     this.find("sync").textContent = ms(clock.uncertainty);
-    const missing = this.lastId - this.startId - this.shown;
-    const ids = this.shown ? `ids ${this.startId + 1}–${this.lastId}` : "none yet";
-    this.row("messages shown", count(this.shown), `${ids}, missing: ${missing}`);
-    this.row("latency p99", ms(percentile(sorted, 0.99)), `estimate ± ${ms(clock.uncertainty)}, n = ${sorted.length}`);
-    this.row("requests made", count(this.server.requests), "exact, counted by the server");
+    const board = this.restarts ? ` of the new board (server restarted ${this.restarts}×)` : "";
+    const ids = this.lastId > this.startId ? `ids ${this.startId + 1}–${this.lastId}${board}` : "none yet";
+    this.row("messages shown", count(this.shown), `${ids}, missing: ${this.missing()}`);
+    this.row("latency p99", ms(percentile(sorted, 0.99)),
+             `estimate ± ${ms(clock.uncertainty)}, nearest-rank percentile, n = ${sorted.length}`);
+    this.row(requests, count(this.server.requests), "exact, counted by the server");
     this.row("TCP connections opened", count(this.server.connections), "exact, counted by the server");
     this.row("bytes page → server", count(this.server.bytes_from_client), "exact, on the wire (TCP payload)");
     this.row("bytes server → page", count(this.server.bytes_to_client), "exact, on the wire (TCP payload)");
     const total = this.server.bytes_from_client + this.server.bytes_to_client;
-    this.row("bytes per message shown", this.shown ? count(Math.round(total / this.shown)) : "–",
-             "both ways, ÷ messages shown");
+    this.row("bytes per message shown", this.shown ? count(Math.round(total / this.shown)) : "–", perMessage);
     for (const [name, value, how] of extra) this.row(name, value, how);
   }
 
@@ -134,7 +157,7 @@ class Column {
         line(ctx, x(e.t), h * 0.1, x(e.t), h * 0.45);
       } else {
         ctx.globalAlpha = 0.35;
-        line(ctx, Math.max(0, x(e.stamp)), h * 0.72, x(e.t), h * 0.72);
+        line(ctx, Math.max(0, x(toPage(e.stored))), h * 0.72, x(e.t), h * 0.72);
         ctx.globalAlpha = 1;
         ctx.beginPath();
         ctx.arc(x(e.t), h * 0.72, 4, 0, 2 * Math.PI);
@@ -174,22 +197,26 @@ function line(ctx, x1, y1, x2, y2) { ctx.beginPath(); ctx.moveTo(x1, y1); ctx.li
 const polling = new Column("polling", "HTTP polling", "a tick is a request");
 const poller = {interval: INTERVALS[3], long: false, wake: () => {}, abort: new AbortController(),
                 polls: 0, empty: 0, failed: 0};
+const poster = {client: randomId("posts"), sends: 0, server: {}};  // sends "through polling": POST requests
 
 async function pollForever() {
+  let failed = false;
   for (;;) {
-    const long = poller.long;
-    let failed = false;
+    const long = poller.long && !failed;  // after a failure, ask once without waiting: a restarted board says so at once
+    const after = polling.lastId;
+    failed = false;
     polling.tick();
     poller.polls += 1;
-    polling.say(long ? `long polling: the server holds each request until there is news (at most ${LONG_WAIT} s)`
+    polling.say(poller.long ? `long polling: the server holds each request until there is news (at most ${LONG_WAIT} s)`
                      : `short polling: a new request ${poller.interval} ms after each answer`);
     try {
       poller.abort = new AbortController();
       const wait = long ? `&wait=${LONG_WAIT}` : "";
-      const response = await fetch(`/api/messages?after=${polling.lastId}&client=${polling.client}${wait}`,
+      const response = await fetch(`/api/messages?after=${after}&client=${polling.client}${wait}`,
                                    {signal: poller.abort.signal});
       const body = await response.json();
       if (!response.ok) throw new Error(body.message);
+      if (body.last_id < after) polling.restarted();
       if (!body.messages.length) poller.empty += 1;
       body.messages.forEach((message) => polling.receive(message));
     } catch (error) {
@@ -197,14 +224,14 @@ async function pollForever() {
       poller.failed += failed;
       if (failed) polling.say(`server unreachable (${error.message}): asking again in ${poller.interval} ms`, true);
     }
-    if (!long || failed) await new Promise((resolve) => { poller.wake = resolve; setTimeout(resolve, poller.interval); });
+    if (!(long || poller.long) || failed) await new Promise((resolve) => { poller.wake = resolve; setTimeout(resolve, poller.interval); });
   }
 }
 
 // ---- the WebSocket column: connect once, then the server pushes ----
 const websocket = new Column("websocket", "WebSocket", "a tick is a connection attempt");
 const pusher = {socket: null, url: null, backoff: BACKOFF[0], closedByPage: false, opened: 0, lost: 0,
-                frames: [0, 0], payload: [0, 0]};
+                frames: [0, 0], payload: [0, 0], sends: 0};
 
 function connect() {
   if (pusher.closedByPage) return;
@@ -229,11 +256,28 @@ function connect() {
       return;
     }
     pusher.lost += 1;
-    websocket.say(`connection lost (code ${event.code}): reconnecting in ${pusher.backoff} ms, ` +
-                  `then resuming after id ${websocket.lastId}`, true);
-    setTimeout(connect, pusher.backoff);
-    pusher.backoff = Math.min(pusher.backoff * 2, BACKOFF[1]);
+    websocket.say(`connection lost (code ${event.code}): reconnecting in ${pusher.backoff} ms`, true);
+    retry();
   };
+}
+
+function retry() {  // each failure doubles the wait: a restarting server is not flooded with attempts
+  setTimeout(reconnect, pusher.backoff);
+  pusher.backoff = Math.min(pusher.backoff * 2, BACKOFF[1]);
+}
+
+// Before resuming, ask whether the board is still the one the cursor belongs to. The polling server's status is the
+// same shared board (python -m servers starts both on one Chat), and this page may ask its own origin.
+async function reconnect() {
+  if (pusher.closedByPage) return;
+  try {
+    if ((await status()).last_id < websocket.lastId) websocket.restarted();
+  } catch (error) {
+    websocket.tick();
+    websocket.say(`server unreachable (${error.message}): trying again in ${pusher.backoff} ms`, true);
+    return retry();
+  }
+  connect();
 }
 
 function closeOrReopen() {
@@ -250,12 +294,14 @@ async function send(text) {
     if (pusher.socket.readyState !== WebSocket.OPEN) return websocket.say("not connected: message not sent", true);
     const frame = JSON.stringify({type: "send", text, author: AUTHOR});
     pusher.frames[0] += 1;
+    pusher.sends += 1;
     pusher.payload[0] += utf8(frame);
     pusher.socket.send(frame);
     return;
   }
-  try {
-    const response = await fetch(`/api/messages?client=${polling.client}`, {method: "POST",
+  poster.sends += 1;
+  try {  // billed to an id of their own: the polling column's figures are the cost of polling alone
+    const response = await fetch(`/api/messages?client=${poster.client}`, {method: "POST",
       headers: {"Content-Type": "application/json"}, body: JSON.stringify({text, author: AUTHOR})});
     if (!response.ok) polling.say((await response.json()).message, true);
   } catch (error) {
@@ -291,21 +337,29 @@ function showTicker(interval) {
 // ---- read-outs: the server's counts and clock, every second; figures and drawings, continuously ----
 async function status() {
   const sent = now();
-  const response = await fetch(`/api/status?clients=${polling.client},${websocket.client}`);
+  const response = await fetch(`/api/status?clients=${polling.client},${websocket.client},${poster.client}`);
   const received = now();  // the answer has arrived; reading its body is not part of the round trip
   const body = await response.json();
   syncSample(sent, received, body.time);
   polling.server = body.clients[polling.client] || {};
   websocket.server = body.clients[websocket.client] || {};
+  poster.server = body.clients[poster.client] || {};
   showTicker(body.ticker);
   return body;
 }
 
 function showFigures() {
-  polling.showFigures([
+  const posts = poster.server;
+  polling.showFigures("polls made (requests)", "polls both ways ÷ messages shown; sends are billed apart, below", [
     ["polls that brought nothing", count(poller.empty),
-     `of ${count(poller.polls)} polls (${count(poller.failed)} failed), counted by the page`]]);
-  websocket.showFigures([
+     `of ${count(poller.polls)} polls (${count(poller.failed)} failed), counted by the page`],
+    ["sends through polling (POST)", count(poster.sends),
+     `counted by the page; the server counted ${count(posts.requests)} requests, billed apart from the polls`],
+    ["their bytes → / ← server", `${count(posts.bytes_from_client)} / ${count(posts.bytes_to_client)}`,
+     "exact, on the wire; not in the rows above"]]);
+  websocket.showFigures("requests made (handshakes)", `both ways ÷ messages shown; includes the ${count(pusher.sends)} sends below ` +
+                        `and their "sent" answers (one connection carries everything)`, [
+    ["sends through the WebSocket", count(pusher.sends), "counted by the page; their frames are in the rows above"],
     ["connections opened / lost", `${count(pusher.opened)} / ${count(pusher.lost)}`, "counted by the page"],
     ["frames sent / received", `${count(pusher.frames[0])} / ${count(pusher.frames[1])}`, "counted by the page"],
     ["payload sent / received", `${count(pusher.payload[0])} / ${count(pusher.payload[1])}`,
@@ -346,5 +400,5 @@ for (const radio of document.querySelectorAll("input[name=mode]")) radio.onchang
 byId("ticker").onclick = toggleTicker;
 byId("close").onclick = closeOrReopen;
 window.addEventListener("pagehide", () => { pusher.closedByPage = true; pusher.socket?.close(1000, "page left"); });
-window.sideBySide = {polling, websocket, poller, pusher, clock};  // for the browser tests and curious students
+window.sideBySide = {polling, websocket, poller, poster, pusher, clock};  // for the browser tests and curious students
 start();

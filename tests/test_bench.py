@@ -10,7 +10,9 @@ from clients import wire
 from clients.bench import latency, plots, report, scaling
 from clients.bench.frames import frame_header_size, parse_frame, split_stream
 from clients.bench.relay import Relay
+from servers import polling_server, websocket_server
 from clients.bench.run import run
+from clients.bench.stats import MIN_SAMPLES, fmt, summarize
 
 HANDSHAKE = wire.upgrade_request("127.0.0.1", "/echo", "dGhlIHNhbXBsZSBub25jZQ==")
 SIZES = (0, 125, 126, 65535, 65536, 70_000)  # the edges of the 7-bit, 16-bit and 64-bit length forms
@@ -126,7 +128,9 @@ def test_run_results_are_well_formed(tiny_run, tmp_path):
                      *results["connection_setup"].values()]
     for row in distributions:
         assert row["n"] == len(row["samples_ms"]) > 0
-        assert 0 <= row["min_ms"] <= row["median_ms"] <= row["p90_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert 0 <= row["min_ms"] <= row["median_ms"] <= row["max_ms"]
+        assert row["p99_ms"] is None  # tiny samples: no tail figure at all
+        assert (row["p90_ms"] is None) == (row["n"] < 10)
     counts = {row["transport"]: row["n"] for row in results["reply_round_trip"]}
     assert counts == {"WebSocket": 20, "long polling": 12, "short polling 50 ms": 12}
     for row in results["reply_round_trip"]:
@@ -155,6 +159,43 @@ def test_idle_websocket_without_pings_costs_nothing(tiny_run):
     assert idle["short polling"]["requests_per_s"] > 0 and idle["websocket + pings"]["bytes_down_per_s"] > 0
 
 
+def test_idle_cost_is_cost_per_event_times_the_schedule(tiny_run):
+    """Not bytes in a short window (2 or 3 pings, depending on where it starts): whole events times their rate."""
+    settings = tiny_run["meta"]["settings"]
+    idle = {row["client"]: row for row in tiny_run["overhead"]["idle"]}
+    pings = idle["websocket + pings"]
+    assert pings["events"] >= 1
+    assert (pings["bytes_down_per_event"], pings["bytes_up_per_event"]) == (2, 6)  # empty ping; masked empty pong
+    assert pings["bytes_down_per_s"] == pytest.approx(2 / settings["ping_interval"])
+    short = idle["short polling"]
+    assert short["requests_per_s"] == pytest.approx(1 / settings["idle_interval"])
+    assert short["bytes_up_per_s"] == pytest.approx(short["bytes_up_per_event"] / settings["idle_interval"])
+    assert idle["long polling"]["bytes_down_per_event"] > 0  # at least one whole long poll came back
+
+
+def test_relay_delay_is_measured_not_assumed(tiny_run):
+    delayed = tiny_run["with_delay"][0]
+    assert set(delayed["tcp_echo"]) == {"direct", "through the relay"}
+    assert delayed["round_trip_added_ms"] >= 2 * delayed["delay_ms"]  # two delays, plus the relay's own hops
+    assert delayed["round_trip_added_ms"] < 2 * delayed["delay_ms"] + 20
+
+
+def test_model_mean_uses_the_mean_poll_round_trip(tiny_run):
+    short = next(row for row in tiny_run["reply_round_trip"] if row["interval_ms"])
+    assert short["model_mean_ms"] == pytest.approx(short["interval_ms"] / 2 + short["poll_round_trip"]["mean_ms"])
+
+
+def test_percentiles_need_enough_samples():
+    """With 10 samples a p99 is just the maximum: it is left out (None) and printed as "–"."""
+    assert summarize([0.001] * (MIN_SAMPLES["p90_ms"] - 1))["p90_ms"] is None
+    few = summarize([i / 1000 for i in range(MIN_SAMPLES["p90_ms"])])
+    assert few["p90_ms"] is not None and few["p99_ms"] is None
+    many = summarize([i / 1000 for i in range(MIN_SAMPLES["p99_ms"])])
+    assert many["p90_ms"] <= many["p99_ms"] <= many["max_ms"]
+    assert fmt(None, "8.3f") == "       –" and fmt(1.5, "8.3f") == "   1.500"
+    assert "–" in report.table({"tiny": few})
+
+
 def test_keep_alive_uses_one_connection_and_closing_one_per_poll(tiny_run):
     modes = {row["mode"]: row for row in tiny_run["overhead"]["keep_alive"]}
     assert modes["keep-alive"]["connections"] == 1
@@ -166,3 +207,32 @@ def test_paper_figures_follow_from_871_and_2_bytes_in_binary_megabits():
         assert row["agrees"]
         assert not scaling.agrees(row["polling_decimal_mbps"], row["published_polling"])
     assert scaling.mbps(871, 1000) == 871 * 8 * 1000 / 2 ** 20
+
+
+def test_fan_out_counts_every_server_thread_of_a_websocket(chat, polling, websocket):
+    """Three per WebSocket client (request, pusher, simple-websocket's reader), one per waiting long poll."""
+    from clients.bench import fanout
+    assert dict(fanout.threads_of_one_websocket(websocket)) == {"request": 1, "pusher": 1, "socket reader": 1}
+    for transport, server, per_client in (("WebSocket", websocket, 3), ("long polling", polling, 1)):
+        result = fanout.fan_out(chat, transport, server, clients=4, broadcasts=3, gap=0.05)
+        assert len(result["delays"]) == 4 * 3 and len(result["spreads"]) == 3
+        assert result["threads_per_client"] == per_client
+
+
+def test_failover_loses_and_repeats_nothing(chat):
+    from types import SimpleNamespace
+
+    from clients.bench import failover
+    from servers.serving import RunningServer
+    nodes = [SimpleNamespace(polling=RunningServer(polling_server.create_app(chat)),
+                             websocket=RunningServer(websocket_server.create_app(chat))) for _ in "AB"]
+    try:
+        drop = failover.drop_a_node(chat, *nodes, events=6, kill_before=3, gap=0.05)
+    finally:
+        for node in nodes:
+            node.polling.stop()
+            node.websocket.stop()
+    for follower in drop["followers"].values():
+        ids = [message_id for _, message_id, _ in follower["got"]]
+        assert len(ids) == len(set(ids)) == 6
+        assert any("node B" in what for _, what, _ in follower["log"])

@@ -15,5 +15,10 @@ are separate functions taking the results dict:
   ``overhead.idle_cost``, ``overhead.keep_alive_vs_new_connection``.
 * ``relay.Relay`` (count, split, delay), ``frames.split_stream``, ``frames.frame_header_size``.
 * ``scaling.paper_table()``, ``scaling.measured_table(bytes)``, ``scaling.mbps``.
-* ``stats.summarize(samples)``: median, p90, p99, max, n.
+* ``stats.summarize(samples)``: median, p90, p99, max, n (p90 from 10 samples, p99 from 100:
+  below that they are None, and ``stats.fmt`` prints "–"); ``report.table(rows)`` and
+  ``plots.cdf(ax, rows, title)`` show distributions in notebooks.
+* ``fanout.fan_out``: one message to many clients, with the server threads counted;
+  ``failover.drop_a_node``: a server dies mid-conversation and the clients move on;
+  ``capture.Capture``: a tshark capture on the loopback interface, if allowed.
 """

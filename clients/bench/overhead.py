@@ -52,7 +52,11 @@ def delivery_bytes(stack, transport: str, count: int, rate: float, interval: flo
         "duplicates": result["duplicates"], "requests": requests_made, "connections": len(relay.connections),
         "data_frames_down": split["down"]["data_frames"], "up": up, "down": down, "setup_bytes": setup,
         "per_message": {"headers": headers / delivered, "payload": payload / delivered,
-                        "total": (headers + payload) / delivered},
+                        "total": (headers + payload) / delivered,
+                        # the headers, by kind (WebSocket: frame headers only; its handshake is setup_bytes)
+                        "request_headers": (up["http_headers"] if transport != "websocket" else 0) / delivered,
+                        "response_headers": (down["http_headers"] if transport != "websocket" else 0) / delivered,
+                        "frame_headers": (up["frame_headers"] + down["frame_headers"]) / delivered},
         # what one poll costs (short and long polling): request + response headers, mean
         "headers_per_request": headers / requests_made if requests_made else None,
         # what the server adds to each pushed message (WebSocket): the frame header it sends
@@ -123,12 +127,21 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int, pin
 
     Short polling every ``short_interval`` s; long polling with wait=``long_wait`` s;
     a WebSocket with no pings; one whose server pings every ``ping_interval`` s.
-    Counted over a window that starts after every client is connected.
+
+    Why not simply bytes in a window divided by its length: a short window holds
+    2 or 3 pings, or 4 or 5 polls, depending on where it starts, so the figure
+    would jump by a whole event. Instead each client's cost is its *cost per
+    event* (one poll: request and response; one ping and its pong), measured over
+    every event of the run, times the *rate* its schedule sets (1 / interval,
+    1 / wait, 1 / ping_interval). The events seen are reported too. The clients
+    idle for ``duration`` s, and longer if needed until each has had one whole event.
     """
     pinging = RunningServer(websocket_server.create_app(stack.chat, ping_interval=ping_interval))
     stop = threading.Event()
-    relays = {"short polling": Relay(stack.polling.port), "long polling": Relay(stack.polling.port),
-              "websocket": Relay(stack.websocket.port), "websocket + pings": Relay(pinging.port)}
+    relays = {"short polling": Relay(stack.polling.port, record=True),
+              "long polling": Relay(stack.polling.port, record=True),
+              "websocket": Relay(stack.websocket.port, record=True),
+              "websocket + pings": Relay(pinging.port, record=True)}
     pollers = {"short polling": latency.Poller(f"http://127.0.0.1:{relays['short polling'].port}", short_interval,
                                                until=stop.is_set, after=stack.chat.board.last_id),
                "long polling": latency.Poller(f"http://127.0.0.1:{relays['long polling'].port}", None,
@@ -138,14 +151,14 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int, pin
     try:
         for poller in pollers.values():
             poller.start()
-        time.sleep(0.2)  # handshakes and first polls done
-        before = {name: (relay.totals(), len(pollers[name].polls) if name in pollers else 0)
-                  for name, relay in relays.items()}
-        started = time.perf_counter()
         time.sleep(duration)
-        elapsed = time.perf_counter() - started
-        after = {name: (relay.totals(), len(pollers[name].polls) if name in pollers else 0)
-                 for name, relay in relays.items()}
+        deadline = time.monotonic() + 2 * max(short_interval, long_wait, ping_interval)
+        while True:  # every client with a schedule has at least one whole event in each direction
+            splits = {name: relay.split() for name, relay in relays.items()}  # before anyone says goodbye
+            if time.monotonic() > deadline or all(_per_event(name, split[side])[1] for name, split in splits.items()
+                                                  if name != "websocket" for side in ("up", "down")):
+                break
+            time.sleep(0.05)
     finally:
         stop.set()
         stack.chat.board.post("idle-check", "end of the idle window")  # wakes a waiting long poll
@@ -156,17 +169,28 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int, pin
         for relay in relays.values():
             relay.stop()
         pinging.stop()
+    schedule = {"short polling": (f"interval {short_interval:g} s", 1 / short_interval),
+                "long polling": (f"wait={long_wait} s", 1 / long_wait), "websocket": ("no pings", 0.0),
+                "websocket + pings": (f"ping every {ping_interval:g} s", 1 / ping_interval)}
     rows = []
-    for name in relays:
-        (start, polls0), (end, polls1) = before[name], after[name]
-        rows.append({"client": name, "seconds": elapsed,
-                     "setting": {"short polling": f"interval {short_interval:g} s",
-                                 "long polling": f"wait={long_wait} s", "websocket": "no pings",
-                                 "websocket + pings": f"ping every {ping_interval:g} s"}[name],
-                     "requests_per_s": (polls1 - polls0) / elapsed,
-                     "bytes_up_per_s": (end["up"] - start["up"]) / elapsed,
-                     "bytes_down_per_s": (end["down"] - start["down"]) / elapsed})
+    for name, split in splits.items():
+        setting, rate = schedule[name]
+        up, down = _per_event(name, split["up"]), _per_event(name, split["down"])
+        rows.append({"client": name, "setting": setting, "events": min(up[1], down[1]),
+                     "bytes_up_per_event": up[0], "bytes_down_per_event": down[0],
+                     "requests_per_s": rate if name in pollers else 0.0,
+                     "bytes_up_per_s": up[0] * rate, "bytes_down_per_s": down[0] * rate})
     return rows
+
+
+def _per_event(client: str, side: dict) -> tuple[float, int]:
+    """(mean bytes per event, events) on one direction: HTTP messages for pollers, pings and pongs
+    for WebSockets (the handshake is left out: it is paid once, not per idle second)."""
+    if client in ("short polling", "long polling"):
+        count = side["http_messages"]
+        return ((side["http_headers"] + side["http_bodies"]) / count if count else 0.0), count
+    frames = [frame for frame in side["frame_list"] if frame.opcode in ("ping", "pong")]
+    return (sum(f.header + f.payload for f in frames) / len(frames) if frames else 0.0), len(frames)
 
 
 def keep_alive_vs_new_connection(stack, count: int, progress=silent) -> list[dict]:

@@ -1,11 +1,13 @@
 """Plots of a run's results (matplotlib, Agg backend: files, no window). Each function takes the
 dict ``run()`` returns and gives back a Figure, so a notebook can show it; ``save_all`` writes PNGs."""
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # before pyplot: no display needed (a notebook's inline backend still works)
+if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend, whatever it imported first
+    matplotlib.use("Agg")  # elsewhere: files, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -14,7 +16,11 @@ REFERENCE_NAMES = {"raw_tcp_echo": "raw TCP echo", "websockets_echo": "websocket
                    "our_echo": "our /echo"}
 
 
-def _cdf(ax, rows, title: str) -> None:
+def cdf(ax, rows, title: str) -> None:
+    """Draw each distribution as a CDF on ``ax``: ``rows`` is a list of summaries with a "transport"
+    label, or a dict {label: summary}; each needs "samples_ms", "median_ms" and "n"."""
+    if isinstance(rows, dict):
+        rows = [{**row, "transport": label} for label, row in rows.items()]
     for row in rows:
         samples = np.sort(row["samples_ms"])
         ax.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post",
@@ -31,21 +37,22 @@ def reply_cdf(results: dict):
     """CDF of the reply round trip per transport, with the two reference echoes."""
     fig, ax = plt.subplots(figsize=(8, 5))
     refs = [{**row, "transport": REFERENCE_NAMES[name]} for name, row in results["references"].items()]
-    _cdf(ax, refs + results["reply_round_trip"], "Reply round trip on loopback")
+    cdf(ax, refs + results["reply_round_trip"], "Reply round trip on loopback")
     return fig
 
 
 def push_cdf(results: dict):
     """CDF of push latency (server stamps an event -> client holds it) per transport."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    _cdf(ax, results["push_latency"], "Push latency of server events")
+    cdf(ax, results["push_latency"], "Push latency of server events")
     return fig
 
 
 def setup_box(results: dict):
     """Box plots of connection set-up steps, on loopback and through the delaying relay."""
     runs = [("loopback", results["connection_setup"])]
-    runs += [(f"+{d['delay_ms']:g} ms each way", d["connection_setup"]) for d in results["with_delay"]]
+    runs += [(f"relay holding data {d['delay_ms']:g} ms each way", d["connection_setup"])
+             for d in results["with_delay"]]
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4.5), squeeze=False)
     for ax, (title, steps) in zip(axes[0], runs):
         ax.boxplot([step["samples_ms"] for step in steps.values()], showfliers=False)

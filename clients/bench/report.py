@@ -9,6 +9,8 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .stats import fmt
+
 PACKAGES = ("flask", "flask-sock", "simple-websocket", "werkzeug", "wsproto", "requests", "websockets",
             "websocket-client", "numpy", "matplotlib")
 
@@ -40,6 +42,8 @@ def latency_rows(results: dict) -> list[dict]:
     rows += [{"scenario": "connection setup", "transport": step, "delay_ms": 0, **summary}
              for step, summary in results["connection_setup"].items()]
     for delayed in results["with_delay"]:
+        rows += [{"scenario": "TCP echo, relay check", "transport": name, "delay_ms": delayed["delay_ms"], **summary}
+                 for name, summary in delayed.get("tcp_echo", {}).items()]
         rows += [{"scenario": "reply round trip", "delay_ms": delayed["delay_ms"], **row}
                  for row in delayed["reply_round_trip"]]
         rows += [{"scenario": "connection setup", "transport": step, "delay_ms": delayed["delay_ms"], **summary}
@@ -91,12 +95,15 @@ def summary(results: dict) -> str:
     for row in latency_rows(results):
         if row["delay_ms"]:
             continue
-        ratios = (f"{row['ratio_to_raw_tcp']:9.0f}  {row['ratio_to_websockets']:11.1f}"
+        ratios = (f"{row['ratio_to_raw_tcp']:9.1f}  {row['ratio_to_websockets']:11.1f}"
                   if row["ratio_to_raw_tcp"] else "")
         model = f"  (model mean {row['model_mean_ms']:.1f}, measured mean {row['mean_ms']:.1f})" \
             if row["model_mean_ms"] else ""
         lines.append(f"{row['scenario'] + ': ' + row['transport']:<42} {row['n']:5} {row['median_ms']:8.3f} "
-                     f"{row['p90_ms']:8.3f} {row['p99_ms']:8.3f}  {ratios}{model}")
+                     f"{fmt(row['p90_ms'], '8.3f')} {fmt(row['p99_ms'], '8.3f')}  {ratios}{model}")
+    for delayed in results["with_delay"]:
+        lines.append(f"Relay set to hold data {delayed['delay_ms']:g} ms each way: a TCP echo through it took "
+                     f"{delayed['round_trip_added_ms']:.2f} ms longer (median) than without")
     lines += ["", f"{'Bytes per delivered message':<30} {'headers':>8} {'payload':>8} {'total':>8}"]
     for row in bytes_rows(results):
         lines.append(f"{row['transport']:<30} {row['headers_per_message']:8.1f} {row['payload_per_message']:8.1f} "
@@ -109,4 +116,19 @@ def summary(results: dict) -> str:
               f"{'clients':>8} " + " ".join(f"{name:>22}" for name in columns)]
     for row in scale["measured"]:
         lines.append(f"{row['clients']:>8} " + " ".join(f"{row[name]:22.3f}" for name in columns))
+    return "\n".join(lines)
+
+
+def table(rows: dict) -> str:
+    """A notebook's table of distributions, ``{label: summary}``: n, median, p90, p99 in ms ("–" where
+    there are too few samples for the percentile), and the ratios to the reference echoes if computed."""
+    ratios = any(row.get("ratio_to_raw_tcp") for row in rows.values())
+    lines = [f"{'':28}{'n':>5}{'median':>10}{'p90':>10}{'p99':>10}" + ("   x raw TCP  x websockets" if ratios else "")]
+    for name, row in rows.items():
+        line = (f"{name:28}{row['n']:5}{row['median_ms']:8.3f}ms"
+                + "".join(f"{fmt(row[key], '8.3f')}{'ms' if row[key] is not None else '  '}"
+                          for key in ("p90_ms", "p99_ms")))
+        if row.get("ratio_to_raw_tcp"):
+            line += f"{row['ratio_to_raw_tcp']:12.1f}{row['ratio_to_websockets']:13.1f}"
+        lines.append(line)
     return "\n".join(lines)

@@ -50,7 +50,8 @@ def run(quick: bool = True, progress=silent, settings: dict | None = None) -> di
         phase("push_latency", lambda: push_latencies(stack, settings, progress))
         phase("connection_setup", lambda: _setup(latency.connection_setup(
             stack.polling.port, stack.websocket.port, settings["setup"], progress=progress)))
-        phase("with_delay", lambda: [with_delay(stack, delay, settings, progress) for delay in settings["delays"]])
+        phase("with_delay", lambda: [with_delay(stack, raw, delay, settings, progress)
+                                     for delay in settings["delays"]])
         phase("overhead", lambda: overheads(stack, settings, progress))
     results["scaling"] = scaling_tables(results["overhead"])
     results["meta"]["duration_s"] = time.perf_counter() - started
@@ -94,16 +95,27 @@ def push_latencies(stack, settings, progress) -> list[dict]:
     return rows
 
 
-def with_delay(stack, delay: float, settings, progress) -> dict:
-    """Reply round trips and connection set-up through a relay adding ``delay`` s each way."""
-    with Relay(stack.polling.port, delay=delay) as http, Relay(stack.websocket.port, delay=delay) as ws:
+def with_delay(stack, raw, delay: float, settings, progress) -> dict:
+    """Reply round trips and connection set-up through a relay set to hold data ``delay`` s each way.
+
+    What the relay really adds is measured, not assumed: raw TCP echoes (``raw``) through
+    it and straight to the server, in turn; the difference of the medians is
+    ``round_trip_added_ms`` (two delays, plus the relay's own hops and its timer's lateness).
+    """
+    with Relay(stack.polling.port, delay=delay) as http, Relay(stack.websocket.port, delay=delay) as ws, \
+            Relay(raw.port, delay=delay) as echo:
         count = settings["delay_count"]
+        echoes = latency.round_trips({"direct": latency.TcpEcho(raw.port), "through the relay":
+                                      latency.TcpEcho(echo.port)}, count, warmup=2,
+                                     label="TCP echo with and without the relay", progress=progress)
+        echoes = {name: {**summarize(values), "samples_ms": milliseconds(values)} for name, values in echoes.items()}
         rows = [_row("WebSocket", None, latency.websocket_reply(f"ws://127.0.0.1:{ws.port}", count,
                                                                 progress=progress))]
         rows += polling_round_trips(f"http://127.0.0.1:{http.port}", count, [settings["delay_interval"]],
                                     min(settings["rate"], 0.5 / delay), progress)
         setup = _setup(latency.connection_setup(http.port, ws.port, settings["delay_setup"], progress=progress))
-    return {"delay_ms": delay * 1000, "round_trip_added_ms": 2 * delay * 1000, "reply_round_trip": rows,
+    added = echoes["through the relay"]["median_ms"] - echoes["direct"]["median_ms"]
+    return {"delay_ms": delay * 1000, "round_trip_added_ms": added, "tcp_echo": echoes, "reply_round_trip": rows,
             "connection_setup": setup,
             "note": "the relay cannot delay TCP's handshake (the kernel accepts at once), so tcp_connect "
                     "stays a loopback figure; on a real network it would take one more round trip"}
@@ -158,7 +170,7 @@ def _row(transport: str, interval: float | None, result: dict) -> dict:
     if poll_times:
         row["poll_round_trip"] = summarize(poll_times)
         if interval:  # the model: a message waits half an interval on average, then one poll round trip
-            row["model_mean_ms"] = interval * 1000 / 2 + row["poll_round_trip"]["median_ms"]
+            row["model_mean_ms"] = interval * 1000 / 2 + row["poll_round_trip"]["mean_ms"]
     row.update({key: value for key, value in result.items() if key != "interval"})
     return row
 

@@ -1,0 +1,86 @@
+"""A server dies mid-conversation: a WebSocket client and a long poller move to another node and resume.
+
+Each follower reads messages from node A, and when its connection drops (or
+nobody listens there any more) switches to the other node and resumes after
+the last id it holds, so nothing should be lost or repeated. ``drop_a_node``
+runs both followers while the board gets ``events`` notifications and node A
+stops before notification ``kill_before``. A node is anything with
+``.websocket`` and ``.polling`` RunningServers sharing one board.
+"""
+
+import json
+import threading
+import time
+
+import requests
+
+from clients import wire
+from clients.polling_client import poll
+from servers.chat import SERVER
+
+NAMES = "AB"
+LONG_POLL_WAIT = 5  # seconds; the news always comes sooner
+
+
+def follow_websocket(nodes, after: int, last: int, got: list, log: list) -> None:
+    """Read pushed messages; on a dropped connection, reconnect to the other node with ?after=."""
+    node = 0
+    while after < last:
+        try:
+            sock, rfile, sent, response = wire.open_websocket("127.0.0.1", nodes[node].websocket.port,
+                                                              f"/ws?after={after}")
+            log.append((time.time(), f"connected to node {NAMES[node]}", len(sent) + len(response.head)))
+            while after < last:
+                frame = wire.read_frame(rfile)
+                if frame.opcode == wire.CLOSE:
+                    raise ConnectionError("closed by the server")
+                message = json.loads(frame.payload)["message"]
+                got.append((time.time(), message["id"], message["time"]))
+                after = message["id"]
+            wire.close(sock, rfile)
+        except OSError as error:  # the connection dropped, or nobody listens there any more
+            log.append((time.time(), f"lost node {NAMES[node]} ({type(error).__name__})", 0))
+            node = 1 - node
+
+
+def follow_long_polling(nodes, after: int, last: int, got: list, log: list) -> None:
+    """Long-poll; a failed request means "try the other node", from the last id held."""
+    node = 0
+    log.append((time.time(), "polling node A", 0))
+    with requests.Session() as session:
+        while after < last:
+            try:
+                for message in poll(session, nodes[node].polling.url, after, wait=LONG_POLL_WAIT):
+                    got.append((time.time(), message["id"], message["time"]))
+                    after = message["id"]
+            except requests.RequestException as error:
+                log.append((time.time(), f"lost node {NAMES[node]} ({type(error).__name__})", 0))
+                node = 1 - node
+                log.append((time.time(), f"polling node {NAMES[node]}", 0))
+
+
+FOLLOWERS = {"WebSocket": follow_websocket, "long polling": follow_long_polling}
+
+
+def drop_a_node(chat, node_a, node_b, events: int, kill_before: int, gap: float) -> dict:
+    """Both followers on node A; ``events`` notifications ``gap`` s apart; node A stops before number
+    ``kill_before``. Returns {"followers": {name: {"got", "log"}}, "t0", "killed_at"} (wall-clock seconds)."""
+    first = chat.board.last_id
+    followers = {name: {"got": [], "log": []} for name in FOLLOWERS}
+    runners = [threading.Thread(target=follow, args=((node_a, node_b), first, first + events,
+                                                     followers[name]["got"], followers[name]["log"]))
+               for name, follow in FOLLOWERS.items()]
+    for runner in runners:
+        runner.start()
+    time.sleep(0.3)  # both are connected and waiting
+    t0, killed_at = time.time(), None
+    for n in range(events):
+        if n == kill_before:
+            killed_at = time.time()
+            node_a.polling.stop()
+            node_a.websocket.stop()
+        chat.board.post(SERVER, f"Notification #{n}")
+        time.sleep(gap)
+    for runner in runners:
+        runner.join(15)
+    return {"followers": followers, "t0": t0, "killed_at": killed_at}

@@ -10,9 +10,8 @@ import signal
 import sys
 import threading
 
-from . import polling_server, websocket_server
 from .chat import TICKER_RANGE, Chat
-from .serving import RunningServer
+from .twins import Twins
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     chat = Chat()
     if args.ticker:
         chat.start_ticker(args.ticker)
-    common = {"allowed_origins": args.allow_origin}
-    keep = {"host": args.host, "keep_alive": not args.no_keep_alive, "quiet": args.quiet}
-    polling = RunningServer(polling_server.create_app(chat, twin_port=args.websocket_port, **common),
-                            port=args.polling_port, **keep)
-    websocket = RunningServer(websocket_server.create_app(chat, twin_port=args.polling_port, **common),
-                              port=args.websocket_port, **keep)
+    twins = Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
+                  keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin)
+    polling, websocket = twins.polling, twins.websocket
     # Ctrl-C (SIGINT) and kill (SIGTERM) both stop the servers cleanly. Set up before the
     # "Press Ctrl-C" line is printed, so a signal sent the moment it appears is handled too.
     stop = threading.Event()
@@ -55,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Press Ctrl-C to stop both.", flush=True)
 
     stop.wait()
-    chat.stop_ticker()
-    polling.stop()
-    websocket.stop()
+    twins.stop()
     print("Stopped.")
     return 0
 

@@ -15,9 +15,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from clients import wire
-from servers import polling_server, websocket_server
 from servers.chat import Chat
-from servers.serving import RunningServer
+from servers.twins import Twins
 
 from conftest import require_tool  # tests/ is on sys.path (rootdir conftest, no package)
 
@@ -29,17 +28,18 @@ VIEWPORT = {"width": 1400, "height": 1050}
 
 
 class Site:
-    """Both servers on one Chat, each knowing the other's port, as ``python -m servers`` starts them."""
+    """Both servers as ``python -m servers`` starts them, and restarts of them on the same ports."""
 
     def __init__(self, chat) -> None:
+        self._start(chat, 0, 0)
+
+    def _start(self, chat, polling_port: int, websocket_port: int) -> None:
         self.chat = chat
-        self.polling = RunningServer(polling_server.create_app(chat))
-        self.websocket = RunningServer(websocket_server.create_app(chat, twin_port=self.polling.port))
-        self.polling.server.app.config["TWIN_PORT"] = self.websocket.port
+        self.twins = Twins(chat, polling_port=polling_port, websocket_port=websocket_port)
+        self.polling, self.websocket = self.twins.polling, self.twins.websocket
 
     def stop(self) -> None:
-        self.polling.stop()
-        self.websocket.stop()
+        self.twins.stop()
 
     def restart(self, chat=None) -> None:
         """New servers on the same ports, with the same Chat (a board kept elsewhere) or a new one (``chat``).
@@ -48,10 +48,9 @@ class Site:
         """
         ports = self.polling.port, self.websocket.port
         self.stop()
-        self.chat = chat or self.chat
-        self.chat.send("student", "said while the servers were down")
-        self.polling = RunningServer(polling_server.create_app(self.chat, twin_port=ports[1]), port=ports[0])
-        self.websocket = RunningServer(websocket_server.create_app(self.chat, twin_port=ports[0]), port=ports[1])
+        chat = chat or self.chat
+        chat.send("student", "said while the servers were down")
+        self._start(chat, *ports)
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +249,7 @@ def test_restart_with_an_empty_board_starts_again(site, open_page, mode):
     page.check(f"input[value={mode}]")
     for text in ("one", "two", "three"):  # ids 1-6 with the replies: well past what the new board will hold
         site.chat.send("student", text)
-    page.wait_for_function(f"sideBySide.polling.lastId === 6 && sideBySide.websocket.lastId === 6")
+    page.wait_for_function("sideBySide.polling.lastId === 6 && sideBySide.websocket.lastId === 6")
     site.restart(Chat())  # the new board: 1 and 2, "said while the servers were down" and its reply
     for kind in ("polling", "websocket"):
         expect(page.locator(f"#{kind} .messages li.notice")).to_have_text(

@@ -13,30 +13,7 @@ import threading
 import websockets
 from websockets.asyncio.server import serve
 
-from servers import polling_server, websocket_server
-from servers.chat import Chat
-from servers.serving import RunningServer
-
-
-class Stack:
-    """Our polling and WebSocket servers on ephemeral ports, one shared Chat."""
-
-    def __init__(self, keep_alive: bool = True, ping_interval: float | None = None) -> None:
-        self.chat = Chat()
-        self.polling = RunningServer(polling_server.create_app(self.chat), keep_alive=keep_alive)
-        self.websocket = RunningServer(websocket_server.create_app(self.chat, ping_interval=ping_interval))
-        self.ws_url = f"ws://127.0.0.1:{self.websocket.port}"
-
-    def stop(self) -> None:
-        self.chat.stop_ticker()
-        self.polling.stop()
-        self.websocket.stop()
-
-    def __enter__(self) -> "Stack":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+from servers.twins import Twins as Stack  # noqa: F401  (our two servers on one Chat, as the notebooks call them)
 
 
 class RawEcho:

@@ -1,0 +1,37 @@
+"""Both servers, twinned on one board: what ``python -m servers``, the benchmarks and the tests start.
+
+Sharing one ``Chat`` is what lets a polling client and a WebSocket client talk
+to each other. Each app is also told its twin's port, so a page served by one
+may use the other (see ``origins.py``); with port 0 the WebSocket server's port
+is known only once it is listening, so the polling app learns it afterwards.
+"""
+
+from . import polling_server, websocket_server
+from .chat import Chat
+from .serving import RunningServer
+
+
+class Twins:
+    def __init__(self, chat: Chat | None = None, *, host: str = "127.0.0.1", polling_port: int = 0,
+                 websocket_port: int = 0, keep_alive: bool = True, quiet: bool = True, allowed_origins=(),
+                 ping_interval: float | None = None) -> None:
+        self.chat = chat or Chat()
+        self.polling = RunningServer(polling_server.create_app(self.chat, allowed_origins=allowed_origins),
+                                     host, polling_port, keep_alive=keep_alive, quiet=quiet)
+        self.websocket = RunningServer(websocket_server.create_app(
+            self.chat, twin_port=self.polling.port, allowed_origins=allowed_origins, ping_interval=ping_interval),
+            host, websocket_port, keep_alive=keep_alive, quiet=quiet)
+        self.polling.server.app.config["TWIN_PORT"] = self.websocket.port
+        self.ws_url = self.websocket.url.replace("http://", "ws://", 1)
+
+    def stop(self) -> None:
+        """Stop the ticker and both servers, cutting every open connection, as Ctrl-C does."""
+        self.chat.stop_ticker()
+        self.polling.stop()
+        self.websocket.stop()
+
+    def __enter__(self) -> "Twins":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -236,3 +236,24 @@ def test_failover_loses_and_repeats_nothing(chat):
         ids = [message_id for _, message_id, _ in follower["got"]]
         assert len(ids) == len(set(ids)) == 6
         assert any("node B" in what for _, what, _ in follower["log"])
+
+
+def test_half_interval_rows_match_the_model_and_plot(tiny_run):
+    replies = {row["transport"]: row for row in tiny_run["reply_round_trip"]}
+    rows = plots.half_interval_rows(replies)
+    short = [row for row in replies.values() if row["interval_ms"]]
+    assert [row["transport"] for row in rows] == [row["transport"] for row in short]
+    for row, source in zip(rows, short):
+        error = source["interval_ms"] / (12 * source["n"]) ** 0.5
+        assert row["standard_errors"] == pytest.approx((source["mean_ms"] - source["model_mean_ms"]) / error)
+    fig = plots.model_vs_measured(replies)
+    assert len(fig.axes) == len(short)
+    plots.plt.close(fig)
+
+
+def test_watch_counts_polls_and_bytes(chat, polling):
+    from clients.bench.watch import watch
+    chat.board.post("someone", "before the watch")  # not counted: watch starts after the last id
+    result = watch(polling.port, chat.board, 0.05, 0.3)
+    assert len(result["polls"]) >= 3 and result["polls"][:, 1].sum() == 0 and len(result["delays"]) == 0
+    assert result["bytes"]["up"] > 0 and result["bytes"]["down"] > 0

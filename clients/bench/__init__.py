@@ -21,4 +21,5 @@ are separate functions taking the results dict:
 * ``fanout.fan_out``: one message to many clients, with the server threads counted;
   ``failover.drop_a_node``: a server dies mid-conversation and the clients move on;
   ``capture.Capture``: a tshark capture on the loopback interface, if allowed.
+* ``watch.watch``: short or long polling for a few seconds, each poll's answer and delay recorded.
 """

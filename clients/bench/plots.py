@@ -1,5 +1,6 @@
-"""Plots of a run's results (matplotlib, Agg backend: files, no window). Each function takes the
-dict ``run()`` returns and gives back a Figure, so a notebook can show it; ``save_all`` writes PNGs."""
+"""Plots of a run's results (matplotlib, Agg backend: files, no window). Each function in ``PLOTS`` takes the
+dict ``run()`` returns and gives back a Figure, so a notebook can show it; ``save_all`` writes PNGs. The
+functions after ``save_all`` draw the notebooks' figures from the data those notebooks measure themselves."""
 
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend, whate
     matplotlib.use("Agg")  # elsewhere: files, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from . import scaling  # noqa: E402
 
 
 REFERENCE_NAMES = {"raw_tcp_echo": "raw TCP echo", "websockets_echo": "websockets library echo",
@@ -127,3 +130,96 @@ def save_all(results: dict, out) -> list[Path]:
         fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
         plt.close(fig)
     return paths
+
+
+# Figures drawn by the notebooks from data they measured themselves (not the results dict of ``run()``).
+
+
+def half_interval_rows(replies: dict) -> list[dict]:
+    """Short-polling reply round trips against the half-interval model: one row per transport that polls
+    at an interval, with the measured and model means (ms) and their difference in standard errors
+    (the standard error of a mean of n waits uniform over the interval: interval / sqrt(12 n))."""
+    rows = []
+    for name, row in replies.items():
+        if not row["interval_ms"]:
+            continue
+        error = row["interval_ms"] / np.sqrt(12 * row["n"])
+        rows.append({"transport": name, "mean_ms": row["mean_ms"], "model_mean_ms": row["model_mean_ms"],
+                     "interval_ms": row["interval_ms"], "poll_round_trip_ms": row["poll_round_trip"]["mean_ms"],
+                     "standard_errors": (row["mean_ms"] - row["model_mean_ms"]) / error})
+    return rows
+
+
+def model_vs_measured(replies: dict):
+    """One panel per short-polling interval: the measured CDF of the reply round trip (solid) and the
+    half-interval model (dashed: a wait uniform over the interval after the mean poll round trip).
+    ``replies`` maps a transport name to its summary; transports without an interval are left out."""
+    short = {name: row for name, row in replies.items() if row["interval_ms"]}
+    fig, axes = plt.subplots(1, len(short), figsize=(3.2 * len(short), 3.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, (name, row) in zip(axes, short.items()):
+        ms, interval, rtt = np.sort(row["samples_ms"]), row["interval_ms"], row["poll_round_trip"]["mean_ms"]
+        ax.step(ms, np.arange(1, len(ms) + 1) / len(ms), where="post", label="measured")
+        ax.plot([0, rtt, rtt + interval, 1.2 * interval + rtt], [0, 0, 1, 1], "--", label="model")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("milliseconds")
+    axes[0].set_ylabel("fraction of messages")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def parts_per_message(per_message: dict):
+    """Horizontal stacked bars, one per transport: ``per_message`` maps a transport label to
+    {part: bytes per delivered message}, parts in the same order for every transport (headers first,
+    payload last). Unlike ``bytes_per_message``, which splits headers by direction, this splits them by
+    kind (request headers, response headers, frame headers)."""
+    parts = list(next(iter(per_message.values())))
+    fig, ax = plt.subplots(figsize=(9, 3))
+    left = np.zeros(len(per_message))
+    for part, color in zip(parts, ["#c44", "#e99", "#fa0", "#48c"]):
+        sizes = np.array([row[part] for row in per_message.values()])
+        ax.barh(list(per_message), sizes, left=left, label=part, color=color)
+        left += sizes
+    ax.invert_yaxis()
+    ax.set_xlabel("bytes per delivered message (WebSocket: handshake not included)")
+    ax.legend(ncol=4, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    return fig
+
+
+def bandwidth_lines(measured_bytes: dict, clients=None):
+    """Bandwidth against clients as continuous lines (10 to 100,000 clients, one message a second each),
+    dashed for the paper's 871 and 2 bytes, solid for ``measured_bytes`` (keys "polling_headers",
+    "long_polling_total", "websocket_frame_header", "websocket_total"). ``bandwidth_vs_clients`` draws
+    the same comparison at the table's three client counts only."""
+    clients = np.logspace(1, 5, 30) if clients is None else clients
+    lines = {"paper: poll headers": (scaling.PAPER_POLL_HEADER_BYTES, "--", "#c44"),
+             "measured: short poll headers": (measured_bytes["polling_headers"], "-", "#e77"),
+             "measured: long poll, headers + body": (measured_bytes["long_polling_total"], "-", "#a22"),
+             "paper: frame header": (scaling.PAPER_FRAME_HEADER_BYTES, "--", "#48c"),
+             "measured: frame header": (measured_bytes["websocket_frame_header"], "-", "#8bd"),
+             "measured: frame header + payload": (measured_bytes["websocket_total"], "-", "#236")}
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for label, (size, style, color) in lines.items():
+        ax.plot(clients, [scaling.mbps(size, n) for n in clients], style, color=color,
+                label=f"{label}: {size:.0f} B/message")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("clients, one message per second each")
+    ax.set_ylabel("Mbps (bits per second / 2^20)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def failover_timeline(followers: dict, t0: float, killed_at: float):
+    """One row per follower of ``failover.drop_a_node``: a dot for each notification it received, at
+    seconds since ``t0``, and a red line where node A stopped."""
+    fig, ax = plt.subplots(figsize=(9, 2.2))
+    for row, (name, f) in enumerate(followers.items()):
+        ax.scatter([t - t0 for t, _, _ in f["got"]], [row] * len(f["got"]), s=25)
+    ax.axvline(killed_at - t0, color="#c44", label="node A stops")
+    ax.set_yticks(range(len(followers)), list(followers))
+    ax.set_ylim(-0.6, len(followers) - 0.4)
+    ax.set_xlabel("seconds")
+    ax.legend(fontsize=8)
+    return fig

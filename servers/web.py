@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Flask, current_app, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
+from . import process
 from .chat import BadInput, Chat, parse_json, read_client, read_ticker
 from .origins import host_allowed, origin_allowed
 
@@ -72,10 +73,12 @@ def page_file(name: str):
 
 
 def status():
-    """GET /api/status[?clients=a,b]: server clock, twin port, ticker, and what each client cost."""
+    """GET /api/status[?clients=a,b]: server clock, twin port, ticker, what each client cost, and what the
+    server process costs (both twins run in one process under ``python -m servers``, so they report the same)."""
     clients = [read_client(client) for client in request.args.get("clients", "").split(",") if client]
     report = current_app.extensions["chat"].status(clients)
-    return {**report, "transport": current_app.config["TRANSPORT"], "twin_port": current_app.config["TWIN_PORT"]}
+    return {**report, "transport": current_app.config["TRANSPORT"], "twin_port": current_app.config["TWIN_PORT"],
+            "process": process.usage()}
 
 
 def control_ticker():

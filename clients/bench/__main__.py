@@ -2,24 +2,35 @@
 
     python -m clients.bench --quick            # seconds: a smoke run, as notebooks and tests use
     python -m clients.bench --out results/full # a few minutes: >= 1,000 round trips per transport
+    python -m clients.bench COMMAND --help     # the other measurements, listed in COMMANDS below
 """
 
 import argparse
+import importlib
 import sys
 
 from . import plots, report
 from .progress import Progress, silent
-from .run import run
+
+# python -m clients.bench COMMAND ...: each is a module of this package with its own main(argv).
+COMMANDS = {"load": "many clients per transport on one server (fan-out, CPU, memory, threads)",
+            "diagram": "sequence diagrams drawn from the bytes of a recorded exchange"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clients.bench", description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return importlib.import_module(f"{__package__}.{argv[0]}").main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m clients.bench", description=__doc__.splitlines()[0],
+                                     epilog="other commands: " + "; ".join(
+                                         f"{name}: {what}" for name, what in COMMANDS.items()))
     parser.add_argument("--quick", action="store_true", help="small samples: finishes in seconds")
     parser.add_argument("--out", default="results", metavar="DIR", help="where results.json, CSVs and PNGs go "
                         "(default: results/)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     args = parser.parse_args(argv)
+    from .run import run  # imported here: the other commands do not need it
     progress = silent if args.quiet else Progress()
     results = run(quick=args.quick, progress=progress)
     if isinstance(progress, Progress):

@@ -8,13 +8,23 @@ both transports deliver the same messages in the same order and a reconnecting
 client can resume from the last id it saw without losing anything.
 
 Waiting is done with a condition variable, never a sleep loop: a long-polling
-request (or a WebSocket pusher) blocks in ``wait_after`` and wakes up the
-moment ``post`` stores something newer.
+request (or the WebSocket server's broadcaster) blocks in ``wait_after`` and
+wakes up the moment ``post`` stores something newer.
+
+The board keeps the newest ``keep`` messages and forgets older ones, so a
+ticker left running all day cannot fill the server's memory. A client whose
+cursor points before the oldest kept message gets what is kept, starting with
+the oldest, and can tell how many it missed: the first id it receives is more
+than one past its cursor (see ``missed``).
 """
 
+import json
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
+
+KEEP = 10_000  # messages kept by default: hours of a busy classroom, a few megabytes
 
 
 @dataclass(frozen=True)
@@ -28,36 +38,67 @@ class Message:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @cached_property
+    def encoded(self) -> str:
+        """The message as compact JSON text: encoded once, however many clients it is sent to."""
+        return json.dumps(self.to_json(), separators=(",", ":"))
+
+
+def missed(cursor: int, messages: list[Message]) -> int:
+    """How many messages after ``cursor`` the board no longer kept when ``messages`` (the answer to
+    ``after(cursor)``) were read: ids are contiguous, so a first id beyond cursor + 1 is a gap."""
+    return messages[0].id - max(cursor, 0) - 1 if messages else 0
+
 
 class MessageBoard:
-    """Thread-safe, append-only list of messages with ids 1, 2, 3, ..."""
+    """Thread-safe list of the newest ``keep`` messages, with ids 1, 2, 3, ..."""
 
-    def __init__(self) -> None:
-        self._messages: list[Message] = []
+    def __init__(self, keep: int = KEEP) -> None:
+        if keep < 1:
+            raise ValueError("a board keeps at least one message")
+        self.keep = keep
+        self._messages: list[Message] = []  # the kept messages, oldest first
+        self._last_id = 0
         self._changed = threading.Condition()
 
     def post(self, author: str, text: str, reply_to: int | None = None) -> Message:
         with self._changed:
-            message = Message(len(self._messages) + 1, author, text, time.time(), reply_to)
-            self._messages.append(message)
+            message = self._store(author, text, reply_to)
             self._changed.notify_all()
+        return message
+
+    def post_with_reply(self, author: str, text: str, reply_author: str, reply_text: str) -> tuple[Message, Message]:
+        """Store a message and its answer in one step: the answer's id is always the message's id + 1,
+        and whoever waits wakes up once, to find both."""
+        with self._changed:
+            message = self._store(author, text, None)
+            reply = self._store(reply_author, reply_text, message.id)
+            self._changed.notify_all()
+        return message, reply
+
+    def _store(self, author: str, text: str, reply_to: int | None) -> Message:
+        self._last_id += 1
+        message = Message(self._last_id, author, text, time.time(), reply_to)
+        self._messages.append(message)
+        if len(self._messages) > self.keep:
+            del self._messages[0]  # the oldest goes
         return message
 
     @property
     def last_id(self) -> int:
         with self._changed:
-            return len(self._messages)
+            return self._last_id
 
     def after(self, last_id: int, limit: int | None = None) -> list[Message]:
-        """Messages with an id greater than ``last_id``, oldest first."""
+        """Kept messages with an id greater than ``last_id``, oldest first, at most ``limit`` of them."""
         with self._changed:
-            # ids are 1-based and contiguous, so message N sits at index N-1.
-            start = max(last_id, 0)
+            first_id = self._last_id - len(self._messages) + 1  # ids are contiguous
+            start = max(last_id + 1 - first_id, 0)
             end = None if limit is None else start + limit
             return self._messages[start:end]
 
     def wait_after(self, last_id: int, timeout: float, limit: int | None = None) -> list[Message]:
         """Like ``after``, but block up to ``timeout`` seconds until there is something."""
         with self._changed:
-            self._changed.wait_for(lambda: len(self._messages) > last_id, timeout)
+            self._changed.wait_for(lambda: self._last_id > last_id, timeout)
             return self.after(last_id, limit)

@@ -20,6 +20,8 @@ REPLY = "Client:{text}\nServer:I am fine, thanks!"  # the seed article's answer,
 MAX_TEXT = 1000  # characters in one chat message
 MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
+PAGE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
+MAX_ID = 2**63 - 1  # the largest cursor we read: ids fit in 64 bits, in memory as in Redis
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
 TICKER_RANGE = (0.1, 60.0)  # seconds between server-originated events
 
@@ -58,20 +60,34 @@ def read_new_message(payload: object, max_text: int = MAX_TEXT) -> tuple[str, st
     return author, text
 
 
+def whole_number(value: object, highest: int) -> int | None:
+    """``value`` as a whole number from 0 to ``highest``, or None.
+
+    Every number a client sends goes through here. The digit count is checked
+    before ``int()``: Python refuses to convert strings of more than 4,300 digits,
+    and that refusal must become our documented error, not a crash (a 500).
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= len(str(highest)):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= highest:
+        return value
+    return None
+
+
 def read_after(value: object) -> int:
     """The "everything after id N" cursor, from a query string or a JSON field."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise BadInput("invalid_after", "\"after\" must be a whole number >= 0 (the last id you have seen)")
+    after = whole_number(value, MAX_ID)
+    if after is None:
+        raise BadInput("invalid_after", f"\"after\" must be a whole number from 0 to {MAX_ID} (the last id you have seen)")
+    return after
 
 
 def read_wait(value: str) -> int:
     """Seconds a long poll may wait: a whole number from 0 to LONGEST_WAIT."""
-    if value.isascii() and value.isdigit() and int(value) <= LONGEST_WAIT:
-        return int(value)
-    raise BadInput("invalid_wait", f"\"wait\" must be a whole number of seconds from 0 to {LONGEST_WAIT}")
+    wait = whole_number(value, LONGEST_WAIT)
+    if wait is None:
+        raise BadInput("invalid_wait", f"\"wait\" must be a whole number of seconds from 0 to {LONGEST_WAIT}")
+    return wait
 
 
 def read_client(value: str) -> str:
@@ -103,10 +119,9 @@ class Chat:
         self.ticker_interval: float | None = None
 
     def send(self, author: str, text: str) -> tuple[Message, Message]:
-        """Store a client's message and the server's answer to it, as the seed's server does."""
-        message = self.board.post(author, text)
-        reply = self.board.post(SERVER, REPLY.format(text=text), reply_to=message.id)
-        return message, reply
+        """Store a client's message and the server's answer to it, as the seed's server does: together,
+        so nothing can land between them and the answer's id is always the message's id + 1."""
+        return self.board.post_with_reply(author, text, SERVER, REPLY.format(text=text))
 
     def status(self, clients: list[str]) -> dict:
         """What the browser pages ask for: the server clock (for time sync), the ticker, byte counts."""

@@ -10,10 +10,10 @@ have the same names in the same order, so ``diff`` shows only the transport.
 from flask import Flask, current_app, request
 
 from . import web
-from .chat import Chat, read_after, read_new_message, read_wait
+from .board import Message, missed
+from .chat import PAGE, Chat, read_after, read_new_message, read_wait
 
 MAX_BODY = 16 * 1024  # bytes in one request body
-PAGE = 500  # messages in one response at most; ask again with the last id for more
 
 
 def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowed_origins=(),
@@ -52,4 +52,12 @@ def read_messages():
     if after > board.last_id:  # a cursor from an older board (the server restarted): answer now, not later
         wait = 0
     messages = board.wait_after(after, wait, PAGE) if wait else board.after(after, PAGE)
-    return {"messages": [message.to_json() for message in messages], "last_id": board.last_id}
+    return page(messages, board.last_id, missed(after, messages))
+
+
+def page(messages: list[Message], last_id: int, gap: int):
+    """{"messages": [...], "last_id": L}, plus "missed" when the board no longer keeps some messages after
+    the cursor. Built from each message's JSON, encoded once for every poll that returns it."""
+    notice = f',"missed":{{"count":{gap},"first_id":{messages[0].id}}}' if gap else ""
+    body = f'{{"messages":[{",".join(message.encoded for message in messages)}],"last_id":{last_id}{notice}}}'
+    return current_app.response_class(body, mimetype="application/json")

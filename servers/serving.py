@@ -38,8 +38,6 @@ class RequestHandler(WSGIRequestHandler):
 
     def run_wsgi(self) -> None:
         environ = self.environ = self.make_environ()
-        if environ.get("HTTP_UPGRADE"):  # a WebSocket may rightly stay silent for hours
-            self.connection.settimeout(None)
         length = environ.get("CONTENT_LENGTH", "")
         if length and not (length.isascii() and length.isdigit()):  # we could not tell where the body ends
             self.close_connection = True

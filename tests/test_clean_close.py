@@ -3,8 +3,8 @@
 The headline bug this project fixes: Werkzeug's server, once a WebSocket view
 returns, writes "HTTP/1.1 200 OK ..." onto the connection, after the Close
 frame, and browsers report a corrupt frame instead of a clean close. The fix
-lives in the WebSocket layer (websocket_server.finish_close shuts TCP down
-before the view returns), so every test here runs twice: on our server
+lives in the WebSocket layer (websocket_connection.Connection.finish shuts
+TCP down before the view returns), so every test here runs twice: on our server
 (RunningServer) and on plain Werkzeug, which is what ``flask run`` uses.
 """
 
@@ -15,7 +15,7 @@ import time
 import pytest
 from werkzeug.serving import make_server
 
-from servers import websocket_server
+from servers import websocket_connection, websocket_server
 from servers.serving import RunningServer
 
 PROMPT = 0.5  # seconds: a clean close is quick, far under websocket_server.CLOSE_TIMEOUT
@@ -92,7 +92,7 @@ def test_server_initiated_close(server, raw_websocket, opcode, payload, code):
 
 
 def test_a_peer_that_never_answers_the_close_is_cut_off(server, raw_websocket, monkeypatch):
-    monkeypatch.setattr(websocket_server, "CLOSE_TIMEOUT", 0.3)
+    monkeypatch.setattr(websocket_connection, "CLOSE_TIMEOUT", 0.3)
     ws = raw_websocket(server.port)
     ws.send_frame(ws.BINARY, b"\x00")
     assert ws.read_close() == 1003

@@ -27,10 +27,10 @@ from servers.chat import SERVER
 LONG_POLL_WAIT = 5  # seconds a long poll may wait; a broadcast always comes sooner
 # Server threads by the name Python gives them ("Thread-N (<target>)"), and what each one does:
 THREAD_KINDS = {
-    "(process_request_thread)": "request",  # Werkzeug: one per connection being served (a /ws runs in it)
-    "(read_messages)": "pusher",  # our /ws: pushes the board to its client
-    "(simple_websocket.Base._thread)": "socket reader",  # simple-websocket: reads the client's frames
+    "(process_request_thread)": "request",  # Werkzeug: one per connection being served (a /ws writes in it)
+    "websocket-reader": "socket reader",  # our /ws: reads the client's frames (websocket_connection.py)
 }
+BROADCASTER = "websocket-broadcaster"  # one per WebSocket server, however many clients (broadcast.py)
 
 
 def server_threads() -> Counter:

@@ -3,7 +3,7 @@ our two servers (sharing one Chat), and the two reference points every figure is
 
 * ``RawEcho``: a plain TCP echo. No protocol at all: the floor for any round trip here.
 * ``WebsocketsEcho``: the ``websockets`` library's own asyncio server echoing every
-  message: what a user might pick instead of Flask + flask-sock.
+  message: what a user might pick instead of a Flask app.
 """
 
 import asyncio

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .stats import fmt
 
-PACKAGES = ("flask", "flask-sock", "simple-websocket", "werkzeug", "wsproto", "requests", "websockets",
+PACKAGES = ("flask", "simple-websocket", "werkzeug", "wsproto", "requests", "websockets",
             "websocket-client", "numpy", "matplotlib")
 
 

@@ -1,0 +1,120 @@
+"""One thread per server hands every new message to every listening client, encoded once.
+
+Why: if each WebSocket had its own thread waiting on the board, every message
+would wake a thousand threads and be encoded a thousand times. The broadcaster
+follows the board alone, encodes each message once, and drops it into every
+subscriber's mailbox without ever waiting for a client. A client that does not
+read fills only its own mailbox; when that is full the client has fallen behind:
+its mailbox is emptied and marked, its connection is closed with a documented
+code, and the client comes back with the last id it holds. Everyone else carries on.
+
+The broadcaster's thread runs while someone listens and ends within ``IDLE_CHECK``
+seconds of the last subscriber leaving.
+"""
+
+import threading
+from collections import deque
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from .board import Message, MessageBoard, missed
+from .chat import PAGE
+
+BACKLOG = 1000  # messages waiting for one client, at most: minutes of a busy ticker
+IDLE_CHECK = 1.0  # seconds between an idle broadcaster's checks that someone still listens
+
+
+class Mailbox:
+    """What waits for one client: filled by the broadcaster, emptied by the client's own thread.
+
+    ``wakeup`` is the condition that thread waits on (it may wait for other things too).
+    """
+
+    def __init__(self, size: int = BACKLOG, wakeup: threading.Condition | None = None) -> None:
+        self.size = size
+        self.wakeup = wakeup or threading.Condition()
+        self.items: deque = deque()
+        self.after = 0  # deliver only ids above this one (set on subscribing)
+        self.fell_behind = False
+
+    def offer(self, message_id: int, item) -> None:
+        """Never blocks on the client: a full mailbox means the client fell behind."""
+        with self.wakeup:
+            if self.fell_behind or message_id <= self.after:
+                return
+            if len(self.items) < self.size:
+                self.items.append(item)
+            else:
+                self.items.clear()
+                self.fell_behind = True
+            self.wakeup.notify_all()
+
+    def take(self) -> list:
+        """Everything waiting, oldest first (the caller holds ``wakeup``)."""
+        items = list(self.items)
+        self.items.clear()
+        return items
+
+
+class Broadcaster:
+    """Follows ``board`` and offers ``encode(message)`` to every subscribed mailbox."""
+
+    def __init__(self, board: MessageBoard, encode: Callable[[Message], object], name: str = "broadcaster") -> None:
+        self.board, self.encode, self.name = board, encode, name
+        self._lock = threading.Lock()
+        self._mailboxes: set[Mailbox] = set()
+        self._position = 0  # the last id offered to every subscriber
+        self._running = False
+
+    @contextmanager
+    def subscription(self, mailbox: Mailbox, after: int) -> Iterator[int]:
+        """Offer ``mailbox`` every message stored from now on with an id above ``after``.
+
+        Yields the id up to which the subscriber must catch up by itself (reading the
+        board from ``after``): everything past it arrives in the mailbox.
+        """
+        mailbox.after = after
+        with self._lock:
+            if not self._running:
+                self._position = self.board.last_id
+                self._running = True
+                threading.Thread(target=self._run, name=self.name, daemon=True).start()
+            self._mailboxes.add(mailbox)
+            position = self._position
+        try:
+            yield position
+        finally:
+            with self._lock:
+                self._mailboxes.discard(mailbox)
+
+    @property
+    def listeners(self) -> int:
+        with self._lock:
+            return len(self._mailboxes)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._mailboxes:
+                    self._running = False
+                    return
+                position = self._position
+            messages = self.board.wait_after(position, IDLE_CHECK, PAGE)
+            if missed(position, messages):  # the board dropped messages before we read them: nobody
+                self._everyone_fell_behind()  # may get a silent gap, so everyone resumes by id
+            for message in messages:
+                item = self.encode(message)  # once, for everyone
+                with self._lock:  # one step: a new subscriber either gets this message or catches up past it
+                    mailboxes = list(self._mailboxes)
+                    self._position = message.id
+                for mailbox in mailboxes:
+                    mailbox.offer(message.id, item)
+
+    def _everyone_fell_behind(self) -> None:
+        with self._lock:
+            mailboxes = list(self._mailboxes)
+        for mailbox in mailboxes:
+            with mailbox.wakeup:
+                mailbox.items.clear()
+                mailbox.fell_behind = True
+                mailbox.wakeup.notify_all()

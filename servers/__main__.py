@@ -7,11 +7,15 @@ other's messages because both apps are handed the same ``Chat``.
 import argparse
 import ipaddress
 import signal
+import socket
 import sys
-import threading
 
+from .board import KEEP, MessageBoard
 from .chat import TICKER_RANGE, Chat
+from .serving import MAX_CONNECTIONS, allow_open_files
 from .twins import Twins
+
+SPARE_FILES = 64  # open files the process needs besides its connections (listening sockets, pipes, modules)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--websocket-port", type=int, default=8002, help="port of the WebSocket server (8002)")
     parser.add_argument("--ticker", type=_ticker_interval, metavar="SECONDS",
                         help="post a server-originated event every SECONDS, %g to %g (off by default)" % TICKER_RANGE)
+    parser.add_argument("--keep", type=_at_least_one, default=KEEP, metavar="N",
+                        help=f"messages the board keeps; older ones are forgotten ({KEEP:,})")
+    parser.add_argument("--max-connections", type=_at_least_one, default=MAX_CONNECTIONS, metavar="N",
+                        help=f"open connections per server; past it, 503 (default {MAX_CONNECTIONS:,})")
     parser.add_argument("--no-keep-alive", action="store_true",
                         help="close the connection after every HTTP response, as 'flask run' does")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
@@ -32,17 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WARNING: binding {args.host}: other machines on your network can reach these servers.\n"
               "         Do this only on a network you trust (a classroom), and stop the servers afterwards.",
               file=sys.stderr)
-    chat = Chat()
+    files = allow_open_files(2 * args.max_connections + SPARE_FILES)
+    if files < 2 * args.max_connections + SPARE_FILES:
+        args.max_connections = max(1, (files - SPARE_FILES) // 2)
+        print(f"Note: this system allows {files} open files, so each server takes at most "
+              f"{args.max_connections} connections.", file=sys.stderr)
+    chat = Chat(MessageBoard(args.keep))
     if args.ticker:
         chat.start_ticker(args.ticker)
     twins = Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
-                  keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin)
+                  keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin,
+                  max_connections=args.max_connections)
     polling, websocket = twins.polling, twins.websocket
-    # Ctrl-C (SIGINT) and kill (SIGTERM) both stop the servers cleanly. Set up before the
-    # "Press Ctrl-C" line is printed, so a signal sent the moment it appears is handled too.
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_signals, _ = listen_for_stop_signals()  # before "Press Ctrl-C": a signal sent when it appears counts
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL goes in brackets
     print(f"Open the side-by-side page: http://{shown}:{polling.port}/")
@@ -50,10 +60,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"WebSocket server:     http://{shown}:{websocket.port}/   (ws://{shown}:{websocket.port}/ws)")
     print("Press Ctrl-C to stop both.", flush=True)
 
-    stop.wait()
+    stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
     twins.stop()
     print("Stopped.")
     return 0
+
+
+def listen_for_stop_signals() -> tuple[socket.socket, socket.socket]:
+    """A socket pair whose first end becomes readable when SIGINT or SIGTERM arrives, however many come
+    and however fast (keep both ends open while waiting).
+
+    Python runs a signal handler on the main thread between two bytecodes, even in the middle of
+    another handler, so a handler that takes a lock (``Event.set`` does) deadlocks when a second
+    signal lands while the first holds it: a terminal closing, or ``make`` passing on the SIGTERM
+    its process group got, sends two at once. So our handlers do nothing at all, and the
+    interpreter's own C-level handler writes each signal's number to this socket pair.
+    """
+    readable, writable = socket.socketpair()
+    writable.setblocking(False)
+    signal.set_wakeup_fd(writable.fileno(), warn_on_full_buffer=False)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+    return readable, writable
 
 
 def _ticker_interval(value: str) -> float:
@@ -61,6 +89,12 @@ def _ticker_interval(value: str) -> float:
     if not low <= float(value) <= high:
         raise argparse.ArgumentTypeError(f"the ticker interval must be {low} to {high} seconds")
     return float(value)
+
+
+def _at_least_one(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
+    return int(value)
 
 
 def _is_loopback(host: str) -> bool:

@@ -92,6 +92,12 @@ class Broadcaster:
         with self._lock:
             return len(self._mailboxes)
 
+    def backlogs(self) -> list[int]:
+        """How many messages wait in each subscriber's mailbox (never more than its size)."""
+        with self._lock:
+            mailboxes = list(self._mailboxes)
+        return [len(mailbox.items) for mailbox in mailboxes]
+
     def _run(self) -> None:
         while True:
             with self._lock:

@@ -23,25 +23,59 @@ browser pages can show exact bytes on the wire per client (see ``meter.py``).
 
 import socket
 import threading
+import time
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
 
-IDLE_TIMEOUT = 60  # seconds a client may stay silent on an HTTP connection
+IDLE_TIMEOUT = 60  # seconds a keep-alive connection may wait for its next request
+REQUEST_TIMEOUT = 10  # seconds a request, once begun, may leave the socket silent (a half-sent request ends)
+MAX_CONNECTIONS = 2000  # per server: each costs a thread (two for a WebSocket); see Server
+REFUSING_AT_ONCE = 32  # connections being told 503 at one time; past that, new ones are closed at once
+REFUSAL_TIMEOUT = 2  # seconds a refused connection has to send its request and hear the 503
 UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
 DRAIN_LIMIT = 64 * 1024  # unread request body we skip to reuse a connection
+LONGEST_LENGTH = 18  # digits in a Content-Length we read: a larger body could not be sent anyway
+JSON = [("Content-Type", "application/json")]
 BAD_LENGTH = b'{"error":"invalid_content_length","message":"Content-Length must be a whole number of bytes"}'
+TOO_LONG = b'{"error":"body_too_large","message":"this Content-Length is larger than any body we accept"}'
+BUSY = b'{"error":"server_busy","message":"this server is serving as many connections as it may: try again"}'
 
 
 class RequestHandler(WSGIRequestHandler):
-    timeout = IDLE_TIMEOUT  # waiting for a request line or a body; long polls wait on the board, not here
+    def handle_one_request(self) -> None:
+        """Wait for a request (a keep-alive connection may idle), then give it REQUEST_TIMEOUT per read.
+
+        While it waits, the connection may be evicted to make room for a new one (see Server);
+        once its request has arrived whole, it is served.
+        """
+        self.connection.waiting_since = time.monotonic()
+        self.connection.settimeout(REFUSAL_TIMEOUT if self.connection.refused else self.server.idle_timeout)
+        try:
+            if not self.rfile.peek(1):  # the client closed the connection (or it was evicted)
+                self.close_connection = True
+                return
+        except (OSError, ValueError):  # silent past the idle timeout, evicted, or reset
+            self.close_connection = True
+            return
+        self.connection.settimeout(REFUSAL_TIMEOUT if self.connection.refused else self.server.request_timeout)
+        super().handle_one_request()
 
     def run_wsgi(self) -> None:
+        self.connection.waiting_since = None  # the request is here: it is served, not evicted
         environ = self.environ = self.make_environ()
+        if self.connection.refused:
+            self.close_connection = True
+            self._respond(503, "Service Unavailable", JSON + [("Retry-After", "1")], BUSY, False)
+            return
         length = environ.get("CONTENT_LENGTH", "")
         if length and not (length.isascii() and length.isdigit()):  # we could not tell where the body ends
             self.close_connection = True
-            self._respond(400, "Bad Request", [("Content-Type", "application/json")], BAD_LENGTH, False)
+            self._respond(400, "Bad Request", JSON, BAD_LENGTH, False)
+            return
+        if len(length) > LONGEST_LENGTH:
+            self.close_connection = True
+            self._respond(413, "Content Too Large", JSON, TOO_LONG, False)
             return
         body = _request_body(environ)
         status, headers, content = self._call_app(environ)
@@ -105,11 +139,6 @@ class RequestHandler(WSGIRequestHandler):
         # Send each write at once: with Nagle's algorithm on, a response written as headers then body
         # waits for the client's delayed ACK of the headers (about 40 ms on Linux) before the body goes.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        self.server.connections.discard(self.connection)
-        super().finish()
 
 
 def _request_body(environ: dict) -> LimitedStream | None:
@@ -145,6 +174,10 @@ class CountingSocket(socket.socket):
         self._account = None
         self._held = [0, 0]  # sent, received
         self._accounts: set[int] = set()
+        # What the server's admission control (see Server) knows of this connection:
+        self.waiting_since: float | None = time.monotonic()  # waiting for a request since; None while served
+        self.refused = False  # accepted only to be answered 503
+        self.evicted = False  # cut to make room for a newer connection
 
     def bill(self, account) -> bool:
         """Bill this connection's bytes to ``account`` from now on; True if it is new to this connection."""
@@ -187,25 +220,92 @@ class CountingSocket(socket.socket):
 
 
 class Server(ThreadedWSGIServer):
-    """Werkzeug's threaded server, with our handler and a list of open connections."""
+    """Werkzeug's threaded server, with our handler, our sockets, and a cap on open connections.
 
-    def __init__(self, host: str, port: int, app, keep_alive: bool = True, quiet: bool = False) -> None:
-        self.keep_alive = keep_alive
-        self.quiet = quiet
-        self.connections: set[socket.socket] = set()
+    Every connection costs a thread, so at most ``max_connections`` are open at once. When a new one
+    arrives at the cap, the connection that has waited longest for a request (an idle keep-alive, or
+    one that sent half a request and went quiet) is cut to make room: a slow or silent client cannot
+    crowd out a well-behaved one. Only when every connection is busy (being answered, long-polling, a
+    WebSocket) is the newcomer refused: it gets ``503`` with ``Retry-After`` and the JSON error
+    ``server_busy`` (a WebSocket handshake too, before the upgrade).
+    """
+
+    def __init__(self, host: str, port: int, app, keep_alive: bool = True, quiet: bool = False,
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
+        self.keep_alive, self.quiet = keep_alive, quiet
+        self.max_connections, self.idle_timeout, self.request_timeout = max_connections, idle_timeout, request_timeout
+        self.connections: set[CountingSocket] = set()  # open, with a thread each (refused ones included)
+        self._admission = threading.Lock()
         super().__init__(host, port, app, handler=RequestHandler)
 
     def get_request(self) -> tuple[CountingSocket, tuple]:
         connection, address = self.socket.accept()
         return CountingSocket(connection), address
 
+    def process_request(self, connection: CountingSocket, client_address) -> None:
+        """Admit the new connection, making room if need be, then serve it on a thread of its own."""
+        with self._admission:
+            open_ = [c for c in self.connections if not (c.evicted or c.refused)]
+            if len(open_) >= self.max_connections and not self._evict_the_longest_waiting(open_):
+                connection.refused = True
+            flood = connection.refused and sum(c.refused for c in self.connections) >= REFUSING_AT_ONCE
+            if not flood:
+                self.connections.add(connection)
+        if flood:  # no thread for it: cut at once
+            super().shutdown_request(connection)
+        else:
+            super().process_request(connection, client_address)
+
+    @staticmethod
+    def _evict_the_longest_waiting(connections: list[CountingSocket]) -> bool:
+        waiting = [c for c in connections if c.waiting_since is not None]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c.waiting_since)
+        oldest.evicted = True
+        try:
+            oldest.shutdown(socket.SHUT_RDWR)  # its thread, blocked reading, sees the end and finishes
+        except OSError:
+            pass
+        return True
+
+    def shutdown_request(self, connection) -> None:
+        """The connection's thread is done with it (or it was never given one)."""
+        with self._admission:
+            self.connections.discard(connection)
+        super().shutdown_request(connection)
+
     def close_connections(self) -> None:
         """Cut every open connection, as a server restart would."""
-        for connection in list(self.connections):
+        with self._admission:
+            connections = list(self.connections)
+        for connection in connections:
             try:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def allow_open_files(wanted: int) -> int:
+    """Raise this process's limit on open files (one per connection) towards ``wanted``; returns the limit.
+
+    macOS starts programs with 256 and many Linux systems with 1,024, too few for a classroom's worth of
+    connections; the hard limit set by the system is as far as a program may go. Windows has no such limit.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # macOS refuses more than its kernel's own maximum
+            pass
+    return wanted if soft == resource.RLIM_INFINITY else soft
 
 
 class RunningServer:
@@ -214,8 +314,9 @@ class RunningServer:
     Tests and notebooks use it with port 0, so the system picks a free port.
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, keep_alive: bool = True, quiet: bool = True):
-        self.server = Server(host, port, app, keep_alive=keep_alive, quiet=quiet)
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, keep_alive: bool = True, quiet: bool = True,
+                 **limits):
+        self.server = Server(host, port, app, keep_alive=keep_alive, quiet=quiet, **limits)
         self.host, self.port = host, self.server.port
         self.url = f"http://{host}:{self.port}"
         # serve_forever notices stop() once per poll interval: 0.05 s instead of 0.5 keeps stopping quick

@@ -8,19 +8,20 @@ is known only once it is listening, so the polling app learns it afterwards.
 
 from . import polling_server, websocket_server
 from .chat import Chat
-from .serving import RunningServer
+from .serving import MAX_CONNECTIONS, RunningServer
 
 
 class Twins:
     def __init__(self, chat: Chat | None = None, *, host: str = "127.0.0.1", polling_port: int = 0,
                  websocket_port: int = 0, keep_alive: bool = True, quiet: bool = True, allowed_origins=(),
-                 ping_interval: float | None = None) -> None:
+                 ping_interval: float | None = None, max_connections: int = MAX_CONNECTIONS) -> None:
         self.chat = chat or Chat()
         self.polling = RunningServer(polling_server.create_app(self.chat, allowed_origins=allowed_origins),
-                                     host, polling_port, keep_alive=keep_alive, quiet=quiet)
+                                     host, polling_port, keep_alive=keep_alive, quiet=quiet,
+                                     max_connections=max_connections)
         self.websocket = RunningServer(websocket_server.create_app(
             self.chat, twin_port=self.polling.port, allowed_origins=allowed_origins, ping_interval=ping_interval),
-            host, websocket_port, keep_alive=keep_alive, quiet=quiet)
+            host, websocket_port, keep_alive=keep_alive, quiet=quiet, max_connections=max_connections)
         self.polling.server.app.config["TWIN_PORT"] = self.websocket.port
         self.ws_url = self.websocket.url.replace("http://", "ws://", 1)
 

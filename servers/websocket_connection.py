@@ -45,10 +45,6 @@ INBOX = 64  # messages read from the client and not yet handled; past that we st
 NORMAL, GOING_AWAY, TOO_BIG, NOT_KEEPING_UP, INTERNAL_ERROR = 1000, 1001, 1009, 1008, 1011
 
 
-class Closed(Exception):
-    """The connection is closing or closed: nothing more can be sent."""
-
-
 class Connection:
     """The server's end of one WebSocket, opened from a WSGI request that asked to upgrade."""
 
@@ -90,15 +86,19 @@ class Connection:
 
     def receive(self) -> str | bytes | None:
         """The client's next message. While waiting, write whatever the mailbox holds and keep the
-        connection alive with pings. None once the connection is closing (``close_code`` says how)."""
+        connection alive with pings. None once the connection is closing (``close_code`` says how).
+
+        Messages the client sent before its Close are all handed over before the Close is answered:
+        nothing a client said is dropped because it said goodbye right after."""
         while True:
             with self._wakeup:
                 while not self._has_work():
                     self._wakeup.wait(self._until_next_ping())
-                control, items = list(self._control), self.mailbox.take()
-                self._control.clear()
                 message = self._inbox.popleft() if self._inbox else None
-                fell_behind = self.mailbox.fell_behind
+                control = [event for event in self._control if message is None or isinstance(event, Pong)]
+                for event in control:
+                    self._control.remove(event)
+                items, fell_behind = self.mailbox.take(), self.mailbox.fell_behind
                 self._wakeup.notify_all()  # the reader may wait for room in the inbox
             self._write(*control)
             self._write(*(Message(data=item) for item in items))
@@ -111,10 +111,10 @@ class Connection:
             if self._reader_done or self._state() is not ConnectionState.OPEN:
                 return None
 
-    def send(self, data: str | bytes) -> None:
-        """One message: text for a str, binary for bytes. Raises Closed once we cannot send any more."""
-        if not self._write(Message(data=data)):
-            raise Closed()
+    def send(self, data: str | bytes) -> bool:
+        """One message: text for a str, binary for bytes. False once the connection is closing (either
+        side sent a Close) or gone: then nothing more can be sent."""
+        return self._write(Message(data=data))
 
     def close(self, code: int = NORMAL, reason: str | None = None) -> None:
         """Start the closing handshake (or answer the client's Close), unless it is under way already."""
@@ -273,8 +273,6 @@ def websocket_view(view):
         code, reason = NORMAL, None
         try:
             view(ws, *args, **kwargs)
-        except Closed:  # the client went away while the view was sending: a normal end
-            pass
         except Exception:
             current_app.logger.exception("the WebSocket view %s failed", view.__name__)
             code, reason = INTERNAL_ERROR, "internal server error (the server logged it)"

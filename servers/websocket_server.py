@@ -112,7 +112,8 @@ def read_messages(ws: Connection, board, after: int, up_to: int) -> None:
         if gap := missed(after, messages):
             ws.send(json.dumps({"type": "missed", "missed": {"count": gap, "first_id": messages[0].id}}))
         for message in messages:
-            ws.send(push(message))
+            if not ws.send(push(message)):
+                return  # the client has gone
         after = messages[-1].id
 
 

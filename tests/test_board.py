@@ -3,7 +3,7 @@
 import threading
 import time
 
-from servers.board import Message, MessageBoard
+from servers.board import Message, MessageBoard, missed
 
 
 def test_ids_start_at_1_and_count_up():
@@ -114,3 +114,35 @@ def test_concurrent_posts_lose_nothing_and_ids_stay_contiguous():
     assert len({(m.author, m.text) for m in messages}) == threads * per_thread  # no duplicates
     for i in range(threads):  # each thread's messages are stored in the order it posted them
         assert [m.text for m in messages if m.author == f"t{i}"] == [str(n) for n in range(per_thread)]
+
+
+def test_the_board_keeps_the_newest_messages_and_ids_go_on():
+    board = MessageBoard(keep=3)
+    for n in range(1, 8):
+        board.post("ana", str(n))
+    assert [m.id for m in board.after(0)] == [5, 6, 7]
+    assert [m.id for m in board.after(5)] == [6, 7]
+    assert board.last_id == 7 and board.post("ana", "8").id == 8
+    assert [m.id for m in board.after(0, limit=2)] == [6, 7]
+
+
+def test_missed_counts_what_is_no_longer_kept_after_a_cursor():
+    board = MessageBoard(keep=3)
+    for n in range(10):
+        board.post("ana", str(n))
+    assert missed(0, board.after(0)) == 7  # ids 1..7 are gone; 8 comes first
+    assert missed(6, board.after(6)) == 1
+    assert missed(7, board.after(7)) == 0
+    assert missed(10, board.after(10)) == 0  # nothing newer: nothing missed
+
+
+def test_a_message_and_its_reply_share_one_wake_up(watched_chat):
+    board = watched_chat.board
+    got: list[list[int]] = []
+    waiter = threading.Thread(target=lambda: got.append([m.id for m in board.wait_after(0, timeout=5)]))
+    waiter.start()
+    assert board.waiters.acquire(timeout=5)
+    message, reply = board.post_with_reply("ana", "hi", "server", "hello")
+    waiter.join(5)
+    assert (message.id, reply.id, reply.reply_to) == (1, 2, 1)
+    assert got == [[1, 2]]  # woken once, both there

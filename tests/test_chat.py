@@ -1,5 +1,6 @@
 """The chat feature without any transport: the reply, the ticker, and input checks."""
 
+import sys
 import threading
 import time
 
@@ -150,3 +151,24 @@ def test_flipping_the_ticker_from_many_threads_leaves_at_most_one_running():
     last = chat.board.last_id
     time.sleep(0.2)  # four ticker intervals: a ticker nobody can stop would post here
     assert chat.board.last_id == last
+
+
+def test_a_message_and_its_reply_are_stored_together_whoever_else_posts():
+    """The reply's id is always the message's id + 1, even with other senders and server events racing."""
+    chat = Chat()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so a gap would be found
+    try:
+        workers = [threading.Thread(target=lambda n=n: [chat.send(f"t{n}", str(i)) for i in range(300)])
+                   for n in range(6)]
+        workers.append(threading.Thread(target=lambda: [chat.board.post("server", "event") for _ in range(900)]))
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+    finally:
+        sys.setswitchinterval(switch)
+    board = {message.id: message for message in chat.board.after(0)}
+    sent = [message for message in board.values() if message.author.startswith("t")]
+    assert len(sent) == 6 * 300
+    assert all(board[message.id + 1].reply_to == message.id for message in sent)

@@ -62,9 +62,12 @@ def test_client_initiated_close(server, raw_websocket, path):
     assert took < PROMPT
 
 
-def test_client_close_after_some_traffic(server, raw_websocket, chat):
+@pytest.mark.parametrize("messages", [1, 40])
+def test_client_close_after_some_traffic(server, raw_websocket, chat, messages):
+    """Every message sent before the Close is handled (40: more than the server reads in one go)."""
     ws = raw_websocket(server.port)
-    ws.send_frame(ws.TEXT, json.dumps({"type": "send", "text": "bye"}).encode())
+    for n in range(messages):
+        ws.send_frame(ws.TEXT, json.dumps({"type": "send", "text": f"bye {n}"}).encode())
     ws.send_close(1001)  # at once: the server may still be pushing "sent" and the messages
     frames = []
     while (frame := ws.read_frame())[0] != ws.CLOSE:
@@ -73,7 +76,7 @@ def test_client_close_after_some_traffic(server, raw_websocket, chat):
     assert frame == (ws.CLOSE, (1001).to_bytes(2, "big"))
     rest, took = eof_after(ws)
     assert rest == b"" and took < PROMPT
-    assert chat.board.last_id == 2  # the message sent before the close was handled
+    assert chat.board.last_id == 2 * messages  # what was sent before the close was handled
 
 
 @pytest.mark.parametrize("opcode, payload, code", [

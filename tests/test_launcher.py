@@ -3,6 +3,7 @@
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -169,3 +170,75 @@ def test_loopback_prints_no_warning(launch):
     servers = launch()
     assert servers.stop() == 0
     assert not any("WARNING" in line for line in servers.stderr)
+
+
+SIGNAL_PAIRS = [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM),
+                (signal.SIGTERM, signal.SIGINT), (signal.SIGTERM, signal.SIGTERM)]
+ROUNDS = 20
+STOP_WITHIN = 2  # seconds, from the signals to the exit
+
+
+def test_any_mix_of_two_signals_at_once_stops_it_within_2_seconds(launch):
+    """Two signals back to back (a closing terminal, or make passing on its process group's SIGTERM) used to
+    deadlock the launcher inside its own signal handler; its handlers now take no lock."""
+    for round_ in range(ROUNDS):
+        servers = launch()
+        first, second = SIGNAL_PAIRS[round_ % len(SIGNAL_PAIRS)]
+        os.kill(servers.process.pid, first)
+        os.kill(servers.process.pid, second)
+        started = time.monotonic()
+        try:
+            code = servers.process.wait(timeout=STOP_WITHIN)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"round {round_}: still running {STOP_WITHIN} s after {first!r} and {second!r}")
+        assert code == 0, (round_, servers.stderr)
+        assert servers.wait_for("Stopped.", timeout=1)
+        assert time.monotonic() - started < STOP_WITHIN
+
+
+def test_a_burst_of_signals_stops_it_within_2_seconds(launch):
+    servers = launch()
+    for n in range(50):
+        os.kill(servers.process.pid, SIGNAL_PAIRS[n % 4][n % 2])
+    assert servers.process.wait(timeout=STOP_WITHIN) == 0
+    assert servers.wait_for("Stopped.", timeout=1)
+
+
+def test_make_demo_stops_when_its_process_group_gets_sigterm():
+    """What a process manager or a closing terminal does to ``make demo``: SIGTERM to the whole group, so
+    the launcher gets two (one from the sender, one passed on by make)."""
+    make = shutil.which("make")
+    assert make, "make is not installed"
+    for round_ in range(ROUNDS):
+        polling_port, websocket_port = free_port(), free_port()
+        demo = subprocess.Popen([make, "--no-print-directory", "demo",
+                                 f"ARGS=--polling-port {polling_port} --websocket-port {websocket_port} --quiet"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            output = ""
+            while "Press Ctrl-C" not in output:
+                line = demo.stdout.readline()
+                assert line, f"round {round_}: make demo ended before the servers started: {output}"
+                output += line
+            os.killpg(demo.pid, signal.SIGTERM)
+            started = time.monotonic()
+            rest, _ = demo.communicate(timeout=STOP_WITHIN)
+            assert time.monotonic() - started < STOP_WITHIN
+            assert "Stopped." in rest, (round_, rest)
+            assert "Error" not in rest, (round_, rest)  # make reports a recipe that failed (exit code not 0)
+            assert not _group_alive(demo.pid), f"round {round_}: a process of the group is still running"
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"round {round_}: make demo still running {STOP_WITHIN} s after SIGTERM")
+        finally:
+            if _group_alive(demo.pid):
+                os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False

@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from servers import polling_server
-from servers.chat import LONGEST_WAIT, MAX_TEXT
+from servers.board import MessageBoard
+from servers.chat import LONGEST_WAIT, MAX_TEXT, Chat
 from servers.serving import DRAIN_LIMIT, RunningServer
 
 
@@ -402,3 +403,25 @@ def test_a_refused_origin_gets_no_cors_header(api):
     response = requests.get(api, headers={"Origin": "http://evil.example"}, timeout=5)
     refused(response, 403, "forbidden_origin")
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_a_cursor_before_what_the_board_keeps_is_told_what_it_missed():
+    chat = Chat(MessageBoard(keep=5))
+    for n in range(12):
+        chat.board.post("ana", str(n))
+    with RunningServer(polling_server.create_app(chat)) as server:
+        api = f"{server.url}/api/messages"
+        answer = requests.get(api, params={"after": 0}, timeout=5).json()
+        assert [m["id"] for m in answer["messages"]] == [8, 9, 10, 11, 12]
+        assert answer["missed"] == {"count": 7, "first_id": 8}
+        assert "missed" not in requests.get(api, params={"after": 7}, timeout=5).json()
+        assert requests.get(api, params={"after": 3, "wait": 5}, timeout=10).json()["missed"]["count"] == 4
+
+
+def test_an_absurdly_long_content_length_is_refused_and_closes(polling, chat):
+    sock = socket.create_connection(("127.0.0.1", polling.port), timeout=5)
+    sock.sendall(f"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {'9' * 5000}\r\n\r\n{{}}".encode())
+    answer = sock.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 413") and b'"body_too_large"' in answer
+    assert chat.board.last_id == 0

@@ -2,9 +2,11 @@
 
 import base64
 import json
+import logging
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -12,12 +14,14 @@ import pytest
 import requests
 from simple_websocket import ConnectionClosed
 
+from clients import wire
 from clients.websocket_client import Client
 
 from servers import websocket_server
 from servers.board import MessageBoard
 from servers.chat import MAX_TEXT, Chat
 from servers.serving import RunningServer
+from tests.conftest import RawWebSocket as RawWebSocketClient
 
 REPLY = "Client:{}\nServer:I am fine, thanks!"
 
@@ -341,3 +345,165 @@ def test_a_client_vanishing_mid_push_leaves_no_error_behind(websocket, raw_webso
 
 def readers() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "websocket-reader"]
+
+
+# --- faults: a bug, pings under load, a client that does not read, a short memory -----------------
+
+def test_a_bug_in_the_view_is_logged_and_closes_with_1011(websocket, raw_websocket, monkeypatch, caplog):
+    def broken_answer(*args):
+        raise RuntimeError("a bug for the test")
+
+    monkeypatch.setattr(websocket_server, "answer", broken_answer)
+    ws = raw_websocket(websocket.port)
+    with caplog.at_level(logging.ERROR):
+        ws.send_frame(ws.TEXT, b'{"type": "send", "text": "hi"}')
+        assert ws.read_close() == 1011
+        ws.send_close(1011)
+        assert ws.read_to_eof() == b""
+    failure = next(record for record in caplog.records if "converse" in record.getMessage())
+    assert failure.exc_info and "a bug for the test" in str(failure.exc_info[1])
+
+
+def read_until_close(ws, answer_pings: bool, close_after: float | None) -> tuple[list[dict], int]:
+    """Every message pushed before the server's Close, and its code; fails on a frame it cannot parse.
+    With ``close_after``, the client sends its own Close after that many seconds of reading."""
+    messages, deadline = [], time.monotonic() + (close_after or 1e9)
+    while True:
+        if time.monotonic() > deadline:
+            ws.send_close(1000)
+            deadline = float("inf")
+        opcode, payload = ws.read_frame()
+        if opcode == ws.CLOSE:
+            return messages, int.from_bytes(payload[:2], "big")
+        if opcode == ws.PING:
+            if answer_pings:
+                ws.send_frame(ws.PONG, payload)
+            continue
+        assert opcode == ws.TEXT, f"unexpected frame {opcode:#x}"
+        messages.append(json.loads(payload)["message"])
+
+
+@pytest.fixture
+def eager_thread_switches():
+    """Switch threads every microsecond instead of every 5 ms, so that races show up in a short test."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.parametrize("answer_pings", [True, False], ids=["client closes", "ping timeout closes"])
+def test_pings_pushes_and_the_close_never_interleave(chat, raw_websocket, answer_pings, eager_thread_switches):
+    """Every frame the server writes, pings and the Close included, goes through one lock: each frame
+    arrives whole, and nothing follows the Close, whichever side closes. Races are rare: ten rounds."""
+    with RunningServer(websocket_server.create_app(chat, ping_interval=0.01)) as server:
+        for _ in range(10):
+            first = chat.board.last_id
+            ws = raw_websocket(server.port, f"/ws?after={first}")
+            posters = [threading.Thread(target=lambda n=n: [chat.board.post(f"t{n}", "x" * 300) for _ in range(200)])
+                       for n in range(3)]
+            for poster in posters:
+                poster.start()
+            messages, code = read_until_close(ws, answer_pings, close_after=0.05 if answer_pings else None)
+            assert code == (1000 if answer_pings else 1008)
+            ids = [m["id"] for m in messages]
+            assert ids == list(range(first + 1, first + 1 + len(ids)))  # in order, none lost or twice
+            if not answer_pings:
+                ws.send_close(code)
+            assert ws.read_to_eof() == b""
+            for poster in posters:
+                poster.join(10)
+
+
+def test_a_client_that_never_reads_delays_no_one_and_resumes_by_id(chat):
+    """Its mailbox holds at most `backlog` messages; past that it is closed with 1008 and comes back with
+    ?after=, while a client that reads gets everything at once."""
+    backlog, count = 50, 2000
+    with RunningServer(websocket_server.create_app(chat, backlog=backlog)) as server:
+        broadcaster = server.server.app.extensions["broadcaster"]
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
+        stalled.connect(("127.0.0.1", server.port))
+        key = wire.new_key()
+        stalled.sendall(wire.upgrade_request(f"127.0.0.1:{server.port}", "/ws", key))
+        stalled_file = stalled.makefile("rb")
+        wire.check_upgrade(wire.read_response(stalled_file), key)
+        reader, ids = RawWebSocketClient(server.port), []
+        reading = threading.Thread(target=lambda: ids.extend(
+            json.loads(reader.read_frame()[1])["message"]["id"] for _ in range(count)))
+        reading.start()
+        started = time.monotonic()
+        for n in range(count):
+            chat.board.post("ana", f"{n:04d} " + "x" * 1000)
+            time.sleep(0.0005)  # about 2,000 messages a second: a reading client keeps up
+            assert max(broadcaster.backlogs(), default=0) <= backlog  # memory stays bounded
+        reading.join(10)
+        assert ids == list(range(1, count + 1))
+        assert time.monotonic() - started < 10  # the stalled client did not hold it up
+        got, code = [], None
+        stalled.settimeout(10)
+        while code is None:  # now it reads: what was on its way, then the Close that says it fell behind
+            frame = wire.read_frame(stalled_file)
+            if frame.opcode == wire.CLOSE:
+                code = wire.parse_close(frame.payload)[0]
+            else:
+                got.append(json.loads(frame.payload)["message"]["id"])
+        assert code == 1008 and got == list(range(1, len(got) + 1)) and len(got) < count
+        stalled.close()
+        again = RawWebSocketClient(server.port, f"/ws?after={got[-1]}")
+        rest = [json.loads(again.read_frame()[1])["message"]["id"] for _ in range(count - len(got))]
+        assert got + rest == list(range(1, count + 1))
+        reader.close()
+        again.close()
+
+
+def test_resuming_from_before_what_the_board_keeps_says_what_was_missed_then_pages_the_rest(raw_websocket):
+    chat = Chat(MessageBoard(keep=600))  # more than one page (500) is kept
+    for n in range(800):
+        chat.board.post("ana", str(n))
+    with RunningServer(websocket_server.create_app(chat)) as server:
+        ws = raw_websocket(server.port, "/ws?after=10")
+        assert json.loads(ws.read_frame()[1]) == {"type": "missed", "missed": {"count": 190, "first_id": 201}}
+        ids = [json.loads(ws.read_frame()[1])["message"]["id"] for _ in range(600)]
+        assert ids == list(range(201, 801))
+        again = raw_websocket(server.port, "/ws?after=300")  # nothing missed: no notice
+        assert json.loads(again.read_frame()[1])["message"]["id"] == 301
+
+
+def test_concurrent_senders_always_find_their_reply_right_after_their_message(chat, polling, websocket,
+                                                                              eager_thread_switches):
+    senders = 6
+
+    def over_websocket(n: int) -> None:
+        ws = Client.connect(f"{websocket.ws_url}/ws")
+        for i in range(30):
+            send(ws, f"ws {n} {i}")
+        sent = 0
+        while sent < 30:  # a client that closes with unread data resets TCP: the server would lose the rest
+            sent += receive(ws)["type"] == "sent"
+        ws.close()
+
+    def over_http(n: int) -> None:
+        with requests.Session() as session:
+            for i in range(30):
+                session.post(f"{polling.url}/api/messages", json={"text": f"http {n} {i}"}, timeout=5)
+
+    threads = [threading.Thread(target=over_websocket if n % 2 else over_http, args=(n,)) for n in range(senders)]
+    chat.start_ticker(0.1)  # server events land among them too
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    chat.stop_ticker()
+    _wait_for(lambda: sum(m.author != "server" for m in chat.board.after(0)) == senders * 30)
+    board = {m.id: m for m in chat.board.after(0)}
+    for message in board.values():
+        if message.author != "server":
+            assert board[message.id + 1].reply_to == message.id, f"the reply to {message.id} is not next"
+
+
+def _wait_for(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)

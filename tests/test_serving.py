@@ -1,0 +1,166 @@
+"""The HTTP server under faults: timeouts, a cap on connections, and who gets served when the cap is reached."""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from clients import wire
+from servers import polling_server, websocket_server
+from servers.serving import RunningServer
+
+HALF_A_REQUEST = b"GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: the head never ends
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    """True if the server ends the connection within ``within`` seconds (reading and dropping any answer)."""
+    sock.settimeout(within)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (TimeoutError, ConnectionResetError):
+        return False
+
+
+def exchange(sock: socket.socket, port: int, path: str, headers: dict | None = None) -> wire.Response:
+    rfile = sock.makefile("rb")
+    return wire.http_exchange(sock, rfile, "GET", path, f"127.0.0.1:{port}", headers)[1]
+
+
+@pytest.fixture
+def fast_timeouts(chat):
+    """Both servers with an idle timeout of 0.5 s and a request timeout of 0.5 s."""
+    limits = {"idle_timeout": 0.5, "request_timeout": 0.5}
+    with RunningServer(polling_server.create_app(chat), **limits) as polling, \
+            RunningServer(websocket_server.create_app(chat), **limits) as websocket:
+        yield polling, websocket
+
+
+# --- timeouts ---------------------------------------------------------------------------------
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(fast_timeouts):
+    polling, _ = fast_timeouts
+    sock = connect(polling.port)
+    assert exchange(sock, polling.port, "/api/messages").status == 200
+    assert closed_by_server(sock, within=3)
+
+
+UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+           "Sec-WebSocket-Key": wire.new_key()}
+
+
+@pytest.mark.parametrize("server, path, headers, status", [
+    ("websocket", "/ws", {**UPGRADE, "Origin": "http://elsewhere.example"}, 403),
+    ("websocket", "/ws", {**UPGRADE, "Sec-WebSocket-Version": "8"}, 426),
+    ("websocket", "/ws", {**UPGRADE, "Sec-WebSocket-Key": "short"}, 400),
+    ("websocket", "/ws?after=x", UPGRADE, 400),
+    ("polling", "/api/messages", UPGRADE, 405),  # a handshake to a plain route: no WebSocket there
+], ids=["403", "426", "400 key", "400 after", "plain route"])
+def test_a_refused_upgrade_keeps_the_idle_timeout(fast_timeouts, server, path, headers, status):
+    """Only an upgrade that happens may lift the timeout: a refused one is an ordinary keep-alive connection."""
+    polling, websocket = fast_timeouts
+    port = (polling if server == "polling" else websocket).port
+    sock = connect(port)
+    assert exchange(sock, port, path, headers).status == status
+    assert closed_by_server(sock, within=3), "the connection held a server thread past the idle timeout"
+
+
+def test_a_half_sent_request_is_timed_out(fast_timeouts):
+    polling, _ = fast_timeouts
+    sock = connect(polling.port)
+    sock.sendall(HALF_A_REQUEST)
+    assert closed_by_server(sock, within=3)
+
+
+def test_an_open_websocket_is_not_subject_to_the_http_timeouts(fast_timeouts, raw_websocket, chat):
+    _, websocket = fast_timeouts
+    ws = raw_websocket(websocket.port)
+    time.sleep(1.5)  # three idle timeouts
+    chat.board.post("ana", "still there?")
+    assert json.loads(ws.read_frame()[1])["message"]["text"] == "still there?"
+
+
+# --- the cap on connections -------------------------------------------------------------------
+
+def test_half_sent_requests_beyond_the_cap_do_not_keep_a_good_client_waiting(chat):
+    with RunningServer(polling_server.create_app(chat), max_connections=20) as polling:
+        attackers = []
+        for _ in range(100):
+            sock = connect(polling.port)
+            sock.sendall(HALF_A_REQUEST)
+            attackers.append(sock)
+        time.sleep(0.2)
+        started = time.monotonic()
+        response = requests.get(f"{polling.url}/api/messages", timeout=5)
+        assert response.status_code == 200
+        assert time.monotonic() - started < 1
+        assert len(polling.server.connections) <= 20 + 1
+        for sock in attackers:
+            sock.close()
+
+
+def test_when_every_connection_is_busy_a_newcomer_gets_503_then_is_served_again(chat):
+    with RunningServer(polling_server.create_app(chat), max_connections=4) as polling, \
+            RunningServer(websocket_server.create_app(chat), max_connections=2) as websocket:
+        answers: list[int] = []
+        long_polls = [threading.Thread(target=lambda: answers.append(requests.get(
+            f"{polling.url}/api/messages", params={"after": 0, "wait": 10}, timeout=15).status_code))
+            for _ in range(4)]
+        for poll in long_polls:
+            poll.start()
+        sockets = [wire.open_websocket("127.0.0.1", websocket.port, "/ws") for _ in range(2)]
+        _wait_until(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 4)
+
+        refused = requests.get(f"{polling.url}/api/messages", timeout=5)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.json()["error"] == "server_busy"
+        assert refused.headers["Connection"] == "close"
+        with pytest.raises(wire.HandshakeError) as handshake:  # refused before the upgrade
+            wire.open_websocket("127.0.0.1", websocket.port, "/ws")
+        assert handshake.value.response.status == 503
+        assert json.loads(handshake.value.response.body)["error"] == "server_busy"
+
+        chat.board.post("ana", "everyone may go now")  # the long polls answer and free their connections
+        for poll in long_polls:
+            poll.join(10)
+        assert answers == [200] * 4
+        _wait_until(lambda: len(polling.server.connections) < 4)
+        assert requests.get(f"{polling.url}/api/messages", timeout=5).status_code == 200
+        for sock, rfile, _, _ in sockets:
+            wire.close(sock, rfile)
+        _wait_until(lambda: not websocket.server.connections)
+        sock, rfile, _, response = wire.open_websocket("127.0.0.1", websocket.port, "/ws")
+        assert response.status == 101
+        wire.close(sock, rfile)
+
+
+def test_a_flood_beyond_the_cap_is_cut_without_a_thread_each(chat):
+    with RunningServer(polling_server.create_app(chat), max_connections=2) as polling:
+        busy = [threading.Thread(target=requests.get, args=(f"{polling.url}/api/messages",),
+                                 kwargs={"params": {"wait": 5}, "timeout": 10}) for _ in range(2)]
+        for poll in busy:
+            poll.start()
+        _wait_until(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 2)
+        flood = [connect(polling.port) for _ in range(100)]  # silent: each waits for its 503 in vain
+        time.sleep(0.3)
+        assert len(polling.server.connections) <= 2 + 32  # the busy ones, and at most 32 being refused
+        for sock in flood:
+            sock.close()
+        chat.board.post("ana", "done")
+        for poll in busy:
+            poll.join(10)
+
+
+def _wait_until(condition, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)

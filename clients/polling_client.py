@@ -15,6 +15,8 @@ import time
 
 import requests
 
+from clients.backoff import Backoff
+
 LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
 
 
@@ -69,21 +71,32 @@ def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list
     return response.json()["messages"]
 
 
-def follow(session: requests.Session, url: str, interval: float | None, stop: threading.Event) -> None:
-    """Print every message, asking the server again and again."""
-    after = 0
+def show(message: dict) -> None:
+    print(f"{message['author']}: {message['text']}")
+
+
+def follow(session: requests.Session, url: str, interval: float | None, stop: threading.Event, after: int = 0,
+           on_message=show) -> None:
+    """Show every message, asking the server again and again. When it cannot be reached, try again after a
+    growing, random wait (see backoff.py), from the last id shown: nothing is lost, nothing shown twice."""
+    backoff = Backoff()
     while not stop.is_set():
-        messages = []
         try:
             messages = poll(session, url, after, wait=0 if interval else LONG_POLL_WAIT)
+            backoff.reset()
         except BoardRestarted:
             print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
             after = 0
+            continue
         except requests.RequestException as error:
-            print(f"[poll failed: {error}; retrying]", file=sys.stderr)
-            stop.wait(1)
+            delay = backoff.next_delay()
+            print(f"[poll failed: {error}; trying again in {delay:.1f} s]", file=sys.stderr)
+            stop.wait(delay)
+            continue
+        if messages and messages[0]["id"] > after + 1:  # ids are contiguous: the board no longer keeps these
+            print(f"[{messages[0]['id'] - after - 1} older messages are no longer kept]", file=sys.stderr)
         for message in messages:
-            print(f"{message['author']}: {message['text']}")
+            on_message(message)
             after = message["id"]
         if interval:
             stop.wait(interval)

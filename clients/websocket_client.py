@@ -12,9 +12,13 @@ import json
 import sys
 import threading
 import time
+from urllib.parse import urlsplit
 
+import requests
 import simple_websocket
 from simple_websocket import ConnectionClosed
+
+from clients.backoff import Backoff
 
 
 class Client(simple_websocket.Client):
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                 ws.close()
             return 0
         return chat(Client.connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
-    except (OSError, RuntimeError, TimeoutError) as error:  # refused, closed, or no reply
+    except (OSError, RuntimeError, TimeoutError) as error:  # refused, closed, or no reply (at the start)
         print(f"error: {error}", file=sys.stderr)
         return 1
 
@@ -79,32 +83,81 @@ def receive(ws: Client, timeout: float | None = None) -> dict | None:
     return None if data is None else json.loads(data)
 
 
-def follow(ws: Client, stop: threading.Event) -> None:
-    """Print every message the server pushes; nothing to ask for."""
+class BoardRestarted(Exception):
+    """The board's newest id is below our cursor: the server restarted with an empty board."""
+
+
+def show(message: dict) -> None:
+    print(f"{message['author']}: {message['text']}")
+
+
+def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_message=show, connected=None) -> None:
+    """Show every message the server pushes. When the connection drops, reconnect after a growing, random
+    wait (see backoff.py) and ask for what was missed with ?after=: nothing is lost, nothing shown twice.
+    ``connected(ws)`` hears of every new connection (the chat sends over the latest)."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            while not stop.is_set():
+                event = receive(ws, timeout=1)  # now and then, look at ``stop``
+                if event is None:
+                    continue
+                if event["type"] == "message":
+                    on_message(event["message"])
+                    after = event["message"]["id"]
+                elif event["type"] == "missed":
+                    print(f"[{event['missed']['count']} older messages are no longer kept]", file=sys.stderr)
+                elif event["type"] == "error":
+                    print(f"[error: {event['message']}]", file=sys.stderr)
+        except ConnectionClosed:
+            pass
+        while not stop.is_set():  # the connection is gone: wait, then try again from the last id
+            delay = backoff.next_delay()
+            print(f"[connection lost; reconnecting in {delay:.1f} s]", file=sys.stderr)
+            if stop.wait(delay):
+                return
+            try:
+                if newest_id(url) < after:
+                    print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
+                    after = 0
+                ws = Client.connect(f"{url}?after={after}")
+            except (OSError, RuntimeError, requests.RequestException):
+                continue
+            backoff.reset()
+            if connected:
+                connected(ws)
+            break
     try:
-        while not stop.is_set():
-            event = receive(ws)
-            if event["type"] == "message":
-                print(f"{event['message']['author']}: {event['message']['text']}")
-            elif event["type"] == "error":
-                print(f"[error: {event['message']}]", file=sys.stderr)
+        ws.close()
     except ConnectionClosed:
-        if not stop.is_set():  # not our own Ctrl-D
-            print("[connection closed by the server]", file=sys.stderr)
+        pass
+
+
+def newest_id(url: str) -> int:
+    """The board's newest id, from the WebSocket server's own /api/status, as the browser pages ask before
+    they resume: a cursor past it comes from a board the server no longer has."""
+    parts = urlsplit(url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return requests.get(f"{scheme}://{parts.netloc}/api/status", timeout=5).json()["last_id"]
 
 
 def chat(ws: Client, url: str, name: str) -> int:
     stop = threading.Event()
+    link = [ws]  # the connection we send over: the follower replaces it when it reconnects
     print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints
-    threading.Thread(target=follow, args=(ws, stop), daemon=True).start()
+    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": link.append}, daemon=True)
+    follower.start()
     try:
         for line in sys.stdin:
             if line.strip():
-                send(ws, name, line.rstrip("\n"))
-    except (KeyboardInterrupt, ConnectionClosed):
+                try:
+                    send(link[-1], name, line.rstrip("\n"))
+                except ConnectionClosed:
+                    print("[not connected right now: that message was not sent]", file=sys.stderr)
+    except KeyboardInterrupt:
         pass
     stop.set()
-    ws.close()
+    follower.join(2)  # it closes the connection
     return 0
 
 

@@ -17,6 +17,7 @@ import requests
 
 from clients import polling_client, websocket_client
 from clients.websocket_client import Client
+from servers.twins import Twins
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"
@@ -164,29 +165,40 @@ def test_no_server_is_one_line_of_error_not_a_traceback(module, url):
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
 
 
-def test_polling_follower_starts_again_when_the_server_restarts_with_an_empty_board(polling, chat):
+@pytest.mark.parametrize("transport", ["long polling", "WebSocket"])
+def test_a_follower_starts_again_when_the_server_restarts_with_an_empty_board(transport):
     """A restarted demo has a new, empty board: a cursor from the old one would wait for ids that never come."""
-    chat.send("ana", "before")  # ids 1 and 2: the follower's cursor moves to 2
+    first = Twins()
+    first.chat.send("ana", "before")  # ids 1 and 2: the follower's cursor moves to 2
+    polling_port, websocket_port = first.polling.port, first.websocket.port
+    shown: list[str] = []
     stop = threading.Event()
-    printed = []
-    original_print = polling_client.print if hasattr(polling_client, "print") else print
-
-    def follow():
-        polling_client.follow(requests.Session(), polling.url, 0.05, stop)
-
-    polling_client.print = lambda *args, **kwargs: printed.append(" ".join(map(str, args)))
+    if transport == "WebSocket":
+        url = f"{first.ws_url}/ws"
+        args = (websocket_client.Client.connect(f"{url}?after=0"), url, stop)
+        follower = threading.Thread(target=websocket_client.follow, args=args,
+                                    kwargs={"on_message": lambda m: shown.append(m["text"])})
+    else:
+        follower = threading.Thread(target=polling_client.follow, args=(requests.Session(), first.polling.url,
+                                                                        None, stop),
+                                    kwargs={"on_message": lambda m: shown.append(m["text"])})
+    follower.start()
+    second = None
     try:
-        thread = threading.Thread(target=follow)
-        thread.start()
-        deadline = time.monotonic() + 5
-        while len(printed) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        chat.board._messages.clear()  # what a restart does to the in-memory board
-        chat.board.post("ana", "after the restart")
-        while not any("after the restart" in line for line in printed) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(shown) == 2)
+        first.stop()
+        second = Twins(polling_port=polling_port, websocket_port=websocket_port)  # a new, empty board
+        second.chat.board.post("ana", "after the restart")
+        wait_until(lambda: "after the restart" in shown)
     finally:
         stop.set()
-        thread.join(5)
-        polling_client.print = original_print
-    assert any("after the restart" in line for line in printed), printed
+        follower.join(5)
+        (second or first).stop()
+    assert shown == ["before", "Client:before\nServer:I am fine, thanks!", "after the restart"]
+
+
+def wait_until(condition, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

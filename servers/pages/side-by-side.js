@@ -217,6 +217,7 @@ async function pollForever() {
       const body = await response.json();
       if (!response.ok) throw new Error(body.message);
       if (body.last_id < after) polling.restarted();
+      if (body.missed) polling.say(`${body.missed.count} older messages are no longer kept`, true);
       if (!body.messages.length) poller.empty += 1;
       body.messages.forEach((message) => polling.receive(message));
     } catch (error) {
@@ -249,6 +250,7 @@ function connect() {
     const data = JSON.parse(event.data);
     if (data.type === "message") websocket.receive(data.message);
     if (data.type === "error") websocket.say(data.message, true);
+    if (data.type === "missed") websocket.say(`${data.missed.count} older messages are no longer kept`, true);
   };
   socket.onclose = (event) => {
     if (pusher.closedByPage) {
@@ -256,13 +258,17 @@ function connect() {
       return;
     }
     pusher.lost += 1;
-    websocket.say(`connection lost (code ${event.code}): reconnecting in ${pusher.backoff} ms`, true);
-    retry();
+    retry(`connection lost (code ${event.code})`);
   };
 }
 
-function retry() {  // each failure doubles the wait: a restarting server is not flooded with attempts
-  setTimeout(reconnect, pusher.backoff);
+// Each failure doubles the bound of the wait, so a restarting server is not flooded with attempts; the wait itself is
+// a random time below the bound (jitter), so a class of thirty pages that lost the server together does not come back
+// at one instant, again and again. The command-line clients do the same (clients/backoff.py).
+function retry(why) {
+  const wait = Math.round(Math.random() * pusher.backoff);
+  websocket.say(`${why}: reconnecting in ${wait} ms`, true);
+  setTimeout(reconnect, wait);
   pusher.backoff = Math.min(pusher.backoff * 2, BACKOFF[1]);
 }
 
@@ -274,8 +280,7 @@ async function reconnect() {
     if ((await status()).last_id < websocket.lastId) websocket.restarted();
   } catch (error) {
     websocket.tick();
-    websocket.say(`server unreachable (${error.message}): trying again in ${pusher.backoff} ms`, true);
-    return retry();
+    return retry(`server unreachable (${error.message})`);
   }
   connect();
 }

@@ -12,6 +12,7 @@ The broadcaster's thread runs while someone listens and ends within ``IDLE_CHECK
 seconds of the last subscriber leaving.
 """
 
+import logging
 import threading
 from collections import deque
 from contextlib import contextmanager
@@ -36,11 +37,14 @@ class Mailbox:
         self.items: deque = deque()
         self.after = 0  # deliver only ids above this one (set on subscribing)
         self.fell_behind = False
+        self.write_now = None  # set by the owner when it may take an item at once: item -> True if it did
 
     def offer(self, message_id: int, item) -> None:
         """Never blocks on the client: a full mailbox means the client fell behind."""
         with self.wakeup:
             if self.fell_behind or message_id <= self.after:
+                return
+            if not self.items and self.write_now is not None and self.write_now(item):
                 return
             if len(self.items) < self.size:
                 self.items.append(item)
@@ -114,7 +118,10 @@ class Broadcaster:
                     mailboxes = list(self._mailboxes)
                     self._position = message.id
                 for mailbox in mailboxes:
-                    mailbox.offer(message.id, item)
+                    try:
+                        mailbox.offer(message.id, item)
+                    except Exception:  # a bug in one subscriber must not stop the messages of all the others
+                        logging.getLogger(__name__).exception("a subscriber failed to take message %d", message.id)
 
     def _everyone_fell_behind(self) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ The closing handshake ends the RFC 6455 way (section 7.1.1): after the Close
 frames, the server closes TCP first, so nothing else can reach the client.
 """
 
+import select
 import socket
 import threading
 import time
@@ -55,11 +56,12 @@ class Connection:
         self.close_code: int | None = None  # how the connection ended, once it has
         self._protocol = WSConnection(ConnectionType.SERVER)
         self._protocol_lock = threading.Lock()  # wsproto's state: read by the reader, changed by the writer
-        self._write_lock = threading.Lock()  # every frame, encoded and written as one step
+        self._write_lock = threading.RLock()  # every frame, encoded and written as one step
         self.mailbox = Mailbox(backlog)  # filled by the broadcaster (see broadcast.py)
         self._wakeup = self.mailbox.wakeup  # the writer wakes for the mailbox, the inbox, a pong, a close
         self._inbox: deque = deque()  # complete messages from the client
         self._control: deque = deque()  # pongs and the reply to a Close, asked for by the reader
+        self._unsent = b""  # the end of a push the broadcaster could not write whole
         self._reader_done = False  # the client sent its Close, or the connection ended
         self._finishing = False  # the view is done: what the client still sends is read and dropped
         self._awaiting_pong = False
@@ -94,14 +96,16 @@ class Connection:
             with self._wakeup:
                 while not self._has_work():
                     self._wakeup.wait(self._until_next_ping())
-                message = self._inbox.popleft() if self._inbox else None
-                control = [event for event in self._control if message is None or isinstance(event, Pong)]
-                for event in control:
-                    self._control.remove(event)
-                items, fell_behind = self.mailbox.take(), self.mailbox.fell_behind
-                self._wakeup.notify_all()  # the reader may wait for room in the inbox
-            self._write(*control)
-            self._write(*(Message(data=item) for item in items))
+            with self._write_lock:  # held from emptying the mailbox to writing it: no push can overtake these
+                with self._wakeup:
+                    message = self._inbox.popleft() if self._inbox else None
+                    control = [event for event in self._control if message is None or isinstance(event, Pong)]
+                    for event in control:
+                        self._control.remove(event)
+                    items, fell_behind = self.mailbox.take(), self.mailbox.fell_behind
+                    self._wakeup.notify_all()  # the reader may wait for room in the inbox
+                self._write(*control)
+                self._write(*(Message(data=item) for item in items))
             if fell_behind:
                 self.close(NOT_KEEPING_UP, "you fell behind: reconnect with ?after=<the last id you have>")
                 return None
@@ -151,10 +155,13 @@ class Connection:
     def _write(self, *events) -> bool:
         """Encode and write frames as one step, under the one lock every frame goes through.
         False if the protocol no longer allows them (after our Close) or the client is gone."""
-        if not events:
-            return True
         with self._write_lock:
             try:
+                if self._unsent:  # the end of a push the broadcaster began (see _write_now) comes first
+                    self.sock.sendall(self._unsent)
+                    self._unsent = b""
+                if not events:
+                    return True
                 with self._protocol_lock:
                     data = b"".join(self._protocol.send(event) for event in events)
                 self.sock.sendall(data)
@@ -165,9 +172,41 @@ class Connection:
                 self._abort()
                 return False
 
+    def caught_up(self) -> None:
+        """From now on the broadcaster may write pushes itself, while nothing else is being written
+        (before, the view was sending the history, which must come first)."""
+        self.mailbox.write_now = self._write_now
+
+    def _write_now(self, item: str) -> bool:
+        """The broadcaster's way in: write a push at once if no frame is being written and the socket has
+        room, without ever waiting for this client. False: the writer thread takes it from the mailbox.
+
+        Writing a thousand pushes from one thread costs far less than waking a thousand threads to write
+        one each; a client whose socket is full is left to its own thread, so it delays nobody.
+        """
+        if self._unsent or not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            if not _has_room(self.sock):
+                return False
+            with self._protocol_lock:
+                if self._protocol.state is not ConnectionState.OPEN:
+                    return True  # closing: the push is dropped, as it would be by the writer
+                data = self._protocol.send(Message(data=item))
+            sent = self.sock.send(data)  # never waits: the socket has room, and a timeout keeps it non-blocking
+            if sent < len(data):  # the writer thread finishes the frame before writing anything else
+                self._unsent = data[sent:]
+                self._wakeup.notify_all()  # the broadcaster holds the mailbox's lock: that is this condition
+            return True
+        except (OSError, ValueError):  # the client is gone (ValueError: its socket is closed already)
+            self._abort()
+            return True
+        finally:
+            self._write_lock.release()
+
     def _has_work(self) -> bool:
         return bool(self._control or self.mailbox.items or self._inbox or self.mailbox.fell_behind
-                    or self._reader_done or self._until_next_ping() == 0)
+                    or self._unsent or self._reader_done or self._until_next_ping() == 0)
 
     def _until_next_ping(self) -> float | None:
         """Seconds until the next ping is due (0: now); None without pings."""
@@ -280,3 +319,12 @@ def websocket_view(view):
             ws.finish(code, reason)
         return Response(status=200)  # never written: the connection is closed (see serving.py)
     return upgrade
+
+
+def _has_room(sock: socket.socket) -> bool:
+    """Whether a write would not wait now (poll where there is one: select cannot watch fds above 1023)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        return bool(poller.poll(0))
+    return bool(select.select([], [sock], [], 0)[1])

@@ -70,6 +70,7 @@ def converse(ws: Connection) -> None:
     chat = current_app.extensions["chat"]
     with current_app.extensions["broadcaster"].subscription(ws.mailbox, g.after) as caught_up_to:
         read_messages(ws, chat.board, g.after, caught_up_to)
+        ws.caught_up()
         while (data := ws.receive()) is not None:
             code, reason = answer(ws, chat, data)
             if code != 1000:

@@ -396,7 +396,8 @@ def eager_thread_switches():
 def test_pings_pushes_and_the_close_never_interleave(chat, raw_websocket, answer_pings, eager_thread_switches):
     """Every frame the server writes, pings and the Close included, goes through one lock: each frame
     arrives whole, and nothing follows the Close, whichever side closes. Races are rare: ten rounds."""
-    with RunningServer(websocket_server.create_app(chat, ping_interval=0.01)) as server:
+    interval = 0.05 if answer_pings else 0.01  # an answering client, slowed by the eager switches, has time
+    with RunningServer(websocket_server.create_app(chat, ping_interval=interval)) as server:
         for _ in range(10):
             first = chat.board.last_id
             ws = raw_websocket(server.port, f"/ws?after={first}")

@@ -7,11 +7,13 @@ benchmark's to print (python -m clients.bench load), not this file's to assert.
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
-from clients.bench import crowd, load
+from clients.bench import crowd, load, load_report
 from clients.bench.load_processes import ROOT, ClientProcess
+from servers import process
 
 MANY = {"messages": 50, "every": 0.1, "interval": 1.0, "idle": 0.5, "drain": 20.0}
 
@@ -32,6 +34,33 @@ def test_an_open_file_limit_too_low_for_the_clients_is_said_plainly():
     assert crowd.too_few_files(1000, None, None) is None  # Windows: no such limit
     sentence = crowd.too_few_files(1000, 256, 256)
     assert "1,000 clients" in sentence and "256" in sentence and "ulimit -n" in sentence
+
+
+def test_growth_says_what_grows_with_clients():
+    def run(clients, requests, latency):
+        return {"label": "long polling", "clients": clients, "connected": clients, "threads_per_connection": 1.0,
+                "rss_per_connection": 40_000, "events": {"bytes_to_clients_per_s": 300.0 * clients,
+                                                         "bytes_from_clients_per_s": 200.0 * clients,
+                                                         "requests_per_s": requests, "cpu_per_s": 0.05},
+                "idle": {"requests_per_s": 0.0}, "fanout_median_client": {"median_ms": latency},
+                "fanout_last_client": {"median_ms": latency * 2}}
+    rows = load_report.growth({"runs": [run(10, 10.0, 5.0), run(100, 100.0, 5.5)]})
+    verdicts = {row["figure"]: row["verdict"] for row in rows}
+    assert verdicts["requests per second"] == verdicts["threads held for the clients"] == "grows"
+    assert verdicts["latency to the last client (ms)"] == verdicts["server CPU seconds per second"] == "about the same"
+    assert verdicts["requests per second at idle"] == "none"
+
+
+def test_the_servers_cpu_clock_resolves_milliseconds():
+    """A short load run needs finer CPU readings than the OS's 10 ms ticks (on Linux and macOS)."""
+    if sys.platform == "win32":
+        pytest.skip("Windows counts process CPU time in ticks of about 16 ms")
+    before = process.usage()["cpu_seconds"]
+    started = time.process_time()
+    while time.process_time() - started < 0.003:
+        pass
+    spent = process.usage()["cpu_seconds"] - before
+    assert 0.003 <= spent < 0.009
 
 
 @pytest.mark.timeout(90)

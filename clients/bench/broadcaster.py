@@ -7,7 +7,8 @@ waiting for it). It speaks our protocol's push half so that one crowd of clients
 measures both: subscribers connect to ``/ws`` and receive
 ``{"type": "message", "message": {"id", "author", "text", "time", "reply_to"}}``,
 the same JSON, stamped the same way; ``/control`` takes ``{"ticker": seconds}``
-(``null`` stops it) and answers every message with ``{"ticker", "last_id"}``.
+(``null`` stops it) and answers every message with ``{"ticker", "last_id", "cpu_seconds"}``
+(its CPU time so far, read as our servers read theirs for ``/api/status``).
 
 It prints ``ws://HOST:PORT/ws`` when it listens and stops on SIGTERM or Ctrl-C.
 """
@@ -39,7 +40,8 @@ class Broadcaster:
             async for request in connection:
                 if "ticker" in (request := json.loads(request)):
                     self.set_ticker(request["ticker"])
-                await connection.send(json.dumps({"ticker": self.interval, "last_id": self.last_id}))
+                await connection.send(json.dumps({"ticker": self.interval, "last_id": self.last_id,
+                                                  "cpu_seconds": time.process_time()}))
             return
         self.subscribers.add(connection)
         try:

@@ -65,8 +65,8 @@ class OurServer:
 
 
 class ReferenceServer:
-    """The ``websockets`` broadcaster (``broadcaster.py``): its ticker and last id over a control WebSocket,
-    its costs from psutil. It has no meter, so its bytes are the ones the crowd counted."""
+    """The ``websockets`` broadcaster (``broadcaster.py``): its ticker, last id and CPU time over a control
+    WebSocket, its threads and memory from psutil. It has no meter, so its bytes are the ones the crowd counted."""
 
     def __init__(self, host: str, port: int, pid: int) -> None:
         self.control = crowd.WebSocketListener(host, port, "/control", crowd.Counts())
@@ -80,8 +80,7 @@ class ReferenceServer:
 
     async def snapshot(self, counts: crowd.Counts) -> dict:
         answer = await self._ask({})
-        cpu = self.process.cpu_times()
-        return {"t": time.monotonic(), "last_id": answer["last_id"], "cpu_seconds": cpu.user + cpu.system,
+        return {"t": time.monotonic(), "last_id": answer["last_id"], "cpu_seconds": answer["cpu_seconds"],
                 "threads": self.process.num_threads(), "rss_bytes": self.process.memory_info().rss,
                 "requests": None, "bytes_to_clients": None, "bytes_from_clients": None,
                 "client_read": counts.read, "client_written": counts.written}

@@ -165,7 +165,7 @@ def summary(results: dict) -> str:
                      f"{idle['bytes_from_clients_per_s'] / 1000:9.1f}")
     lines += ["", "Threads: ours are Python threads (/api/status), the reference's are OS threads (psutil). "
               "Bytes: ours from the server's meter,", "the reference's counted by the clients. CPU: user + system "
-              "time over the events, which the OS counts in ticks (10 ms on Linux): small runs show steps."]
+              "time (time.process_time) over the events and their drain."]
     lines += goal_lines(results.get("goals")) + scaling_lines(results.get("scaling"))
     return "\n".join(lines)
 
@@ -225,3 +225,58 @@ def scaling_lines(row: dict | None) -> list[str]:
     lines.append(f"  measured: every byte both ways on the TCP connections (headers and bodies, frame headers and "
                  f"payloads); polling = {short or 'short polling (not measured)'}. The paper counts headers only.")
     return lines
+
+
+# What grows with clients: the lesson's table, from a run with at least two numbers of clients.
+GROWS, SHRINKS = 1.5, 1 / 1.5  # a figure that moves less than this between the two sizes is "about the same"
+GROWTH_FIGURES = {  # name: how to read it from a scenario's row
+    "bytes per second, both ways": lambda row: row["events"]["bytes_to_clients_per_s"]
+    + row["events"]["bytes_from_clients_per_s"],
+    "requests per second": lambda row: row["events"]["requests_per_s"],
+    "requests per second at idle": lambda row: row["idle"]["requests_per_s"],
+    "server CPU seconds per second": lambda row: row["events"]["cpu_per_s"],
+    "threads held for the clients": lambda row: row["threads_per_connection"] * row["connected"],
+    "memory held for the clients (MiB)": lambda row: row["rss_per_connection"] * row["connected"] / MIB,
+    "latency to the median client (ms)": lambda row: row["fanout_median_client"].get("median_ms"),
+    "latency to the last client (ms)": lambda row: row["fanout_last_client"].get("median_ms"),
+}
+
+
+def growth(results: dict) -> list[dict]:
+    """Each transport's figures at the smallest and the largest number of clients of a run, and a verdict:
+    "grows" (at least ``GROWS`` times), "shrinks", "about the same", or "none" (zero at both sizes)."""
+    rows = []
+    by_label: dict[str, list[dict]] = {}
+    for run in results["runs"]:
+        by_label.setdefault(run["label"], []).append(run)
+    for label, runs in by_label.items():
+        small, large = min(runs, key=lambda run: run["clients"]), max(runs, key=lambda run: run["clients"])
+        if small is large:
+            continue
+        for figure, read in GROWTH_FIGURES.items():
+            before, after = read(small), read(large)
+            if before is None or after is None:
+                continue
+            if max(abs(before), abs(after)) < 1e-9:
+                verdict = "none"
+            elif after >= GROWS * before:
+                verdict = "grows"
+            elif after <= SHRINKS * before:
+                verdict = "shrinks"
+            else:
+                verdict = "about the same"
+            rows.append({"transport": label, "figure": figure, "clients": (small["clients"], large["clients"]),
+                         "values": (before, after), "verdict": verdict})
+    return rows
+
+
+def growth_table(rows: list[dict]) -> str:
+    """``growth``'s rows as text: one line per transport and figure."""
+    if not rows:
+        return "(one number of clients only: nothing to compare)"
+    small, large = rows[0]["clients"]
+    lines = [f"{'transport':<30}{'figure':<36}{f'{small} clients':>12}{f'{large} clients':>12}  verdict"]
+    for row in rows:
+        before, after = row["values"]
+        lines.append(f"{row['transport']:<30}{row['figure']:<36}{before:12.4g}{after:12.4g}  {row['verdict']}")
+    return "\n".join(lines)

@@ -247,12 +247,17 @@ def _clients_axis(ax, ylabel: str, title: str, clients: list[int]) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(clients, [f"{n:,}" for n in clients])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    low, high = ax.get_ylim()
+    if high < 20 * low:  # within about a decade the minor ticks need numbers too; across several they would crowd
+        ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("clients on one server")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
 def load_latency(results: dict):
@@ -278,7 +283,8 @@ def load_latency(results: dict):
 
 
 def load_cpu(results: dict):
-    """Server CPU time per delivered message against clients (user + system, over the events and their drain)."""
+    """Server CPU time per delivered message against clients (user + system, over the events and their drain).
+    A zero (less than one tick of the OS's CPU clock) has no place on a log scale and is left out."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, rows in _load_series(results).items():
         rows = [row for row in rows if row["cpu_per_message"]]
@@ -297,9 +303,11 @@ def load_bandwidth(results: dict):
     series = _load_series(results)
     every = results["meta"]["settings"]["every"]
     for name, rows in series.items():
+        reference = rows[0]["server"] == "reference"  # the same bytes as our WebSocket: drawn hollow, around it
         ax.plot([row["clients"] for row in rows],
                 [(row["events"]["bytes_to_clients_per_s"] + row["events"]["bytes_from_clients_per_s"]) * 8 / 2 ** 20
-                 for row in rows], "o-", color=color_of(name), label=f"{name}: measured, all bytes")
+                 for row in rows], "s-" if reference else "o-", mfc="none" if reference else None,
+                ms=10 if reference else 6, color=color_of(name), label=f"{name}: measured, all bytes")
     clients = _load_clients(results)
     line = np.logspace(np.log10(min(clients)), np.log10(max(clients)), 20)
     for size, name, like in ((scaling.PAPER_POLL_HEADER_BYTES, "paper: a poll per message, 871 B of headers",

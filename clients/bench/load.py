@@ -24,7 +24,7 @@ import sys
 import time
 
 from . import load_report
-from .load_processes import Broadcaster, ClientProcess, LoadError, OurServers
+from .load_processes import HOST, Broadcaster, ClientProcess, LoadError, OurServers
 from .crowd import too_few_files
 from .report import machine
 
@@ -64,7 +64,7 @@ def run_load(settings: dict | None = None, transports=TRANSPORTS, say=print) -> 
 def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: dict) -> dict:
     """One transport, ``clients`` clients, on a server process started for it and stopped afterwards."""
     spec = {"transport": "websocket" if transport == "reference" else transport, "clients": clients,
-            "label": label(transport, settings["interval"]), "host": "127.0.0.1",
+            "label": label(transport, settings["interval"]), "host": HOST,
             "client_id": f"load-{transport}", **{key: settings[key] for key in
                                                  ("messages", "every", "interval", "idle", "drain")}}
     timeout = 120 + clients / 10 + settings["idle"] + settings["messages"] * settings["every"] + settings["drain"]

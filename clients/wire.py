@@ -72,22 +72,32 @@ def parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def read_response(rfile) -> Response:
-    """Read one response from a buffered socket file: headers up to the blank line, then the body.
-
-    The body is ``Content-Length`` bytes long (our servers always send it); a
-    ``101`` has none, because after it the connection speaks another protocol.
-    """
+    """Read one response from a buffered socket file: headers up to the blank line, then the body
+    (``body_size`` says how long it is)."""
     head = rfile.readline()
     if not head:
         raise ConnectionError("the server closed the connection without answering")
     while (line := rfile.readline()) not in (b"\r\n", b"\n", b""):
         head += line
     head += line
-    status_line, headers = parse_head(head)
-    response = Response(int(status_line[1]), status_line[2] if len(status_line) > 2 else "", headers, head)
-    if response.status != 101:
-        response.body = rfile.read(int(response.header("Content-Length", "0")))
+    response = response_from_head(head)
+    response.body = rfile.read(body_size(response))
     return response
+
+
+def response_from_head(head: bytes) -> Response:
+    """A Response (without its body yet) from a whole header block, blank line included.
+
+    ``read_response`` reads that block from a socket file; the load benchmark's asyncio
+    clients read it from a stream and use this to parse it the same way."""
+    status_line, headers = parse_head(head)
+    return Response(int(status_line[1]), status_line[2] if len(status_line) > 2 else "", headers, head)
+
+
+def body_size(response: Response) -> int:
+    """How many body bytes follow the head: ``Content-Length`` (our servers always send it); a ``101``
+    has none, because after it the connection speaks another protocol."""
+    return 0 if response.status == 101 else int(response.header("Content-Length", "0"))
 
 
 def http_exchange(sock: socket.socket, rfile, method: str, path: str, host: str,

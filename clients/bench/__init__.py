@@ -22,4 +22,8 @@ are separate functions taking the results dict:
   ``failover.drop_a_node``: a server dies mid-conversation and the clients move on;
   ``capture.Capture``: a tshark capture on the loopback interface, if allowed.
 * ``watch.watch``: short or long polling for a few seconds, each poll's answer and delay recorded.
+* ``load.small_load()``: many clients per transport on a server process of its own, beside the ``websockets``
+  library's broadcast, in a few seconds (``python -m clients.bench load`` is the full run, ``load.run_load``
+  its function); ``load_report.summary(results)`` prints it, ``plots.load_latency(results)`` etc. draw it.
+  The clients are ``crowd``'s asyncio clients in a process of their own (``load_clients.py``).
 """

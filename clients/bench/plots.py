@@ -223,3 +223,111 @@ def failover_timeline(followers: dict, t0: float, killed_at: float):
     ax.set_xlabel("seconds")
     ax.legend(fontsize=8)
     return fig
+
+
+# The load run (``python -m clients.bench load``): the dict ``load.run_load()`` returns, against the number of clients.
+
+from .colors import color_of  # noqa: E402  (imported here, with the plots that use it)
+from .stats import MIN_SAMPLES  # noqa: E402
+
+
+def _load_series(results: dict) -> dict[str, list[dict]]:
+    """The load run's rows by transport label, in order of clients."""
+    series: dict[str, list[dict]] = {}
+    for row in sorted(results["runs"], key=lambda row: row["clients"]):
+        series.setdefault(row["label"], []).append(row)
+    return series
+
+
+def _load_clients(results: dict) -> list[int]:
+    return sorted({row["clients"] for row in results["runs"]})
+
+
+def _clients_axis(ax, ylabel: str, title: str, clients: list[int]) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(clients, [f"{n:,}" for n in clients])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    low, high = ax.get_ylim()
+    if high < 20 * low:  # within about a decade the minor ticks need numbers too; across several they would crowd
+        ax.yaxis.set_minor_formatter(plain)
+    ax.set_xlabel("clients on one server")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+
+
+def load_latency(results: dict):
+    """Fan-out against clients: server stamp -> last client (solid) and -> median client (dashed), median over
+    the events, with the spread of the last client over the events (10th to 90th percentile) shaded when
+    there are enough events for a 90th percentile."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, rows in _load_series(results).items():
+        rows = [row for row in rows if row["last_client_ms"]]
+        if not rows:
+            continue
+        clients, color = [row["clients"] for row in rows], color_of(name)
+        ax.plot(clients, [np.median(row["last_client_ms"]) for row in rows], "-o", color=color,
+                label=f"{name}: last client")
+        ax.plot(clients, [np.median(row["median_client_ms"]) for row in rows], "--", marker=".", color=color,
+                label=f"{name}: median client")
+        if all(len(row["last_client_ms"]) >= MIN_SAMPLES["p90_ms"] for row in rows):  # else no honest p90
+            ax.fill_between(clients, [np.percentile(row["last_client_ms"], 10) for row in rows],
+                            [np.percentile(row["last_client_ms"], 90) for row in rows], color=color, alpha=0.12)
+    _clients_axis(ax, "milliseconds from the server's stamp", "Fan-out of one server event to every client",
+                  _load_clients(results))
+    return fig
+
+
+def load_cpu(results: dict):
+    """Server CPU time per delivered message against clients (user + system, over the events and their drain).
+    A zero (less than one tick of the OS's CPU clock) has no place on a log scale and is left out."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, rows in _load_series(results).items():
+        rows = [row for row in rows if row["cpu_per_message"]]
+        if rows:
+            ax.plot([row["clients"] for row in rows], [row["cpu_per_message"] * 1000 for row in rows], "-o",
+                    color=color_of(name), label=name)
+    _clients_axis(ax, "server CPU milliseconds per delivered message", "What each delivery costs the server",
+                  _load_clients(results))
+    return fig
+
+
+def load_bandwidth(results: dict):
+    """Bytes per second on the wire, both directions, against clients: measured points per transport, and the
+    websocket.org paper's computed lines (871 B per poll, 2 B per frame) at the run's message rate."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    series = _load_series(results)
+    every = results["meta"]["settings"]["every"]
+    for name, rows in series.items():
+        reference = rows[0]["server"] == "reference"  # the same bytes as our WebSocket: drawn hollow, around it
+        ax.plot([row["clients"] for row in rows],
+                [(row["events"]["bytes_to_clients_per_s"] + row["events"]["bytes_from_clients_per_s"]) * 8 / 2 ** 20
+                 for row in rows], "s-" if reference else "o-", mfc="none" if reference else None,
+                ms=10 if reference else 6, color=color_of(name), label=f"{name}: measured, all bytes")
+    clients = _load_clients(results)
+    line = np.logspace(np.log10(min(clients)), np.log10(max(clients)), 20)
+    for size, name, like in ((scaling.PAPER_POLL_HEADER_BYTES, "paper: a poll per message, 871 B of headers",
+                              "short polling"), (scaling.PAPER_FRAME_HEADER_BYTES, "paper: WebSocket, 2 B per frame",
+                                                 "WebSocket")):
+        ax.plot(line, [scaling.mbps(size, n, 1 / every) for n in line], ":", color=color_of(like),
+                label=f"{name}, computed")
+    _clients_axis(ax, "Mbps (bits per second / 2^20)", f"Bandwidth, one server event every {every:g} s", clients)
+    return fig
+
+
+LOAD_PLOTS = {"load_latency.png": load_latency, "load_cpu.png": load_cpu, "load_bandwidth.png": load_bandwidth}
+
+
+def save_load(results: dict, out) -> list[Path]:
+    """Write the load run's plots as PNGs into ``out``; returns the paths."""
+    paths = []
+    for name, plot in LOAD_PLOTS.items():
+        fig = plot(results)
+        paths.append(Path(out) / name)
+        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return paths

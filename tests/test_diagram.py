@@ -120,7 +120,7 @@ def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(r
     assert [path.name for path in paths] == ["three.png", "three.svg"] and all(p.stat().st_size for p in paths)
 
 
-@pytest.mark.parametrize("argv", [["--delay", "-1"], ["--delay", "soon"], ["--transports", "carrier pigeon"]])
+@pytest.mark.parametrize("argv", [["--delay", "-1"], ["--delay", "soon"], ["--transports", "carrier-pigeon"]])
 def test_bad_arguments_get_a_clear_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         diagram.main(argv)

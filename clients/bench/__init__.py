@@ -22,4 +22,7 @@ are separate functions taking the results dict:
   ``failover.drop_a_node``: a server dies mid-conversation and the clients move on;
   ``capture.Capture``: a tshark capture on the loopback interface, if allowed.
 * ``watch.watch``: short or long polling for a few seconds, each poll's answer and delay recorded.
+* ``scenario.run_all(transports)``: one script over each transport through a recording relay;
+  ``sequence.arrows(relay, origin)``: a recording as arrows; ``diagram.figure(runs)``: the sequence
+  diagrams (``python -m clients.bench diagram``).
 """

@@ -1,8 +1,10 @@
-"""Sequence diagrams drawn from real traffic: ``python -m clients.bench diagram`` plays one script over
-each transport (``scenario.py``) and draws what crossed the wire, side by side on one time axis.
+"""Sequence diagrams drawn from real traffic: one script over each transport, side by side in time.
+
+``python -m clients.bench diagram`` plays the script of ``scenario.py`` over each transport and draws
+what crossed the wire, one panel per transport, on one time axis:
 
     python -m clients.bench diagram                          # docs/three-ways.png and .svg
-    python -m clients.bench diagram --transports WebSocket --out results --name websocket
+    python -m clients.bench diagram --transports short-polling websocket --out results --name two
 
 Every arrow is one HTTP request, response, WebSocket frame or TCP FIN the relay saw, placed at the
 moments it left one side and reached the other (``sequence.py``); none is drawn by hand. Time runs
@@ -12,10 +14,12 @@ down the page; the scale bar says how long a second is.
 import argparse
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 from matplotlib.patches import Rectangle
+from matplotlib.transforms import Bbox
 
 from . import scenario
 from .colors import color_of
@@ -34,16 +38,18 @@ LEGEND = ("solid: carries data   dashed: an empty poll and its empty answer   do
 def figure(runs: list[scenario.Run]):
     """One panel per run, side by side on one time axis, with a scale bar and a legend."""
     end = max(arrow.arrived for run in runs for arrow in run.arrows) + 0.15
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.8 * len(runs), 1.6 + INCHES_PER_SECOND * end),
+    width = 4.8 * len(runs)
+    legend = textwrap.fill(f"{LEGEND}.   Every arrow is traffic a relay recorded, holding it "
+                           f"{runs[0].delay * 1000:g} ms each way so that it slopes.", int(width * 17))
+    below = 0.3 + 0.14 * legend.count("\n")  # inches under the lanes, for the legend
+    fig, axes = plt.subplots(1, len(runs), figsize=(width, 1.3 + below + INCHES_PER_SECOND * end),
                              sharey=True, squeeze=False)
-    fig.subplots_adjust(left=0.03, right=0.97, top=1 - 0.9 / fig.get_figheight(),
-                        bottom=0.5 / fig.get_figheight(), wspace=0.08)
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.03, right=0.97, top=1 - 0.9 / height, bottom=below / height, wspace=0.08)
     for ax, run in zip(axes[0], runs):
         draw(ax, run, end)
     _scale_bar(axes[0][0], end)
-    delay = runs[0].delay * 1000
-    fig.text(0.5, 0.15 / fig.get_figheight(), f"{LEGEND}.   Every arrow is traffic a relay recorded, holding "
-             f"it {delay:g} ms each way so that it slopes.", ha="center", fontsize=FONT, color="0.3")
+    fig.text(0.5, 0.1 / height, legend, ha="center", va="bottom", fontsize=FONT, color="0.3")
     return fig
 
 
@@ -72,8 +78,11 @@ def draw(ax, run: scenario.Run, end: float) -> None:
                                    alpha=0.12, lw=0))
             ax.text(SERVER + 0.04, end - 0.05, "still held, unanswered", fontsize=FONT, color=color,
                     va="bottom", rotation=90)
+    lines = {id(arrow): _line(ax, arrow) for arrow in run.arrows}
+    placed = []  # the labels' boxes so far, in pixels
     for group in _together(run.arrows):
-        _label(ax, group, end)
+        others = [box for arrow in run.arrows if arrow not in group for box in lines[id(arrow)]]
+        placed += _label(ax, group, end, placed + others)
 
 
 def _style(arrow) -> str:
@@ -97,8 +106,10 @@ def _together(arrows, within: float = 0.03) -> list[list]:
     return groups
 
 
-def _label(ax, group: list, end: float) -> None:
-    """The label of ``group``, one line above the middle of its first arrow and parallel to it."""
+def _label(ax, group: list, end: float, taken: list) -> list:
+    """The label of ``group``: one line parallel to its first arrow, just above it, at the first point
+    along it (the middle, then further out) where it overlaps none of the ``taken`` boxes (other labels
+    and arrows, in pixels); returns its own boxes."""
     first = group[0]
     start, finish = _lanes(first)
     box, fig = ax.get_position(), ax.figure
@@ -106,9 +117,38 @@ def _label(ax, group: list, end: float) -> None:
     down = (first.arrived - first.sent) * box.height * fig.get_figheight() / (end + 0.12)
     angle = math.degrees(math.atan2(-down, across))
     angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle  # never upside down
-    ax.text((start + finish) / 2, (first.sent + first.arrived) / 2, _joined([arrow.label for arrow in group]),
-            fontsize=FONT, ha="center", va="bottom", rotation=angle, rotation_mode="anchor",
-            color="0.15" if _style(first) == "data" else "0.45")
+    text = ax.text(0, 0, _joined([a.label for a in group]), fontsize=FONT, ha="center", va="bottom",
+                   rotation_mode="anchor", color="0.15" if _style(first) == "data" else "0.45")
+    extent = text.get_window_extent(fig.canvas.get_renderer())  # measured flat, then turned
+    text.set_rotation(angle)
+
+    def spot(along: float):
+        at = (start + (finish - start) * along, first.sent + (first.arrived - first.sent) * along)
+        return at, _strip(ax.transData.transform(at), extent.width, extent.height, math.radians(angle))
+
+    free = (spot(along) for along in (0.5, 0.6, 0.4, 0.7, 0.3, 0.8, 0.2))
+    at, boxes = next((found for found in free if not any(mine.overlaps(other) for mine in found[1]
+                                                         for other in taken)), spot(0.5))  # else: the middle
+    text.set_position(at)
+    return boxes
+
+
+def _line(ax, arrow) -> list[Bbox]:
+    """An arrow as a chain of small boxes, in pixels: an obstacle for the labels of the others."""
+    (x0, y0), (x1, y1) = ax.transData.transform([(_lanes(arrow)[0], arrow.sent), (_lanes(arrow)[1], arrow.arrived)])
+    return [Bbox.from_bounds(x0 + (x1 - x0) * k / 40 - 2, y0 + (y1 - y0) * k / 40 - 1, 4, 2) for k in range(41)]
+
+
+def _strip(anchor, width: float, height: float, angle: float, pieces: int = 6) -> list[Bbox]:
+    """A slanted label of ``width`` x ``height`` pixels, centred above ``anchor``, as a few small boxes."""
+    along, up = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
+    boxes = []
+    for k in range(pieces):
+        offset = width * ((k + 0.5) / pieces - 0.5)
+        x = anchor[0] + along[0] * offset + up[0] * height / 2
+        y = anchor[1] + along[1] * offset + up[1] * height / 2
+        boxes.append(Bbox.from_bounds(x - width / pieces / 2, y - height / 2, width / pieces, height))
+    return boxes
 
 
 def _joined(labels: list[str]) -> str:
@@ -146,13 +186,26 @@ def summary(run: scenario.Run) -> str:
     requests = [arrow for arrow in run.arrows if arrow.kind == "request"]
     frames = [arrow for arrow in run.arrows if arrow.kind == "frame"]
     parts = [f"{len(requests)} request{'s' * (len(requests) != 1)}"
-             + (f" ({sum(arrow.empty for arrow in requests)} empty)" if any(a.empty for a in requests) else "")]
+             + (f" ({sum(arrow.empty for arrow in requests)} empty)" if len(requests) > 1 else "")]
     if frames:
         parts.append(f"{len(frames)} frames")
     connections = len({arrow.connection for arrow in run.arrows})
     parts.append(f"{connections} connection{'s' * (connections != 1)}")
     parts.append(f"{sum(arrow.size for arrow in run.arrows):,} B")
     return ", ".join(parts)
+
+
+def describe(runs: list[scenario.Run]) -> str:
+    """The script the runs played and what each recorded, in a few lines (notebooks print it)."""
+    script = runs[0].script
+    lines = [f"script: the client sends {script.text!r} at {script.send_at:g} s, the server posts notifications "
+             f"at {', '.join(f'{at:g}' for at in script.notify_at)} s, the client leaves at {script.close_at:g} s; "
+             + (f"short polls every {scenario.SHORT_INTERVAL:g} s; " if any(
+                 run.transport == "short polling" for run in runs) else "")
+             + f"the relay holds data {runs[0].delay * 1000:g} ms each way"]
+    lines += [f"{run.transport:14} {len(run.arrows):3} arrows: {summary(run)} (run took {run.seconds:.1f} s)"
+              for run in runs]
+    return "\n".join(lines)
 
 
 def save(fig, out: str, name: str) -> list[Path]:
@@ -166,8 +219,9 @@ def save(fig, out: str, name: str) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clients.bench diagram", description=__doc__.splitlines()[0])
-    parser.add_argument("--transports", nargs="+", choices=list(scenario.TRANSPORTS), metavar="NAME",
-                        help=f"which, in this order (default: all: {', '.join(scenario.TRANSPORTS)})")
+    parser.add_argument("--transports", nargs="+", type=_transport, metavar="NAME",
+                        help=f"which, in this order (default: all: {', '.join(scenario.TRANSPORTS)}; "
+                             "short-polling for short polling)")
     parser.add_argument("--delay", type=_delay, default=scenario.DELAY, metavar="SECONDS",
                         help=f"the relay's added one-way delay (default {scenario.DELAY:g}, at most 0.5)")
     parser.add_argument("--out", default="docs", metavar="DIR", help="where the PNG and SVG go (default: docs/)")
@@ -176,10 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runs = scenario.run_all(args.transports, delay=args.delay)
     paths = save(figure(runs), args.out, args.name)
-    for run in runs:
-        print(f"{run.transport:14} {len(run.arrows):3} arrows, {summary(run)}  ({run.seconds:.1f} s)")
+    print(describe(runs))
     print(f"Wrote {', '.join(map(str, paths))} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _transport(text: str) -> str:
+    wanted = text.replace("-", " ").lower()
+    for name in scenario.TRANSPORTS:
+        if name.lower() == wanted:
+            return name
+    raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(scenario.TRANSPORTS)}")
 
 
 def _delay(text: str) -> float:

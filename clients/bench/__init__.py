@@ -26,4 +26,7 @@ are separate functions taking the results dict:
   library's broadcast, in a few seconds (``python -m clients.bench load`` is the full run, ``load.run_load``
   its function); ``load_report.summary(results)`` prints it, ``plots.load_latency(results)`` etc. draw it.
   The clients are ``crowd``'s asyncio clients in a process of their own (``load_clients.py``).
+* ``scenario.run_all(transports)``: one script over each transport through a recording relay;
+  ``sequence.arrows(relay, origin)``: a recording as arrows; ``diagram.figure(runs)``: the sequence
+  diagrams (``python -m clients.bench diagram``).
 """

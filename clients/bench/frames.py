@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from clients.wire import OPCODE_NAMES, frame_header_size, frame_sizes, parse_head
 
-__all__ = ["BYTE_BUCKETS", "Frame", "frame_header_size", "parse_frame", "split_stream"]
+__all__ = ["BYTE_BUCKETS", "Frame", "frame_header_size", "parse_frame", "split_stream", "walk"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,30 @@ def parse_frame(data: bytes, start: int = 0) -> Frame | None:
     return Frame(OPCODE_NAMES.get(opcode, hex(opcode)), bool(view[0] & 0x80), bool(view[1] & 0x80), *sizes)
 
 
+def walk(data: bytes):
+    """Every whole HTTP message and frame in one direction's bytes, in wire order: ``(start, end, what)``,
+    where ``what`` is a message's header block (bytes; its body is the rest, up to ``end``) or a Frame.
+    Stops before a cut-off tail."""
+    position, websocket = 0, False
+    while position < len(data):
+        if websocket:
+            what = parse_frame(data, position)
+            if what is None:
+                return
+            end = position + what.header + what.payload
+        else:
+            head_end = data.find(b"\r\n\r\n", position)
+            if head_end < 0:
+                return
+            what = data[position:head_end + 4]
+            length, websocket = _read_head(what)
+            end = head_end + 4 + length
+            if end > len(data):
+                return
+        yield position, end, what
+        position = end
+
+
 def split_stream(data: bytes) -> dict:
     """Count one direction of a connection into buckets that always add up to ``len(data)``:
 
@@ -51,33 +75,21 @@ def split_stream(data: bytes) -> dict:
     """
     split = {"http_headers": 0, "http_bodies": 0, "frame_headers": 0, "payloads": 0, "control_frames": 0,
              "unparsed": 0, "http_messages": 0, "data_frames": 0, "control_frame_count": 0, "frame_list": []}
-    position, websocket = 0, False
-    while position < len(data):
-        if websocket:
-            frame = parse_frame(data, position)
-            if frame is None:
-                break
-            if frame.opcode in ("close", "ping", "pong"):
-                split["control_frame_count"] += 1
-                split["control_frames"] += frame.header + frame.payload
-            else:
-                split["data_frames"] += 1
-                split["frame_headers"] += frame.header
-                split["payloads"] += frame.payload
-            split["frame_list"].append(frame)
-            position += frame.header + frame.payload
-            continue
-        end = data.find(b"\r\n\r\n", position)
-        if end < 0:
-            break
-        head = data[position:end + 4]
-        length, websocket = _read_head(head)
-        if end + 4 + length > len(data):
-            break
-        split["http_messages"] += 1
-        split["http_headers"] += len(head)
-        split["http_bodies"] += length
-        position = end + 4 + length
+    position = 0
+    for start, position, what in walk(data):
+        if isinstance(what, bytes):
+            split["http_messages"] += 1
+            split["http_headers"] += len(what)
+            split["http_bodies"] += position - start - len(what)
+        elif what.opcode in ("close", "ping", "pong"):
+            split["control_frame_count"] += 1
+            split["control_frames"] += what.header + what.payload
+            split["frame_list"].append(what)
+        else:
+            split["data_frames"] += 1
+            split["frame_headers"] += what.header
+            split["payloads"] += what.payload
+            split["frame_list"].append(what)
     split["unparsed"] = len(data) - position
     return split
 

@@ -14,7 +14,10 @@ IP/TCP headers), and works the same for every server, ours or not.
 direction, so a round trip grows by ``2 * delay``, as on a network with that
 one-way latency. One thing a user-space relay cannot delay is TCP's own
 three-way handshake: the kernel completes a ``connect()`` to the relay at once.
-``record=True`` keeps every byte so ``frames.split_stream`` can split it up.
+``record=True`` keeps every byte so ``frames.split_stream`` can split it up, and
+notes when each chunk reached the relay and when the relay passed it on (a
+``Crossing``): ``sequence.arrows`` draws a sequence diagram from that. A
+recording grows with the traffic: record short exchanges only.
 """
 
 import functools
@@ -22,8 +25,19 @@ import queue
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 from .frames import split_stream
+
+
+@dataclass
+class Crossing:
+    """One chunk through the relay (with record=True): the length of its direction's recording once the
+    chunk is in (an empty chunk is the EOF), when it reached the relay, and when the relay had passed it
+    on (None while it waits, or if the other side was gone)."""
+    end: int
+    received: float
+    delivered: float | None = None
 
 
 class Connection:
@@ -37,13 +51,26 @@ class Connection:
         self.closed: float | None = None
         self.up = self.down = 0
         self.recorded = {"up": bytearray(), "down": bytearray()} if record else None
+        self.crossings: dict[str, list[Crossing]] = {"up": [], "down": []}
         self._lock = threading.Lock()
 
-    def count(self, direction: str, data: bytes) -> None:
+    def count(self, direction: str, data: bytes, received: float) -> Crossing | None:
+        """Count a chunk; with record=True also keep it, and return its Crossing for the sender to complete."""
         with self._lock:
             setattr(self, direction, getattr(self, direction) + len(data))
-            if self.recorded is not None:
-                self.recorded[direction] += data
+            if self.recorded is None:
+                return None
+            self.recorded[direction] += data
+            self.crossings[direction].append(Crossing(len(self.recorded[direction]), received))
+            return self.crossings[direction][-1]
+
+    def snapshot(self) -> dict:
+        """{direction: (bytes so far, their Crossings)} (needs record=True)."""
+        if self.recorded is None:
+            raise ValueError("this relay does not record bytes: create it with record=True")
+        with self._lock:
+            return {direction: (bytes(data), list(self.crossings[direction]))
+                    for direction, data in self.recorded.items()}
 
     def split(self) -> dict:
         """Both directions split into HTTP headers/bodies and frame headers/payloads (needs record=True)."""
@@ -110,11 +137,11 @@ class Relay:
                 data = source.recv(65536)
             except OSError:
                 data = b""
-            if data:
-                connection.count(direction, data)
+            received = time.perf_counter()
+            crossing = connection.count(direction, data, received)
             if late is not None:
-                late.put((time.perf_counter() + self.delay, data))
-            elif not _send(sink, data):
+                late.put((received + self.delay, data, crossing))
+            elif not _send(sink, data, crossing):
                 _cut(source, sink)  # the other side is gone: end this connection both ways
                 break
             if not data:
@@ -126,11 +153,11 @@ class Relay:
     @staticmethod
     def _deliver_late(late: queue.Queue, source: socket.socket, sink: socket.socket) -> None:
         while True:
-            due, data = late.get()
+            due, data, crossing = late.get()
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            if not _send(sink, data):
+            if not _send(sink, data, crossing):
                 _cut(source, sink)
                 return
             if not data:
@@ -188,16 +215,18 @@ class Relay:
         self.stop()
 
 
-def _send(sink: socket.socket, data: bytes) -> bool:
-    """Forward a chunk, or the EOF (empty ``data``) as a half-close; False if the peer is gone."""
+def _send(sink: socket.socket, data: bytes, crossing: Crossing | None) -> bool:
+    """Forward a chunk, or the EOF (empty ``data``) as a half-close, and note when; False if the peer is gone."""
     try:
         if data:
             sink.sendall(data)
         else:
             sink.shutdown(socket.SHUT_WR)
-        return True
     except OSError:
         return False
+    if crossing is not None:
+        crossing.delivered = time.perf_counter()
+    return True
 
 
 def _cut(*sockets: socket.socket) -> None:

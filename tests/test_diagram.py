@@ -1,0 +1,127 @@
+"""Sequence diagrams are drawn from what crossed the wire: the relay's record of a known exchange has
+exactly the arrows the client saw itself, in order, byte for byte; the drawing has one arrow per
+recorded arrow, where the record puts it; the three-way scenario runs on every transport.
+
+The expected sizes come from the client's own side of each exchange (``clients.wire`` returns the
+bytes it wrote and read), an account independent of the relay.
+"""
+
+import json
+import socket
+import time
+
+import pytest
+from matplotlib.text import Annotation
+
+from clients import wire
+from clients.bench import diagram, scenario, sequence
+from clients.bench.relay import Relay
+from servers.chat import SERVER
+
+DELAY = 0.02  # seconds each way: every arrow must take at least this long
+
+
+def recorded(relay: Relay, origin: float) -> list[tuple[str, str, int]]:
+    assert relay.wait_closed(5)
+    arrows = sequence.arrows(relay, origin)
+    for arrow in arrows:  # every arrow slopes by the relay's delay, no more than a busy machine explains
+        assert DELAY <= arrow.arrived - arrow.sent < DELAY + 0.5, arrow
+    for earlier, later in zip(arrows, arrows[1:]):  # this script waits for each answer before going on
+        assert later.sent >= earlier.sent, (earlier, later)
+    return [(arrow.direction, arrow.label, arrow.size) for arrow in arrows]
+
+
+def test_a_polling_exchange_is_recorded_arrow_by_arrow(polling):
+    with Relay(polling.port, delay=DELAY, record=True) as relay:
+        origin = time.perf_counter()
+        sock = socket.create_connection(("127.0.0.1", relay.port), timeout=5)
+        rfile, host = sock.makefile("rb"), f"127.0.0.1:{relay.port}"
+        seen = [wire.http_exchange(sock, rfile, "GET", "/api/messages?after=0", host),
+                wire.http_exchange(sock, rfile, "POST", "/api/messages", host, {"Content-Type": "application/json"},
+                                   json.dumps({"text": "How are you?"}).encode()),
+                wire.http_exchange(sock, rfile, "GET", "/api/messages?after=0", host)]
+        sock.shutdown(socket.SHUT_WR)  # we leave first; the server answers our FIN with its own
+        assert rfile.read() == b""
+        sock.close()
+        arrows = recorded(relay, origin)
+    (empty_get, empty), (post, created), (news_get, news) = seen
+    assert arrows == [
+        ("up", "GET /api/messages?after=0", len(empty_get)),
+        ("down", f"200, no messages, {len(empty.raw)} B", len(empty.raw)),
+        ("up", "POST /api/messages", len(post)),
+        ("down", f"201, {len(created.raw)} B", len(created.raw)),
+        ("up", "GET /api/messages?after=0", len(news_get)),
+        ("down", f"200, 2 messages, {len(news.raw)} B", len(news.raw)),
+        ("up", "FIN", 0), ("down", "FIN", 0)]
+    drawn = sequence.arrows(relay, origin)
+    assert [arrow.empty for arrow in drawn[:2]] == [True, True] and not any(arrow.empty for arrow in drawn[2:])
+
+
+def test_a_websocket_exchange_is_recorded_frame_by_frame(websocket, chat):
+    with Relay(websocket.port, delay=DELAY, record=True) as relay:
+        origin = time.perf_counter()
+        sock, rfile, upgrade, switching = wire.open_websocket("127.0.0.1", relay.port, "/ws")
+        sent = wire.send_frame(sock, wire.TEXT, json.dumps({"type": "send", "text": "How are you?"}).encode())
+        answers = [wire.read_frame(rfile) for _ in range(3)]  # "sent", our message, the reply: in wire order
+        chat.board.post(SERVER, "Notification #1: the server speaks first")
+        notification = wire.read_frame(rfile)
+        ping = wire.send_frame(sock, wire.PING, b"there?")
+        pong = wire.read_frame(rfile)
+        close, closing, server_closed_first = wire.close(sock, rfile)
+        arrows = recorded(relay, origin)
+    assert server_closed_first and [frame.name for frame in closing] == ["close"]
+    frames = [("down", f"text frame, {len(frame.raw)} B", len(frame.raw)) for frame in (*answers, notification)]
+    assert arrows == [
+        ("up", "GET /ws (Upgrade: websocket)", len(upgrade)),
+        ("down", "101 Switching Protocols", len(switching.head)),
+        ("up", f"text frame, {len(sent)} B", len(sent)),
+        *frames,
+        ("up", f"ping frame, {len(ping)} B", len(ping)),
+        ("down", f"pong frame, {len(pong.raw)} B", len(pong.raw)),
+        ("up", "Close 1000", len(close)),
+        ("down", "Close 1000", len(closing[0].raw)),
+        ("down", "FIN", 0), ("up", "FIN", 0)]  # the server closes TCP first (RFC 6455 section 7.1.1)
+
+
+QUICK = scenario.Script(send_at=0.2, notify_at=(0.75,), close_at=1.0)  # notify off the 0.3 s poll beat
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """The script, shortened, over every transport: about 4 seconds."""
+    return scenario.run_all(script=QUICK, delay=DELAY)
+
+
+def test_the_script_plays_over_every_transport(runs):
+    by_name = {run.transport: run for run in runs}
+    assert list(by_name) == list(scenario.TRANSPORTS)
+    for run in runs:  # run() checks the client got its message, the reply and the notification
+        assert [message["author"] for message in run.received][-1] == SERVER
+    short, long_, ws = (by_name[name].arrows for name in ("short polling", "long polling", "WebSocket"))
+    assert any(arrow.empty for arrow in short if arrow.kind == "response")  # polls that found nothing
+    assert not any(arrow.empty for arrow in long_)  # a long poll is answered when there is news...
+    assert [arrow.unanswered for arrow in long_ if arrow.kind == "request"][-1]  # ...and left held at the end
+    assert [arrow.label for arrow in ws if arrow.kind != "frame" or arrow.label.startswith("Close")] == [
+        "GET /ws (Upgrade: websocket)", "101 Switching Protocols", "Close 1000", "Close 1000", "FIN", "FIN"]
+
+
+def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(runs, tmp_path):
+    fig = diagram.figure(runs)
+    for ax, run in zip(fig.axes, runs):
+        drawn = [(text.xyann, text.xy) for text in ax.texts if isinstance(text, Annotation)]
+        lanes = {"up": (diagram.CLIENT, diagram.SERVER), "down": (diagram.SERVER, diagram.CLIENT)}
+        assert drawn == [((lanes[arrow.direction][0], arrow.sent), (lanes[arrow.direction][1], arrow.arrived))
+                         for arrow in run.arrows]
+    fewer = [scenario.Run(run.transport, run.arrows[:-1], run.script, run.delay, run.seconds, run.received)
+             for run in runs]
+    assert sum(isinstance(text, Annotation) for ax in diagram.figure(fewer).axes for text in ax.texts) == \
+        sum(len(run.arrows) for run in fewer)
+    paths = diagram.save(fig, tmp_path, "three")
+    assert [path.name for path in paths] == ["three.png", "three.svg"] and all(p.stat().st_size for p in paths)
+
+
+@pytest.mark.parametrize("argv", [["--delay", "-1"], ["--delay", "soon"], ["--transports", "carrier-pigeon"]])
+def test_bad_arguments_get_a_clear_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        diagram.main(argv)
+    assert exit_.value.code == 2 and "error:" in capsys.readouterr().err

@@ -20,13 +20,13 @@ import math
 import os
 import random
 import statistics
-import sys
 import time
 
 import requests
 
 from clients import wire
 from clients.polling_client import LONG_POLL_WAIT
+from servers.serving import allow_open_files
 
 # The headers `requests` sends (what the command-line client and the rest of the bench send),
 # so one poll here costs the bytes it costs there.
@@ -285,22 +285,14 @@ def tally(received: list[list[tuple[int, float]]], expected: range) -> dict:
 
 
 def open_file_limit() -> tuple[int | None, int | None]:
-    """Raise this process's soft limit on open files to its hard limit, where the OS has one
-    (not on Windows, whose asyncio event loop has no such limit); returns (soft, hard), None if unknown."""
+    """Raise this process's soft limit on open files as far as the system allows (servers.serving does it, for
+    the servers too); returns (soft, hard), None where the OS has no such limit (Windows)."""
     try:
         import resource
     except ImportError:
         return None, None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
-    if sys.platform == "darwin":  # macOS refuses more than OPEN_MAX (10240) here, whatever the hard limit says
-        wanted = min(wanted, 10240)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
-        except (ValueError, OSError):
-            pass
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    soft = allow_open_files(hard if hard != resource.RLIM_INFINITY else 1 << 16)
     return soft, hard
 
 

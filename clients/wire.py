@@ -333,3 +333,51 @@ def close(sock: socket.socket, rfile, code: int = 1000, reason: str = "") -> tup
     rfile.close()
     sock.close()
     return sent, frames, server_closed_first
+
+
+# --- Server-Sent Events (the HTML standard's event stream format) ---------------------------
+
+@dataclass
+class Event:
+    """One event from an event stream: ``type`` is "message" unless the stream named it (``event:``)."""
+    data: str
+    type: str = "message"
+    id: str | None = None  # the stream's last event id when this event arrived
+
+
+class EventParser:
+    """Turns the lines of a ``text/event-stream`` body into events, as EventSource does.
+
+    A line is ``field: value`` (one space after the colon is dropped); ``data`` lines add up,
+    ``event`` names the type, ``id`` sets the last event id (what a client sends back as
+    ``Last-Event-ID`` when it reconnects), ``retry`` the reconnection delay in milliseconds.
+    A line starting with ``:`` is a comment (a heartbeat); an empty line ends the event.
+    """
+
+    def __init__(self) -> None:
+        self.last_id: str | None = None
+        self.retry_ms: int | None = None
+        self.comments = 0
+        self._data: list[str] = []
+        self._type = ""
+
+    def feed(self, line: str) -> Event | None:
+        """One line, without its line ending; returns an event when the line completes one."""
+        if not line:
+            data, self._data = self._data, []
+            type_, self._type = self._type or "message", ""
+            return Event("\n".join(data), type_, self.last_id) if data else None
+        if line.startswith(":"):
+            self.comments += 1
+            return None
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._type = value
+        elif field == "id" and "\0" not in value:
+            self.last_id = value
+        elif field == "retry" and value.isascii() and value.isdigit():
+            self.retry_ms = int(value)
+        return None

@@ -14,6 +14,7 @@ seconds of the last subscriber leaving.
 
 import logging
 import threading
+import time
 from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -37,12 +38,13 @@ class Mailbox:
         self.items: deque = deque()
         self.after = 0  # deliver only ids above this one (set on subscribing)
         self.fell_behind = False
+        self.closed = False  # the server is stopping: the owner ends the connection cleanly
         self.write_now = None  # set by the owner when it may take an item at once: item -> True if it did
 
     def offer(self, message_id: int, item) -> None:
         """Never blocks on the client: a full mailbox means the client fell behind."""
         with self.wakeup:
-            if self.fell_behind or message_id <= self.after:
+            if self.fell_behind or self.closed or message_id <= self.after:
                 return
             if not self.items and self.write_now is not None and self.write_now(item):
                 return
@@ -58,6 +60,18 @@ class Mailbox:
         items = list(self.items)
         self.items.clear()
         return items
+
+
+def catch_up(board: MessageBoard, after: int, up_to: int) -> Iterator[tuple[int, list[Message]]]:
+    """What a new subscriber must read by itself: the messages after ``after`` up to ``up_to`` (where its
+    mailbox takes over), a page at a time, each page with how many messages before it the board no longer
+    kept (only the first page can have any)."""
+    while after < up_to:
+        messages = [message for message in board.after(after, PAGE) if message.id <= up_to]
+        if not messages:
+            return
+        yield missed(after, messages), messages
+        after = messages[-1].id
 
 
 class Broadcaster:
@@ -95,6 +109,19 @@ class Broadcaster:
     def listeners(self) -> int:
         with self._lock:
             return len(self._mailboxes)
+
+    def close(self, timeout: float = 1.0) -> None:
+        """The server is stopping: tell every subscriber, so each ends its connection cleanly (a WebSocket
+        with code 1001, a stream by finishing), and wait up to ``timeout`` s for them to leave."""
+        with self._lock:
+            mailboxes = list(self._mailboxes)
+        for mailbox in mailboxes:
+            with mailbox.wakeup:
+                mailbox.closed = True
+                mailbox.wakeup.notify_all()
+        deadline = time.monotonic() + timeout
+        while self.listeners and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def backlogs(self) -> list[int]:
         """How many messages wait in each subscriber's mailbox (never more than its size)."""

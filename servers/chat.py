@@ -114,7 +114,7 @@ class Chat:
         self.board = board or MessageBoard()
         self.max_text = max_text
         self.meter = Meter()  # bytes and requests per browser client, shown by the side-by-side page
-        self._ticker: threading.Event | None = None
+        self._ticker: tuple[threading.Event, threading.Thread] | None = None  # (stop it, its thread)
         self._ticker_switch = threading.Lock()  # two pages may flip the ticker at the same moment
         self.ticker_interval: float | None = None
 
@@ -130,10 +130,7 @@ class Chat:
 
     def start_ticker(self, interval: float) -> None:
         """Post a server-originated event every ``interval`` seconds (the article's notifications)."""
-        with self._ticker_switch:
-            self._stop_ticker()
-            stopped = self._ticker = threading.Event()
-            self.ticker_interval = interval
+        stopped = threading.Event()
 
         def tick() -> None:
             count = 0
@@ -141,14 +138,21 @@ class Chat:
                 count += 1
                 self.board.post(SERVER, f"Notification #{count}: the server speaks first")
 
-        threading.Thread(target=tick, name="ticker", daemon=True).start()
+        with self._ticker_switch:
+            self._stop_ticker()
+            self._ticker = stopped, threading.Thread(target=tick, name="ticker", daemon=True)
+            self._ticker[1].start()
+            self.ticker_interval = interval
 
     def stop_ticker(self) -> None:
         with self._ticker_switch:
             self._stop_ticker()
 
     def _stop_ticker(self) -> None:
+        """Stop the ticker and wait for its thread: once stopped, it posts nothing more."""
         if self._ticker is not None:
-            self._ticker.set()
+            stopped, thread = self._ticker
+            stopped.set()
+            thread.join(5)
         self._ticker = None
         self.ticker_interval = None

@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Iterable
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
@@ -87,13 +88,17 @@ class RequestHandler(WSGIRequestHandler):
         if not self.server.keep_alive or not _drain(body):
             self.close_connection = True
         code, _, reason = status.partition(" ")
+        head = environ["REQUEST_METHOD"] == "HEAD"
         try:
-            self._respond(int(code), reason, headers, content, environ["REQUEST_METHOD"] == "HEAD")
+            if isinstance(content, bytes):
+                self._respond(int(code), reason, headers, content, head)
+            else:
+                self._stream(int(code), reason, headers, content, head)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         self.connection.bill(None)  # the next request's bytes wait for that request's own client
 
-    def _respond(self, code: int, reason: str, headers: list, content: bytes, head: bool) -> None:
+    def _respond(self, code: int, reason: str, headers: list, content: bytes, head: bool, length: bool = True) -> None:
         """Status line, headers with an exact Content-Length (the basis of keep-alive), body."""
         self.send_response(code, reason)
         app_length = None
@@ -104,7 +109,7 @@ class RequestHandler(WSGIRequestHandler):
                 self.send_header(name, value)
         if head and app_length is not None:  # the length a GET would have had
             self.send_header("Content-Length", app_length)
-        elif code >= 200 and code not in (204, 304):
+        elif length and code >= 200 and code not in (204, 304):
             self.send_header("Content-Length", str(len(content)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -113,7 +118,24 @@ class RequestHandler(WSGIRequestHandler):
             self.wfile.write(content)
         self.wfile.flush()
 
-    def _call_app(self, environ: dict) -> tuple[str, list, bytes]:
+    def _stream(self, code: int, reason: str, headers: list, chunks, head: bool) -> None:
+        """A response the app writes as it goes (Server-Sent Events): each chunk leaves the moment the app
+        yields it. With no Content-Length, the end of the connection marks the end of the response."""
+        self.close_connection = True
+        try:
+            self._respond(code, reason, headers, b"", head, length=False)
+            if not head:
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+        except OSError:  # the client went away (or stopped reading for longer than the request timeout)
+            pass
+        finally:
+            getattr(chunks, "close", lambda: None)()  # ends the app's generator: it unsubscribes
+
+    def _call_app(self, environ: dict) -> tuple[str, list, bytes | Iterable[bytes]]:
+        """The app's status, headers and body: whole bytes, or, for an answer the app gave no length
+        (a stream), the chunks as the app will produce them."""
         started: list = []
 
         def start_response(status, headers, exc_info=None):
@@ -121,6 +143,8 @@ class RequestHandler(WSGIRequestHandler):
 
         try:
             chunks = self.server.app(environ, start_response)
+            if not any(name.lower() == "content-length" for name, _ in started[1]) and not isinstance(chunks, list):
+                return started[0], started[1], chunks
             try:
                 content = b"".join(chunks)
             finally:

@@ -7,6 +7,7 @@ is known only once it is listening, so the polling app learns it afterwards.
 """
 
 from . import polling_server, websocket_server
+from .broadcast import Broadcaster
 from .chat import Chat
 from .serving import MAX_CONNECTIONS, RunningServer
 
@@ -26,8 +27,13 @@ class Twins:
         self.ws_url = self.websocket.url.replace("http://", "ws://", 1)
 
     def stop(self) -> None:
-        """Stop the ticker and both servers, cutting every open connection, as Ctrl-C does."""
+        """Stop the ticker; close every WebSocket (code 1001) and event stream cleanly, waiting a moment
+        for them; then stop both servers, cutting whatever connection is left, as Ctrl-C does."""
         self.chat.stop_ticker()
+        for server in (self.polling, self.websocket):
+            for extension in server.server.app.extensions.values():
+                if isinstance(extension, Broadcaster):
+                    extension.close()
         self.polling.stop()
         self.websocket.stop()
 

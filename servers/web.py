@@ -18,7 +18,7 @@ from .origins import host_allowed, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
 STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_wait": 400, "invalid_client": 400,
-          "invalid_key": 400, "invalid_handshake": 400, "forbidden_origin": 403, "forbidden_host": 403, "unsupported_media_type": 415}
+          "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400, "forbidden_origin": 403, "forbidden_host": 403, "unsupported_media_type": 415}
 # every other BadInput is 422 Unprocessable Content: well-formed JSON with a value we refuse
 
 

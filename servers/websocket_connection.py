@@ -102,18 +102,23 @@ class Connection:
                     control = [event for event in self._control if message is None or isinstance(event, Pong)]
                     for event in control:
                         self._control.remove(event)
-                    items, fell_behind = self.mailbox.take(), self.mailbox.fell_behind
+                    items, fell_behind, stopping = self.mailbox.take(), self.mailbox.fell_behind, self.mailbox.closed
                     self._wakeup.notify_all()  # the reader may wait for room in the inbox
                 self._write(*control)
                 self._write(*(Message(data=item) for item in items))
             if fell_behind:
                 self.close(NOT_KEEPING_UP, "you fell behind: reconnect with ?after=<the last id you have>")
                 return None
-            self._ping_if_due()
+            if stopping:
+                self.close(GOING_AWAY, "the server is stopping")
+                return None
+            if self._ping_if_due() is False:  # no pong: we closed
+                return None
             if message is not None:
                 return message
-            if self._reader_done or self._state() is not ConnectionState.OPEN:
-                return None
+            with self._wakeup:
+                if self._reader_done and not self._inbox:  # all the client sent is handed over, its Close answered
+                    return None
 
     def send(self, data: str | bytes) -> bool:
         """One message: text for a str, binary for bytes. False once the connection is closing (either
@@ -206,21 +211,24 @@ class Connection:
 
     def _has_work(self) -> bool:
         return bool(self._control or self.mailbox.items or self._inbox or self.mailbox.fell_behind
-                    or self._unsent or self._reader_done or self._until_next_ping() == 0)
+                    or self.mailbox.closed or self._unsent or self._reader_done or self._until_next_ping() == 0)
 
     def _until_next_ping(self) -> float | None:
         """Seconds until the next ping is due (0: now); None without pings."""
         return max(0.0, self._next_ping - time.monotonic()) if self.ping_interval else None
 
-    def _ping_if_due(self) -> None:
+    def _ping_if_due(self) -> bool:
+        """Ping when it is time; False if the last ping went unanswered, and the connection is closing."""
         if self._until_next_ping() != 0:
-            return
+            return True
+        self._next_ping = time.monotonic() + self.ping_interval
+        if self._state() is not ConnectionState.OPEN:  # closing already: no more pings
+            return True
         if self._awaiting_pong:  # the last ping got no pong within a whole interval
             self.close(NOT_KEEPING_UP, "no pong within the ping interval")
-            return
+            return False
         self._awaiting_pong = True
-        self._next_ping = time.monotonic() + self.ping_interval
-        self._write(Ping())
+        return self._write(Ping())
 
     def _abort(self) -> None:
         try:

@@ -19,9 +19,9 @@ import json
 from flask import Flask, current_app, g, request
 
 from . import web
-from .board import Message, missed
-from .broadcast import BACKLOG, Broadcaster
-from .chat import PAGE, BadInput, Chat, parse_json, read_after, read_new_message
+from .board import Message
+from .broadcast import BACKLOG, Broadcaster, catch_up
+from .chat import BadInput, Chat, parse_json, read_after, read_new_message
 from .websocket_connection import Connection, websocket_view
 
 MAX_BODY = 16 * 1024  # bytes in one chat frame, as the polling server's request body
@@ -106,16 +106,12 @@ def send_message(chat: Chat, request_: dict) -> str:
 def read_messages(ws: Connection, board, after: int, up_to: int) -> None:
     """The twin of polling's GET, run by the server for the client: what was stored after ``after``, a page
     at a time, up to where the broadcaster takes over; first, how many the board no longer keeps, if any."""
-    while after < up_to:
-        messages = [message for message in board.after(after, PAGE) if message.id <= up_to]
-        if not messages:
-            return
-        if gap := missed(after, messages):
+    for gap, messages in catch_up(board, after, up_to):
+        if gap:
             ws.send(json.dumps({"type": "missed", "missed": {"count": gap, "first_id": messages[0].id}}))
         for message in messages:
             if not ws.send(push(message)):
                 return  # the client has gone
-        after = messages[-1].id
 
 
 def push(message: Message) -> str:

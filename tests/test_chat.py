@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from servers.board import MessageBoard
 from servers.chat import (LONGEST_WAIT, MAX_AUTHOR, MAX_TEXT, REPLY, SERVER, BadInput, Chat, parse_json,
                           read_after, read_new_message, read_wait)
 
@@ -172,3 +173,22 @@ def test_a_message_and_its_reply_are_stored_together_whoever_else_posts():
     sent = [message for message in board.values() if message.author.startswith("t")]
     assert len(sent) == 6 * 300
     assert all(board[message.id + 1].reply_to == message.id for message in sent)
+
+
+def test_once_stopped_the_ticker_posts_nothing_more():
+    """A tick under way when the ticker is stopped lands before stop_ticker returns, never after (a slow board,
+    such as one kept in Redis, makes the tick's moment of storing long)."""
+
+    class SlowBoard(MessageBoard):
+        def post(self, *args, **kwargs):
+            time.sleep(0.02)
+            return super().post(*args, **kwargs)
+
+    for _ in range(5):
+        chat = Chat(SlowBoard())
+        chat.start_ticker(0.1)
+        time.sleep(0.11)  # the first tick is being stored
+        chat.stop_ticker()
+        last = chat.board.last_id
+        time.sleep(0.05)
+        assert chat.board.last_id == last

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from clients import polling_client, websocket_client
+from clients import polling_client, sse_client, websocket_client
 from clients.websocket_client import Client
 from servers.twins import Twins
 
@@ -34,6 +34,13 @@ def test_polling_client_once_prints_exactly_the_reply(polling, chat):
     assert done.stdout == REPLY + "\n"
     assert [(m.author, m.text) for m in chat.board.after(0)] == [("polling-client", "How are you?"),
                                                                 ("server", REPLY)]
+
+
+def test_sse_client_once_prints_exactly_the_reply(polling, chat):
+    done = run_client("clients.sse_client", "--once", "How are you?", "--url", polling.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == REPLY + "\n"
+    assert [(m.author, m.text) for m in chat.board.after(0)] == [("sse-client", "How are you?"), ("server", REPLY)]
 
 
 def test_websocket_client_once_prints_exactly_the_reply(websocket, chat):
@@ -129,10 +136,11 @@ class Interactive:
 
 @pytest.mark.parametrize("module, extra", [
     ("clients.polling_client", ["--interval", "0.1"]), ("clients.polling_client", []),
-    ("clients.websocket_client", [])], ids=["short polling", "long polling", "websocket"])
+    ("clients.websocket_client", []), ("clients.sse_client", [])],
+    ids=["short polling", "long polling", "websocket", "server-sent events"])
 def test_interactive_chat_shows_history_own_messages_and_replies(polling, websocket, chat, module, extra):
     chat.send("ana", "said before you came")
-    url = polling.url if module == "clients.polling_client" else f"{websocket.ws_url}/ws"
+    url = f"{websocket.ws_url}/ws" if module == "clients.websocket_client" else polling.url
     client = Interactive(module, "--url", url, "--name", "me", *extra)
     try:
         client.wait_for("ana: said before you came")  # the history comes first
@@ -155,7 +163,8 @@ def test_polling_client_reports_a_refusal(polling):
 
 
 @pytest.mark.parametrize("module, url", [("clients.polling_client", "http://127.0.0.1:{port}"),
-                                         ("clients.websocket_client", "ws://127.0.0.1:{port}/ws")])
+                                         ("clients.websocket_client", "ws://127.0.0.1:{port}/ws"),
+                                         ("clients.sse_client", "http://127.0.0.1:{port}")])
 def test_no_server_is_one_line_of_error_not_a_traceback(module, url):
     with socket.socket() as unused:  # a port nothing listens on
         unused.bind(("127.0.0.1", 0))
@@ -165,7 +174,7 @@ def test_no_server_is_one_line_of_error_not_a_traceback(module, url):
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("transport", ["long polling", "WebSocket"])
+@pytest.mark.parametrize("transport", ["long polling", "WebSocket", "Server-Sent Events"])
 def test_a_follower_starts_again_when_the_server_restarts_with_an_empty_board(transport):
     """A restarted demo has a new, empty board: a cursor from the old one would wait for ids that never come."""
     first = Twins()
@@ -177,6 +186,9 @@ def test_a_follower_starts_again_when_the_server_restarts_with_an_empty_board(tr
         url = f"{first.ws_url}/ws"
         args = (websocket_client.Client.connect(f"{url}?after=0"), url, stop)
         follower = threading.Thread(target=websocket_client.follow, args=args,
+                                    kwargs={"on_message": lambda m: shown.append(m["text"])})
+    elif transport == "Server-Sent Events":
+        follower = threading.Thread(target=sse_client.follow, args=(first.polling.url, stop),
                                     kwargs={"on_message": lambda m: shown.append(m["text"])})
     else:
         follower = threading.Thread(target=polling_client.follow, args=(requests.Session(), first.polling.url,

@@ -1,0 +1,89 @@
+"""Server-Sent Events: the third way. One long HTTP response that the server keeps writing to.
+
+``GET /api/events`` answers ``text/event-stream`` and never finishes: every message
+stored on the board is written to it as an event whose id is the message's id::
+
+    id: 7
+    data: {"id":7,"author":"ana","text":"How are you?","time":1764093600.12,"reply_to":null}
+    (an empty line ends the event)
+
+A browser's ``EventSource`` reconnects by itself when the stream ends and sends the last
+id it received as the ``Last-Event-ID`` header, so the server resumes right after it:
+nothing lost, nothing twice (``?after=N`` does the same for a first connection). A comment
+line every 15 s keeps proxies from closing an idle stream and tells the server whether the
+client is still there. Messages still reach the server by ``POST /api/messages``: SSE pushes
+one way only. It lives on the polling server because it is plain HTTP; ``polling_server.py``
+registers it.
+"""
+
+import json
+
+from flask import Flask, Response, current_app, request
+
+from .board import Message
+from .broadcast import Broadcaster, Mailbox, catch_up
+from .chat import BadInput, read_after
+
+HEARTBEAT = 15  # seconds between comment lines on an idle stream
+RETRY = 2000  # milliseconds: how long EventSource should wait before reconnecting (the stream's retry: field)
+COMMENT = b": still here\n\n"  # a heartbeat: lines starting with ':' are comments, ignored by EventSource
+
+
+def register(app: Flask, heartbeat: float = HEARTBEAT) -> None:
+    app.config.update(SSE_HEARTBEAT=heartbeat)
+    board = app.extensions["chat"].board
+    app.extensions["sse"] = Broadcaster(board, event, name="sse-broadcaster")
+    app.add_url_rule("/api/events", "stream_events", stream_events)
+
+
+def event(message: Message) -> bytes:
+    """A stored message as one event: built once by the broadcaster, however many streams carry it."""
+    return f"id: {message.id}\ndata: {message.encoded}\n\n".encode()
+
+
+def notice(name: str, data: dict) -> bytes:
+    """An event of its own type (``restarted``, ``missed``): EventSource hands it to listeners of that name."""
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def stream_events():
+    """GET /api/events[?after=N]: the board's messages after the cursor, then every new one, as events."""
+    board = current_app.extensions["chat"].board
+    broadcaster = current_app.extensions["sse"]
+    heartbeat = current_app.config["SSE_HEARTBEAT"]
+    after = cursor(board.last_id)
+    restarted = after > board.last_id  # a cursor from a board the server no longer has (it restarted empty)
+
+    def events():
+        """Runs after the view has returned, while the server writes each chunk it yields (see serving.py)."""
+        mailbox = Mailbox()
+        start = 0 if restarted else after  # EventSource cannot change its URL: the server starts it again
+        with broadcaster.subscription(mailbox, start) as caught_up_to:
+            yield f"retry: {RETRY}\n\n".encode()
+            if restarted:
+                yield notice("restarted", {"last_id": caught_up_to})
+            for gap, messages in catch_up(board, start, caught_up_to):
+                if gap:
+                    yield notice("missed", {"count": gap, "first_id": messages[0].id})
+                yield b"".join(event(message) for message in messages)
+            while True:
+                with mailbox.wakeup:
+                    mailbox.wakeup.wait_for(lambda: mailbox.items or mailbox.fell_behind or mailbox.closed, heartbeat)
+                    items, ended = mailbox.take(), mailbox.fell_behind or mailbox.closed
+                if ended:  # fell behind, or the server is stopping: EventSource comes back with Last-Event-ID
+                    return
+                yield b"".join(items) if items else COMMENT
+
+    return Response(events(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # no proxy may hold events
+
+
+def cursor(newest: int) -> int:
+    """Where the stream starts: after the Last-Event-ID the browser resends on reconnecting, else after
+    ``?after=N``, else after the newest message (only what comes next)."""
+    if "Last-Event-ID" in request.headers:
+        try:
+            return read_after(request.headers["Last-Event-ID"])
+        except BadInput:
+            raise BadInput("invalid_last_event_id", "Last-Event-ID must be the id of a message: a whole number")
+    return read_after(request.args["after"]) if "after" in request.args else newest

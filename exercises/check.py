@@ -13,10 +13,9 @@ import argparse
 import importlib
 import importlib.util
 import sys
-import traceback
 from pathlib import Path
 
-from .checks import EXERCISES, Fail
+from .checks import EXERCISES, Fail, in_file, where
 
 HERE = Path(__file__).resolve().parent
 SOLUTIONS = HERE / "solutions"
@@ -80,7 +79,7 @@ def load(path: Path, name: str):
         raise Fail(f"Python cannot read {path.name}: {error.msg} (line {error.lineno})",
                    "look at that line and the one before it: a missing bracket, colon or quote") from None
     except Exception as error:
-        raise Fail(f"{path.name} raised an error while loading: {_where(error, path)}",
+        raise Fail(f"{path.name} raised an error while loading: {where(error, path)}",
                    "fix that line; code outside functions runs as soon as the file loads") from None
     return module
 
@@ -106,11 +105,11 @@ def run_check(check, student, path: Path):
 
 def as_failure(error: BaseException, path: Path) -> Fail:
     """One line for an exception: the student's own line if it came from their file."""
-    if isinstance(error, NotImplementedError) and _in_file(error, path):
+    if isinstance(error, NotImplementedError) and in_file(error, path):
         return Fail(f"not written yet: {error or 'a function still raises NotImplementedError'}",
                     f"replace the 'raise NotImplementedError(...)' lines in {path.name} with your code")
-    if _in_file(error, path):
-        return Fail(f"your code raised {_where(error, path)}", "read that line: the error names what went wrong")
+    if in_file(error, path):
+        return Fail(f"your code raised {where(error, path)}", "read that line: the error names what went wrong")
     return Fail(f"the check itself could not run: {type(error).__name__}: {error}",
                 "run it again; if this keeps happening, show this message to your teacher")
 
@@ -121,19 +120,6 @@ def report_failure(description: str, failure: Fail, waiting: int) -> None:
     print(f"        hint: {failure.hint}")
     if waiting > 0:
         print(f"        ({waiting} more check{'s' if waiting > 1 else ''} will run once this one passes)")
-
-
-def _in_file(error: BaseException, path: Path) -> bool:
-    return any(Path(frame.filename).resolve() == path.resolve()
-               for frame in traceback.extract_tb(error.__traceback__))
-
-
-def _where(error: BaseException, path: Path) -> str:
-    """``TypeError: message (file.py, line 12, in function)``, naming the student's innermost line."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if Path(frame.filename).resolve() == path.resolve()]
-    place = f" ({path.name}, line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
-    return f"{type(error).__name__}: {error}{place}"
 
 
 def _shown(path: Path) -> str:

@@ -9,6 +9,8 @@ loopback ports, started and stopped by the checks themselves.
 
 import socket
 import threading
+import traceback
+from pathlib import Path
 
 # number: module; number 7, "add one feature to both servers", comes after the servers' rewrite
 EXERCISES = {1: "follower", 2: "accept_key", 3: "frame", 4: "clock", 5: "bandwidth", 6: "backoff"}
@@ -50,3 +52,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def in_file(error: BaseException, path) -> bool:
+    """Whether ``error`` went through the file at ``path`` (the student's)."""
+    return any(Path(frame.filename).resolve() == Path(path).resolve()
+               for frame in traceback.extract_tb(error.__traceback__))
+
+
+def where(error: BaseException, path) -> str:
+    """``TypeError: message (file.py, line 12, in function)``, naming the student's innermost line."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if Path(frame.filename).resolve() == Path(path).resolve()]
+    place = f" ({Path(path).name}, line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    return f"{type(error).__name__}: {error}{place}"

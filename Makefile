@@ -26,6 +26,11 @@ $(READY): requirements.txt requirements-test.txt
 screenshot: $(READY) tools
 	SCREENSHOT=docs/side-by-side.png $(BIN)/python -m pytest tests/test_browser.py -k screenshot -q
 
+# The exercises' checks: `make check` for all of them, `make check EX=3` for one (exercises/README.md).
+.PHONY: check
+check: $(READY)
+	$(BIN)/python -m exercises.check $(EX)
+
 # The notebooks: `make lab` opens them in JupyterLab; `make notebooks` re-executes them all in place,
 # outputs included (tests/test_notebooks.py runs them the same way and fails on any error).
 .PHONY: lab notebooks

@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"there is no exercise {text!r}: choose from {', '.join(map(str, EXERCISES))}")
         numbers.append(int(text))
     folder = SOLUTIONS if args.solution else args.dir
-    passed = [run_exercise(number, folder) for number in numbers]
+    try:
+        passed = [run_exercise(number, folder) for number in numbers]
+    except KeyboardInterrupt:
+        print("\nStopped.")
+        return 1
     if len(numbers) > 1:
         print(f"\n{sum(passed)} of {len(numbers)} exercises pass.")
     return 0 if all(passed) else 1

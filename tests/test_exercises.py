@@ -98,3 +98,17 @@ def test_a_follower_that_loses_its_place_on_a_cut_is_caught(tmp_path):
 def test_an_unknown_exercise_is_refused_with_the_list(tmp_path):
     done = check("9")
     assert done.returncode == 2 and "there is no exercise '9': choose from 1, 2, 3, 4, 5, 6" in done.stderr
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")), ids=lambda p: p.stem)
+def test_every_notebooks_try_it_points_to_its_exercise(path):
+    import nbformat
+
+    cells = [cell.source for cell in nbformat.read(path, as_version=4).cells
+             if cell.cell_type == "markdown" and "## Try it" in cell.source]
+    assert len(cells) == 1
+    links = [link for link in (ROOT / "notebooks").glob("../exercises/*/README.md")
+             if f"../exercises/{link.parent.name}/README.md" in cells[0]]
+    assert links, "the Try it cell links no exercise"
+    for link in links:
+        assert f"make check EX={int(link.parent.name[:2])}" in cells[0]

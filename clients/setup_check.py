@@ -43,7 +43,8 @@ def main(argv: list | None = None) -> int:
     for ok, what, detail in results:
         print(f"[{'ok' if ok else 'FIX'}] {what}: {detail}")
     to_fix = sum(not ok for ok, _, _ in results)
-    print("\nReady for class." if not to_fix else f"\n{to_fix} thing{'s' if to_fix > 1 else ''} to fix (see FIX above).")
+    plural = "s" if to_fix > 1 else ""
+    print("\nReady for class." if not to_fix else f"\n{to_fix} thing{plural} to fix (see FIX above).")
     return 0 if not to_fix else 1
 
 
@@ -61,8 +62,8 @@ def check_venv() -> tuple:
                                               "command with .venv/bin/python (Windows: .venv\\Scripts\\python)")
     ours = (ROOT / ".venv").resolve()
     if Path(sys.prefix).resolve() != ours:
-        return False, "virtual environment", (f"this is {sys.prefix}, not the project's .venv: run "
-                                              f".venv/bin/python -m clients.setup_check (Windows: .venv\\Scripts\\python)")
+        return False, "virtual environment", (f"this is {sys.prefix}, not the project's .venv: run .venv/bin/python "
+                                              "-m clients.setup_check (Windows: .venv\\Scripts\\python)")
     return True, "virtual environment", str(ROOT / ".venv")
 
 

@@ -31,7 +31,7 @@ CAPTURE_LIMIT = 30  # seconds: tshark stops by itself even if a test goes wrong
 
 
 class Capture:
-    """tshark on the loopback interface, printing (source port, destination port, TCP payload length, sequence number) per segment.
+    """tshark on loopback, printing (source port, destination port, TCP payload length, sequence number) per segment.
 
     tshark announces "Capturing on" a little before packets really flow, so
     instead of trusting that (or sleeping), ``mark()`` opens a TCP connection
@@ -94,7 +94,7 @@ class Capture:
 
 @pytest.fixture
 def capture():
-    """``capture(ports)`` starts tshark on the loopback interface for those TCP ports and returns once it is capturing."""
+    """``capture(ports)`` starts tshark on loopback for those TCP ports and returns once it is capturing."""
     tshark = require_tool("tshark")
     started: list[Capture] = []
 

@@ -255,9 +255,17 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
         poster = threading.Thread(target=post_events)
         poster.start()
         arrived = {}
-        try:  # until every event posted has come (a shared board may carry other messages too)
+        # Until every event posted has come (a shared board may carry other messages too). An event posted
+        # over HTTP may be pushed before its POST has returned its id, so the wait wakes now and then.
+        ws.settimeout(0.25)
+        try:
             while len(posted) < total or not all(i in arrived for i in posted):
-                message = json.loads(ws.recv())["message"]
+                if not poster.is_alive() and len(posted) < total:
+                    raise RuntimeError(f"only {len(posted)} of {total} events could be posted")
+                try:
+                    message = json.loads(ws.recv())["message"]
+                except websocket.WebSocketTimeoutException:
+                    continue
                 arrived.setdefault(message["id"], []).append(time.time() + clock_offset - message["time"])
         finally:
             poster.join()

@@ -23,6 +23,7 @@ import pytest
 import requests
 import websocket
 
+from clients.bench.capture import loopback_interface
 from clients.bench.relay import Relay
 from conftest import require_tool  # tests/ is on sys.path (rootdir conftest, no package)
 
@@ -30,7 +31,7 @@ CAPTURE_LIMIT = 30  # seconds: tshark stops by itself even if a test goes wrong
 
 
 class Capture:
-    """tshark on lo, printing (source port, destination port, TCP payload length, sequence number) per segment.
+    """tshark on loopback, printing (source port, destination port, TCP payload length, sequence number) per segment.
 
     tshark announces "Capturing on" a little before packets really flow, so
     instead of trusting that (or sleeping), ``mark()`` opens a TCP connection
@@ -44,7 +45,8 @@ class Capture:
         self.probe_port = probe_port
         bpf = " or ".join(f"tcp port {port}" for port in (*ports, probe_port))
         self.process = subprocess.Popen(
-            [tshark, "-i", "lo", "-f", bpf, "-a", f"duration:{CAPTURE_LIMIT}", "-l", "-n",
+            [tshark, "-i", loopback_interface(tshark) or "lo", "-f", bpf, "-a", f"duration:{CAPTURE_LIMIT}",
+             "-l", "-n",
              "-T", "fields", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.len", "-e", "tcp.seq"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.lines: list[tuple[int, int, int, int]] = []  # source port, destination port, length, relative seq
@@ -68,7 +70,7 @@ class Capture:
                 if any(self.probe_port in packet[:2] for packet in self.lines[seen_before:]):
                     return
                 if self.process.poll() is not None:
-                    message = f"tshark could not capture on lo (exit {self.process.returncode})"
+                    message = f"tshark could not capture on loopback (exit {self.process.returncode})"
                     pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
                 time.sleep(0.05)
         pytest.fail("tshark printed nothing in time")
@@ -92,7 +94,7 @@ class Capture:
 
 @pytest.fixture
 def capture():
-    """``capture(ports)`` starts tshark on lo for those TCP ports and returns once it is capturing."""
+    """``capture(ports)`` starts tshark on loopback for those TCP ports and returns once it is capturing."""
     tshark = require_tool("tshark")
     started: list[Capture] = []
 

@@ -2,6 +2,7 @@
 
     python -m clients.bench --quick            # seconds: a smoke run, as notebooks and tests use
     python -m clients.bench --out results/full # a few minutes: >= 1,000 round trips per transport
+    python -m clients.bench --url http://HOST:8001 --quick   # against servers running elsewhere (remote.py)
     python -m clients.bench COMMAND --help     # the other measurements, listed in COMMANDS below
 """
 
@@ -29,10 +30,20 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: results/)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--url", metavar="URL", help="measure the servers already running at URL, the polling "
+                        "server's address (http://HOST:8001), over the network, instead of starting our own")
     args = parser.parse_args(argv)
-    from .run import run  # imported here: the other commands do not need it
     progress = silent if args.quiet else Progress()
-    results = run(quick=args.quick, progress=progress)
+    if args.url:
+        from .remote import Unreachable, run_remote
+        try:
+            results = run_remote(args.url, quick=args.quick, progress=progress)
+        except Unreachable as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    else:
+        from .run import run  # imported here: the other commands do not need it
+        results = run(quick=args.quick, progress=progress)
     if isinstance(progress, Progress):
         progress.close()
     paths = report.write(results, args.out)

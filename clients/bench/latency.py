@@ -227,14 +227,16 @@ def _reply_of(poller: Poller, message_id: int) -> int | None:
 
 
 def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, interval: float | None = None,
-                 warmup: int = 5, seed: int = 2, progress=silent) -> dict:
+                 warmup: int = 5, seed: int = 2, progress=silent, clock_offset: float = 0.0) -> dict:
     """Server-originated events: from the server stamping one (Message.time) to the client holding it.
 
     ``transport`` is "websocket" (``url`` is the ws:// base) or "polling" (``url`` is http://;
-    ``interval`` None = long polling). Events are posted in this process at random
-    moments, ``rate`` per second on average. The one clock that can be compared
-    with the server's stamp is the same wall clock (``time.time``), read in the
-    same process, so no clock offset enters the figure.
+    ``interval`` None = long polling). Events are posted on ``chat.board`` at random
+    moments, ``rate`` per second on average: in this process, or over HTTP for a
+    server elsewhere (``remote.RemoteBoard``). In this process the server's stamp and
+    the client's arrival are read from the same wall clock (``time.time``), so no
+    clock offset enters the figure; against another machine ``clock_offset`` (its
+    clock minus ours, ``remote.clock_offset``) puts the arrival on the server's clock.
     """
     label = "WebSocket push" if transport == "websocket" else (
         f"short polling {interval * 1000:g} ms push" if interval else "long polling push")
@@ -248,19 +250,28 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
             progress(label, n + 1, total)
 
     if transport == "websocket":
-        ws = websocket.create_connection(f"{url}/ws", timeout=10)
+        # ?after=: everything after the board's last id, even what lands before the server's pusher starts
+        ws = websocket.create_connection(f"{url}/ws?after={chat.board.last_id}", timeout=10)
         poster = threading.Thread(target=post_events)
         poster.start()
-        arrived, received = {}, 0
+        arrived = {}
+        # Until every event posted has come (a shared board may carry other messages too). An event posted
+        # over HTTP may be pushed before its POST has returned its id, so the wait wakes now and then.
+        ws.settimeout(0.25)
         try:
-            while len(arrived) < total:
-                message = json.loads(ws.recv())["message"]
-                received += 1
-                arrived[message["id"]] = time.time() - message["time"]
+            while len(posted) < total or not all(i in arrived for i in posted):
+                if not poster.is_alive() and len(posted) < total:
+                    raise RuntimeError(f"only {len(posted)} of {total} events could be posted")
+                try:
+                    message = json.loads(ws.recv())["message"]
+                except websocket.WebSocketTimeoutException:
+                    continue
+                arrived.setdefault(message["id"], []).append(time.time() + clock_offset - message["time"])
         finally:
             poster.join()
             ws.close()
-        samples, polls, duplicates = [arrived[i] for i in posted], None, received - len(arrived)
+        samples, polls = [arrived[i][0] for i in posted], None
+        duplicates = sum(len(times) - 1 for times in arrived.values())
     else:
         poller = Poller(url, interval, until=lambda: len(posted) == total and posted[-1] in poller.arrived,
                         after=chat.board.last_id)
@@ -269,13 +280,14 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
         if not poller.join(timeout=1 + (interval or 0)):  # its last long poll began before we noted the last id
             chat.board.post(SERVER, "end of the run")
             poller.join()
-        samples = [poller.arrived[i][1] - poller.messages[i]["time"] for i in posted]
+        samples = [poller.arrived[i][1] + clock_offset - poller.messages[i]["time"] for i in posted]
         polls, duplicates = poller.polls, poller.duplicates
     return {"samples": samples[warmup:], "events": total, "delivered": len(samples), "duplicates": duplicates,
             "polls": len(polls) if polls is not None else None, "poll_round_trips": polls, "interval": interval}
 
 
-def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, progress=silent) -> dict:
+def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, progress=silent,
+                     host: str = "127.0.0.1") -> dict:
     """What opening a connection costs, step by step, with raw sockets so each step is exact:
 
     tcp_connect: ``connect()`` returns (SYN, SYN-ACK, ACK);
@@ -285,12 +297,12 @@ def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, 
     """
     steps = {name: [] for name in ("tcp_connect", "http_request_new", "http_request_keep_alive",
                                    "websocket_handshake")}
-    get = f"GET /api/messages?after={1 << 62} HTTP/1.1\r\nHost: 127.0.0.1:{http_port}\r\n\r\n".encode()
-    upgrade = (f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{ws_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    get = f"GET /api/messages?after={1 << 62} HTTP/1.1\r\nHost: {host}:{http_port}\r\n\r\n".encode()
+    upgrade = (f"GET /ws HTTP/1.1\r\nHost: {host}:{ws_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
     for i in range(warmup + count):
         started = time.perf_counter()
-        sock = _connect(http_port)
+        sock = _connect(http_port, host)
         steps["tcp_connect"].append(time.perf_counter() - started)
         with sock:
             for step in ("http_request_new", "http_request_keep_alive"):
@@ -298,7 +310,7 @@ def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, 
                 sock.sendall(get)
                 _read_response(sock)
                 steps[step].append(time.perf_counter() - started)
-        with _connect(ws_port) as sock:
+        with _connect(ws_port, host) as sock:
             started = time.perf_counter()
             sock.sendall(upgrade)
             head = _read_response(sock, body=False)
@@ -311,8 +323,8 @@ def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, 
     return {name: samples[warmup:] for name, samples in steps.items()}
 
 
-def _connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+def _connect(port: int, host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 

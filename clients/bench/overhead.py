@@ -30,7 +30,7 @@ def delivery_bytes(stack, transport: str, count: int, rate: float, interval: flo
     The WebSocket handshake and closing handshake are reported apart, as ``setup``.
     """
     port = stack.websocket.port if transport == "websocket" else stack.polling.port
-    with Relay(port, record=True) as relay:
+    with Relay(port, stack.polling.host, record=True) as relay:
         scheme = "ws" if transport == "websocket" else "http"
         result = latency.push_latency(stack.chat, transport, f"{scheme}://127.0.0.1:{relay.port}", count,
                                       rate=rate, interval=interval, warmup=0, progress=progress)
@@ -72,7 +72,7 @@ def reply_bytes(stack, count: int, progress=silent) -> dict:
     Long polling: the POST and its 201 up and down, plus the polls that bring the two messages back.
     """
     rows = {}
-    with Relay(stack.websocket.port, record=True) as relay:
+    with Relay(stack.websocket.port, stack.websocket.host, record=True) as relay:
         latency.websocket_reply(f"ws://127.0.0.1:{relay.port}", count, warmup=0, progress=progress)
         relay.wait_closed()
         ws = relay.split()
@@ -82,7 +82,7 @@ def reply_bytes(stack, count: int, progress=silent) -> dict:
         "client_frame_header": ws["up"]["frame_headers"] / ws["up"]["data_frames"],
         "server_frame_header": ws["down"]["frame_headers"] / ws["down"]["data_frames"],
         "per_exchange": sum(ws[side]["frame_headers"] + ws[side]["payloads"] for side in ("up", "down")) / count}
-    with Relay(stack.polling.port, record=True) as relay:
+    with Relay(stack.polling.port, stack.polling.host, record=True) as relay:
         result = latency.polling_reply(f"http://127.0.0.1:{relay.port}", count, None, warmup=0,
                                        after=stack.chat.board.last_id, progress=progress)
         relay.wait_closed()
@@ -99,7 +99,7 @@ def handshake_bytes(stack) -> list[dict]:
     """The WebSocket opening handshake (and closing handshake) as three client libraries send it."""
     rows = []
     for name in HANDSHAKE_CLIENTS:
-        with Relay(stack.websocket.port, record=True) as relay:
+        with Relay(stack.websocket.port, stack.websocket.host, record=True) as relay:
             _open_and_close(name, f"ws://127.0.0.1:{relay.port}/ws")
             relay.wait_closed()
             split = relay.split()
@@ -122,11 +122,14 @@ def _open_and_close(client: str, url: str) -> None:
             pass
 
 
-def idle_cost(stack, duration: float, short_interval: float, long_wait: int, ping_interval: float) -> list[dict]:
+def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
+              ping_interval: float | None) -> list[dict]:
     """Requests and bytes per second per client when nothing happens, four clients side by side.
 
     Short polling every ``short_interval`` s; long polling with wait=``long_wait`` s;
-    a WebSocket with no pings; one whose server pings every ``ping_interval`` s.
+    a WebSocket with no pings; one whose server pings every ``ping_interval`` s (a server
+    started here for it, on ``stack.chat``: left out when ``ping_interval`` is None,
+    as against a server elsewhere).
 
     Why not simply bytes in a window divided by its length: a short window holds
     2 or 3 pings, or 4 or 5 polls, depending on where it starts, so the figure
@@ -136,23 +139,25 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int, pin
     1 / wait, 1 / ping_interval). The events seen are reported too. The clients
     idle for ``duration`` s, and longer if needed until each has had one whole event.
     """
-    pinging = RunningServer(websocket_server.create_app(stack.chat, ping_interval=ping_interval))
+    pinging = None if ping_interval is None else RunningServer(
+        websocket_server.create_app(stack.chat, ping_interval=ping_interval))
     stop = threading.Event()
-    relays = {"short polling": Relay(stack.polling.port, record=True),
-              "long polling": Relay(stack.polling.port, record=True),
-              "websocket": Relay(stack.websocket.port, record=True),
-              "websocket + pings": Relay(pinging.port, record=True)}
+    relays = {"short polling": Relay(stack.polling.port, stack.polling.host, record=True),
+              "long polling": Relay(stack.polling.port, stack.polling.host, record=True),
+              "websocket": Relay(stack.websocket.port, stack.websocket.host, record=True)}
+    if pinging is not None:
+        relays["websocket + pings"] = Relay(pinging.port, record=True)
     pollers = {"short polling": latency.Poller(f"http://127.0.0.1:{relays['short polling'].port}", short_interval,
                                                until=stop.is_set, after=stack.chat.board.last_id),
                "long polling": latency.Poller(f"http://127.0.0.1:{relays['long polling'].port}", None,
                                               until=stop.is_set, after=stack.chat.board.last_id, wait=long_wait)}
     sockets = [simple_websocket.Client.connect(f"ws://127.0.0.1:{relays[name].port}/ws")  # answers pings itself
-               for name in ("websocket", "websocket + pings")]
+               for name in relays if name.startswith("websocket")]
     try:
         for poller in pollers.values():
             poller.start()
         time.sleep(duration)
-        deadline = time.monotonic() + 2 * max(short_interval, long_wait, ping_interval)
+        deadline = time.monotonic() + 2 * max(short_interval, long_wait, ping_interval or 0)
         while True:  # every client with a schedule has at least one whole event in each direction
             splits = {name: relay.split() for name, relay in relays.items()}  # before anyone says goodbye
             if time.monotonic() > deadline or all(_per_event(name, split[side])[1] for name, split in splits.items()
@@ -168,10 +173,12 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int, pin
             ws.close()
         for relay in relays.values():
             relay.stop()
-        pinging.stop()
+        if pinging is not None:
+            pinging.stop()
     schedule = {"short polling": (f"interval {short_interval:g} s", 1 / short_interval),
-                "long polling": (f"wait={long_wait} s", 1 / long_wait), "websocket": ("no pings", 0.0),
-                "websocket + pings": (f"ping every {ping_interval:g} s", 1 / ping_interval)}
+                "long polling": (f"wait={long_wait} s", 1 / long_wait), "websocket": ("no pings", 0.0)}
+    if ping_interval is not None:
+        schedule["websocket + pings"] = (f"ping every {ping_interval:g} s", 1 / ping_interval)
     rows = []
     for name, split in splits.items():
         setting, rate = schedule[name]
@@ -193,18 +200,22 @@ def _per_event(client: str, side: dict) -> tuple[float, int]:
     return (sum(f.header + f.payload for f in frames) / len(frames) if frames else 0.0), len(frames)
 
 
-def keep_alive_vs_new_connection(stack, count: int, progress=silent) -> list[dict]:
+def keep_alive_vs_new_connection(stack, count: int, progress=silent, client_closes: bool = False) -> list[dict]:
     """The same empty poll ``count`` times over one keep-alive connection, and with a new TCP connection
-    for every poll (the server answers ``Connection: close``, as ``flask run`` does)."""
-    closing = RunningServer(polling_server.create_app(stack.chat), keep_alive=False)
+    for every poll (the server answers ``Connection: close``, as ``flask run`` does: a second server
+    started here for it, or, with ``client_closes``, as against a server elsewhere, the client asks
+    for it with ``Connection: close``)."""
+    closing = None if client_closes else RunningServer(polling_server.create_app(stack.chat), keep_alive=False)
+    after = stack.chat.board.last_id
     rows = []
     try:
-        for name, server in (("keep-alive", stack.polling), ("new connection per poll", closing)):
-            with Relay(server.port, record=True) as relay, requests.Session() as session:
+        for name, server in (("keep-alive", stack.polling), ("new connection per poll", closing or stack.polling)):
+            headers = {"Connection": "close"} if server is stack.polling and name != "keep-alive" else {}
+            with Relay(server.port, server.host, record=True) as relay, requests.Session() as session:
                 url, times = f"http://127.0.0.1:{relay.port}/api/messages", []
                 for i in range(count):
                     started = time.perf_counter()
-                    session.get(url, params={"after": stack.chat.board.last_id}, timeout=10).raise_for_status()
+                    session.get(url, params={"after": after}, headers=headers, timeout=10).raise_for_status()
                     times.append(time.perf_counter() - started)
                     progress(f"polls, {name}", i + 1, count)
                 session.close()
@@ -215,5 +226,6 @@ def keep_alive_vs_new_connection(stack, count: int, progress=silent) -> list[dic
                          "response_bytes": (split["down"]["http_headers"] + split["down"]["http_bodies"]) / count,
                          "poll_times": times})
     finally:
-        closing.stop()
+        if closing is not None:
+            closing.stop()
     return rows

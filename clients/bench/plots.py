@@ -16,7 +16,7 @@ from . import scaling  # noqa: E402
 
 
 REFERENCE_NAMES = {"raw_tcp_echo": "raw TCP echo", "websockets_echo": "websockets library echo",
-                   "our_echo": "our /echo"}
+                   "our_echo": "our /echo", "tcp_connect": "TCP connect (one network round trip)"}
 
 
 def cdf(ax, rows, title: str) -> None:
@@ -40,7 +40,8 @@ def reply_cdf(results: dict):
     """CDF of the reply round trip per transport, with the two reference echoes."""
     fig, ax = plt.subplots(figsize=(8, 5))
     refs = [{**row, "transport": REFERENCE_NAMES[name]} for name, row in results["references"].items()]
-    cdf(ax, refs + results["reply_round_trip"], "Reply round trip on loopback")
+    where = f"to {results['meta']['url']}" if results["meta"].get("url") else "on loopback"
+    cdf(ax, refs + results["reply_round_trip"], f"Reply round trip {where}")
     return fig
 
 

@@ -197,6 +197,12 @@ class Relay:
             time.sleep(0.01)
         return False
 
+    def cut(self) -> None:
+        """Cut every connection open now, as a dropped Wi-Fi would, and go on accepting new ones."""
+        with self._lock:
+            sockets = list(self._sockets)
+        _cut(*sockets)
+
     def stop(self) -> None:
         """Close the listener and cut every connection still open."""
         _cut(self._listener)  # wakes the blocked accept() (closing alone does not, on Linux)

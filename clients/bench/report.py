@@ -92,6 +92,11 @@ def summary(results: dict) -> str:
     lines = [f"Run: {meta['mode']} mode, {meta['duration_s']:.1f} s, {meta['cpu_count']} CPUs, "
              f"Python {meta['python']}, load average before {meta['load_average'][0]:.1f}", "",
              f"{'Latency (ms)':<42} {'n':>5} {'median':>8} {'p90':>8} {'p99':>8}  x raw TCP  x websockets"]
+    if meta.get("clock"):  # servers on another machine: push latency rests on a clock offset estimate
+        clock = meta["clock"]
+        lines[1:1] = [f"Servers at {meta['url']}; their clock minus ours: {clock['offset_s'] * 1000:+.2f} ms, "
+                      f"give or take {clock['uncertainty_s'] * 1000:.2f} ms (every push latency carries that "
+                      "uncertainty)"]
     for row in latency_rows(results):
         if row["delay_ms"]:
             continue

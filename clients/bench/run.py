@@ -80,17 +80,18 @@ def polling_round_trips(http_url: str, count: int, intervals, rate: float, progr
     return rows
 
 
-def push_latencies(stack, settings, progress) -> list[dict]:
-    """Server-originated events to a WebSocket client, a long poller and short pollers."""
+def push_latencies(stack, settings, progress, clock_offset: float = 0.0) -> list[dict]:
+    """Server-originated events to a WebSocket client, a long poller and short pollers (``clock_offset``:
+    the server's clock minus ours, for a server on another machine)."""
     count, rate = settings["push"], settings["push_rate"]
     rows = [_row("WebSocket", None, latency.push_latency(stack.chat, "websocket", stack.ws_url, count, rate,
-                                                         progress=progress)),
+                                                         progress=progress, clock_offset=clock_offset)),
             _row("long polling", None, latency.push_latency(stack.chat, "polling", stack.polling.url, count, rate,
-                                                            progress=progress))]
+                                                            progress=progress, clock_offset=clock_offset))]
     for interval in settings["push_intervals"]:  # spread the events over at least push_cycles poll intervals
         slower = min(rate, count / (settings["push_cycles"] * interval))
         result = latency.push_latency(stack.chat, "polling", stack.polling.url, count, slower, interval,
-                                      progress=progress)
+                                      progress=progress, clock_offset=clock_offset)
         rows.append(_row(f"short polling {interval * 1000:g} ms", interval, result))
     return rows
 
@@ -121,8 +122,11 @@ def with_delay(stack, raw, delay: float, settings, progress) -> dict:
                     "stays a loopback figure; on a real network it would take one more round trip"}
 
 
-def overheads(stack, settings, progress) -> dict:
-    """Bytes per delivered message, per chat exchange, per handshake, per idle second, per poll."""
+def overheads(stack, settings, progress, in_process: bool = True) -> dict:
+    """Bytes per delivered message, per chat exchange, per handshake, per idle second, per poll.
+
+    ``in_process`` False (servers elsewhere): no pinging server for the idle cost, and the
+    client, not a second server, closes the connection after each poll."""
     count, rate = settings["delivery"], settings["delivery_rate"]
     delivery = [overhead.delivery_bytes(stack, "websocket", count, rate, progress=progress),
                 overhead.delivery_bytes(stack, "polling", count, rate, progress=progress),
@@ -131,13 +135,14 @@ def overheads(stack, settings, progress) -> dict:
     for row, name in zip(delivery, ("WebSocket", "long polling",
                                     f"short polling {settings['delivery_interval'] * 1000:g} ms")):
         row["label"] = name
-    keep_alive = overhead.keep_alive_vs_new_connection(stack, settings["keep_alive"], progress=progress)
+    keep_alive = overhead.keep_alive_vs_new_connection(stack, settings["keep_alive"], progress=progress,
+                                                       client_closes=not in_process)
     for row in keep_alive:
         row.update(summarize(row.pop("poll_times")))
     return {"delivery": delivery, "reply": overhead.reply_bytes(stack, settings["reply_bytes"], progress=progress),
             "handshake": overhead.handshake_bytes(stack),
             "idle": overhead.idle_cost(stack, settings["idle_seconds"], settings["idle_interval"],
-                                       settings["idle_wait"], settings["ping_interval"]),
+                                       settings["idle_wait"], settings["ping_interval"] if in_process else None),
             "keep_alive": keep_alive}
 
 

@@ -1,0 +1,28 @@
+"""Exercise 1: a long-poll follower that survives a server restart (notebooks 01 and 05).
+The statement is README.md beside this file.
+
+Check your work with:  make check EX=1   (or: python -m exercises.check 1)
+"""
+
+import requests
+
+WAIT = 2  # seconds each long poll may wait on the server for news (0 to 30)
+
+
+def follow(url: str, deliver, stop) -> None:
+    """Long-poll the polling server at ``url`` (for example http://127.0.0.1:8001) and call
+    ``deliver(message)`` exactly once for every message on its board, oldest first, until ``stop``
+    (a threading.Event) is set."""
+    after = 0  # the id of the last message delivered
+    with requests.Session() as session:
+        while not stop.is_set():
+            response = session.get(f"{url}/api/messages", params={"after": after, "wait": WAIT},
+                                   timeout=WAIT + 5)
+            answer = response.json()
+            for message in answer["messages"]:
+                deliver(message)
+                after = message["id"]
+            # TODO 1: when the server goes away for a moment (a restart, a Wi-Fi hiccup), the request above
+            #         raises requests.RequestException: wait a little and try again, without losing your place.
+            # TODO 2: a server that restarted has an empty board, and its ids start again from 1. You can tell:
+            #         answer["last_id"] is then below your `after`. Start again from 0.

@@ -1,0 +1,136 @@
+"""Exercise 3's checks: parse_frame on the RFC's examples, every length form, cut-off data, and a real stream."""
+
+import os
+import socket
+
+from clients import wire
+from servers.twins import Twins
+
+from . import Fail, check
+
+TITLE = "read and unmask a frame"
+FOLDER, FILE = "03-read-a-frame", "frame.py"
+MASK = bytes([0x37, 0xFA, 0x21, 0x3D])  # the key of the RFC's masked example
+HINT_RESULT = "return a tuple (fin, opcode, payload, size), for example (True, 1, b'Hello', 7)"
+
+
+def _parse(student, data: bytes):
+    result = student.parse_frame(data)
+    if result is not None and not (isinstance(result, tuple) and len(result) == 4):
+        raise Fail(f"parse_frame returned {result!r}", HINT_RESULT)
+    return result
+
+
+def _expect(student, name: str, data: bytes, expected: tuple, hint: str) -> None:
+    got = _parse(student, data)
+    if got is None:
+        raise Fail(f"{name}: parse_frame({_short(data)}) returned None, but that is a whole frame", hint)
+    fin, opcode, payload, size = got
+    if isinstance(payload, (bytearray, memoryview)):
+        payload = bytes(payload)
+    if (bool(fin), opcode, payload, size) != expected:
+        wrong = [field for field, a, b in zip(("fin", "opcode", "payload", "size"),
+                                              (bool(fin), opcode, payload, size), expected) if a != b]
+        raise Fail(f"{name}: parse_frame({_short(data)}) gave {_short_tuple(got)}, expected "
+                   f"{_short_tuple(expected)} (wrong: {', '.join(wrong)})", hint)
+
+
+@check("RFC 6455's unmasked examples (section 5.7): 'Hello', a fragmented 'Hel' + 'lo', a ping")
+def rfc_unmasked(student):
+    hint = "byte 0: FIN is its high bit (0x80), the opcode its low 4 bits; byte 1: the length in its low 7 bits"
+    _expect(student, "unmasked text 'Hello'", bytes.fromhex("810548656c6c6f"), (True, 1, b"Hello", 7), hint)
+    _expect(student, "first fragment 'Hel'", bytes.fromhex("010348656c"), (False, 1, b"Hel", 5), hint)
+    _expect(student, "last fragment 'lo'", bytes.fromhex("80026c6f"), (True, 0, b"lo", 4), hint)
+    _expect(student, "ping 'Hello'", bytes.fromhex("890548656c6c6f"), (True, 9, b"Hello", 7), hint)
+
+
+@check("a masked frame is unmasked: the RFC's masked 'Hello', then random keys")
+def masked(student):
+    hint = ("byte 1's high bit says the frame is masked; the 4 key bytes follow the length; "
+            "payload byte i is XOR-ed with key[i % 4]")
+    _expect(student, "masked text 'Hello'", bytes.fromhex("818537fa213d7f9f4d5158"), (True, 1, b"Hello", 11), hint)
+    for size in (1, 4, 7, 100):
+        payload = os.urandom(size)
+        _expect(student, f"masked binary frame of {size} bytes", wire.build_frame(wire.BINARY, payload,
+                mask=os.urandom(4)), (True, 2, payload, 6 + size), hint)
+
+
+@check("the 16-bit and 64-bit length forms: 126, 256, 65,535, 65,536 and 70,000 bytes")
+def long_lengths(student):
+    hint = ("a length field of 126 means: the length is the next 2 bytes, big-endian "
+            "(int.from_bytes(data[2:4], 'big')); 127 means the next 8; the mask key and payload come after")
+    _expect(student, "the RFC's 256-byte binary frame", bytes.fromhex("827e0100") + b"x" * 256,
+            (True, 2, b"x" * 256, 260), hint)
+    for size in (126, 65535, 65536, 70_000):
+        payload = os.urandom(size)
+        for mask in (None, os.urandom(4)):
+            header = wire.frame_header_size(size, masked=mask is not None)
+            what = f"{'masked' if mask else 'unmasked'} frame of {size:,} bytes"
+            _expect(student, what, wire.build_frame(wire.BINARY, payload, mask=mask), (True, 2, payload,
+                                                                                       header + size), hint)
+
+
+@check("less than a whole frame gives None; size says where the next frame starts")
+def cut_off_and_back_to_back(student):
+    frame = wire.build_frame(wire.TEXT, b"x" * 300, mask=MASK)
+    for cut in (0, 1, 3, 7, len(frame) - 1):
+        got = _parse(student, frame[:cut])
+        if got is not None:
+            raise Fail(f"the first {cut} bytes of a {len(frame)}-byte frame gave {_short_tuple(got)}, not None",
+                       "check len(data) against the header (2, 4 or 10 bytes, plus 4 for a mask) and then "
+                       "against the whole frame, and return None when it is shorter")
+    two = wire.build_frame(wire.TEXT, b"first") + wire.build_frame(wire.TEXT, b"second", mask=MASK)
+    first = _parse(student, two)
+    if first is None or first[3] != 7:
+        raise Fail(f"two frames back to back: the first one's size came out {first and first[3]}, not 7",
+                   "size is the header plus the payload length: the bytes this frame takes")
+    _expect(student, "the second of two frames", two[first[3]:], (True, 1, b"second", 12), "see above")
+
+
+@check("the bytes our server really sends: /echo answers 5, 300 and 70,000 bytes, read from the raw stream")
+def real_stream(student):
+    sizes = (5, 300, 70_000)
+    with Twins() as twins:
+        sock, rfile, _, _ = wire.open_websocket("127.0.0.1", twins.websocket.port, "/echo")
+        try:
+            sent = [os.urandom(size).hex()[:size].encode() for size in sizes]  # text frames, as a chat sends
+            for payload in sent:
+                wire.send_frame(sock, wire.TEXT, payload)
+            stream, got = b"", []
+            sock.settimeout(5)
+            while len(got) < len(sizes):
+                result = _parse(student, stream)
+                if result is None:
+                    chunk = rfile.read1(65536)
+                    if not chunk:
+                        raise Fail("the server's stream ended before your parser found three frames",
+                                   "return a frame as soon as data holds all of it")
+                    stream += chunk
+                    continue
+                got.append(result)
+                stream = stream[result[3]:]
+        except socket.timeout:
+            raise Fail(f"your parser found {len(got)} of 3 frames in {len(stream):,} bytes of the server's stream",
+                       "return None only while data is shorter than the whole frame") from None
+        finally:
+            sock.close()
+            rfile.close()
+    for (fin, opcode, payload, size), expected in zip(got, sent):
+        if (bool(fin), opcode, bytes(payload)) != (True, 1, expected):
+            raise Fail(f"a {len(expected):,}-byte echo came out as {_short_tuple((fin, opcode, payload, size))}",
+                       "the server's frames are not masked: their payload follows the length directly")
+    return "frames of " + ", ".join(f"{len(p):,} bytes (size {s:,})" for (_, _, p, s) in got)
+
+
+def _short(data: bytes) -> str:
+    shown = data[:12].hex(" ")
+    return f"{shown}{' ...' if len(data) > 12 else ''} ({len(data):,} bytes)"
+
+
+def _short_tuple(result) -> str:
+    fin, opcode, payload, size = result
+    shown = payload if len(payload) <= 12 else f"{bytes(payload[:8])!r}... ({len(payload):,} bytes)"
+    return f"({fin}, {opcode}, {shown}, {size})"
+
+
+CHECKS = [rfc_unmasked, masked, long_lengths, cut_off_and_back_to_back, real_stream]

@@ -1,0 +1,114 @@
+"""Every exercise's checks fail on its untouched starter and pass on its solution, run as a student runs them.
+
+A check that passes on the starter would tell a student "done" before they start;
+one that fails on the solution would never let them finish. Each run is a real
+``python -m exercises.check N`` process: real servers, real output, no traceback.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exercises.checks import EXERCISES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def check(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "exercises.check", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=150)
+
+
+def assert_readable(done: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    assert done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize("number", EXERCISES)
+def test_the_checks_fail_on_the_untouched_starter(number):
+    done = check(str(number))
+    assert_readable(done)
+    assert done.returncode == 1, done.stdout
+    assert "FAIL" in done.stdout and "what is wrong: " in done.stdout and "hint: " in done.stdout
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("number", EXERCISES)
+def test_the_checks_pass_on_the_solution(number):
+    done = check(str(number), "--solution")
+    assert_readable(done)
+    assert done.returncode == 0, done.stdout
+    assert "FAIL" not in done.stdout and "checks pass." in done.stdout
+
+
+@pytest.mark.parametrize("number", EXERCISES)
+def test_every_exercise_has_a_statement_a_starter_and_a_solution(number):
+    exercise = __import__(f"exercises.checks.{EXERCISES[number]}", fromlist=["FOLDER"])
+    folder = ROOT / "exercises" / exercise.FOLDER
+    assert folder.name.startswith(f"{number:02d}-")
+    assert (folder / "README.md").is_file() and (folder / exercise.FILE).is_file()
+    assert (ROOT / "exercises" / "solutions" / exercise.FOLDER / exercise.FILE).is_file()
+    assert f"make check EX={number}" in (folder / "README.md").read_text()
+    assert f"{exercise.FOLDER}/README.md" in (ROOT / "exercises" / "README.md").read_text()
+
+
+def write(tmp_path: Path, folder: str, name: str, text: str) -> Path:
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / name).write_text(text)
+    return tmp_path
+
+
+def test_a_file_python_cannot_read_is_one_line_not_a_traceback(tmp_path):
+    write(tmp_path, "02-accept-key", "accept.py", "def accept_key(key)\n    return key\n")
+    done = check("2", "--dir", str(tmp_path))
+    assert_readable(done)
+    assert done.returncode == 1
+    assert "Python cannot read accept.py: expected ':' (line 1)" in done.stdout
+
+
+def test_an_error_in_the_students_code_names_their_line(tmp_path):
+    write(tmp_path, "02-accept-key", "accept.py", "def accept_key(key):\n    return key + 1\n")
+    done = check("2", "--dir", str(tmp_path))
+    assert_readable(done)
+    assert "your code raised TypeError: " in done.stdout and "(accept.py, line 2, in accept_key)" in done.stdout
+
+
+def test_a_wrong_answer_gets_a_hint_for_that_mistake(tmp_path):
+    write(tmp_path, "02-accept-key", "accept.py", "import hashlib\n\ndef accept_key(key):\n    return hashlib.sha1("
+          "(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').encode()).hexdigest()\n")
+    done = check("2", "--dir", str(tmp_path))
+    assert "hint: that is the hash in hex" in done.stdout
+    assert "0 of 3 checks pass." in done.stdout
+
+
+def test_a_follower_that_loses_its_place_on_a_cut_is_caught(tmp_path):
+    """The checks after the first ones can fail too: this follower starts again from 0 after any error."""
+    solution = (ROOT / "exercises/solutions/01-follow-the-board/follower.py").read_text()
+    broken = solution.replace("                stop.wait(RETRY)\n", "                stop.wait(RETRY)\n"
+                              "                after = 0\n")
+    assert broken != solution
+    done = check("1", "--dir", str(write(tmp_path, "01-follow-the-board", "follower.py", broken)))
+    assert_readable(done)
+    assert "FAIL  a dropped connection loses nothing and repeats nothing" in done.stdout
+    assert "was delivered twice" in done.stdout
+
+
+def test_an_unknown_exercise_is_refused_with_the_list(tmp_path):
+    done = check("9")
+    assert done.returncode == 2 and "there is no exercise '9': choose from 1, 2, 3, 4, 5, 6" in done.stderr
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")), ids=lambda p: p.stem)
+def test_every_notebooks_try_it_points_to_its_exercise(path):
+    import nbformat
+
+    cells = [cell.source for cell in nbformat.read(path, as_version=4).cells
+             if cell.cell_type == "markdown" and "## Try it" in cell.source]
+    assert len(cells) == 1
+    links = [link for link in (ROOT / "notebooks").glob("../exercises/*/README.md")
+             if f"../exercises/{link.parent.name}/README.md" in cells[0]]
+    assert links, "the Try it cell links no exercise"
+    for link in links:
+        assert f"make check EX={int(link.parent.name[:2])}" in cells[0]

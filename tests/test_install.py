@@ -44,7 +44,7 @@ def test_the_light_install_has_no_test_tools(light):
     python = str(light / "bin" / "python")
     for package in ("pytest", "playwright"):
         assert subprocess.run([python, "-c", f"import {package}"], capture_output=True).returncode != 0, package
-    assert subprocess.run([python, "-c", "import flask, flask_sock, websockets, matplotlib, jupyterlab, nbclient"],
+    assert subprocess.run([python, "-c", "import flask, wsproto, psutil, websockets, matplotlib, jupyterlab, nbclient"],
                           capture_output=True).returncode == 0
 
 

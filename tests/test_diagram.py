@@ -1,6 +1,6 @@
 """Sequence diagrams are drawn from what crossed the wire: the relay's record of a known exchange has
 exactly the arrows the client saw itself, in order, byte for byte; the drawing has one arrow per
-recorded arrow, where the record puts it; the three-way scenario runs on every transport.
+recorded arrow, where the record puts it; the scenario runs on every transport.
 
 The expected sizes come from the client's own side of each exchange (``clients.wire`` returns the
 bytes it wrote and read), an account independent of the relay.
@@ -83,6 +83,37 @@ def test_a_websocket_exchange_is_recorded_frame_by_frame(websocket, chat):
         ("down", "FIN", 0), ("up", "FIN", 0)]  # the server closes TCP first (RFC 6455 section 7.1.1)
 
 
+def test_an_event_stream_is_recorded_event_by_event(polling, chat):
+    polling.server.app.config["SSE_HEARTBEAT"] = 0.2  # so that the server soon notices the client has left
+    with Relay(polling.port, delay=DELAY, record=True) as relay:
+        origin = time.perf_counter()
+        sock = socket.create_connection(("127.0.0.1", relay.port), timeout=5)
+        rfile = sock.makefile("rb")
+        request = wire.request_bytes("GET", "/api/events", f"127.0.0.1:{relay.port}")
+        sock.sendall(request)
+        head = b""
+        while (line := rfile.readline()) != b"\r\n":
+            head += line
+        head += line
+        retry = rfile.readline() + rfile.readline()  # "retry: 2000", then the empty line that ends it
+        events = []
+        for n in (1, 2):
+            chat.board.post(SERVER, f"Notification #{n}: the server speaks first")
+            events.append(rfile.readline() + rfile.readline() + rfile.readline())  # id, data, empty line
+        rfile.close()
+        sock.close()  # the client leaves, as a closed EventSource does
+        arrows = recorded(relay, origin)
+    assert arrows[:6] == [
+        ("up", "GET /api/events", len(request)),
+        ("down", f"200, event stream, {len(head)} B", len(head)),
+        ("down", f"retry hint, {len(retry)} B", len(retry)),
+        *[("down", f"event, {len(event)} B", len(event)) for event in events],
+        ("up", "FIN", 0)]
+    # then only heartbeats the server wrote before it noticed, and perhaps its own FIN: the stream has ended
+    assert {(direction, label.split(",")[0]) for direction, label, _ in arrows[6:]} <= {
+        ("down", "heartbeat"), ("down", "FIN")}
+
+
 QUICK = scenario.Script(send_at=0.2, notify_at=(0.75,), close_at=1.0)  # notify off the 0.3 s poll beat
 
 
@@ -103,6 +134,8 @@ def test_the_script_plays_over_every_transport(runs):
     assert [arrow.unanswered for arrow in long_ if arrow.kind == "request"][-1]  # ...and left held at the end
     assert [arrow.label for arrow in ws if arrow.kind != "frame" or arrow.label.startswith("Close")] == [
         "GET /ws (Upgrade: websocket)", "101 Switching Protocols", "Close 1000", "Close 1000", "FIN", "FIN"]
+    events = [arrow.label.split(",")[0] for arrow in by_name["Server-Sent Events"].arrows if arrow.kind == "frame"]
+    assert events == ["retry hint", "event", "event", "event"]  # our message, its reply, the notification
 
 
 def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(runs, tmp_path):

@@ -3,7 +3,7 @@
 ``python -m clients.bench diagram`` plays the script of ``scenario.py`` over each transport and draws
 what crossed the wire, one panel per transport, on one time axis:
 
-    python -m clients.bench diagram                          # docs/three-ways.png and .svg
+    python -m clients.bench diagram                          # docs/transports.png and .svg
     python -m clients.bench diagram --transports short-polling websocket --out results --name two
 
 Every arrow is one HTTP request, response, WebSocket frame or TCP FIN the relay saw, placed at the
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=_delay, default=scenario.DELAY, metavar="SECONDS",
                         help=f"the relay's added one-way delay (default {scenario.DELAY:g}, at most 0.5)")
     parser.add_argument("--out", default="docs", metavar="DIR", help="where the PNG and SVG go (default: docs/)")
-    parser.add_argument("--name", default="three-ways", help="file name without extension (default: three-ways)")
+    parser.add_argument("--name", default="transports", help="file name without extension (default: transports)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     runs = scenario.run_all(args.transports, delay=args.delay)

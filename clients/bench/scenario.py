@@ -154,7 +154,49 @@ class WebSocket:
         self.sock.close()
 
 
-TRANSPORTS = {"short polling": ShortPolling, "long polling": LongPolling, "WebSocket": WebSocket}
+class ServerSentEvents:
+    """One GET /api/events that never ends: the server writes each message into it as an event. Sending
+    is a POST on a second connection, as over polling; leaving closes the stream's connection."""
+    server = "polling"
+    send = Polling.send
+
+    def __init__(self, host: str, port: int, after: int) -> None:
+        self.address, self.host, self.send_socket = (host, port), f"{host}:{port}", None
+        self.received: list[dict] = []
+        self.sock = socket.create_connection(self.address, timeout=10)
+        self.sock.sendall(wire.request_bytes("GET", "/api/events", self.host))  # no ?after=: only what is new
+        self.listener = threading.Thread(target=self._listen, name="scenario listener", daemon=True)
+        self.listener.start()
+
+    def _listen(self) -> None:
+        parser = wire.EventParser()
+        try:
+            with self.sock.makefile("rb") as rfile:
+                while rfile.readline() not in (b"\r\n", b""):  # the response head
+                    pass
+                for line in rfile:
+                    event = parser.feed(line.decode().rstrip("\n"))
+                    if event is not None and event.type == "message":
+                        self.received.append(json.loads(event.data))
+        except (OSError, ValueError):  # close() cut the stream
+            pass
+
+    def close(self) -> None:
+        """Leave, as a browser closing its EventSource does: close both connections."""
+        for sock in (self.sock, self.send_socket):
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.listener.join(5)
+        for sock in (self.sock, self.send_socket):
+            if sock is not None:
+                sock.close()
+
+
+TRANSPORTS = {"short polling": ShortPolling, "long polling": LongPolling, "WebSocket": WebSocket,
+              "Server-Sent Events": ServerSentEvents}
 
 
 def run(transport: str, stack: Twins, script: Script = Script(), delay: float = DELAY) -> Run:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from clients import wire
 
-from .frames import walk
+from .frames import Event, walk
 from .relay import Relay
 
 
@@ -61,7 +61,10 @@ def _pieces(index: int, direction: str, data: bytes, crossings, origin: float):
 
 
 def _describe(what, raw: bytes) -> tuple[str, str, bool]:
-    """(kind, label, empty) of one HTTP message (``what`` is its header block) or frame."""
+    """(kind, label, empty) of one HTTP message (``what`` is its header block), frame or event."""
+    if isinstance(what, Event):  # one Server-Sent Event
+        names = {"comment": "heartbeat", "retry": "retry hint"}
+        return "frame", f"{names.get(what.type, 'event' if what.type == 'message' else what.type)}, {len(raw)} B", False
     if not isinstance(what, bytes):  # a frames.Frame
         if what.opcode == "close":
             code, _ = wire.parse_close(wire.parse_frame(raw)[0].payload)
@@ -73,6 +76,8 @@ def _describe(what, raw: bytes) -> tuple[str, str, bool]:
         return "request", f"{start[0]} {start[1]}" + (" (Upgrade: websocket)" if upgrade else ""), False
     if start[1] == "101":
         return "response", "101 Switching Protocols", False
+    if any(name.lower() == "content-type" and value.startswith("text/event-stream") for name, value in headers):
+        return "response", f"{start[1]}, event stream, {len(raw)} B", False
     messages = _messages_in(raw[len(what):])
     if messages is None:
         return "response", f"{start[1]}, {len(raw)} B", False

@@ -16,13 +16,15 @@ import numpy as np  # noqa: E402
 from . import scaling, stats  # noqa: E402
 from .colors import REFERENCE, color_of  # noqa: E402
 
-REFERENCE_NAMES = {"raw_tcp_echo": "raw TCP echo", "websockets_echo": "websockets library echo",
-                   "our_echo": "our /echo"}
 # Lines of one colour (short polling at several intervals, the references) differ by style, in this order.
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 3))]
 # Parts of a stacked bar (headers, bodies, payload) in the transport's colour, lighter and hatched each.
 PART_SHADES = [(1.0, ""), (0.75, "//"), (0.55, ".."), (0.4, "xx"), (0.25, "")]
 LEGEND_OUTSIDE = {"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 8}  # never over the data
+
+
+REFERENCE_NAMES = {"raw_tcp_echo": "raw TCP echo", "websockets_echo": "websockets library echo",
+                   "our_echo": "our /echo"}
 
 
 def cdf(ax, rows, title: str) -> None:

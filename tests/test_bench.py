@@ -4,10 +4,11 @@ import json
 import os
 import socket
 
+import numpy as np
 import pytest
 
 from clients import wire
-from clients.bench import latency, plots, report, scaling
+from clients.bench import latency, plots, report, scaling, stats
 from clients.bench.frames import frame_header_size, parse_frame, split_stream
 from clients.bench.relay import Relay
 from servers import polling_server, websocket_server
@@ -244,8 +245,9 @@ def test_half_interval_rows_match_the_model_and_plot(tiny_run):
     short = [row for row in replies.values() if row["interval_ms"]]
     assert [row["transport"] for row in rows] == [row["transport"] for row in short]
     for row, source in zip(rows, short):
-        error = source["interval_ms"] / (12 * source["n"]) ** 0.5
-        assert row["standard_errors"] == pytest.approx((source["mean_ms"] - source["model_mean_ms"]) / error)
+        error = np.std(source["samples_ms"], ddof=1) / source["n"] ** 0.5  # the samples' own spread
+        assert row["standard_errors"] == pytest.approx((source["mean_ms"] - source["model_mean_ms"]) / error, rel=1e-3)
+        assert (row["verdict"] == "within noise") == (abs(row["standard_errors"]) < stats.NOISE_Z)
     fig = plots.model_vs_measured(replies)
     assert len(fig.axes) == len(short)
     plots.plt.close(fig)

@@ -84,3 +84,30 @@ def drop_a_node(chat, node_a, node_b, events: int, kill_before: int, gap: float)
     for runner in runners:
         runner.join(15)
     return {"followers": followers, "t0": t0, "killed_at": killed_at}
+
+
+def summary(drop: dict, events: int) -> dict:
+    """Per follower of a ``drop_a_node`` run: notifications received (distinct) and repeated, the median and
+    worst delay (ms), how long after node A stopped it noticed (ms), whether it moved to node B, its log."""
+    rows = {}
+    for name, follower in drop["followers"].items():
+        ids = [message_id for _, message_id, _ in follower["got"]]
+        delays = sorted((t - stamped) * 1000 for t, _, stamped in follower["got"])
+        lost = [at for at, what, _ in follower["log"] if what.startswith("lost")]
+        rows[name] = {"received": len(set(ids)), "duplicates": len(ids) - len(set(ids)), "events": events,
+                      "median_ms": delays[len(delays) // 2] if delays else None, "worst_ms": max(delays, default=None),
+                      "noticed_ms": (lost[0] - drop["killed_at"]) * 1000 if lost else None,
+                      "moved": any("node B" in what for _, what, _ in follower["log"]), "log": follower["log"]}
+    return rows
+
+
+def describe(rows: dict, t0: float) -> str:
+    """``summary`` as lines of text: one per follower, then its log, seconds since ``t0``."""
+    lines = []
+    for name, row in rows.items():
+        lines.append(f"{name}: {row['received']} of {row['events']} notifications, {row['duplicates']} duplicates, "
+                     f"worst delay {row['worst_ms']:.1f} ms (median {row['median_ms']:.1f} ms), noticed the drop "
+                     f"{row['noticed_ms']:.0f} ms after node A stopped")
+        lines += [f"    {at - t0:7.3f} s  {what}" + (f", handshake {size} bytes" if size else "")
+                  for at, what, size in row["log"]]
+    return "\n".join(lines)

@@ -5,6 +5,8 @@ All byte figures are TCP payload (what HTTP or WebSocket put on the connection);
 the IP and TCP headers of each segment come on top for every transport alike.
 """
 
+import io
+import json
 import threading
 import time
 
@@ -15,6 +17,8 @@ import websockets.sync.client
 
 from servers import polling_server, websocket_server
 from servers.serving import RunningServer
+
+from clients import wire
 
 from . import latency
 from .frames import BYTE_BUCKETS
@@ -44,15 +48,19 @@ def delivery_bytes(stack, transport: str, count: int, rate: float, interval: flo
         setup = up["http_headers"] + down["http_headers"] + up["control_frames"] + down["control_frames"]
     else:
         headers = up["http_headers"] + down["http_headers"]
-        payload = up["http_bodies"] + down["http_bodies"]
+        empty = empty_poll_bodies(relay)  # "nothing new": protocol, not payload
+        payload = up["http_bodies"] + down["http_bodies"] - empty
         setup = 0
     requests_made = split["up"]["http_messages"] if transport != "websocket" else 0
     return {
         "transport": transport, "interval": interval, "delivered": delivered, "events": count,
         "duplicates": result["duplicates"], "requests": requests_made, "connections": len(relay.connections),
         "data_frames_down": split["down"]["data_frames"], "up": up, "down": down, "setup_bytes": setup,
+        "empty_polls": empty_polls(relay) if transport != "websocket" else 0,
         "per_message": {"headers": headers / delivered, "payload": payload / delivered,
-                        "total": (headers + payload) / delivered,
+                        "total": (headers + payload + (empty if transport != "websocket" else 0)) / delivered,
+                        # short polling: the bodies of polls that brought nothing ({"messages": [], ...})
+                        "empty_bodies": (empty if transport != "websocket" else 0) / delivered,
                         # the headers, by kind (WebSocket: frame headers only; its handshake is setup_bytes)
                         "request_headers": (up["http_headers"] if transport != "websocket" else 0) / delivered,
                         "response_headers": (down["http_headers"] if transport != "websocket" else 0) / delivered,
@@ -63,6 +71,37 @@ def delivery_bytes(stack, transport: str, count: int, rate: float, interval: flo
         "server_frame_header": down["frame_headers"] / split["down"]["data_frames"] if transport == "websocket"
         else None,
     }
+
+
+def _poll_responses(relay) -> list:
+    """Every HTTP response the relay saw come down, parsed (our servers always send Content-Length)."""
+    responses = []
+    for connection in relay.connections:
+        stream = io.BytesIO(bytes(connection.recorded["down"]))
+        while stream.tell() < len(stream.getbuffer()):
+            try:
+                responses.append(wire.read_response(stream))
+            except (ConnectionError, ValueError, IndexError):  # a cut-off tail
+                break
+    return responses
+
+
+def _is_empty_poll(response) -> bool:
+    try:
+        return json.loads(response.body).get("messages") == []
+    except (ValueError, AttributeError):
+        return False
+
+
+def empty_polls(relay) -> int:
+    """How many poll answers brought no message."""
+    return sum(_is_empty_poll(response) for response in _poll_responses(relay))
+
+
+def empty_poll_bodies(relay) -> int:
+    """Bytes of the bodies of poll answers that brought no message: ``{"messages": [], "last_id": N}``
+    tells the client "nothing new", which is protocol, not payload."""
+    return sum(len(response.body) for response in _poll_responses(relay) if _is_empty_poll(response))
 
 
 def reply_bytes(stack, count: int, progress=silent) -> dict:

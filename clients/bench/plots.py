@@ -10,9 +10,17 @@ import matplotlib
 if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend, whatever it imported first
     matplotlib.use("Agg")  # elsewhere: files, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import scaling  # noqa: E402
+from . import scaling, stats  # noqa: E402
+from .colors import REFERENCE, color_of  # noqa: E402
+
+# Lines of one colour (short polling at several intervals, the references) differ by style, in this order.
+LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 3))]
+# Parts of a stacked bar (headers, bodies, payload) in the transport's colour, lighter and hatched each.
+PART_SHADES = [(1.0, ""), (0.75, "//"), (0.55, ".."), (0.4, "xx"), (0.25, "")]
+LEGEND_OUTSIDE = {"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 8}  # never over the data
 
 
 REFERENCE_NAMES = {"raw_tcp_echo": "raw TCP echo", "websockets_echo": "websockets library echo",
@@ -21,19 +29,24 @@ REFERENCE_NAMES = {"raw_tcp_echo": "raw TCP echo", "websockets_echo": "websocket
 
 def cdf(ax, rows, title: str) -> None:
     """Draw each distribution as a CDF on ``ax``: ``rows`` is a list of summaries with a "transport"
-    label, or a dict {label: summary}; each needs "samples_ms", "median_ms" and "n"."""
+    label, or a dict {label: summary}; each needs "samples_ms", "median_ms" and "n". Each transport has
+    its colour (``colors.color_of``); curves of one colour differ by line style."""
     if isinstance(rows, dict):
         rows = [{**row, "transport": label} for label, row in rows.items()]
+    used: dict[str, int] = {}
     for row in rows:
         samples = np.sort(row["samples_ms"])
-        ax.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post",
-                label=f"{row['transport']} (median {row['median_ms']:.3g} ms, n={row['n']})")
+        color = color_of(row["transport"])
+        style = LINE_STYLES[used.get(color, 0) % len(LINE_STYLES)]
+        used[color] = used.get(color, 0) + 1
+        ax.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post", color=color,
+                linestyle=style, label=f"{row['transport']} (median {row['median_ms']:.3g} ms, n={row['n']})")
     ax.set_xscale("log")
     ax.set_xlabel("milliseconds (log scale)")
     ax.set_ylabel("fraction of messages")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(**LEGEND_OUTSIDE)
 
 
 def reply_cdf(results: dict):
@@ -53,67 +66,77 @@ def push_cdf(results: dict):
 
 
 def setup_box(results: dict):
-    """Box plots of connection set-up steps, on loopback and through the delaying relay."""
+    """Box plots of connection set-up steps, on loopback and through the delaying relay (log scale: the
+    steps span orders of magnitude), the WebSocket handshake in the WebSocket's colour."""
     runs = [("loopback", results["connection_setup"])]
     runs += [(f"relay holding data {d['delay_ms']:g} ms each way", d["connection_setup"])
              for d in results["with_delay"]]
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4.5), squeeze=False)
     for ax, (title, steps) in zip(axes[0], runs):
-        ax.boxplot([step["samples_ms"] for step in steps.values()], showfliers=False)
+        boxes = ax.boxplot([step["samples_ms"] for step in steps.values()], showfliers=False, patch_artist=True)
+        for box, name in zip(boxes["boxes"], steps):
+            box.set(facecolor=color_of(name), alpha=0.6)
         ax.set_xticks(range(1, len(steps) + 1), [name.replace("_", "\n") for name in steps], fontsize=8)
-        ax.set_ylabel("milliseconds")
-        ax.set_title(f"Connection set-up, {title}")
-        ax.grid(True, axis="y", alpha=0.3)
+        ax.set_yscale("log")
+        ax.set_ylabel("milliseconds (log scale)")
+        ax.set_title(f"Connection set-up, {title}", fontsize=10)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
 def bytes_per_message(results: dict):
-    """Stacked bars per delivered message: headers each way (HTTP headers or frame headers), then payload."""
+    """Stacked bars per delivered message, in each transport's colour: headers each way (HTTP headers or
+    frame headers), the bodies of empty polls, then the payload; the total on top of each bar."""
     rows = results["overhead"]["delivery"]
     labels = [row["label"] for row in rows]
-    parts = {"client → server headers": [], "server → client headers": [], "body / payload": []}
+    parts = {"client → server headers": [], "server → client headers": [], "empty poll bodies": [],
+             "body / payload": []}
     for row in rows:
         up, down, count = row["up"], row["down"], row["delivered"]
         parts["client → server headers"].append((up["http_headers"] * (row["transport"] != "websocket")
                                                  + up["frame_headers"]) / count)
         parts["server → client headers"].append((down["http_headers"] * (row["transport"] != "websocket")
                                                  + down["frame_headers"]) / count)
+        parts["empty poll bodies"].append(row["per_message"].get("empty_bodies", 0))
         parts["body / payload"].append(row["per_message"]["payload"])
     fig, ax = plt.subplots(figsize=(8, 4.5))
     bottom = np.zeros(len(rows))
-    for name, values in parts.items():
-        ax.bar(labels, values, bottom=bottom, label=name)
+    colors = [color_of(label) for label in labels]
+    for i, (name, values) in enumerate(parts.items()):
+        alpha, hatch = PART_SHADES[i % len(PART_SHADES)]
+        ax.bar(labels, values, bottom=bottom, color=colors, alpha=alpha, hatch=hatch, edgecolor="white")
+        ax.bar(0, 0, color=REFERENCE, alpha=alpha, hatch=hatch, edgecolor="white", label=name)  # legend key
         bottom += values
     for x, row in enumerate(rows):
-        ax.annotate(f"{row['per_message']['headers']:.0f} + {row['per_message']['payload']:.0f} B",
-                    (x, bottom[x]), ha="center", va="bottom", fontsize=9)
-    ax.set_ylim(0, bottom.max() * 1.2)
+        ax.annotate(f"{row['per_message']['total']:.0f} B", (x, bottom[x]), ha="center", va="bottom", fontsize=9)
+    ax.set_ylim(0, bottom.max() * 1.15)
     ax.set_ylabel("bytes per delivered message (TCP payload)")
     ax.set_title("What one server message costs on the wire (WebSocket handshake not included)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(**LEGEND_OUTSIDE)
     return fig
 
 
 def bandwidth_vs_clients(results: dict):
-    """The websocket.org table as lines: the paper's bytes and this run's, Mbps = bits/s / 2**20."""
+    """The websocket.org table as lines: the paper's bytes (dashed) and this run's, Mbps = bits/s / 2**20."""
     table = results["scaling"]["measured"]
     clients = [row["clients"] for row in table]
     fig, ax = plt.subplots(figsize=(8, 5))
-    names = {"paper_polling": "paper: polling, 871 B headers", "polling_headers": "measured: poll headers",
-             "long_polling_total": "measured: long poll, headers + body",
-             "paper_websocket": "paper: WebSocket, 2 B frame header",
-             "websocket_frame_header": "measured: frame header", "websocket_total": "measured: frame + payload"}
-    for key, label in names.items():
-        style = "--" if key.startswith("paper") else "-"
-        ax.plot(clients, [row[key] for row in table], style, marker="o", label=label)
+    names = {"paper_polling": ("paper: polling, 871 B headers", "short polling", "--"),
+             "polling_headers": ("measured: poll headers", "short polling", "-"),
+             "long_polling_total": ("measured: long poll, headers + body", "long polling", "-"),
+             "paper_websocket": ("paper: WebSocket, 2 B frame header", "WebSocket", "--"),
+             "websocket_frame_header": ("measured: frame header", "WebSocket", ":"),
+             "websocket_total": ("measured: frame + payload", "WebSocket", "-")}
+    for key, (label, transport, style) in names.items():
+        ax.plot(clients, [row[key] for row in table], style, marker="o", color=color_of(transport), label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("clients, one message per second each")
     ax.set_ylabel("Mbps (bits/s / 2^20)")
     ax.set_title("Bandwidth vs number of clients")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(**LEGEND_OUTSIDE)
     return fig
 
 
@@ -137,17 +160,18 @@ def save_all(results: dict, out) -> list[Path]:
 
 
 def half_interval_rows(replies: dict) -> list[dict]:
-    """Short-polling reply round trips against the half-interval model: one row per transport that polls
-    at an interval, with the measured and model means (ms) and their difference in standard errors
-    (the standard error of a mean of n waits uniform over the interval: interval / sqrt(12 n))."""
+    """Short-polling latencies against the half-interval model: one row per transport that polls at an
+    interval, with the measured and model means (ms), their difference in standard errors of the mean,
+    and the verdict of ``stats.against_model`` ("within noise", or "higher"/"lower" than the model)."""
     rows = []
     for name, row in replies.items():
         if not row["interval_ms"]:
             continue
-        error = row["interval_ms"] / np.sqrt(12 * row["n"])
+        check = stats.against_model(row, row["model_mean_ms"])
         rows.append({"transport": name, "mean_ms": row["mean_ms"], "model_mean_ms": row["model_mean_ms"],
                      "interval_ms": row["interval_ms"], "poll_round_trip_ms": row["poll_round_trip"]["mean_ms"],
-                     "standard_errors": (row["mean_ms"] - row["model_mean_ms"]) / error})
+                     "n": row["n"], "standard_errors": (check.a - check.b) / stats.standard_error(row),
+                     "verdict": check.verdict, "check": check})
     return rows
 
 
@@ -160,69 +184,99 @@ def model_vs_measured(replies: dict):
     axes = axes[0]
     for ax, (name, row) in zip(axes, short.items()):
         ms, interval, rtt = np.sort(row["samples_ms"]), row["interval_ms"], row["poll_round_trip"]["mean_ms"]
-        ax.step(ms, np.arange(1, len(ms) + 1) / len(ms), where="post", label="measured")
-        ax.plot([0, rtt, rtt + interval, 1.2 * interval + rtt], [0, 0, 1, 1], "--", label="model")
+        color = color_of(name)
+        ax.step(ms, np.arange(1, len(ms) + 1) / len(ms), where="post", color=color, label="measured")
+        ax.plot([0, rtt, rtt + interval, 1.2 * interval + rtt], [0, 0, 1, 1], "--", color=REFERENCE,
+                label="model: a wait uniform over the interval, then one poll round trip")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("milliseconds")
     axes[0].set_ylabel("fraction of messages")
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8)
+    fig.tight_layout()
     return fig
 
 
-def parts_per_message(per_message: dict):
-    """Horizontal stacked bars, one per transport: ``per_message`` maps a transport label to
-    {part: bytes per delivered message}, parts in the same order for every transport (headers first,
-    payload last). Unlike ``bytes_per_message``, which splits headers by direction, this splits them by
-    kind (request headers, response headers, frame headers)."""
+def parts_per_message(per_message: dict, xlabel: str = "bytes per delivered message "
+                      "(WebSocket: handshake not included)", log: bool = False, value_format: str = ",.0f"):
+    """Horizontal stacked bars, one per transport, in its colour (``colors.color_of`` of the label), the
+    parts ever lighter: ``per_message`` maps a transport label to {part: bytes}, parts in the same order
+    for every transport (headers first, payload last), and each bar ends with its total, written with
+    ``value_format``. Unlike ``bytes_per_message``, which splits headers by direction, this splits them by
+    kind (request headers, response headers, frame headers). With one part per label it is a plain bar
+    chart of any figure (``xlabel`` names it), and needs no legend. ``log``: a log axis, for figures that
+    span orders of magnitude (a zero then shows as its label only)."""
     parts = list(next(iter(per_message.values())))
-    fig, ax = plt.subplots(figsize=(9, 3))
-    left = np.zeros(len(per_message))
-    for part, color in zip(parts, ["#c44", "#e99", "#fa0", "#48c"]):
+    labels = list(per_message)
+    colors = [color_of(label) for label in labels]
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(labels) + 1.2))
+    left = np.zeros(len(labels))
+    for i, part in enumerate(parts):
+        alpha, hatch = PART_SHADES[i % len(PART_SHADES)]
         sizes = np.array([row[part] for row in per_message.values()])
-        ax.barh(list(per_message), sizes, left=left, label=part, color=color)
+        ax.barh(labels, sizes, left=left, color=colors, alpha=alpha, hatch=hatch, edgecolor="white")
+        ax.barh(labels[0], 0, color=REFERENCE, alpha=alpha, hatch=hatch, edgecolor="white", label=part)
         left += sizes
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.set_xlim(max(left[left > 0].min() / 3, 0.1) if (left > 0).any() else 0.1, left.max() * 4)
+    else:
+        ax.set_xlim(0, left.max() * 1.15)
+    floor = ax.get_xlim()[0]
+    for y, total in enumerate(left):
+        ax.annotate(f" {total:{value_format}}", (max(total, floor), y), va="center", fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlabel("bytes per delivered message (WebSocket: handshake not included)")
-    ax.legend(ncol=4, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    ax.set_xlabel(xlabel)
+    if len(parts) > 1:
+        ax.legend(**LEGEND_OUTSIDE)
     return fig
 
 
 def bandwidth_lines(measured_bytes: dict, clients=None):
     """Bandwidth against clients as continuous lines (10 to 100,000 clients, one message a second each),
     dashed for the paper's 871 and 2 bytes, solid for ``measured_bytes`` (keys "polling_headers",
-    "long_polling_total", "websocket_frame_header", "websocket_total"). ``bandwidth_vs_clients`` draws
-    the same comparison at the table's three client counts only."""
+    "long_polling_total", "websocket_frame_header", "websocket_total"), each in its transport's colour.
+    ``bandwidth_vs_clients`` draws the same comparison at the table's three client counts only."""
     clients = np.logspace(1, 5, 30) if clients is None else clients
-    lines = {"paper: poll headers": (scaling.PAPER_POLL_HEADER_BYTES, "--", "#c44"),
-             "measured: short poll headers": (measured_bytes["polling_headers"], "-", "#e77"),
-             "measured: long poll, headers + body": (measured_bytes["long_polling_total"], "-", "#a22"),
-             "paper: frame header": (scaling.PAPER_FRAME_HEADER_BYTES, "--", "#48c"),
-             "measured: frame header": (measured_bytes["websocket_frame_header"], "-", "#8bd"),
-             "measured: frame header + payload": (measured_bytes["websocket_total"], "-", "#236")}
+    lines = {"paper: poll headers": (scaling.PAPER_POLL_HEADER_BYTES, "--", "short polling"),
+             "measured: short poll headers": (measured_bytes["polling_headers"], "-", "short polling"),
+             "measured: long poll, headers + body": (measured_bytes["long_polling_total"], "-", "long polling"),
+             "paper: frame header": (scaling.PAPER_FRAME_HEADER_BYTES, "--", "WebSocket"),
+             "measured: frame header": (measured_bytes["websocket_frame_header"], ":", "WebSocket"),
+             "measured: frame header + payload": (measured_bytes["websocket_total"], "-", "WebSocket")}
     fig, ax = plt.subplots(figsize=(8, 4.8))
-    for label, (size, style, color) in lines.items():
-        ax.plot(clients, [scaling.mbps(size, n) for n in clients], style, color=color,
+    for label, (size, style, transport) in lines.items():
+        ax.plot(clients, [scaling.mbps(size, n) for n in clients], style, color=color_of(transport),
                 label=f"{label}: {size:.0f} B/message")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("clients, one message per second each")
     ax.set_ylabel("Mbps (bits per second / 2^20)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(**LEGEND_OUTSIDE)
     return fig
 
 
 def failover_timeline(followers: dict, t0: float, killed_at: float):
-    """One row per follower of ``failover.drop_a_node``: a dot for each notification it received, at
-    seconds since ``t0``, and a red line where node A stopped."""
-    fig, ax = plt.subplots(figsize=(9, 2.2))
-    for row, (name, f) in enumerate(followers.items()):
-        ax.scatter([t - t0 for t, _, _ in f["got"]], [row] * len(f["got"]), s=25)
-    ax.axvline(killed_at - t0, color="#c44", label="node A stops")
-    ax.set_yticks(range(len(followers)), list(followers))
-    ax.set_ylim(-0.6, len(followers) - 0.4)
-    ax.set_xlabel("seconds")
-    ax.legend(fontsize=8)
+    """One line per follower of ``failover.drop_a_node``, in its transport's colour: the delay of each
+    notification (server stamp -> client holds it, ms, log scale) against when it was posted (seconds
+    since ``t0``), so the notifications that waited for the move to node B stand out; a grey line where
+    node A stopped."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for name, f in followers.items():
+        got = sorted(f["got"], key=lambda item: item[2])
+        ax.plot([stamped - t0 for _, _, stamped in got], [(t - stamped) * 1000 for t, _, stamped in got],
+                "-o", markersize=4, color=color_of(name), label=name)
+    ax.axvline(killed_at - t0, color=REFERENCE, linestyle="--", label="node A stops")
+    ax.set_yscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.set_xlabel("seconds, when the server posted the notification")
+    ax.set_ylabel("delay, ms (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(**LEGEND_OUTSIDE)
     return fig
 
 

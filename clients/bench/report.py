@@ -55,6 +55,7 @@ def bytes_rows(results: dict) -> list[dict]:
     """Bytes per delivered message per transport, split into headers and payload."""
     return [{"transport": row["label"], "delivered": row["delivered"], "requests": row["requests"],
              "headers_per_message": row["per_message"]["headers"], "payload_per_message": row["per_message"]["payload"],
+             "empty_poll_bodies_per_message": row["per_message"].get("empty_bodies", 0),
              "total_per_message": row["per_message"]["total"], "headers_per_request": row["headers_per_request"],
              "server_frame_header": row["server_frame_header"], "setup_bytes": row["setup_bytes"]}
             for row in results["overhead"]["delivery"]]
@@ -109,10 +110,10 @@ def summary(results: dict) -> str:
     for delayed in results["with_delay"]:
         lines.append(f"Relay set to hold data {delayed['delay_ms']:g} ms each way: a TCP echo through it took "
                      f"{delayed['round_trip_added_ms']:.2f} ms longer (median) than without")
-    lines += ["", f"{'Bytes per delivered message':<30} {'headers':>8} {'payload':>8} {'total':>8}"]
+    lines += ["", f"{'Bytes per delivered message':<30} {'headers':>8} {'payload':>8} {'empty polls':>12} {'total':>8}"]
     for row in bytes_rows(results):
         lines.append(f"{row['transport']:<30} {row['headers_per_message']:8.1f} {row['payload_per_message']:8.1f} "
-                     f"{row['total_per_message']:8.1f}")
+                     f"{row['empty_poll_bodies_per_message']:12.1f} {row['total_per_message']:8.1f}")
     scale = results["scaling"]
     columns = list(scale["measured"][0])[1:]
     lines += ["", f"Scaling, {scale['unit']}, one message per client per second; bytes per message: "

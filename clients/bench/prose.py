@@ -1,0 +1,42 @@
+"""Sentences made from measurements, so that a notebook never states what its own run contradicts.
+
+A notebook cell that ends in ``say(f"...")`` renders its Markdown from the figures
+just measured; a sentence that stays in a Markdown cell is guarded instead by an
+``assert`` in the cell before it. Both fail loudly rather than ship a sentence the
+numbers disagree with (``tests/test_notebooks.py`` runs every notebook).
+"""
+
+from collections import Counter
+
+# What each kind of server thread counted by ``fanout.server_threads`` does, in words. A kind not listed
+# here (after a change to the server) is named as ``fanout`` names it.
+THREAD_ROLES = {"request": "Werkzeug's request thread running the handler",
+                "pusher": "our pusher writing the board to the client",
+                "socket reader": "a thread reading the client's frames"}
+
+
+def say(markdown: str) -> None:
+    """Show ``markdown`` as a rendered Markdown cell output in a notebook, as plain text elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(markdown))
+    else:
+        print(markdown)
+
+
+def listing(items) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = [str(item) for item in items]
+    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def threads_in_words(kinds: Counter | dict, per: int = 1) -> str:
+    """"2 server threads: Werkzeug's request thread, ... and ..." for ``kinds`` counted over ``per`` clients."""
+    total = sum(kinds.values()) / per
+    roles = [f"{count / per:g} × {THREAD_ROLES.get(kind, kind)}" if count != per else THREAD_ROLES.get(kind, kind)
+             for kind, count in kinds.items()]
+    return f"{total:g} server thread{'s' if total != 1 else ''}" + (f" ({listing(roles)})" if roles else "")

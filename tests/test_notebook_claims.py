@@ -1,0 +1,167 @@
+"""What the notebooks' sentences rest on: the noise test, the byte counts they quote, the experiments of
+notebook 05 and the colours of every plot. Real servers on loopback, as everywhere else."""
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from clients.bench import colors, compression, duplex, overhead, plots, prose, stats
+from clients.bench.newsfeed import follow_the_news
+from clients.bench.relay import Relay
+from servers.chat import SERVER
+from servers.twins import Twins
+
+STYLE = Path(__file__).resolve().parent.parent / "servers" / "pages" / "style.css"
+
+
+# --- stats: within noise, or not ------------------------------------------------------------------
+
+def test_median_interval_covers_the_true_median_about_95_times_in_100():
+    rng = np.random.default_rng(3)
+    for n in (10, 40, 200):
+        hits = sum(low <= np.log(2) <= high for low, high in
+                   (stats.median_interval(rng.exponential(1, n)) for _ in range(400)))  # exponential: median ln 2
+        assert 0.92 <= hits / 400 <= 0.995, n
+
+
+def test_too_few_samples_give_the_whole_range():
+    assert stats.median_interval([3, 1, 2, 5, 4]) == (1, 5)
+
+
+def test_compare_names_a_winner_only_beyond_noise():
+    rng = np.random.default_rng(4)
+    same = stats.compare(rng.uniform(0, 1, 40), rng.uniform(0, 1, 40))
+    assert same.within_noise and same.verdict == "within noise" and "within noise" in same.says("a", "b")
+    apart = stats.compare(rng.uniform(2, 3, 40), rng.uniform(0, 1, 40))
+    assert apart.higher and not apart.lower and "times" in apart.says("a", "b")
+    assert stats.compare({"samples_ms": [1, 1.1, 0.9] * 10}, [5, 5.5, 4.5] * 10).lower  # summaries work too
+    assert stats.compare([1, 2, 3, 4, 5], [2, 3, 4, 5, 6]).within_noise  # 5 samples: the whole range
+
+
+def test_against_model_tolerates_chance_and_catches_a_wrong_model():
+    rng = np.random.default_rng(5)
+    waits = rng.uniform(0, 100, 40) + 3  # half-interval model: mean 53
+    assert stats.against_model(waits, 53).within_noise
+    assert stats.against_model(waits, 103).lower  # "a whole interval" is wrong, and said so
+    assert stats.against_model(waits, 3).higher
+
+
+# --- the bytes notebook 04 quotes -------------------------------------------------------------------
+
+@pytest.fixture
+def twins():
+    with Twins() as stack:
+        yield stack
+
+
+def test_empty_poll_bodies_are_counted_apart_from_payload(twins):
+    with Relay(twins.polling.port, record=True) as relay, requests.Session() as session:
+        url, bodies = f"http://127.0.0.1:{relay.port}/api/messages", {"empty": 0, "news": 0}
+        after = twins.chat.board.last_id
+        for news in (False, False, True, False):
+            if news:
+                twins.chat.board.post(SERVER, "news")
+            answer = session.get(url, params={"after": after}, timeout=5)
+            bodies["news" if answer.json()["messages"] else "empty"] += len(answer.content)
+            after = answer.json()["last_id"]
+        session.close()
+        relay.wait_closed()
+    assert overhead.empty_polls(relay) == 3
+    assert overhead.empty_poll_bodies(relay) == bodies["empty"] > 0
+
+
+def test_short_polling_payload_leaves_empty_bodies_out(twins):
+    row = overhead.delivery_bytes(twins, "polling", 6, 10, interval=0.02)  # many more polls than messages
+    per = row["per_message"]
+    assert row["empty_polls"] > 0 and per["empty_bodies"] > 0
+    assert per["total"] == pytest.approx(per["headers"] + per["payload"] + per["empty_bodies"])
+    long_polling = overhead.delivery_bytes(twins, "polling", 6, 10)["per_message"]
+    assert per["payload"] == pytest.approx(long_polling["payload"], rel=0.15)  # the same messages, the same JSON
+
+
+def test_permessage_deflate_is_measured_both_ways(twins):
+    rows = compression.deflate_both_ways(twins, compression.notifications(6))
+    plain, deflated = rows["without permessage-deflate"], rows["with permessage-deflate"]
+    assert plain["extension"] is None and deflated["extension"].startswith("permessage-deflate")
+    assert plain["data_frames"] == deflated["data_frames"] == 6
+    assert plain["wire_per_message"] == plain["json_per_message"] + plain["frame_header_per_message"]
+    assert deflated["wire_per_message"] < plain["wire_per_message"] / 2
+    assert deflated["handshake_bytes"] > plain["handshake_bytes"]  # the offer and its acceptance
+
+
+def test_hpack_figures_come_from_rfc_7541s_examples():
+    sizes = {name: size for name, (size, _) in compression.hpack_sizes().items()}
+    assert sizes == {"first request": 20, "second request": 14, "first response": 70, "second response": 8,
+                     "repeated fields of the second request": 4}
+
+
+# --- notebook 05's experiments ----------------------------------------------------------------------
+
+def test_every_follower_gets_every_notification_and_pays_for_all(twins):
+    bills = follow_the_news(twins.chat, twins.polling, twins.websocket, seconds=0.8, tick=0.2, short_interval=0.1)
+    posted = {bill["notifications"] for bill in bills.values()}
+    assert len(posted) == 1 and posted.pop() >= 3
+    assert all(bill["delivered"] == bill["notifications"] for bill in bills.values())  # the short poller's last too
+    assert bills["WebSocket"]["requests"] == 1
+    assert bills["WebSocket"]["bytes"] < bills["long polling"]["bytes"] < bills["short polling 0.1 s"]["bytes"]
+
+
+def test_full_duplex_interleaves_on_one_websocket_and_http_stays_silent(twins):
+    talk = duplex.full_duplex(twins.chat, twins.websocket, twins.polling, 0.05, 5, 0.06)
+    sends = [t for t, direction, _ in talk["timeline"] if direction == "up"]
+    assert talk["sent"] == 5 and talk["http_bytes_unasked"] == 0
+    assert any(kind == "notification" and sends[0] < t < sends[-1] for t, _, kind in talk["timeline"])
+    assert twins.chat.ticker_interval is None  # the ticker it started is stopped
+
+
+def test_threads_in_words():
+    assert prose.threads_in_words(Counter(request=50, pusher=50), per=50) == (
+        "2 server threads (Werkzeug's request thread running the handler and our pusher writing the board to the client)")
+    assert prose.threads_in_words({"request": 1}) == "1 server thread (Werkzeug's request thread running the handler)"
+    assert prose.listing(["a", "b", "c"]) == "a, b and c"
+
+
+# --- one colour per transport ------------------------------------------------------------------------
+
+def test_the_pages_colours_are_the_plots_colours():
+    variables = dict(re.findall(r"--([a-z]+):\s*(#[0-9a-fA-F]{6})", STYLE.read_text()))
+    expected = {"polling": colors.LONG_POLLING, "websocket": colors.WEBSOCKET, "sse": colors.SSE}
+    assert {"polling", "websocket"} <= set(variables)
+    for name, value in variables.items():
+        if name in expected:
+            assert value.lower() == expected[name].lower(), name
+
+
+def test_plots_draw_each_transport_in_its_colour_with_legends_off_the_data():
+    rows = {name: {"samples_ms": [1.0, 2.0, 3.0], "median_ms": 2.0, "n": 3}
+            for name in ("WebSocket", "long polling", "short polling 50 ms", "short polling 100 ms", "raw TCP echo")}
+    fig, ax = plots.plt.subplots()
+    plots.cdf(ax, rows, "test")
+    lines = {line.get_label().split(" (")[0]: line for line in ax.get_lines()}
+    for name, line in lines.items():
+        assert line.get_color() == colors.color_of(name)
+    assert lines["short polling 50 ms"].get_linestyle() != lines["short polling 100 ms"].get_linestyle()
+    assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1  # right of the axes
+    plots.plt.close(fig)
+
+
+def test_failover_timeline_puts_the_delay_on_the_y_axis():
+    got = [(10.0 + i * 0.1 + 0.002, i, 10.0 + i * 0.1) for i in range(5)]
+    fig = plots.failover_timeline({"WebSocket": {"got": got}, "long polling": {"got": got}}, 10.0, 10.25)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and "delay" in ax.get_ylabel()
+    assert [round(y, 3) for y in ax.get_lines()[0].get_ydata()] == [2.0] * 5
+    assert ax.get_lines()[0].get_color() == colors.WEBSOCKET
+    plots.plt.close(fig)
+
+
+def test_bar_charts_label_their_values():
+    fig = plots.parts_per_message({"WebSocket": {"a": 1.0, "b": 2.0}, "long polling": {"a": 300.0, "b": 20.0}},
+                                  log=True)
+    texts = [text.get_text().strip() for text in fig.axes[0].texts]
+    assert texts == ["3", "320"] and fig.axes[0].get_xscale() == "log"
+    plots.plt.close(fig)

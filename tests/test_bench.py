@@ -133,7 +133,7 @@ def test_run_results_are_well_formed(tiny_run, tmp_path):
         assert row["p99_ms"] is None  # tiny samples: no tail figure at all
         assert (row["p90_ms"] is None) == (row["n"] < 10)
     counts = {row["transport"]: row["n"] for row in results["reply_round_trip"]}
-    assert counts == {"WebSocket": 20, "long polling": 12, "short polling 50 ms": 12}
+    assert counts == {"WebSocket": 20, "Server-Sent Events": 20, "long polling": 12, "short polling 50 ms": 12}
     for row in results["reply_round_trip"]:
         assert row["ratio_to_raw_tcp"] > 0 and row["ratio_to_websockets"] > 0
     paths = report.write(tiny_run, tmp_path) + plots.save_all(tiny_run, tmp_path)
@@ -148,6 +148,9 @@ def test_each_delivered_message_is_counted_once(tiny_run):
     websocket_row = delivery["WebSocket"]
     assert websocket_row["data_frames_down"] == websocket_row["delivered"]  # one frame per message
     assert websocket_row["server_frame_header"] in (2, 4)  # our messages are under 64 KiB
+    events = delivery["Server-Sent Events"]
+    assert events["data_frames_down"] == events["delivered"] and events["requests"] == 0  # one event each, one GET
+    assert events["server_frame_header"] == pytest.approx(len("id: \ndata: \n\n") + 2, abs=2)  # a 1-3 digit id
     long_polling = delivery["long polling"]
     assert long_polling["requests"] >= long_polling["delivered"] / 2  # at most a few messages share a response
     reply = tiny_run["overhead"]["reply"]["websocket"]
@@ -172,6 +175,9 @@ def test_idle_cost_is_cost_per_event_times_the_schedule(tiny_run):
     assert short["requests_per_s"] == pytest.approx(1 / settings["idle_interval"])
     assert short["bytes_up_per_s"] == pytest.approx(short["bytes_up_per_event"] / settings["idle_interval"])
     assert idle["long polling"]["bytes_down_per_event"] > 0  # at least one whole long poll came back
+    beats = idle["server-sent events"]
+    assert beats["events"] >= 1 and beats["bytes_down_per_event"] == len(": still here\n\n")  # one comment each
+    assert beats["bytes_up_per_s"] == 0 and beats["bytes_down_per_s"] == pytest.approx(14 / settings["ping_interval"])
 
 
 def test_relay_delay_is_measured_not_assumed(tiny_run):

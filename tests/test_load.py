@@ -64,7 +64,7 @@ def test_the_servers_cpu_clock_resolves_milliseconds():
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("transport", ["websocket", "long-polling"])
+@pytest.mark.parametrize("transport", ["websocket", "long-polling", "sse"])
 def test_300_clients_receive_50_messages_each_complete_and_in_order(transport):
     with ClientProcess() as clients:
         row = load.run_scenario(clients, transport, 300, MANY)
@@ -94,11 +94,11 @@ def test_the_load_command_writes_its_files_and_prints_the_goals(tmp_path):
     assert "measured here, real clients" in done.stdout
     results = json.loads((tmp_path / "load.json").read_text())
     assert [row["label"] for row in results["runs"]] == [
-        "websockets library broadcast", "WebSocket", "long polling", "short polling 250 ms"]
+        "websockets library broadcast", "WebSocket", "Server-Sent Events", "long polling", "short polling 250 ms"]
     assert all(row["delivered"] == 5 * row["messages"] and row["lost"] == 0 for row in results["runs"])
     assert results["goals"]["rows"]["WebSocket"]["complete"]
     lines = (tmp_path / "load.csv").read_text().splitlines()
-    assert len(lines) == 1 + 4 and lines[0].startswith("label,clients,")
+    assert len(lines) == 1 + 5 and lines[0].startswith("label,clients,")
     for name in ("load_scaling.csv", "load_latency.png", "load_cpu.png", "load_bandwidth.png"):
         assert (tmp_path / name).stat().st_size > 0
 

@@ -171,6 +171,38 @@ class WebSocketListener(Listener):
             self.connection.close()
 
 
+class EventStreamListener(Listener):
+    """A Server-Sent Events client: one GET /api/events, then events read as the server writes them."""
+
+    def __init__(self, host: str, port: int, client_id: str, counts: Counts) -> None:
+        super().__init__()
+        self.host, self.port, self.client_id, self.counts = host, port, client_id, counts
+        self.connection: Connection | None = None
+
+    async def connect(self) -> None:
+        self.connection = await Connection.open(self.host, self.port, self.counts)
+        self.connection.write(wire.request_bytes("GET", f"/api/events?client={self.client_id}",
+                                                 f"{self.host}:{self.port}", HTTP_HEADERS))
+        response = wire.response_from_head(await self.connection.until(b"\r\n\r\n"))
+        if response.status != 200:
+            self.connection.close()
+            raise ValueError(f"the event stream was refused: {response.status}")
+
+    async def listen(self) -> None:
+        parser = wire.EventParser()
+        while True:
+            line = (await self.connection.until(b"\n")).decode().rstrip("\r\n")
+            event = parser.feed(line)
+            if event is not None and event.type == "message":
+                self.note(json.loads(event.data))
+
+    async def close(self) -> None:
+        if self.task:
+            self.task.cancel()
+        if self.connection:
+            self.connection.close()
+
+
 class Poller(Listener):
     """An HTTP client asking ``GET /api/messages?after=N`` on one keep-alive connection: long polling
     (``interval`` None: the server holds each request up to ``wait`` s) or short polling every ``interval`` s."""

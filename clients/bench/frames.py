@@ -100,7 +100,7 @@ def split_stream(data: bytes) -> dict:
 
     http_headers, http_bodies; frame_headers and payloads of data frames;
     control_frames (close, ping, pong: header and payload); unparsed (a cut-off tail).
-    Also counts http_messages, data_frames, control_frame_count, and lists every Frame.
+    Also counts http_messages, data_frames, control_frame_count, and lists every Frame and Event.
     Server-Sent Events count as frames do: an event's data is its payload, the rest (``id: 7``,
     ``data: ``, line ends) its frame header; heartbeats and the retry hint are control frames.
     """
@@ -115,10 +115,12 @@ def split_stream(data: bytes) -> dict:
         elif isinstance(what, Event) and what.type in ("comment", "retry"):
             split["control_frame_count"] += 1
             split["control_frames"] += what.framing
+            split["frame_list"].append(what)
         elif isinstance(what, Event):
             split["data_frames"] += 1
             split["frame_headers"] += what.framing
             split["payloads"] += what.payload
+            split["frame_list"].append(what)
         elif what.opcode in ("close", "ping", "pong"):
             split["control_frame_count"] += 1
             split["control_frames"] += what.header + what.payload

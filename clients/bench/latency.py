@@ -11,7 +11,8 @@ connection. Over polling the message goes up with a POST while a separate
 poller (its own keep-alive connection, as in a browser tab) fetches the board,
 on a fixed schedule (short polling) or by long polling. Messages are sent at
 random moments, so each one lands at a random point of the poll cycle, which is
-what the "half the interval plus one round trip" model assumes.
+what the "half the interval plus one round trip" model assumes. Over Server-Sent
+Events the message goes up with a POST and the reply comes down the event stream.
 """
 
 import json
@@ -19,10 +20,12 @@ import random
 import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import requests
 import websocket  # websocket-client: synchronous, so no thread hand-off inside the timing
 
+from clients import wire
 from servers.chat import SERVER
 
 from .progress import silent
@@ -87,6 +90,78 @@ class WebSocketReply:
         self.ws.close()
 
 
+class EventStream:
+    """GET /api/events on a plain socket: the server's messages as events, read the moment they arrive.
+
+    Lines are cut from our own buffer, not a socket file's, so that a read that times out loses nothing.
+    """
+
+    def __init__(self, url: str, after: int | None = None) -> None:
+        parts = urlsplit(url)
+        self.sock = _connect(parts.port, parts.hostname)
+        self.pending = b""
+        query = "" if after is None else f"?after={after}"
+        self.sock.sendall(wire.request_bytes("GET", f"/api/events{query}", parts.netloc))
+        status = self._line(10)
+        if not status.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"the event stream was refused: {status!r}")
+        while self._line(10) != b"":  # the rest of the response head, up to its empty line
+            pass
+        self.parser = wire.EventParser()
+
+    def next_message(self, timeout: float = 10) -> dict | None:
+        """The next message the stream carries (heartbeats and notices are read past); None if nothing
+        came within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._line(deadline - time.monotonic())
+            if line is None:
+                return None
+            event = self.parser.feed(line.decode())
+            if event is not None and event.type == "message":
+                return json.loads(event.data)
+
+    def _line(self, timeout: float) -> bytes | None:
+        """One line without its end; None if it did not come whole within ``timeout`` seconds."""
+        while b"\n" not in self.pending:
+            self.sock.settimeout(max(timeout, 0.001))
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not chunk:
+                raise ConnectionError("the event stream ended")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.rstrip(b"\r")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class SseReply:
+    """One chat exchange per call over Server-Sent Events: POST a message, read the stream up to its reply."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.session, self.stream = url, requests.Session(), EventStream(url)
+        self.sent = 0
+
+    def __call__(self) -> None:
+        self.sent += 1
+        sent = self.session.post(f"{self.url}/api/messages", json={"text": f"How are you? #{self.sent}"}, timeout=10)
+        sent_id = sent.json()["message"]["id"]
+        while True:  # the reply may come before the POST's answer
+            message = self.stream.next_message()
+            if message is None:
+                raise TimeoutError(f"no reply to message {sent_id} on the event stream")
+            if message["reply_to"] == sent_id:
+                return
+
+    def close(self) -> None:
+        self.stream.close()
+        self.session.close()
+
+
 def round_trips(clients: dict, count: int, warmup: int = 20, label: str | None = None,
                 progress=silent) -> dict[str, list[float]]:
     """Time ``count`` calls of each client (TcpEcho, WebSocketEcho, WebSocketReply...), taken in turn.
@@ -119,6 +194,12 @@ def websocket_echo(url: str, count: int, size: int = 32, warmup: int = 20, label
                    progress=silent) -> list[float]:
     """Round trips of a ``size``-byte text message through a WebSocket echo endpoint."""
     return round_trips({label: WebSocketEcho(url, size)}, count, warmup, progress=progress)[label]
+
+
+def sse_reply(url: str, count: int, warmup: int = 20, progress=silent) -> dict:
+    """Reply round trips over Server-Sent Events: a POST up, the reply down the event stream."""
+    samples = round_trips({"SSE reply round trip": SseReply(url)}, count, warmup, progress=progress)
+    return {"samples": samples["SSE reply round trip"], "messages": warmup + count}
 
 
 def websocket_reply(ws_url: str, count: int, warmup: int = 20, progress=silent) -> dict:
@@ -230,15 +311,15 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
                  warmup: int = 5, seed: int = 2, progress=silent, clock_offset: float = 0.0) -> dict:
     """Server-originated events: from the server stamping one (Message.time) to the client holding it.
 
-    ``transport`` is "websocket" (``url`` is the ws:// base) or "polling" (``url`` is http://;
-    ``interval`` None = long polling). Events are posted on ``chat.board`` at random
+    ``transport`` is "websocket" (``url`` is the ws:// base), "sse" (``url`` is http://: the event
+    stream) or "polling" (``url`` is http://; ``interval`` None = long polling). Events are posted on ``chat.board`` at random
     moments, ``rate`` per second on average: in this process, or over HTTP for a
     server elsewhere (``remote.RemoteBoard``). In this process the server's stamp and
     the client's arrival are read from the same wall clock (``time.time``), so no
     clock offset enters the figure; against another machine ``clock_offset`` (its
     clock minus ours, ``remote.clock_offset``) puts the arrival on the server's clock.
     """
-    label = "WebSocket push" if transport == "websocket" else (
+    label = {"websocket": "WebSocket push", "sse": "Server-Sent Events push"}.get(transport) or (
         f"short polling {interval * 1000:g} ms push" if interval else "long polling push")
     total, posted = warmup + count, []
     rng = random.Random(seed)
@@ -249,7 +330,23 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
             posted.append(chat.board.post(SERVER, f"Notification #{n + 1}: the server speaks first").id)
             progress(label, n + 1, total)
 
-    if transport == "websocket":
+    if transport == "sse":
+        stream = EventStream(url, after=chat.board.last_id)
+        poster = threading.Thread(target=post_events)
+        poster.start()
+        arrived = {}
+        try:  # as below: an event posted over HTTP may come before its POST has returned its id
+            while len(posted) < total or not all(i in arrived for i in posted):
+                if not poster.is_alive() and len(posted) < total:
+                    raise RuntimeError(f"only {len(posted)} of {total} events could be posted")
+                if (message := stream.next_message(timeout=0.25)) is not None:
+                    arrived.setdefault(message["id"], []).append(time.time() + clock_offset - message["time"])
+        finally:
+            poster.join()
+            stream.close()
+        samples, polls = [arrived[i][0] for i in posted], None
+        duplicates = sum(len(times) - 1 for times in arrived.values())
+    elif transport == "websocket":
         # ?after=: everything after the board's last id, even what lands before the server's pusher starts
         ws = websocket.create_connection(f"{url}/ws?after={chat.board.last_id}", timeout=10)
         poster = threading.Thread(target=post_events)
@@ -293,10 +390,12 @@ def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, 
     tcp_connect: ``connect()`` returns (SYN, SYN-ACK, ACK);
     http_request_new: the first GET on that fresh connection, request out to response in;
     http_request_keep_alive: the same GET on a connection that has already served one;
-    websocket_handshake: the Upgrade request out to the ``101`` in, on a fresh connection.
+    websocket_handshake: the Upgrade request out to the ``101`` in, on a fresh connection;
+    sse_stream_open: GET /api/events out to the stream's first line (``retry:``) in, on a fresh connection.
     """
     steps = {name: [] for name in ("tcp_connect", "http_request_new", "http_request_keep_alive",
-                                   "websocket_handshake")}
+                                   "websocket_handshake", "sse_stream_open")}
+    events = f"GET /api/events HTTP/1.1\r\nHost: {host}:{http_port}\r\n\r\n".encode()
     get = f"GET /api/messages?after={1 << 62} HTTP/1.1\r\nHost: {host}:{http_port}\r\n\r\n".encode()
     upgrade = (f"GET /ws HTTP/1.1\r\nHost: {host}:{ws_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
@@ -319,6 +418,16 @@ def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, 
                 raise RuntimeError(f"handshake refused: {head[:40]!r}")
             sock.sendall(bytes([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8]))  # Close 1000, masked with a zero key
             _read_to_eof(sock)
+        with _connect(http_port, host) as sock:
+            started = time.perf_counter()
+            sock.sendall(events)
+            data = b""
+            while b"\r\n\r\nretry:" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"the event stream was refused: {data[:40]!r}")
+                data += chunk
+            steps["sse_stream_open"].append(time.perf_counter() - started)
         progress("connection setup", i + 1, warmup + count)
     return {name: samples[warmup:] for name, samples in steps.items()}
 

@@ -30,12 +30,13 @@ from .report import machine
 
 FULL = {"clients": [10, 100, 1000], "messages": 20, "every": 1.0, "interval": 1.0, "idle": 3.0, "drain": 30.0}
 QUICK = {"clients": [10, 50], "messages": 5, "every": 0.5, "interval": 1.0, "idle": 1.0, "drain": 10.0}
-TRANSPORTS = ("reference", "websocket", "long-polling", "short-polling")  # measured in this order, for each N
+TRANSPORTS = ("reference", "websocket", "sse", "long-polling", "short-polling")  # measured in this order, for each N
 
 
 def label(transport: str, interval: float) -> str:
     """The name a transport goes by in tables and plots (``colors.color_of`` reads it)."""
-    return {"reference": "websockets library broadcast", "websocket": "WebSocket", "long-polling": "long polling",
+    return {"reference": "websockets library broadcast", "websocket": "WebSocket", "sse": "Server-Sent Events",
+            "long-polling": "long polling",
             "short-polling": f"short polling {interval * 1000:g} ms"}[transport]
 
 

@@ -99,6 +99,8 @@ def listeners_for(spec: dict, counts: crowd.Counts, after: int) -> list:
     if spec["transport"] == "websocket":
         path = "/ws" if spec["server"] == "reference" else f"/ws?client={client_id}"
         return [crowd.WebSocketListener(host, port, path, counts) for _ in range(spec["clients"])]
+    if spec["transport"] == "sse":
+        return [crowd.EventStreamListener(host, port, client_id, counts) for _ in range(spec["clients"])]
     interval = spec["interval"] if spec["transport"] == "short-polling" else None
     return [crowd.Poller(host, port, client_id, after, counts, interval) for _ in range(spec["clients"])]
 

@@ -6,7 +6,7 @@ The goals, from one run, at its largest number of clients:
   ``RATIO_GOAL`` times the ``websockets`` library's broadcast measured in the same run;
   0 lost, 0 duplicated, 0 out of order;
 * threads per WebSocket at most ``THREADS_GOAL``, and memory per idle connection (printed);
-* the same figures for long polling and short polling, whatever they are.
+* the same figures for Server-Sent Events, long polling and short polling, whatever they are.
 """
 
 import csv
@@ -54,7 +54,7 @@ def goals(runs: list[dict]) -> dict | None:
             # per-connection cost: allow one per server on top of the goal
             "threads_met": ours["threads_per_connection"] <= THREADS_GOAL + 1 / max(ours["connected"], 1),
             "rows": {row["label"]: _goal_figures(row) for row in
-                     [reference, ours] + [by[(name, clients)] for name in ("long-polling", "short-polling")
+                     [reference, ours] + [by[(name, clients)] for name in ("sse", "long-polling", "short-polling")
                                           if (name, clients) in by]}}
 
 
@@ -214,7 +214,7 @@ def scaling_lines(row: dict | None) -> list[str]:
     rate = statistics.median(value["messages_per_s"] for value in measured.values())
     lines = ["", f"The websocket.org table, {row['unit']}; the paper: one message per client per second; "
              f"this run: one every {row['every']:g} s (measured {rate:.2f} per second):",
-             f"  {'':<44}{'clients':>9}{'polling':>10}{'long polling':>14}{'WebSocket':>11}"]
+             f"  {'':<44}{'clients':>9}{'polling':>10}{'long polling':>14}{'WebSocket':>11}{'SSE':>9}"]
     for paper in scaling.paper_table():
         lines.append(f"  {'paper: 871 B per poll, 2 B per frame':<44}{paper['clients']:>9,}"
                      f"{paper['polling_mbps']:10.3f}{'':>14}{paper['websocket_mbps']:11.3f}")
@@ -224,7 +224,7 @@ def scaling_lines(row: dict | None) -> list[str]:
     def mbps(name: str | None, width: int) -> str:
         return fmt(measured[name]["mbps"] if name in measured else None, f"{width}.3f")
     lines.append(f"  {'measured here, real clients':<44}{row['clients']:>9,}{mbps(short, 10)}"
-                 f"{mbps('long polling', 14)}{mbps('WebSocket', 11)}")
+                 f"{mbps('long polling', 14)}{mbps('WebSocket', 11)}{mbps('Server-Sent Events', 9)}")
     lines.append(f"  measured: every byte both ways on the TCP connections (headers and bodies, frame headers and "
                  f"payloads); polling = {short or 'short polling (not measured)'}. The paper counts headers only.")
     return lines

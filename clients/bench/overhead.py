@@ -21,7 +21,7 @@ from servers.serving import RunningServer
 from clients import wire
 
 from . import latency
-from .frames import BYTE_BUCKETS
+from .frames import BYTE_BUCKETS, Event, Frame
 from .relay import Relay
 from .progress import silent
 
@@ -30,9 +30,11 @@ def delivery_bytes(stack, transport: str, count: int, rate: float, interval: flo
                    progress=silent) -> dict:
     """Bytes per delivered message: ``count`` server events pushed (WebSocket) or polled to one client.
 
-    ``transport``: "websocket", or "polling" with ``interval`` (None = long polling).
-    The WebSocket handshake and closing handshake are reported apart, as ``setup``.
+    ``transport``: "websocket", "sse" (Server-Sent Events), or "polling" with ``interval`` (None = long
+    polling). The WebSocket's opening and closing handshakes, and the event stream's request, response head
+    and retry hint, are reported apart, as ``setup``: they are paid once, not per message.
     """
+    pushed = transport in ("websocket", "sse")  # one connection that the server writes to
     port = stack.websocket.port if transport == "websocket" else stack.polling.port
     with Relay(port, stack.polling.host, record=True) as relay:
         scheme = "ws" if transport == "websocket" else "http"
@@ -42,7 +44,7 @@ def delivery_bytes(stack, transport: str, count: int, rate: float, interval: flo
         split = relay.split()
     up, down = ({key: split[side][key] for key in BYTE_BUCKETS} for side in ("up", "down"))
     delivered = result["delivered"]
-    if transport == "websocket":
+    if pushed:  # frame headers, or an event's "id: 7" and "data: " and line ends
         headers = up["frame_headers"] + down["frame_headers"]
         payload = up["payloads"] + down["payloads"]
         setup = up["http_headers"] + down["http_headers"] + up["control_frames"] + down["control_frames"]
@@ -51,25 +53,24 @@ def delivery_bytes(stack, transport: str, count: int, rate: float, interval: flo
         empty = empty_poll_bodies(relay)  # "nothing new": protocol, not payload
         payload = up["http_bodies"] + down["http_bodies"] - empty
         setup = 0
-    requests_made = split["up"]["http_messages"] if transport != "websocket" else 0
+    requests_made = split["up"]["http_messages"] if not pushed else 0
     return {
         "transport": transport, "interval": interval, "delivered": delivered, "events": count,
         "duplicates": result["duplicates"], "requests": requests_made, "connections": len(relay.connections),
         "data_frames_down": split["down"]["data_frames"], "up": up, "down": down, "setup_bytes": setup,
-        "empty_polls": empty_polls(relay) if transport != "websocket" else 0,
+        "empty_polls": empty_polls(relay) if not pushed else 0,
         "per_message": {"headers": headers / delivered, "payload": payload / delivered,
-                        "total": (headers + payload + (empty if transport != "websocket" else 0)) / delivered,
+                        "total": (headers + payload + (empty if not pushed else 0)) / delivered,
                         # short polling: the bodies of polls that brought nothing ({"messages": [], ...})
-                        "empty_bodies": (empty if transport != "websocket" else 0) / delivered,
-                        # the headers, by kind (WebSocket: frame headers only; its handshake is setup_bytes)
-                        "request_headers": (up["http_headers"] if transport != "websocket" else 0) / delivered,
-                        "response_headers": (down["http_headers"] if transport != "websocket" else 0) / delivered,
+                        "empty_bodies": (empty if not pushed else 0) / delivered,
+                        # the headers, by kind (WebSocket and SSE: frame headers only; their set-up is setup_bytes)
+                        "request_headers": (up["http_headers"] if not pushed else 0) / delivered,
+                        "response_headers": (down["http_headers"] if not pushed else 0) / delivered,
                         "frame_headers": (up["frame_headers"] + down["frame_headers"]) / delivered},
         # what one poll costs (short and long polling): request + response headers, mean
         "headers_per_request": headers / requests_made if requests_made else None,
-        # what the server adds to each pushed message (WebSocket): the frame header it sends
-        "server_frame_header": down["frame_headers"] / split["down"]["data_frames"] if transport == "websocket"
-        else None,
+        # what the server adds to each pushed message (WebSocket, SSE): the frame header or event framing it sends
+        "server_frame_header": down["frame_headers"] / split["down"]["data_frames"] if pushed else None,
     }
 
 
@@ -163,12 +164,14 @@ def _open_and_close(client: str, url: str) -> None:
 
 def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
               ping_interval: float | None) -> list[dict]:
-    """Requests and bytes per second per client when nothing happens, four clients side by side.
+    """Requests and bytes per second per client when nothing happens, five clients side by side.
 
     Short polling every ``short_interval`` s; long polling with wait=``long_wait`` s;
     a WebSocket with no pings; one whose server pings every ``ping_interval`` s (a server
-    started here for it, on ``stack.chat``: left out when ``ping_interval`` is None,
-    as against a server elsewhere).
+    started here for it, on ``stack.chat``); an event stream whose server writes a heartbeat
+    every ``ping_interval`` s (the polling server's heartbeat, 15 s by default, is set to that
+    for the measurement). The last two are left out when ``ping_interval`` is None, as against
+    a server elsewhere.
 
     Why not simply bytes in a window divided by its length: a short window holds
     2 or 3 pings, or 4 or 5 polls, depending on where it starts, so the figure
@@ -186,12 +189,17 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
               "websocket": Relay(stack.websocket.port, stack.websocket.host, record=True)}
     if pinging is not None:
         relays["websocket + pings"] = Relay(pinging.port, record=True)
+        relays["server-sent events"] = Relay(stack.polling.port, stack.polling.host, record=True)
+        config = stack.polling.server.app.config
+        default_heartbeat, config["SSE_HEARTBEAT"] = config["SSE_HEARTBEAT"], ping_interval
     pollers = {"short polling": latency.Poller(f"http://127.0.0.1:{relays['short polling'].port}", short_interval,
                                                until=stop.is_set, after=stack.chat.board.last_id),
                "long polling": latency.Poller(f"http://127.0.0.1:{relays['long polling'].port}", None,
                                               until=stop.is_set, after=stack.chat.board.last_id, wait=long_wait)}
     sockets = [simple_websocket.Client.connect(f"ws://127.0.0.1:{relays[name].port}/ws")  # answers pings itself
                for name in relays if name.startswith("websocket")]
+    if "server-sent events" in relays:
+        sockets.append(latency.EventStream(f"http://127.0.0.1:{relays['server-sent events'].port}"))
     try:
         for poller in pollers.values():
             poller.start()
@@ -199,8 +207,9 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
         deadline = time.monotonic() + 2 * max(short_interval, long_wait, ping_interval or 0)
         while True:  # every client with a schedule has at least one whole event in each direction
             splits = {name: relay.split() for name, relay in relays.items()}  # before anyone says goodbye
-            if time.monotonic() > deadline or all(_per_event(name, split[side])[1] for name, split in splits.items()
-                                                  if name != "websocket" for side in ("up", "down")):
+            if time.monotonic() > deadline or all(
+                    _per_event(name, split[side])[1] for name, split in splits.items() if name != "websocket"
+                    for side in (("down",) if name == "server-sent events" else ("up", "down"))):
                 break
             time.sleep(0.05)
     finally:
@@ -214,15 +223,18 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
             relay.stop()
         if pinging is not None:
             pinging.stop()
+            config["SSE_HEARTBEAT"] = default_heartbeat
     schedule = {"short polling": (f"interval {short_interval:g} s", 1 / short_interval),
                 "long polling": (f"wait={long_wait} s", 1 / long_wait), "websocket": ("no pings", 0.0)}
     if ping_interval is not None:
         schedule["websocket + pings"] = (f"ping every {ping_interval:g} s", 1 / ping_interval)
+        schedule["server-sent events"] = (f"heartbeat every {ping_interval:g} s", 1 / ping_interval)
     rows = []
     for name, split in splits.items():
         setting, rate = schedule[name]
         up, down = _per_event(name, split["up"]), _per_event(name, split["down"])
-        rows.append({"client": name, "setting": setting, "events": min(up[1], down[1]),
+        one_way = name == "server-sent events"  # heartbeats go down only
+        rows.append({"client": name, "setting": setting, "events": down[1] if one_way else min(up[1], down[1]),
                      "bytes_up_per_event": up[0], "bytes_down_per_event": down[0],
                      "requests_per_s": rate if name in pollers else 0.0,
                      "bytes_up_per_s": up[0] * rate, "bytes_down_per_s": down[0] * rate})
@@ -231,11 +243,15 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
 
 def _per_event(client: str, side: dict) -> tuple[float, int]:
     """(mean bytes per event, events) on one direction: HTTP messages for pollers, pings and pongs
-    for WebSockets (the handshake is left out: it is paid once, not per idle second)."""
+    for WebSockets, heartbeats for an event stream (the handshake, or the stream's request, head and
+    retry hint, are left out: they are paid once, not per idle second)."""
     if client in ("short polling", "long polling"):
         count = side["http_messages"]
         return ((side["http_headers"] + side["http_bodies"]) / count if count else 0.0), count
-    frames = [frame for frame in side["frame_list"] if frame.opcode in ("ping", "pong")]
+    if client == "server-sent events":
+        beats = [event for event in side["frame_list"] if isinstance(event, Event) and event.type == "comment"]
+        return (sum(beat.framing for beat in beats) / len(beats) if beats else 0.0), len(beats)
+    frames = [frame for frame in side["frame_list"] if isinstance(frame, Frame) and frame.opcode in ("ping", "pong")]
     return (sum(f.header + f.payload for f in frames) / len(frames) if frames else 0.0), len(frames)
 
 

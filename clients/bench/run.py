@@ -42,10 +42,10 @@ def run(quick: bool = True, progress=silent, settings: dict | None = None) -> di
     with Stack() as stack, RawEcho() as raw, WebsocketsEcho() as reference:
         phase("references", lambda: references(stack, raw, reference, settings["echo"], progress))
         refs = results["references"]
-        websocket_row = refs.pop("websocket_reply")
-        for row in (refs["our_echo"], websocket_row):
+        pushed_rows = [refs.pop("websocket_reply"), refs.pop("sse_reply")]
+        for row in (refs["our_echo"], *pushed_rows):
             _with_ratios(row, refs)
-        phase("reply_round_trip", lambda: [websocket_row] + [_with_ratios(row, refs) for row in polling_round_trips(
+        phase("reply_round_trip", lambda: pushed_rows + [_with_ratios(row, refs) for row in polling_round_trips(
             stack.polling.url, settings["poll_reply"], settings["intervals"], settings["rate"], progress)])
         phase("push_latency", lambda: push_latencies(stack, settings, progress))
         phase("connection_setup", lambda: _setup(latency.connection_setup(
@@ -59,15 +59,18 @@ def run(quick: bool = True, progress=silent, settings: dict | None = None) -> di
 
 
 def references(stack, raw, reference, count: int, progress) -> dict:
-    """The floor (raw TCP echo), the `websockets` echo server, our own /echo, and our /ws reply round trip,
-    measured in turn (one round trip each, over and over) so that their ratios are fair."""
+    """The floor (raw TCP echo), the `websockets` echo server, our own /echo, and the reply round trip over
+    our /ws and over Server-Sent Events, measured in turn (one round trip each, over and over) so that their
+    ratios are fair."""
     samples = latency.round_trips({"raw_tcp_echo": latency.TcpEcho(raw.port),
                                    "websockets_echo": latency.WebSocketEcho(reference.url),
                                    "our_echo": latency.WebSocketEcho(f"{stack.ws_url}/echo"),
-                                   "websocket_reply": latency.WebSocketReply(stack.ws_url)}, count,
-                                  label="echoes and WebSocket reply, in turn", progress=progress)
+                                   "websocket_reply": latency.WebSocketReply(stack.ws_url),
+                                   "sse_reply": latency.SseReply(stack.polling.url)}, count,
+                                  label="echoes, WebSocket and SSE replies, in turn", progress=progress)
     rows = {name: {**summarize(values), "samples_ms": milliseconds(values)} for name, values in samples.items()}
     rows["websocket_reply"].update(transport="WebSocket", interval_ms=None)
+    rows["sse_reply"].update(transport="Server-Sent Events", interval_ms=None)
     return rows
 
 
@@ -86,6 +89,8 @@ def push_latencies(stack, settings, progress, clock_offset: float = 0.0) -> list
     count, rate = settings["push"], settings["push_rate"]
     rows = [_row("WebSocket", None, latency.push_latency(stack.chat, "websocket", stack.ws_url, count, rate,
                                                          progress=progress, clock_offset=clock_offset)),
+            _row("Server-Sent Events", None, latency.push_latency(stack.chat, "sse", stack.polling.url, count, rate,
+                                                                  progress=progress, clock_offset=clock_offset)),
             _row("long polling", None, latency.push_latency(stack.chat, "polling", stack.polling.url, count, rate,
                                                             progress=progress, clock_offset=clock_offset))]
     for interval in settings["push_intervals"]:  # spread the events over at least push_cycles poll intervals
@@ -111,7 +116,9 @@ def with_delay(stack, raw, delay: float, settings, progress) -> dict:
                                      label="TCP echo with and without the relay", progress=progress)
         echoes = {name: {**summarize(values), "samples_ms": milliseconds(values)} for name, values in echoes.items()}
         rows = [_row("WebSocket", None, latency.websocket_reply(f"ws://127.0.0.1:{ws.port}", count,
-                                                                progress=progress))]
+                                                                progress=progress)),
+                _row("Server-Sent Events", None, latency.sse_reply(f"http://127.0.0.1:{http.port}", count,
+                                                                   progress=progress))]
         rows += polling_round_trips(f"http://127.0.0.1:{http.port}", count, [settings["delay_interval"]],
                                     min(settings["rate"], 0.5 / delay), progress)
         setup = _setup(latency.connection_setup(http.port, ws.port, settings["delay_setup"], progress=progress))
@@ -129,10 +136,11 @@ def overheads(stack, settings, progress, in_process: bool = True) -> dict:
     client, not a second server, closes the connection after each poll."""
     count, rate = settings["delivery"], settings["delivery_rate"]
     delivery = [overhead.delivery_bytes(stack, "websocket", count, rate, progress=progress),
+                overhead.delivery_bytes(stack, "sse", count, rate, progress=progress),
                 overhead.delivery_bytes(stack, "polling", count, rate, progress=progress),
                 overhead.delivery_bytes(stack, "polling", count, rate, settings["delivery_interval"],
                                         progress=progress)]
-    for row, name in zip(delivery, ("WebSocket", "long polling",
+    for row, name in zip(delivery, ("WebSocket", "Server-Sent Events", "long polling",
                                     f"short polling {settings['delivery_interval'] * 1000:g} ms")):
         row["label"] = name
     keep_alive = overhead.keep_alive_vs_new_connection(stack, settings["keep_alive"], progress=progress,

@@ -8,6 +8,11 @@ read fills only its own mailbox; when that is full the client has fallen behind:
 its mailbox is emptied and marked, its connection is closed with a documented
 code, and the client comes back with the last id it holds. Everyone else carries on.
 
+On a board kept in Redis, the broadcaster is the node's subscription to the bus. When
+Redis goes away, every listener is told so (its connection closes with a documented
+code, and it comes back with its last id); the broadcaster ends as if idle, and the
+next subscriber, once the board answers again, starts it from the board's newest id.
+
 The broadcaster's thread runs while someone listens and ends within ``IDLE_CHECK``
 seconds of the last subscriber leaving.
 """
@@ -18,7 +23,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .board import Message, MessageBoard, missed
+from .board import BoardUnavailable, Message, MessageBoard, missed
 from .chat import PAGE
 
 BACKLOG = 1000  # messages waiting for one client, at most: minutes of a busy ticker
@@ -37,12 +42,13 @@ class Mailbox:
         self.items: deque = deque()
         self.after = 0  # deliver only ids above this one (set on subscribing)
         self.fell_behind = False
+        self.board_unavailable = False  # the board's store went away: the client must come back later
         self.write_now = None  # set by the owner when it may take an item at once: item -> True if it did
 
     def offer(self, message_id: int, item) -> None:
         """Never blocks on the client: a full mailbox means the client fell behind."""
         with self.wakeup:
-            if self.fell_behind or message_id <= self.after:
+            if self.fell_behind or self.board_unavailable or message_id <= self.after:
                 return
             if not self.items and self.write_now is not None and self.write_now(item):
                 return
@@ -109,7 +115,13 @@ class Broadcaster:
                     self._running = False
                     return
                 position = self._position
-            messages = self.board.wait_after(position, IDLE_CHECK, PAGE)
+            try:
+                messages = self.board.wait_after(position, IDLE_CHECK, PAGE)
+            except BoardUnavailable:  # Redis went away: everyone is told to come back, and we end
+                with self._lock:  # in one step with the end: a newer subscriber starts a new broadcaster
+                    mailboxes, self._running = list(self._mailboxes), False
+                self._end_everyone(mailboxes, "board_unavailable")
+                return
             if missed(position, messages):  # the board dropped messages before we read them: nobody
                 self._everyone_fell_behind()  # may get a silent gap, so everyone resumes by id
             for message in messages:
@@ -126,8 +138,12 @@ class Broadcaster:
     def _everyone_fell_behind(self) -> None:
         with self._lock:
             mailboxes = list(self._mailboxes)
+        self._end_everyone(mailboxes, "fell_behind")
+
+    @staticmethod
+    def _end_everyone(mailboxes: list[Mailbox], flag: str) -> None:
         for mailbox in mailboxes:
             with mailbox.wakeup:
                 mailbox.items.clear()
-                mailbox.fell_behind = True
+                setattr(mailbox, flag, True)
                 mailbox.wakeup.notify_all()

@@ -44,6 +44,8 @@ RECEIVE_BYTES = 65536
 INBOX = 64  # messages read from the client and not yet handled; past that we stop reading (TCP slows it down)
 # Close codes (RFC 6455 section 7.4.1) the connection itself uses.
 NORMAL, GOING_AWAY, TOO_BIG, NOT_KEEPING_UP, INTERNAL_ERROR = 1000, 1001, 1009, 1008, 1011
+TRY_AGAIN_LATER = 1013  # the message board is unavailable (Redis is down): reconnect later with ?after=
+BOARD_UNAVAILABLE = "the message board is unavailable: reconnect later with ?after=<the last id you have>"
 
 
 class Connection:
@@ -103,11 +105,15 @@ class Connection:
                     for event in control:
                         self._control.remove(event)
                     items, fell_behind = self.mailbox.take(), self.mailbox.fell_behind
+                    board_unavailable = self.mailbox.board_unavailable
                     self._wakeup.notify_all()  # the reader may wait for room in the inbox
                 self._write(*control)
                 self._write(*(Message(data=item) for item in items))
             if fell_behind:
                 self.close(NOT_KEEPING_UP, "you fell behind: reconnect with ?after=<the last id you have>")
+                return None
+            if board_unavailable:
+                self.close(TRY_AGAIN_LATER, BOARD_UNAVAILABLE)
                 return None
             self._ping_if_due()
             if message is not None:
@@ -206,6 +212,7 @@ class Connection:
 
     def _has_work(self) -> bool:
         return bool(self._control or self.mailbox.items or self._inbox or self.mailbox.fell_behind
+                    or self.mailbox.board_unavailable
                     or self._unsent or self._reader_done or self._until_next_ping() == 0)
 
     def _until_next_ping(self) -> float | None:

@@ -99,7 +99,7 @@ def refuse(error: BadInput):
 
 
 def board_unavailable(error: BoardUnavailable):
-    """The board's store (Redis) cannot be reached: 503, and try again in a second; nothing was stored."""
+    """The board's store (Redis) cannot be reached: 503, and the client tries again in a second."""
     current_app.logger.warning("%s", error)
     return ({"error": "board_unavailable", "message": "the message board is unavailable right now: try again"},
             503, {"Retry-After": "1"})

@@ -17,7 +17,7 @@ without root and without touching /etc/nginx or /var.
 from pathlib import Path
 
 from ..chat import LONGEST_WAIT
-from .processes import Child, find_tool, wait_for_port
+from .processes import Child, find_tool, wait_for_file
 
 PING_INTERVAL = 20  # seconds between the nodes' pings to each WebSocket client (python -m servers --ping-interval)
 READ_TIMEOUT = max(PING_INTERVAL, LONGEST_WAIT) + 30  # seconds of silence from a node before nginx gives up
@@ -99,8 +99,7 @@ class Nginx:
         self.config.write_text(config(self.folder, polling_port, websocket_port, nodes))
         argv = [find_tool("nginx"), "-p", str(self.folder), "-c", str(self.config), "-e", "stderr"]
         self.child = Child("nginx", argv, self.folder / "nginx.log", echo=echo)
-        wait_for_port(polling_port, self.child)
-        wait_for_port(websocket_port, self.child)
+        wait_for_file(self.folder / "nginx.pid", self.child)  # written once nginx listens on both ports
 
     def stop(self) -> None:
         self.child.stop()

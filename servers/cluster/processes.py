@@ -100,19 +100,15 @@ class Child:
         self.stop(signal.SIGKILL)
 
 
-def wait_for_port(port: int, child: Child) -> None:
-    """Until something accepts TCP connections on 127.0.0.1:``port`` (for programs that do not say when they
-    are ready). Nothing to block on here, so it tries every 20 ms, for START_TIMEOUT at most."""
+def wait_for_file(path: Path, child: Child) -> None:
+    """Until ``child`` creates ``path`` (for programs that do not say when they are ready: nginx writes its
+    pid file once it listens). Nothing to block on here, so it looks every 20 ms, for START_TIMEOUT at most."""
     deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if child.process.poll() is not None or time.monotonic() > deadline:
-                child.stop()
-                raise RuntimeError(f"{child.name} did not start:\n{child.tail()}") from None
-            time.sleep(0.02)
+    while not path.exists():
+        if child.process.poll() is not None or time.monotonic() > deadline:
+            child.stop()
+            raise RuntimeError(f"{child.name} did not start:\n{child.tail()}")
+        time.sleep(0.02)
 
 
 class RedisServer:

@@ -1,10 +1,12 @@
 """Several server processes behind nginx (``servers.cluster``), measured: what notebook 06 and the tests run.
 
 * ``separate_boards``: two nodes without Redis, each with a board of its own: what a client sees;
+* ``across_nodes``: a WebSocket client of one node, a poster on another: does the message arrive?
 * ``pubsub_against_stream``: a subscriber away for a moment, with Redis pub/sub and with a Redis Stream;
 * ``round_robin``: which node answers each request that nginx passes on;
 * ``node_kill``: a node killed under many clients of both transports: lost, duplicated, failed requests;
-* ``node_costs``: what an open WebSocket and a waiting long poll hold on their node, and in Redis.
+* ``node_costs``: what an open WebSocket and a waiting long poll hold on their node, and in Redis;
+* ``plot_pubsub_against_stream`` and ``plot_node_costs`` draw the last two for notebook 06.
 
 Clients are the project's command-line clients (``clients.websocket_client``, ``clients.polling_client``)
 and ``requests``, run in this process, all through nginx unless a node is named.
@@ -38,6 +40,26 @@ def separate_boards(cluster, polls: int = 4) -> list[dict]:
             answer = session.get(f"{cluster.polling_url}/api/messages?after=0", timeout=5)
             rows.append({"request": "GET ?after=0", "node": node_of(answer), "messages": len(answer.json()["messages"])})
     return rows
+
+
+def across_nodes(cluster, wait: float = 1.0) -> dict:
+    """A WebSocket client of the first node listens while a polling client posts through the second one:
+    what reaches the listener within ``wait`` seconds?"""
+    listener_node, poster_node = cluster.nodes[0], cluster.nodes[1]
+    listener = websocket_client.Client.connect(f"{listener_node.ws_url}/ws")
+    try:
+        posted = requests.post(f"{poster_node.polling_url}/api/messages", json={"text": "hello from the other node"},
+                               timeout=5)
+        posted.raise_for_status()
+        received, deadline = [], time.monotonic() + wait
+        while len(received) < 2 and (left := deadline - time.monotonic()) > 0:  # the message and its reply
+            data = listener.receive(timeout=left)
+            if data is not None:
+                received.append(json.loads(data)["message"]["text"])
+    finally:
+        listener.close()
+    return {"listener": f"WebSocket client of node {listener_node.number}",
+            "poster": f"polling client of node {poster_node.number}", "posted": 2, "received": received}
 
 
 def pubsub_against_stream(redis_url: str, before: int = 3, away: int = 3, after: int = 3) -> dict:
@@ -95,11 +117,12 @@ def round_robin(cluster, requests_: int = 6) -> list[str]:
 
 
 class CountingSession(requests.Session):
-    """A ``requests.Session`` that counts the requests that failed: no answer, or a 5xx one."""
+    """A ``requests.Session`` that counts the requests that failed (no answer, or a 5xx one), and those that
+    nginx passed to a second node because the first was gone (``X-Upstream`` then names two)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.failures = 0
+        self.failures = self.passed_on = 0
 
     def request(self, *args, **kwargs):
         try:
@@ -107,8 +130,8 @@ class CountingSession(requests.Session):
         except requests.RequestException:
             self.failures += 1
             raise
-        if response.status_code >= 500:
-            self.failures += 1
+        self.failures += response.status_code >= 500
+        self.passed_on += "," in node_of(response)
         return response
 
 
@@ -190,33 +213,35 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
                           "reconnected": sum(inbox.connections > 1 for inbox in websocket_inboxes)},
             "polling": {**tally(polling_inboxes), "failed requests (most for one client)":
                         max((session.failures for session in sessions), default=0),
-                        "clients with a failed request": sum(session.failures > 0 for session in sessions)},
+                        "clients with a failed request": sum(session.failures > 0 for session in sessions),
+                        "polls nginx passed to another node": sum(session.passed_on for session in sessions)},
             "client messages": complaints.getvalue().count("\n")}
 
 
 def node_costs(cluster, clients: int = 50) -> list[dict]:
-    """What each node holds (threads, resident memory) and Redis serves (connections, commands) while
-    ``clients`` WebSocket clients are connected through nginx, then while ``clients`` long polls wait,
-    each beside the same nodes idle; and the Redis commands one broadcast to them all costs."""
+    """What the nodes hold (threads, resident memory) and what Redis serves (connections, commands) while
+    ``clients`` WebSocket clients are connected, then while ``clients`` long polls wait, against the same
+    nodes idle; and the Redis commands one message to all of them costs. The clients connect to the nodes
+    directly, in turns, so that nginx's pooled connections to the nodes do not blur the thread counts."""
     admin = redis.Redis.from_url(cluster.redis.url)
-    poster = cluster.nodes[-1]
+    nodes = [node for node in cluster.nodes if node.alive]
 
     def snapshot() -> dict:
-        usage = [requests.get(f"{node.polling_url}/api/status", timeout=5).json()["process"] for node in cluster.nodes]
+        usage = [requests.get(f"{node.polling_url}/api/status", timeout=5).json()["process"] for node in nodes]
         return {"threads": sum(u["threads"] for u in usage), "rss_bytes": sum(u["rss_bytes"] for u in usage),
                 "redis_connections": admin.info("clients")["connected_clients"] - 1}  # less this one
 
     def post_and_count(receive) -> int:
         """Redis commands run from one message posted until every client has it (and its reply)."""
         before = admin.info("stats")["total_commands_processed"]
-        requests.post(f"{poster.polling_url}/api/messages", json={"text": "to everyone"}, timeout=5).raise_for_status()
+        requests.post(f"{nodes[0].polling_url}/api/messages", json={"text": "to everyone"}, timeout=5).raise_for_status()
         receive()
         return admin.info("stats")["total_commands_processed"] - before - 1  # the first INFO counts itself after
 
     rows = []
     idle = snapshot()
-    sockets = [websocket_client.Client.connect(f"{cluster.ws_url}/ws") for _ in range(clients)]
-    held = _settled(snapshot, idle["threads"] + 2 * clients)
+    sockets = [websocket_client.Client.connect(f"{nodes[n % len(nodes)].ws_url}/ws") for n in range(clients)]
+    held = _settled(snapshot, lambda now: now["threads"] >= idle["threads"] + 2 * clients)
 
     def receive_all():
         for ws in sockets:
@@ -228,21 +253,20 @@ def node_costs(cluster, clients: int = 50) -> list[dict]:
         ws.close()
     rows.append(_costs("WebSocket (open)", clients, idle, held, commands))
 
-    idle = snapshot()
-    last_id = requests.get(f"{cluster.polling_url}/api/status", timeout=5).json()["last_id"]
-    answers, pollers = [], []
+    idle = _settled(snapshot, lambda now: now["threads"] <= idle["threads"])  # the sockets' threads have ended
+    last_id = requests.get(f"{nodes[0].polling_url}/api/status", timeout=5).json()["last_id"]
     barrier = threading.Barrier(clients + 1)
 
-    def long_poll():
+    def long_poll(node):
         with requests.Session() as session:
             barrier.wait(WAIT)
-            answers.append(session.get(f"{cluster.polling_url}/api/messages?after={last_id}&wait=20", timeout=WAIT))
+            session.get(f"{node.polling_url}/api/messages?after={last_id}&wait=20", timeout=WAIT).raise_for_status()
 
-    pollers = [threading.Thread(target=long_poll) for _ in range(clients)]
+    pollers = [threading.Thread(target=long_poll, args=(nodes[n % len(nodes)],)) for n in range(clients)]
     for poller in pollers:
         poller.start()
     barrier.wait(WAIT)
-    held = _settled(snapshot, idle["threads"] + clients)
+    held = _settled(snapshot, lambda now: now["threads"] >= idle["threads"] + clients)
 
     def receive_answers():
         for poller in pollers:
@@ -253,10 +277,11 @@ def node_costs(cluster, clients: int = 50) -> list[dict]:
     return rows
 
 
-def _settled(snapshot, threads: int, timeout: float = 5) -> dict:
-    """A snapshot once the nodes hold at least ``threads`` threads (the long polls have all arrived)."""
+def _settled(snapshot, done, timeout: float = 5) -> dict:
+    """A snapshot once ``done(snapshot)`` holds (threads start and end a moment after their sockets do);
+    nothing to block on, so it looks every 50 ms, for ``timeout`` seconds at most."""
     deadline = time.monotonic() + timeout
-    while (now := snapshot())["threads"] < threads and time.monotonic() < deadline:
+    while not done(now := snapshot()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return now
 
@@ -267,3 +292,43 @@ def _costs(kind: str, clients: int, idle: dict, held: dict, commands: int) -> di
             "KiB per client": (held["rss_bytes"] - idle["rss_bytes"]) / clients / 1024,
             "Redis connections": held["redis_connections"],
             "Redis commands per broadcast": commands}
+
+
+def plot_pubsub_against_stream(result: dict, away: range):
+    """One row per kind of subscriber: a filled dot for each message it received, a hollow one if lost."""
+    import matplotlib.pyplot as plt
+    from .colors import REFERENCE, WEBSOCKET
+    fig, ax = plt.subplots(figsize=(8, 1.9))
+    for row, (kind, color) in enumerate((("pub/sub", REFERENCE), ("stream", WEBSOCKET))):
+        got, lost = result[kind]["received"], result[kind]["lost"]
+        ax.scatter(got, [row] * len(got), color=color, s=70, label="received" if row else None)
+        ax.scatter(lost, [row] * len(lost), facecolors="none", edgecolors="#b91c1c", s=70,
+                   label="lost" if lost else None)
+    ax.axvspan(away.start - 0.5, away.stop - 0.5, color="#f3f4f6", zorder=0)
+    ax.text((away.start + away.stop - 1) / 2, 1.45, "subscriber away", ha="center", fontsize=8)
+    ax.set_yticks([0, 1], ["Redis pub/sub", "Redis Stream"])
+    ax.set_ylim(-0.6, 1.8)
+    ax.set_xlabel("message number, in the order published")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def plot_node_costs(rows: list[dict]):
+    """Server threads per client, and Redis commands per broadcast, for each transport."""
+    import matplotlib.pyplot as plt
+    from .colors import color_of
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
+    labels = [row["transport"] for row in rows]
+    colors = [color_of(label) for label in labels]
+    for ax, key, title in ((axes[0], "threads per client", "node threads held per client"),
+                           (axes[1], "Redis commands per broadcast", f"Redis commands for one message to "
+                                                                     f"{rows[0]['clients']} clients")):
+        values = [row[key] for row in rows]
+        ax.barh(labels, values, color=colors)
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:g}", va="center", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(0, max(values) * 1.25)
+    fig.tight_layout()
+    return fig

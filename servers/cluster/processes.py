@@ -93,6 +93,7 @@ class Child:
                 self.process.kill()
                 self.process.wait()
         self._copier.join(STOP_TIMEOUT)
+        self.process.stdout.close()
         return self.process.returncode
 
     def kill(self) -> None:

@@ -138,7 +138,9 @@ def newest_id(url: str) -> int:
     they resume: a cursor past it comes from a board the server no longer has."""
     parts = urlsplit(url)
     scheme = "https" if parts.scheme == "wss" else "http"
-    return requests.get(f"{scheme}://{parts.netloc}/api/status", timeout=5).json()["last_id"]
+    response = requests.get(f"{scheme}://{parts.netloc}/api/status", timeout=5)
+    response.raise_for_status()  # a server that cannot answer now (its board unavailable: 503) is tried again
+    return response.json()["last_id"]
 
 
 def chat(ws: Client, url: str, name: str) -> int:

@@ -1,7 +1,9 @@
 """python -m servers: both servers in one process, sharing one board.
 
 A polling client on port 8001 and a WebSocket client on port 8002 see each
-other's messages because both apps are handed the same ``Chat``.
+other's messages because both apps are handed the same ``Chat``. With
+``--redis redis://HOST:PORT/DB`` that board is kept in Redis, so several such
+processes serve one chat (``python -m servers.cluster`` starts them behind nginx).
 """
 
 import argparse
@@ -9,8 +11,9 @@ import ipaddress
 import signal
 import socket
 import sys
+from urllib.parse import urlsplit
 
-from .board import KEEP, MessageBoard
+from .board import KEEP, BoardUnavailable, MessageBoard
 from .chat import TICKER_RANGE, Chat
 from .serving import MAX_CONNECTIONS, allow_open_files
 from .twins import Twins
@@ -34,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
                         help="also accept browser pages from this origin (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    parser.add_argument("--redis", type=_redis_url, metavar="redis://HOST:PORT/DB",
+                        help="keep the board in Redis, shared with other server processes (default: in memory)")
+    parser.add_argument("--ping-interval", type=_ping_interval, metavar="SECONDS",
+                        help="ping each WebSocket client every SECONDS; one silent for a whole interval is closed "
+                             "(off by default; a proxy in front needs pings to keep idle connections open)")
+    parser.add_argument("--proxy-ports", type=_port_pair, metavar="POLLING:WEBSOCKET",
+                        help="the ports a reverse proxy serves these twins on (the cluster's nginx): "
+                             "each page is sent there for its twin")
     args = parser.parse_args(argv)
 
     if not _is_loopback(args.host):
@@ -45,13 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         args.max_connections = max(1, (files - SPARE_FILES) // 2)
         print(f"Note: this system allows {files} open files, so each server takes at most "
               f"{args.max_connections} connections.", file=sys.stderr)
-    chat = Chat(MessageBoard(args.keep))
+    board = open_board(args.redis, args.keep)
+    if board is None:
+        return 2
+    chat = Chat(board)
     if args.ticker:
         chat.start_ticker(args.ticker)
     twins = Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
                   keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin,
-                  max_connections=args.max_connections)
+                  max_connections=args.max_connections, ping_interval=args.ping_interval)
     polling, websocket = twins.polling, twins.websocket
+    if args.proxy_ports:  # pages reach the twin through the proxy, not past it
+        proxy_polling, proxy_websocket = args.proxy_ports
+        polling.server.app.config["TWIN_PORT"] = proxy_websocket
+        websocket.server.app.config["TWIN_PORT"] = proxy_polling
     stop_signals, _ = listen_for_stop_signals()  # before "Press Ctrl-C": a signal sent when it appears counts
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL goes in brackets
@@ -62,8 +80,25 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
     twins.stop()
+    board.close()
     print("Stopped.")
     return 0
+
+
+def open_board(redis_url: str | None, keep: int):
+    """The board in this process's memory, or in Redis (checked now: a wrong address is said at once)."""
+    if redis_url is None:
+        return MessageBoard(keep)
+    from .redis_board import RedisBoard  # only the servers that use Redis need its client library
+    board = RedisBoard(redis_url, keep)
+    try:
+        print(f"Board: in Redis at {redis_url}, {board.last_id} messages posted so far.")
+    except BoardUnavailable as error:
+        board.close()
+        print(f"error: {error}\nIs redis-server running there? (Debian or Ubuntu: sudo apt-get install "
+              "redis-server; python -m servers.cluster starts one for you.)", file=sys.stderr)
+        return None
+    return board
 
 
 def listen_for_stop_signals() -> tuple[socket.socket, socket.socket]:
@@ -89,6 +124,35 @@ def _ticker_interval(value: str) -> float:
     if not low <= float(value) <= high:
         raise argparse.ArgumentTypeError(f"the ticker interval must be {low} to {high} seconds")
     return float(value)
+
+
+def _redis_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        parts.port  # raises ValueError when it is not a number
+    except ValueError:
+        parts = None
+    database = parts.path.strip("/") if parts else ""
+    if parts is None or parts.scheme != "redis" or not parts.hostname or not (database.isdigit() or not database):
+        raise argparse.ArgumentTypeError("expected redis://HOST:PORT/DB, for example redis://127.0.0.1:6379/0")
+    return value
+
+
+def _ping_interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if not 0.1 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("the ping interval must be 0.1 to 3600 seconds")
+    return seconds
+
+
+def _port_pair(value: str) -> tuple[int, int]:
+    polling, _, websocket = value.partition(":")
+    if not (polling.isdigit() and websocket.isdigit() and 0 < int(polling) < 65536 and 0 < int(websocket) < 65536):
+        raise argparse.ArgumentTypeError("expected two ports, POLLING:WEBSOCKET, for example 8001:8002")
+    return int(polling), int(websocket)
 
 
 def _at_least_one(value: str) -> int:

@@ -16,6 +16,10 @@ ticker left running all day cannot fill the server's memory. A client whose
 cursor points before the oldest kept message gets what is kept, starting with
 the oldest, and can tell how many it missed: the first id it receives is more
 than one past its cursor (see ``missed``).
+
+This board lives in the server's memory, which is why one process serves it. For
+several server processes, ``redis_board.RedisBoard`` keeps the same contract in
+Redis; it raises ``BoardUnavailable`` while Redis cannot be reached.
 """
 
 import json
@@ -42,6 +46,11 @@ class Message:
     def encoded(self) -> str:
         """The message as compact JSON text: encoded once, however many clients it is sent to."""
         return json.dumps(self.to_json(), separators=(",", ":"))
+
+
+class BoardUnavailable(Exception):
+    """The board's store cannot be reached (Redis is down): the servers answer 503, or close a WebSocket
+    with 1013, and the client tries again later. The in-memory board never raises it."""
 
 
 def missed(cursor: int, messages: list[Message]) -> int:
@@ -102,3 +111,6 @@ class MessageBoard:
         with self._changed:
             self._changed.wait_for(lambda: self._last_id > last_id, timeout)
             return self.after(last_id, limit)
+
+    def close(self) -> None:
+        """Release what the board holds outside this object (nothing, in memory; see RedisBoard)."""

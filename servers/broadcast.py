@@ -8,6 +8,11 @@ read fills only its own mailbox; when that is full the client has fallen behind:
 its mailbox is emptied and marked, its connection is closed with a documented
 code, and the client comes back with the last id it holds. Everyone else carries on.
 
+On a board kept in Redis, the broadcaster is the node's subscription to the bus. When
+Redis goes away, every listener is told so (its connection closes with a documented
+code, and it comes back with its last id); the broadcaster ends as if idle, and the
+next subscriber, once the board answers again, starts it from the board's newest id.
+
 The broadcaster's thread runs while someone listens and ends within ``IDLE_CHECK``
 seconds of the last subscriber leaving.
 """
@@ -19,10 +24,12 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .board import Message, MessageBoard, missed
+from .board import BoardUnavailable, Message, MessageBoard, missed
 from .chat import PAGE
 
 BACKLOG = 1000  # messages waiting for one client, at most: minutes of a busy ticker
+# Why a subscription ends before its client leaves (``Mailbox.ended``); the owner says so to its client.
+FELL_BEHIND, STOPPING, BOARD_UNAVAILABLE = "fell behind", "server stopping", "board unavailable"
 IDLE_CHECK = 1.0  # seconds between an idle broadcaster's checks that someone still listens
 
 
@@ -37,22 +44,29 @@ class Mailbox:
         self.wakeup = wakeup or threading.Condition()
         self.items: deque = deque()
         self.after = 0  # deliver only ids above this one (set on subscribing)
-        self.fell_behind = False
-        self.closed = False  # the server is stopping: the owner ends the connection cleanly
+        self.ended: str | None = None  # FELL_BEHIND, STOPPING or BOARD_UNAVAILABLE: the owner ends the connection
         self.write_now = None  # set by the owner when it may take an item at once: item -> True if it did
 
     def offer(self, message_id: int, item) -> None:
         """Never blocks on the client: a full mailbox means the client fell behind."""
         with self.wakeup:
-            if self.fell_behind or self.closed or message_id <= self.after:
+            if self.ended or message_id <= self.after:
                 return
             if not self.items and self.write_now is not None and self.write_now(item):
                 return
             if len(self.items) < self.size:
                 self.items.append(item)
-            else:
+                self.wakeup.notify_all()
+                return
+        self.end(FELL_BEHIND)
+
+    def end(self, why: str) -> None:
+        """Nothing more will be offered (``why``: FELL_BEHIND, STOPPING, BOARD_UNAVAILABLE): what waits is dropped
+        and the owner, woken, closes its client's connection; the client resumes by id."""
+        with self.wakeup:
+            if self.ended is None:
                 self.items.clear()
-                self.fell_behind = True
+                self.ended = why
             self.wakeup.notify_all()
 
     def take(self) -> list:
@@ -116,9 +130,7 @@ class Broadcaster:
         with self._lock:
             mailboxes = list(self._mailboxes)
         for mailbox in mailboxes:
-            with mailbox.wakeup:
-                mailbox.closed = True
-                mailbox.wakeup.notify_all()
+            mailbox.end(STOPPING)
         deadline = time.monotonic() + timeout
         while self.listeners and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -136,9 +148,19 @@ class Broadcaster:
                     self._running = False
                     return
                 position = self._position
-            messages = self.board.wait_after(position, IDLE_CHECK, PAGE)
+            try:
+                messages = self.board.wait_after(position, IDLE_CHECK, PAGE)
+            except BoardUnavailable:  # Redis went away: everyone is told to come back, and we end
+                with self._lock:  # in one step with the end: a newer subscriber starts a new broadcaster
+                    mailboxes, self._running = list(self._mailboxes), False
+                for mailbox in mailboxes:
+                    mailbox.end(BOARD_UNAVAILABLE)
+                return
             if missed(position, messages):  # the board dropped messages before we read them: nobody
-                self._everyone_fell_behind()  # may get a silent gap, so everyone resumes by id
+                with self._lock:  # may get a silent gap, so everyone resumes by id
+                    mailboxes = list(self._mailboxes)
+                for mailbox in mailboxes:
+                    mailbox.end(FELL_BEHIND)
             for message in messages:
                 item = self.encode(message)  # once, for everyone
                 with self._lock:  # one step: a new subscriber either gets this message or catches up past it
@@ -149,12 +171,3 @@ class Broadcaster:
                         mailbox.offer(message.id, item)
                     except Exception:  # a bug in one subscriber must not stop the messages of all the others
                         logging.getLogger(__name__).exception("a subscriber failed to take message %d", message.id)
-
-    def _everyone_fell_behind(self) -> None:
-        with self._lock:
-            mailboxes = list(self._mailboxes)
-        for mailbox in mailboxes:
-            with mailbox.wakeup:
-                mailbox.items.clear()
-                mailbox.fell_behind = True
-                mailbox.wakeup.notify_all()

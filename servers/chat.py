@@ -12,7 +12,7 @@ import re
 import threading
 import time
 
-from .board import Message, MessageBoard
+from .board import BoardUnavailable, Message, MessageBoard
 from .meter import Meter
 
 SERVER = "server"
@@ -136,7 +136,10 @@ class Chat:
             count = 0
             while not stopped.wait(interval):
                 count += 1
-                self.board.post(SERVER, f"Notification #{count}: the server speaks first")
+                try:
+                    self.board.post(SERVER, f"Notification #{count}: the server speaks first")
+                except BoardUnavailable:  # Redis is down: this tick is lost, the next may land
+                    pass
 
         with self._ticker_switch:
             self._stop_ticker()

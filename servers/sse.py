@@ -68,10 +68,10 @@ def stream_events():
                 yield b"".join(event(message) for message in messages)
             while True:
                 with mailbox.wakeup:
-                    mailbox.wakeup.wait_for(lambda: mailbox.items or mailbox.fell_behind or mailbox.closed, heartbeat)
-                    items, ended = mailbox.take(), mailbox.fell_behind or mailbox.closed
-                if ended:  # fell behind, or the server is stopping: EventSource comes back with Last-Event-ID
-                    return
+                    mailbox.wakeup.wait_for(lambda: mailbox.items or mailbox.ended, heartbeat)
+                    items, ended = mailbox.take(), mailbox.ended
+                if ended:  # fell behind, the server is stopping, the board is unavailable: the stream ends,
+                    return  # and EventSource comes back with Last-Event-ID
                 yield b"".join(items) if items else COMMENT
 
     return Response(events(), mimetype="text/event-stream",

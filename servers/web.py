@@ -13,6 +13,7 @@ from flask import Flask, current_app, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from . import process
+from .board import BoardUnavailable
 from .chat import BadInput, Chat, parse_json, read_client, read_ticker
 from .origins import host_allowed, origin_allowed
 
@@ -36,6 +37,7 @@ def create_app(name: str, chat: Chat | None, *, transport: str, landing_page: st
     app.add_url_rule("/api/ticker", "control_ticker", control_ticker, methods=["POST"])
     app.register_error_handler(BadInput, refuse)
     app.register_error_handler(HTTPException, refuse_http)
+    app.register_error_handler(BoardUnavailable, board_unavailable)
     return app
 
 
@@ -94,6 +96,13 @@ def control_ticker():
 
 def refuse(error: BadInput):
     return error.to_json(), STATUS.get(error.code, 422)
+
+
+def board_unavailable(error: BoardUnavailable):
+    """The board's store (Redis) cannot be reached: 503, and the client tries again in a second."""
+    current_app.logger.warning("%s", error)
+    return ({"error": "board_unavailable", "message": "the message board is unavailable right now: try again"},
+            503, {"Retry-After": "1"})
 
 
 def refuse_http(error: HTTPException):

@@ -34,7 +34,7 @@ from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Mes
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from .broadcast import BACKLOG, Mailbox
+from .broadcast import BACKLOG, BOARD_UNAVAILABLE, FELL_BEHIND, STOPPING, Mailbox
 from .chat import BadInput
 from .serving import UPGRADED
 
@@ -43,7 +43,12 @@ WRITE_TIMEOUT = 20  # seconds one write may wait for a client that does not read
 RECEIVE_BYTES = 65536
 INBOX = 64  # messages read from the client and not yet handled; past that we stop reading (TCP slows it down)
 # Close codes (RFC 6455 section 7.4.1) the connection itself uses.
-NORMAL, GOING_AWAY, TOO_BIG, NOT_KEEPING_UP, INTERNAL_ERROR = 1000, 1001, 1009, 1008, 1011
+NORMAL, GOING_AWAY, TOO_BIG, NOT_KEEPING_UP, INTERNAL_ERROR, TRY_AGAIN_LATER = 1000, 1001, 1009, 1008, 1011, 1013
+ENDINGS = {  # why a subscription ended before its client left (broadcast.Mailbox.ended): how we close
+    FELL_BEHIND: (NOT_KEEPING_UP, "you fell behind: reconnect with ?after=<the last id you have>"),
+    STOPPING: (GOING_AWAY, "the server is stopping"),
+    BOARD_UNAVAILABLE: (TRY_AGAIN_LATER, "the message board is unavailable: reconnect later with ?after=<the last id "
+                                         "you have>")}
 
 
 class Connection:
@@ -102,17 +107,14 @@ class Connection:
                     control = [event for event in self._control if message is None or isinstance(event, Pong)]
                     for event in control:
                         self._control.remove(event)
-                    items, fell_behind, stopping = self.mailbox.take(), self.mailbox.fell_behind, self.mailbox.closed
+                    items, ended = self.mailbox.take(), self.mailbox.ended
                     self._wakeup.notify_all()  # the reader may wait for room in the inbox
                 self._write(*control)
                 self._write(*(Message(data=item) for item in items))
-            if fell_behind:
-                self.close(NOT_KEEPING_UP, "you fell behind: reconnect with ?after=<the last id you have>")
+            if ended:
+                self.end(ended)
                 return None
-            if stopping:
-                self.close(GOING_AWAY, "the server is stopping")
-                return None
-            if self._ping_if_due() is False:  # no pong: we closed
+            if not self._ping_if_due():  # no pong: we closed
                 return None
             if message is not None:
                 return message
@@ -132,6 +134,10 @@ class Connection:
         if state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             self._write(CloseConnection(code if state is ConnectionState.OPEN else self.close_code or code, reason))
         self.close_code = self.close_code or code
+
+    def end(self, why: str) -> None:
+        """Close for one of the reasons a subscription ends (``ENDINGS``), with its documented code."""
+        self.close(*ENDINGS[why])
 
     def finish(self, code: int = NORMAL, reason: str | None = None) -> None:
         """Complete the closing handshake, then close TCP, server first (RFC 6455 section 7.1.1).
@@ -210,8 +216,8 @@ class Connection:
             self._write_lock.release()
 
     def _has_work(self) -> bool:
-        return bool(self._control or self.mailbox.items or self._inbox or self.mailbox.fell_behind
-                    or self.mailbox.closed or self._unsent or self._reader_done or self._until_next_ping() == 0)
+        return bool(self._control or self.mailbox.items or self._inbox or self.mailbox.ended
+                    or self._unsent or self._reader_done or self._until_next_ping() == 0)
 
     def _until_next_ping(self) -> float | None:
         """Seconds until the next ping is due (0: now); None without pings."""

@@ -19,8 +19,8 @@ import json
 from flask import Flask, current_app, g, request
 
 from . import web
-from .board import Message
-from .broadcast import BACKLOG, Broadcaster, catch_up
+from .board import BoardUnavailable, Message
+from .broadcast import BACKLOG, BOARD_UNAVAILABLE, Broadcaster, catch_up
 from .chat import BadInput, Chat, parse_json, read_after, read_new_message
 from .websocket_connection import Connection, websocket_view
 
@@ -60,22 +60,26 @@ def refuse_broken_handshake():
         raise BadInput("invalid_key", "Sec-WebSocket-Key must be 16 random bytes in base64")
     # The cursor is taken here, before the 101 goes out: whatever is posted once the client
     # knows it is connected must reach it, even without ?after=.
-    board = current_app.extensions["chat"].board
-    g.after = read_after(request.args["after"]) if "after" in request.args else board.last_id
+    after = read_after(request.args["after"]) if "after" in request.args else None
+    newest = current_app.extensions["chat"].board.last_id  # an unavailable board (Redis down): 503, before the upgrade
+    g.after = newest if after is None else after
     return None
 
 
 def converse(ws: Connection) -> None:
     """/ws: the broadcaster pushes every new message; meanwhile, answer what the client sends."""
     chat = current_app.extensions["chat"]
-    with current_app.extensions["broadcaster"].subscription(ws.mailbox, g.after) as caught_up_to:
-        read_messages(ws, chat.board, g.after, caught_up_to)
-        ws.caught_up()
-        while (data := ws.receive()) is not None:
-            code, reason = answer(ws, chat, data)
-            if code != 1000:
-                ws.close(code, reason)
-                return
+    try:
+        with current_app.extensions["broadcaster"].subscription(ws.mailbox, g.after) as caught_up_to:
+            read_messages(ws, chat.board, g.after, caught_up_to)
+            ws.caught_up()
+            while (data := ws.receive()) is not None:
+                code, reason = answer(ws, chat, data)
+                if code != 1000:
+                    ws.close(code, reason)
+                    return
+    except BoardUnavailable:  # Redis went away: the client comes back later, from its last id
+        ws.end(BOARD_UNAVAILABLE)
 
 
 def answer(ws: Connection, chat: Chat, data) -> tuple[int, str | None]:

@@ -1,21 +1,81 @@
-"""The message board: ids, cursors, limits, long-poll wake-ups and concurrency."""
+"""The message board: ids, cursors, limits, long-poll wake-ups and concurrency, on both backends.
+
+Every test runs twice: on the in-memory board and on the board kept in Redis (a redis-server of
+its own on a free loopback port, emptied before each test), which must keep the same contract.
+"""
 
 import threading
 import time
 
-from servers.board import Message, MessageBoard, missed
+import pytest
+import redis
+
+from servers.board import KEEP, Message, MessageBoard, missed
+from servers.cluster.processes import RedisServer
+from servers.redis_board import RedisBoard
+
+from conftest import require_tool
 
 
-def test_ids_start_at_1_and_count_up():
-    board = MessageBoard()
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    require_tool("redis-server")
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+class Watched:
+    """Counts who has started waiting on the board, so a test can post at the right moment, sleep-free:
+    ``board.waiters.acquire(timeout=5)`` returns once a waiter is in ``wait_after``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiters = threading.Semaphore(0)
+
+    def wait_after(self, last_id, timeout, limit=None):
+        self.waiters.release()
+        return super().wait_after(last_id, timeout, limit)
+
+
+class WatchedMemoryBoard(Watched, MessageBoard):
+    pass
+
+
+class WatchedRedisBoard(Watched, RedisBoard):
+    pass
+
+
+@pytest.fixture(params=["memory", "redis"])
+def new_board(request):
+    """``new_board(keep=..., watched=...)``: a fresh, empty board of the backend under test."""
+    boards = []
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+
+    def make(keep: int = KEEP, watched: bool = False):
+        if request.param == "memory":
+            board = (WatchedMemoryBoard if watched else MessageBoard)(keep)
+        else:
+            board = (WatchedRedisBoard if watched else RedisBoard)(url, keep)
+        boards.append(board)
+        return board
+
+    yield make
+    for board in boards:
+        board.close()
+
+
+def test_ids_start_at_1_and_count_up(new_board):
+    board = new_board()
     assert board.last_id == 0
     ids = [board.post("ana", f"message {n}").id for n in range(3)]
     assert ids == [1, 2, 3]
     assert board.last_id == 3
 
 
-def test_a_message_keeps_what_was_posted():
-    board = MessageBoard()
+def test_a_message_keeps_what_was_posted(new_board):
+    board = new_board()
     before = time.time()
     message = board.post("ana", "hello", reply_to=None)
     reply = board.post("server", "hi", reply_to=message.id)
@@ -24,8 +84,8 @@ def test_a_message_keeps_what_was_posted():
     assert reply.to_json() == {"id": 2, "author": "server", "text": "hi", "time": reply.time, "reply_to": 1}
 
 
-def test_after_returns_exactly_the_newer_messages_oldest_first():
-    board = MessageBoard()
+def test_after_returns_exactly_the_newer_messages_oldest_first(new_board):
+    board = new_board()
     for n in range(1, 6):
         board.post("ana", str(n))
     assert [m.id for m in board.after(0)] == [1, 2, 3, 4, 5]
@@ -35,8 +95,8 @@ def test_after_returns_exactly_the_newer_messages_oldest_first():
     assert [m.id for m in board.after(-7)] == [1, 2, 3, 4, 5]  # a negative cursor means "from the start"
 
 
-def test_limit_pages_through_the_board():
-    board = MessageBoard()
+def test_limit_pages_through_the_board(new_board):
+    board = new_board()
     for n in range(1, 8):
         board.post("ana", str(n))
     assert [m.id for m in board.after(0, limit=3)] == [1, 2, 3]
@@ -45,24 +105,24 @@ def test_limit_pages_through_the_board():
     assert board.after(0, limit=0) == []
 
 
-def test_wait_after_returns_at_once_when_something_is_there():
-    board = MessageBoard()
+def test_wait_after_returns_at_once_when_something_is_there(new_board):
+    board = new_board()
     board.post("ana", "already here")
     started = time.monotonic()
     assert [m.text for m in board.wait_after(0, timeout=5)] == ["already here"]
     assert time.monotonic() - started < 0.5
 
 
-def test_wait_after_times_out_with_nothing():
-    board = MessageBoard()
+def test_wait_after_times_out_with_nothing(new_board):
+    board = new_board()
     board.post("ana", "old")
     started = time.monotonic()
     assert board.wait_after(1, timeout=0.2) == []
     assert 0.19 <= time.monotonic() - started < 1.5
 
 
-def test_a_waiter_wakes_up_when_another_thread_posts(watched_chat):
-    board = watched_chat.board
+def test_a_waiter_wakes_up_when_another_thread_posts(new_board):
+    board = new_board(watched=True)
     board.post("ana", "old")
     result: list[list[Message]] = []
     waiter = threading.Thread(target=lambda: result.append(board.wait_after(1, timeout=10)))
@@ -76,8 +136,8 @@ def test_a_waiter_wakes_up_when_another_thread_posts(watched_chat):
     assert [m.text for m in result[0]] == ["new"]
 
 
-def test_one_post_wakes_every_waiter(watched_chat):
-    board = watched_chat.board
+def test_one_post_wakes_every_waiter(new_board):
+    board = new_board(watched=True)
     results: list[list[int]] = []
     waiters = [threading.Thread(target=lambda: results.append([m.id for m in board.wait_after(0, timeout=10)]))
                for _ in range(4)]
@@ -93,8 +153,8 @@ def test_one_post_wakes_every_waiter(watched_chat):
     assert results == [[1]] * 4
 
 
-def test_concurrent_posts_lose_nothing_and_ids_stay_contiguous():
-    board = MessageBoard()
+def test_concurrent_posts_lose_nothing_and_ids_stay_contiguous(new_board):
+    board = new_board()
     threads, per_thread = 8, 200
     start = threading.Barrier(threads)
 
@@ -116,8 +176,8 @@ def test_concurrent_posts_lose_nothing_and_ids_stay_contiguous():
         assert [m.text for m in messages if m.author == f"t{i}"] == [str(n) for n in range(per_thread)]
 
 
-def test_the_board_keeps_the_newest_messages_and_ids_go_on():
-    board = MessageBoard(keep=3)
+def test_the_board_keeps_the_newest_messages_and_ids_go_on(new_board):
+    board = new_board(keep=3)
     for n in range(1, 8):
         board.post("ana", str(n))
     assert [m.id for m in board.after(0)] == [5, 6, 7]
@@ -126,8 +186,8 @@ def test_the_board_keeps_the_newest_messages_and_ids_go_on():
     assert [m.id for m in board.after(0, limit=2)] == [6, 7]
 
 
-def test_missed_counts_what_is_no_longer_kept_after_a_cursor():
-    board = MessageBoard(keep=3)
+def test_missed_counts_what_is_no_longer_kept_after_a_cursor(new_board):
+    board = new_board(keep=3)
     for n in range(10):
         board.post("ana", str(n))
     assert missed(0, board.after(0)) == 7  # ids 1..7 are gone; 8 comes first
@@ -136,8 +196,8 @@ def test_missed_counts_what_is_no_longer_kept_after_a_cursor():
     assert missed(10, board.after(10)) == 0  # nothing newer: nothing missed
 
 
-def test_a_message_and_its_reply_share_one_wake_up(watched_chat):
-    board = watched_chat.board
+def test_a_message_and_its_reply_share_one_wake_up(new_board):
+    board = new_board(watched=True)
     got: list[list[int]] = []
     waiter = threading.Thread(target=lambda: got.append([m.id for m in board.wait_after(0, timeout=5)]))
     waiter.start()

@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom from a fresh kernel, without an error, and the set in under 3 minutes.
+"""Every notebook runs top to bottom from a fresh kernel, without an error, and the set in under 200 seconds.
 
 The notebooks are what most people read, and they print only figures measured
 in the run, so a notebook that no longer executes is a broken page of the
@@ -25,7 +25,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
-SET_BUDGET = 180  # seconds for the whole set on the project's 2-core machine
+SET_BUDGET = 200  # seconds for the whole set on the project's 2-core machine (06, the cluster, takes about 10)
 CELL_TIMEOUT = 120  # a cell that takes longer is stuck, not slow
 
 
@@ -65,8 +65,8 @@ def kernel_from_this_venv():
             os.environ[name] = value
 
 
-def test_there_are_five_numbered_notebooks():
-    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+def test_there_are_six_numbered_notebooks():
+    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
@@ -88,7 +88,7 @@ def test_notebook_runs_without_error(path):
     assert images > 0, "every notebook shows at least one plot"
 
 
-def test_the_set_runs_in_under_three_minutes():
+def test_the_set_runs_within_its_budget():
     if len(durations) < len(NOTEBOOKS):
         pytest.skip("not every notebook ran in this session")
     total = sum(durations.values())

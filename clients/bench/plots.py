@@ -282,7 +282,7 @@ def failover_timeline(followers: dict, t0: float, killed_at: float):
 
 # The load run (``python -m clients.bench load``): the dict ``load.run_load()`` returns, against the number of clients.
 
-from .colors import color_of  # noqa: E402  (imported here, with the plots that use it)
+
 from .stats import MIN_SAMPLES  # noqa: E402
 
 

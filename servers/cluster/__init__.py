@@ -1,0 +1,86 @@
+"""Several server processes on one Redis board, behind nginx: ``python -m servers.cluster --nodes 2``.
+
+Why a cluster at all: the seed article says WebSockets are hard to scale horizontally because they are
+stateful. This starts the real parts so you can see what that means. Polling becomes stateless once the
+board is in Redis (any node answers any poll), while a WebSocket stays pinned to the node that holds its
+connection: every node follows the board (the bus), and when a node dies its clients reconnect through
+nginx to another one and resume from their last id.
+
+Everything listens on 127.0.0.1 only; the configuration, logs and Redis's data live in a temporary folder
+that ``stop`` removes. ``Cluster`` is what the command, the tests and notebook 06 start.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from .nginx import PING_INTERVAL, Nginx
+from .processes import Node, RedisServer, ToolMissing, find_tool, free_port
+
+__all__ = ["Cluster", "ToolMissing", "missing_tools"]
+
+
+def missing_tools(redis: bool = True) -> list[str]:
+    """What a cluster needs and this machine lacks, each as a sentence naming its package."""
+    missing = []
+    for tool in (["redis-server"] if redis else []) + ["nginx"]:
+        try:
+            find_tool(tool)
+        except ToolMissing as error:
+            missing.append(str(error))
+    return missing
+
+
+class Cluster:
+    """redis-server (unless ``redis=False``: then every node has its own board in memory), ``nodes`` node
+    processes, and nginx on ``polling_port`` and ``websocket_port`` (free ports when 0)."""
+
+    def __init__(self, nodes: int = 2, *, redis: bool = True, polling_port: int = 0, websocket_port: int = 0,
+                 keep: int | None = None, echo=None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="cluster-"))
+        self.folder.chmod(0o711)  # started as root, nginx's workers run as nobody: they must reach their folders
+        self.redis: RedisServer | None = None
+        self.nodes: list[Node] = []
+        self.nginx: Nginx | None = None
+        try:
+            if redis:
+                self.redis = RedisServer(self.folder / "redis").start()
+            self.polling_port, self.websocket_port = polling_port or free_port(), websocket_port or free_port()
+            for number in range(1, nodes + 1):
+                self.nodes.append(Node(number, self.folder, self.redis and self.redis.url, keep=keep, echo=echo,
+                                       ping_interval=PING_INTERVAL, proxy_ports=(self.polling_port, self.websocket_port)))
+            for node in self.nodes:  # started side by side, waited for one by one
+                node.child.wait_ready()
+            self.nginx = Nginx(self.folder / "nginx", self.polling_port, self.websocket_port, self.nodes, echo=echo)
+        except BaseException:
+            self.stop()
+            raise
+        self.polling_url = f"http://127.0.0.1:{self.polling_port}"
+        self.ws_url = f"ws://127.0.0.1:{self.websocket_port}"
+
+    def kill_node(self, index: int) -> None:
+        """SIGKILL one node: it dies at once, its connections cut, as when its machine fails."""
+        self.nodes[index].child.kill()
+
+    def stop_redis(self) -> None:
+        self.redis.stop()
+
+    def start_redis(self) -> None:
+        """Redis again, on the same port with the same data: the nodes carry on without a restart."""
+        self.redis.start()
+
+    def stop(self) -> None:
+        """Everything, front to back: nginx, the nodes, Redis; then the temporary folder."""
+        if self.nginx is not None:
+            self.nginx.stop()
+        for node in self.nodes:
+            node.child.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,198 @@
+"""Several server processes behind nginx, on the real parts: redis-server, nginx and ``python -m servers``
+processes on free loopback ports, started and stopped by each test (servers/cluster).
+
+First the failure a student should see (two nodes on separate in-memory boards never meet), then the
+same chat on Redis: across nodes both ways, round robin, a node killed under 100 WebSocket and 100
+polling clients, Redis stopped and started under the nodes, and the one command stopped by a signal.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+import requests
+
+from clients.bench import scaleout
+from clients.websocket_client import Client
+from conftest import RawWebSocket, require_tool
+from servers.chat import LONGEST_WAIT
+from servers.cluster import Cluster, ToolMissing, find_tool
+from servers.cluster.nginx import PING_INTERVAL, READ_TIMEOUT
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tools():
+    require_tool("redis-server")
+    try:
+        find_tool("nginx")  # in /usr/sbin: not on every user's PATH, so require_tool's lookup would miss it
+    except ToolMissing as error:
+        if os.environ.get("CI"):
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def cluster(tools):
+    """Two nodes on Redis behind nginx, shared by the tests that leave it as they found it."""
+    with Cluster(2) as running:
+        yield running
+
+
+@pytest.fixture
+def own_cluster(tools):
+    """A cluster for a test that kills a node or stops Redis."""
+    with Cluster(2) as running:
+        yield running
+
+
+def test_two_nodes_on_separate_in_memory_boards_never_meet(tools):
+    with Cluster(2, redis=False) as cluster:
+        seen = [row["messages"] for row in scaleout.separate_boards(cluster)[1:]]  # through nginx, in turns
+        assert seen in ([0, 2, 0, 2], [2, 0, 2, 0])  # the message and its reply, on one node of the two
+        a, b = cluster.nodes
+        listener = Client.connect(f"{a.ws_url}/ws")
+        try:
+            posted = requests.post(f"{b.polling_url}/api/messages", json={"text": "anyone on A?"}, timeout=5)
+            assert posted.status_code == 201
+            with pytest.raises(TimeoutError):  # bounded: 1 s of silence is the answer
+                _receive(listener, timeout=1)
+        finally:
+            listener.close()
+        assert "anyone on A?" not in requests.get(f"{a.polling_url}/api/messages?after=0", timeout=5).text
+
+
+def test_on_redis_a_websocket_client_of_one_node_hears_a_poller_of_another_and_back(cluster):
+    a, b = cluster.nodes
+    listener = Client.connect(f"{a.ws_url}/ws")
+    try:
+        posted = requests.post(f"{b.polling_url}/api/messages", json={"text": "from B's poller"}, timeout=5).json()
+        pushed = [_receive(listener)["message"] for _ in range(2)]
+        assert [m["id"] for m in pushed] == [posted["message"]["id"], posted["message"]["id"] + 1]
+        assert pushed[1]["text"] == "Client:from B's poller\nServer:I am fine, thanks!"
+        listener.send(json.dumps({"type": "send", "text": "from A's WebSocket"}))
+        sent = next(event for event in iter(lambda: _receive(listener), None) if event["type"] == "sent")["message"]
+        answer = requests.get(f"{b.polling_url}/api/messages?after={sent['id'] - 1}&wait=5", timeout=10).json()
+        assert [m["text"] for m in answer["messages"]][:1] == ["from A's WebSocket"]
+    finally:
+        listener.close()
+
+
+def test_nginx_takes_the_nodes_in_turns_and_pages_find_their_twin_through_it(cluster):
+    nodes = {f"127.0.0.1:{node.polling_port}" for node in cluster.nodes}
+    answered = scaleout.round_robin(cluster, 6)
+    assert set(answered) == nodes and all(answered[n] != answered[n + 1] for n in range(5))
+    status = requests.get(f"{cluster.polling_url}/api/status", timeout=5).json()
+    assert status["twin_port"] == cluster.websocket_port  # the side-by-side page's WebSocket goes through nginx
+    page = RawWebSocket(cluster.websocket_port, "/ws", origin=cluster.polling_url)  # and its Origin is accepted
+    page.close()
+
+
+def test_everything_listens_on_loopback_with_timeouts_above_the_ping_and_the_longest_poll(cluster):
+    assert redis.Redis.from_url(cluster.redis.url).config_get("bind") == {"bind": "127.0.0.1"}
+    config = cluster.nginx.config.read_text()
+    assert "ip_hash" not in config and config.count("listen 127.0.0.1:") == 2
+    assert f"proxy_read_timeout {READ_TIMEOUT}s" in config and READ_TIMEOUT > max(PING_INTERVAL, LONGEST_WAIT)
+    assert "proxy_set_header Upgrade $http_upgrade" in config
+    for process in _children():
+        for connection in process.net_connections("tcp"):
+            if connection.status == psutil.CONN_LISTEN:
+                assert connection.laddr.ip == "127.0.0.1", f"{process.name()} listens on {connection.laddr}"
+
+
+def test_a_killed_node_loses_no_message_for_100_websocket_and_100_polling_clients(own_cluster):
+    result = scaleout.node_kill(own_cluster, websocket_clients=100, polling_clients=100)
+    print(f"\nnode kill: {json.dumps(result)}")
+    assert result["recovered"]
+    websocket, polling = result["websocket"], result["polling"]
+    assert websocket["lost"] == websocket["duplicated"] == websocket["out of order"] == 0
+    assert 0 < websocket["reconnected"] < 100  # the killed node's clients, and only they, moved
+    assert polling["lost"] == polling["duplicated"] == polling["out of order"] == 0
+    assert polling["failed requests (most for one client)"] <= 1
+    assert not own_cluster.nodes[0].alive and own_cluster.nodes[1].alive
+
+
+def test_while_redis_is_down_the_nodes_refuse_clearly_and_recover_without_a_restart(own_cluster):
+    pids = [node.child.pid for node in own_cluster.nodes]
+    api = f"{own_cluster.polling_url}/api/messages"
+    assert requests.post(api, json={"text": "before"}, timeout=5).status_code == 201
+    listeners = [RawWebSocket(own_cluster.websocket_port, "/ws?after=2") for _ in range(2)]  # one on each node
+    own_cluster.stop_redis()
+    assert [listener.read_close() for listener in listeners] == [1013, 1013]
+    for response in (requests.get(f"{api}?after=0", timeout=5), requests.post(api, json={"text": "x"}, timeout=5),
+                     requests.get(f"http://127.0.0.1:{own_cluster.websocket_port}/ws", headers=_handshake(), timeout=5)):
+        assert response.status_code == 503 and response.json()["error"] == "board_unavailable", response.text
+        assert response.headers["Retry-After"] == "1"
+
+    own_cluster.start_redis()
+    assert requests.post(api, json={"text": "after"}, timeout=5).status_code == 201
+    resumed = Client.connect(f"{own_cluster.ws_url}/ws?after=2")
+    try:
+        assert [_receive(resumed)["message"]["id"] for _ in range(2)] == [3, 4]
+    finally:
+        resumed.close()
+    assert [m["id"] for m in requests.get(f"{api}?after=0", timeout=5).json()["messages"]] == [1, 2, 3, 4]
+    assert [node.child.pid for node in own_cluster.nodes] == pids and all(node.alive for node in own_cluster.nodes)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_one_command_starts_the_cluster_and_a_signal_stops_all_of_it(tools, signum):
+    command = subprocess.Popen([sys.executable, "-m", "servers.cluster", "--nodes", "2", "--polling-port", "0",
+                                "--websocket-port", "0"], cwd=PROJECT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        output = ""
+        while "Ctrl-C stops everything" not in output:
+            line = command.stdout.readline()
+            assert line, f"the cluster ended before it started: {output}"
+            output += line
+        children = psutil.Process(command.pid).children(recursive=True)
+        names = sorted(child.name() for child in children)
+        assert any("redis-server" in name for name in names) and "nginx" in names, names
+        assert len([child for child in children if "servers" in " ".join(child.cmdline())]) == 2
+        folder = Path(next(line for line in output.splitlines() if "configuration in" in line).split()[-1]).parents[1]
+        command.send_signal(signum)
+        assert command.wait(20) == 0
+        gone, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, f"still running: {alive}"
+        assert not folder.exists()
+    finally:
+        if command.poll() is None:
+            command.kill()
+        command.stdout.close()
+
+
+def test_a_port_in_use_or_a_missing_tool_is_a_clear_error(tools):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run([sys.executable, "-m", "servers.cluster", "--polling-port", str(taken.getsockname()[1]),
+                                 "--websocket-port", "0"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "error: nginx did not start" in result.stderr and "Address already in use" in result.stderr
+    with pytest.raises(ToolMissing, match="sudo apt-get install redis-tools"):
+        find_tool("redis-cli-of-another-name", package="redis-tools")
+
+
+def _receive(ws: Client, timeout: float = 5) -> dict:
+    data = ws.receive(timeout=timeout)
+    if data is None:
+        raise TimeoutError("nothing received")
+    return json.loads(data)
+
+
+def _handshake() -> dict:
+    return {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+def _children() -> list[psutil.Process]:
+    return psutil.Process().children(recursive=True)

@@ -324,3 +324,54 @@ def test_screenshot(site, open_page, tmp_path):
 def median(values):
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
+
+
+# ---- Server-Sent Events: the third way, in the browser's own EventSource ----
+
+def test_how_are_you_over_server_sent_events(site, open_page):
+    page = open_page(site.polling.url + "/pages/sse.html")
+    expect(page.locator("#state")).to_have_text("connected: the server writes, we listen")
+    page.click("#ask")
+    reply = page.locator("#messages li", has_text="Server:I am fine, thanks!")
+    expect(reply).to_have_count(1)
+    assert reply.inner_text() == "server: " + REPLY
+    page.click("#stop")
+    expect(page.locator("#state")).to_have_text("closed by this page: no more events")
+
+
+def test_event_source_reconnects_by_itself_after_a_restart_keeping_the_board(site, open_page):
+    """The servers restart on a board that outlives them: the browser's EventSource comes back on its own, sends
+    Last-Event-ID, and the server resumes right after it: nothing lost, nothing twice."""
+    page = open_page(site.polling.url + "/pages/sse.html")
+    expect(page.locator("#state")).to_have_text("connected: the server writes, we listen")
+    site.chat.send("student", "before the restart")
+    expect(page.locator("#messages li[data-id]")).to_have_count(2)
+    site.restart()  # the stream ends; "said while the servers were down" (and its reply) lands meanwhile
+    page.wait_for_function("window.ssePage.opened === 2", timeout=15_000)
+    site.chat.send("student", "after the restart")
+    expect(page.locator("#messages li[data-id]")).to_have_count(6)
+    shown = page.locator("#messages li[data-id]").evaluate_all("items => items.map(item => Number(item.dataset.id))")
+    assert shown == list(range(1, 7))  # every id once, in order
+    counts = page.evaluate("window.ssePage")
+    assert counts["created"] == 1 and counts["lost"] >= 1  # one EventSource, reconnected by the browser itself
+    assert counts["received"] == 6  # the server resumed after Last-Event-ID: no message crossed the wire twice
+    expect(page.locator("#messages li.notice")).to_have_count(0)
+
+
+def test_the_seventh_event_source_waits_for_one_of_six(site, open_page):
+    """HTTP/1.1 allows a browser six connections per origin: a seventh stream waits until one of the six closes."""
+    page = open_page(site.polling.url + "/api/status")  # a page of that origin that holds no stream itself
+    page.evaluate("""() => {
+        window.sources = Array.from({length: 7}, (_, n) => new EventSource(`/api/events?client=stream-${n}`));
+    }""")
+    states = "window.sources.map(source => source.readyState)"
+    page.wait_for_function(f"{states}.filter(state => state === EventSource.OPEN).length === 6")
+    page.wait_for_timeout(2000)  # long enough for a seventh connection to open, were it allowed
+    ready = page.evaluate(states)
+    assert sorted(ready) == [0] + [1] * 6, ready  # six OPEN, one still CONNECTING
+    waiting = ready.index(0)
+    assert site.chat.meter.report([f"stream-{waiting}"])[f"stream-{waiting}"]["requests"] == 0  # not even asked
+    closed = (waiting + 1) % 7
+    page.evaluate(f"window.sources[{closed}].close()")
+    page.wait_for_function(f"window.sources[{waiting}].readyState === EventSource.OPEN")
+    assert sorted(page.evaluate(states)) == [1] * 6 + [2]  # the closed one CLOSED, the other six OPEN

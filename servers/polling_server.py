@@ -53,6 +53,7 @@ def read_messages():
     if after > board.last_id:  # a cursor from an older board (the server restarted): answer now, not later
         wait = 0
     messages = board.wait_after(after, wait, PAGE) if wait else board.after(after, PAGE)
+    web.delivered(len(messages))  # to the client this request is billed to, for the class view
     return page(messages, board.last_id, missed(after, messages))
 
 

@@ -105,7 +105,8 @@ class Connection:
                     items, fell_behind, stopping = self.mailbox.take(), self.mailbox.fell_behind, self.mailbox.closed
                     self._wakeup.notify_all()  # the reader may wait for room in the inbox
                 self._write(*control)
-                self._write(*(Message(data=item) for item in items))
+                if self._write(*(Message(data=item) for item in items)):
+                    self.mailbox.delivered(len(items))
             if fell_behind:
                 self.close(NOT_KEEPING_UP, "you fell behind: reconnect with ?after=<the last id you have>")
                 return None

@@ -294,7 +294,7 @@ def test_byte_counts_are_exact(site):
                 counted["sent"] += len(request)
                 counted["received"] += len(response.raw)
     expected = {"requests": 2, "connections": 1, "bytes_from_client": counted["sent"],
-                "bytes_to_client": counted["received"]}
+                "bytes_to_client": counted["received"], "messages_delivered": 0}  # the board is empty
     deadline = time.monotonic() + 2  # the server counts a write just after making it: the client may read first
     while site.chat.meter.report(["me"])["me"] != expected and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -375,3 +375,34 @@ def test_the_seventh_event_source_waits_for_one_of_six(site, open_page):
     page.evaluate(f"window.sources[{closed}].close()")
     page.wait_for_function(f"window.sources[{waiting}].readyState === EventSource.OPEN")
     assert sorted(page.evaluate(states)) == [1] * 6 + [2]  # the closed one CLOSED, the other six OPEN
+
+
+def test_side_by_side_shows_server_sent_events_in_place_of_polling(site, open_page):
+    """The switch: the left column holds one stream instead of polling, billed exactly like the rest, in green."""
+    page = open_page(site.polling.url + "/")
+    columns_ready(page)
+    page.select_option("#left", "sse")
+    expect(page.locator("#polling .state")).to_have_text("connected: the server writes each message into one long response")
+    expect(page.locator("#polling .title")).to_have_text("Server-Sent Events")
+    assert page.eval_on_selector("#polling", "e => getComputedStyle(e).borderTopColor") == "rgb(21, 128, 61)"  # --sse
+    polls = page.evaluate("sideBySide.poller.polls")
+    for text in ("one", "two", "three"):
+        site.chat.send("student", text)
+    page.wait_for_function("sideBySide.polling.shown === 6 && sideBySide.websocket.shown === 6")
+    page.wait_for_timeout(1100)  # one more read-out of the server's counts
+    sse = figures(page)[0]
+    assert sse["missing"] == 0 and len(sse["latencies"]) == 6
+    assert median(sse["latencies"]) < page.evaluate("sideBySide.poller.interval")  # pushed, not waiting for a poll
+    assert sse["server"]["requests"] == sse["server"]["connections"] == 1  # one stream carried everything
+    assert sse["server"]["messages_delivered"] == 6  # the server's count of what it wrote into the stream
+    assert sse["server"]["bytes_to_client"] > sum(len(f"id: {n}\ndata: ") for n in range(1, 7))
+    assert page.evaluate("sideBySide.poller.polls") == polls  # the polling loop has stopped
+    expect(page.locator("#polling tr[data-figure='requests made (streams)'] td").nth(1)).to_have_text("1")
+    expect(page.locator("#interval")).to_be_disabled()
+
+    page.select_option("#left", "polling")  # back: polling goes on from the last id shown, under a new client id
+    expect(page.locator("#polling .title")).to_contain_text("HTTP short polling")
+    site.chat.send("student", "four")
+    page.wait_for_function("sideBySide.polling.lastId === 8 && sideBySide.polling.shown === 2")
+    assert page.evaluate("sideBySide.streamer.source") is None
+    assert [column["missing"] for column in figures(page)] == [0, 0]

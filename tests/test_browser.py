@@ -386,7 +386,8 @@ def test_side_by_side_shows_server_sent_events_in_place_of_polling(site, open_pa
     page = open_page(site.polling.url + "/")
     columns_ready(page)
     page.select_option("#left", "sse")
-    expect(page.locator("#polling .state")).to_have_text("connected: the server writes each message into one long response")
+    expect(page.locator("#polling .state")).to_have_text(
+        "connected: the server writes each message into one long response")
     expect(page.locator("#polling .title")).to_have_text("Server-Sent Events")
     assert page.eval_on_selector("#polling", "e => getComputedStyle(e).borderTopColor") == "rgb(21, 128, 61)"  # --sse
     polls = page.evaluate("sideBySide.poller.polls")
@@ -511,8 +512,9 @@ def settled(meter, names: list[str], timeout: float = 10) -> dict:
 
 def table(page, selector: str, key: str) -> dict:
     """A class view table as {row key: {data-key or column index: shown value}}, read from the page."""
-    return page.evaluate("""([selector, key]) => Object.fromEntries([...document.querySelectorAll(selector + " tbody tr")]
-        .map(tr => [tr.dataset[key], Object.fromEntries([...tr.cells].map((td, i) =>
+    return page.evaluate("""([selector, key]) => Object.fromEntries(
+        [...document.querySelectorAll(selector + " tbody tr")].map(tr => [tr.dataset[key],
+            Object.fromEntries([...tr.cells].map((td, i) =>
             [td.dataset.key || i, {text: td.textContent, value: td.dataset.value}]))]))""", [selector, key])
 
 

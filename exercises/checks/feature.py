@@ -87,7 +87,8 @@ class Servers:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
-        environment = {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+        environment = {name: value for name, value in os.environ.items()
+                       if name not in ("PYTHONPATH", "PYTHONSAFEPATH")}  # the servers package is the one in root
         self.process = subprocess.Popen(
             [sys.executable, "-m", "servers", "--polling-port", "0", "--websocket-port", "0", "--quiet"], cwd=root,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log, text=True, env=environment)
@@ -326,7 +327,8 @@ def only_transport(student):
                        "search", "do the searching once, in Chat.search (chat.py), and call it from search_messages "
                        "in both files, and from nowhere else: each transport only reads the request and writes "
                        "the answer")
-    chat = next((node for node in trees["chat.py"].body if isinstance(node, ast.ClassDef) and node.name == "Chat"), None)
+    chat = next((node for node in trees["chat.py"].body if isinstance(node, ast.ClassDef) and node.name == "Chat"),
+                None)
     if chat is None or not any(isinstance(node, ast.FunctionDef) and node.name == "search" for node in chat.body):
         raise Fail("chat.py's Chat has no method search", "the core does the searching: add Chat.search(self, text), "
                    "so that both transports call the same one")

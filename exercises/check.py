@@ -48,26 +48,39 @@ def main(argv: list[str] | None = None) -> int:
 def run_exercise(number: int, folder: Path) -> bool:
     """Load the student's file and run the exercise's checks in order; True if all pass."""
     exercise = importlib.import_module(f"{__package__}.checks.{EXERCISES[number]}")
-    path = folder / exercise.FOLDER / exercise.FILE
-    shown = _shown(path)
-    print(f"\nExercise {number}: {exercise.TITLE}\n  your file: {shown}")
+    print(f"\nExercise {number}: {exercise.TITLE}")
     try:
-        student = load(path, f"exercise_{number}")
+        student, path = load_student(exercise, number, folder)
     except Fail as failure:
         report_failure("your file loads", failure, len(exercise.CHECKS))
         return False
-    for index, check in enumerate(exercise.CHECKS):
-        try:
-            detail = run_check(check, student, path)
-        except Fail as failure:
-            report_failure(check.description, failure, len(exercise.CHECKS) - index - 1)
-            print(f"  {index} of {len(exercise.CHECKS)} checks pass.")
-            return False
-        print(f"  ok    {check.description}")
-        for line in (detail or "").splitlines():
-            print(f"        {line}")
+    try:
+        for index, check in enumerate(exercise.CHECKS):
+            try:
+                detail = run_check(check, student, path)
+            except Fail as failure:
+                report_failure(check.description, failure, len(exercise.CHECKS) - index - 1)
+                print(f"  {index} of {len(exercise.CHECKS)} checks pass.")
+                return False
+            print(f"  ok    {check.description}")
+            for line in (detail or "").splitlines():
+                print(f"        {line}")
+    finally:
+        getattr(student, "close", lambda: None)()  # what the checks started (exercise 7: the servers)
     print(f"  All {len(exercise.CHECKS)} checks pass.")
     return True
+
+
+def load_student(exercise, number: int, folder: Path):
+    """(what the checks get, the student's file): their module, or for an exercise that works on the servers
+    themselves (exercise 7, which has ``prepare``), their checkout's servers/ package."""
+    if hasattr(exercise, "prepare"):
+        print(f"  your files: {', '.join(exercise.FILES)}")
+        student = exercise.prepare(folder)
+        return student, student.root / "servers"
+    path = folder / exercise.FOLDER / exercise.FILE
+    print(f"  your file: {_shown(path)}")
+    return load(path, f"exercise_{number}"), path
 
 
 def load(path: Path, name: str):

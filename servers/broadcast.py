@@ -46,6 +46,7 @@ class Mailbox:
         self.after = 0  # deliver only ids above this one (set on subscribing)
         self.ended: str | None = None  # FELL_BEHIND, STOPPING or BOARD_UNAVAILABLE: the owner ends the connection
         self.write_now = None  # set by the owner when it may take an item at once: item -> True if it did
+        self.account = None  # the meter's account of the client, if it named itself: told what reaches it
 
     def offer(self, message_id: int, item) -> None:
         """Never blocks on the client: a full mailbox means the client fell behind."""
@@ -53,6 +54,7 @@ class Mailbox:
             if self.ended or message_id <= self.after:
                 return
             if not self.items and self.write_now is not None and self.write_now(item):
+                self.delivered(1)
                 return
             if len(self.items) < self.size:
                 self.items.append(item)
@@ -74,6 +76,11 @@ class Mailbox:
         items = list(self.items)
         self.items.clear()
         return items
+
+    def delivered(self, count: int) -> None:
+        """``count`` messages went to the client (the owner says so once per batch it writes)."""
+        if self.account is not None:
+            self.account.deliver(count)
 
 
 def catch_up(board: MessageBoard, after: int, up_to: int) -> Iterator[tuple[int, list[Message]]]:
@@ -113,11 +120,15 @@ class Broadcaster:
                 threading.Thread(target=self._run, name=self.name, daemon=True).start()
             self._mailboxes.add(mailbox)
             position = self._position
+        if mailbox.account is not None:  # the class view counts open streams as connected clients
+            mailbox.account.stream(+1)
         try:
             yield position
         finally:
             with self._lock:
                 self._mailboxes.discard(mailbox)
+            if mailbox.account is not None:
+                mailbox.account.stream(-1)
 
     @property
     def listeners(self) -> int:

@@ -9,7 +9,7 @@ have the same names in the same order, so ``diff`` shows only the transport.
 
 from flask import Flask, current_app, request
 
-from . import sse, web
+from . import classroom, sse, web
 from .board import Message, missed
 from .chat import PAGE, Chat, read_after, read_new_message, read_wait
 
@@ -25,6 +25,7 @@ def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowe
     app.add_url_rule("/api/messages", "send_message", send_message, methods=["POST"])
     app.add_url_rule("/api/messages", "read_messages", read_messages, methods=["GET"])
     sse.register(app)  # GET /api/events: Server-Sent Events, plain HTTP too (see sse.py)
+    classroom.register(app)  # /class: the live class view, for the teacher's projector (see classroom.py)
     return app
 
 
@@ -53,6 +54,7 @@ def read_messages():
     if after > board.last_id:  # a cursor from an older board (the server restarted): answer now, not later
         wait = 0
     messages = board.wait_after(after, wait, PAGE) if wait else board.after(after, PAGE)
+    web.delivered(len(messages))  # to the client this request is billed to, for the class view
     return page(messages, board.last_id, missed(after, messages))
 
 

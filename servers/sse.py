@@ -18,7 +18,7 @@ registers it.
 
 import json
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from .board import Message
 from .broadcast import Broadcaster, Mailbox, catch_up
@@ -53,10 +53,12 @@ def stream_events():
     heartbeat = current_app.config["SSE_HEARTBEAT"]
     after = cursor(board.last_id)
     restarted = after > board.last_id  # a cursor from a board the server no longer has (it restarted empty)
+    account = g.get("account")  # the client this stream is billed to, if any: told what reaches it
 
     def events():
         """Runs after the view has returned, while the server writes each chunk it yields (see serving.py)."""
         mailbox = Mailbox()
+        mailbox.account = account
         start = 0 if restarted else after  # EventSource cannot change its URL: the server starts it again
         with broadcaster.subscription(mailbox, start) as caught_up_to:
             yield f"retry: {RETRY}\n\n".encode()
@@ -66,6 +68,7 @@ def stream_events():
                 if gap:
                     yield notice("missed", {"count": gap, "first_id": messages[0].id})
                 yield b"".join(event(message) for message in messages)
+                mailbox.delivered(len(messages))
             while True:
                 with mailbox.wakeup:
                     mailbox.wakeup.wait_for(lambda: mailbox.items or mailbox.ended, heartbeat)
@@ -73,6 +76,7 @@ def stream_events():
                 if ended:  # fell behind, the server is stopping, the board is unavailable: the stream ends,
                     return  # and EventSource comes back with Last-Event-ID
                 yield b"".join(items) if items else COMMENT
+                mailbox.delivered(len(items))
 
     return Response(events(), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # no proxy may hold events

@@ -9,7 +9,7 @@ JSON shape: ``{"error": CODE, "message": "..."}``.
 
 from pathlib import Path
 
-from flask import Flask, current_app, request, send_from_directory
+from flask import Flask, current_app, g, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from . import process
@@ -51,10 +51,28 @@ def refuse_foreign_origin() -> None:
 
 
 def count_client() -> None:
-    """A request carrying ``?client=<id>`` is billed to that page's account (see meter.py)."""
+    """A request carrying ``?client=<id>`` is billed to that page's account (see meter.py), kept as
+    ``g.account`` for the views that deliver messages to count them."""
     if "client" in request.args:
         client = read_client(request.args["client"])
-        current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client)
+        g.account = current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client,
+                                                                receiving())
+
+
+RECEIVING = {"converse": "websocket", "stream_events": "sse"}  # the views that push messages, by endpoint
+
+
+def receiving() -> str | None:
+    """How this request receives messages, as the class view names it; None for one that does not (a send)."""
+    if request.endpoint == "read_messages":
+        return "short polling" if request.args.get("wait", "0") == "0" else "long polling"
+    return RECEIVING.get(request.endpoint)
+
+
+def delivered(count: int) -> None:
+    """``count`` messages go to the client this request is billed to, if any (the class view shows them)."""
+    if g.get("account") is not None:
+        g.account.deliver(count)
 
 
 def read_json():

@@ -110,7 +110,8 @@ class Connection:
                     items, ended = self.mailbox.take(), self.mailbox.ended
                     self._wakeup.notify_all()  # the reader may wait for room in the inbox
                 self._write(*control)
-                self._write(*(Message(data=item) for item in items))
+                if self._write(*(Message(data=item) for item in items)):
+                    self.mailbox.delivered(len(items))
             if ended:
                 self.end(ended)
                 return None

@@ -69,6 +69,7 @@ def refuse_broken_handshake():
 def converse(ws: Connection) -> None:
     """/ws: the broadcaster pushes every new message; meanwhile, answer what the client sends."""
     chat = current_app.extensions["chat"]
+    ws.mailbox.account = g.get("account")  # told what reaches this client, for the class view (see meter.py)
     try:
         with current_app.extensions["broadcaster"].subscription(ws.mailbox, g.after) as caught_up_to:
             read_messages(ws, chat.board, g.after, caught_up_to)
@@ -116,6 +117,7 @@ def read_messages(ws: Connection, board, after: int, up_to: int) -> None:
         for message in messages:
             if not ws.send(push(message)):
                 return  # the client has gone
+        ws.mailbox.delivered(len(messages))
 
 
 def push(message: Message) -> str:

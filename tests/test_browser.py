@@ -6,12 +6,16 @@ fail in CI. ``SCREENSHOT=path pytest tests/test_browser.py -k screenshot``
 (``make screenshot``) also writes the side-by-side page as a PNG for README.
 """
 
+import json
 import os
 import re
 import socket
+import threading
 import time
+from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import expect, sync_playwright
 
 from clients import wire
@@ -294,7 +298,7 @@ def test_byte_counts_are_exact(site):
                 counted["sent"] += len(request)
                 counted["received"] += len(response.raw)
     expected = {"requests": 2, "connections": 1, "bytes_from_client": counted["sent"],
-                "bytes_to_client": counted["received"]}
+                "bytes_to_client": counted["received"], "messages_delivered": 0}  # the board is empty
     deadline = time.monotonic() + 2  # the server counts a write just after making it: the client may read first
     while site.chat.meter.report(["me"])["me"] != expected and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -324,3 +328,303 @@ def test_screenshot(site, open_page, tmp_path):
 def median(values):
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
+
+
+# ---- Server-Sent Events: the third way, in the browser's own EventSource ----
+
+def test_how_are_you_over_server_sent_events(site, open_page):
+    page = open_page(site.polling.url + "/pages/sse.html")
+    expect(page.locator("#state")).to_have_text("connected: the server writes, we listen")
+    page.click("#ask")
+    reply = page.locator("#messages li", has_text="Server:I am fine, thanks!")
+    expect(reply).to_have_count(1)
+    assert reply.inner_text() == "server: " + REPLY
+    page.click("#stop")
+    expect(page.locator("#state")).to_have_text("closed by this page: no more events")
+
+
+def test_event_source_reconnects_by_itself_after_a_restart_keeping_the_board(site, open_page):
+    """The servers restart on a board that outlives them: the browser's EventSource comes back on its own, sends
+    Last-Event-ID, and the server resumes right after it: nothing lost, nothing twice."""
+    page = open_page(site.polling.url + "/pages/sse.html")
+    expect(page.locator("#state")).to_have_text("connected: the server writes, we listen")
+    site.chat.send("student", "before the restart")
+    expect(page.locator("#messages li[data-id]")).to_have_count(2)
+    site.restart()  # the stream ends; "said while the servers were down" (and its reply) lands meanwhile
+    page.wait_for_function("window.ssePage.opened === 2", timeout=15_000)
+    site.chat.send("student", "after the restart")
+    expect(page.locator("#messages li[data-id]")).to_have_count(6)
+    shown = page.locator("#messages li[data-id]").evaluate_all("items => items.map(item => Number(item.dataset.id))")
+    assert shown == list(range(1, 7))  # every id once, in order
+    counts = page.evaluate("window.ssePage")
+    assert counts["created"] == 1 and counts["lost"] >= 1  # one EventSource, reconnected by the browser itself
+    assert counts["received"] == 6  # the server resumed after Last-Event-ID: no message crossed the wire twice
+    expect(page.locator("#messages li.notice")).to_have_count(0)
+
+
+def test_the_seventh_event_source_waits_for_one_of_six(site, open_page):
+    """HTTP/1.1 allows a browser six connections per origin: a seventh stream waits until one of the six closes."""
+    page = open_page(site.polling.url + "/api/status")  # a page of that origin that holds no stream itself
+    page.evaluate("""() => {
+        window.sources = Array.from({length: 7}, (_, n) => new EventSource(`/api/events?client=stream-${n}`));
+    }""")
+    states = "window.sources.map(source => source.readyState)"
+    page.wait_for_function(f"{states}.filter(state => state === EventSource.OPEN).length === 6")
+    page.wait_for_timeout(2000)  # long enough for a seventh connection to open, were it allowed
+    ready = page.evaluate(states)
+    assert sorted(ready) == [0] + [1] * 6, ready  # six OPEN, one still CONNECTING
+    waiting = ready.index(0)
+    assert site.chat.meter.report([f"stream-{waiting}"])[f"stream-{waiting}"]["requests"] == 0  # not even asked
+    closed = (waiting + 1) % 7
+    page.evaluate(f"window.sources[{closed}].close()")
+    page.wait_for_function(f"window.sources[{waiting}].readyState === EventSource.OPEN")
+    assert sorted(page.evaluate(states)) == [1] * 6 + [2]  # the closed one CLOSED, the other six OPEN
+
+
+def test_side_by_side_shows_server_sent_events_in_place_of_polling(site, open_page):
+    """The switch: the left column holds one stream instead of polling, billed exactly like the rest, in green."""
+    page = open_page(site.polling.url + "/")
+    columns_ready(page)
+    page.select_option("#left", "sse")
+    expect(page.locator("#polling .state")).to_have_text(
+        "connected: the server writes each message into one long response")
+    expect(page.locator("#polling .title")).to_have_text("Server-Sent Events")
+    assert page.eval_on_selector("#polling", "e => getComputedStyle(e).borderTopColor") == "rgb(21, 128, 61)"  # --sse
+    polls = page.evaluate("sideBySide.poller.polls")
+    for text in ("one", "two", "three"):
+        site.chat.send("student", text)
+    page.wait_for_function("sideBySide.polling.shown === 6 && sideBySide.websocket.shown === 6")
+    page.wait_for_timeout(1100)  # one more read-out of the server's counts
+    sse = figures(page)[0]
+    assert sse["missing"] == 0 and len(sse["latencies"]) == 6
+    assert median(sse["latencies"]) < page.evaluate("sideBySide.poller.interval")  # pushed, not waiting for a poll
+    assert sse["server"]["requests"] == sse["server"]["connections"] == 1  # one stream carried everything
+    assert sse["server"]["messages_delivered"] == 6  # the server's count of what it wrote into the stream
+    assert sse["server"]["bytes_to_client"] > sum(len(f"id: {n}\ndata: ") for n in range(1, 7))
+    assert page.evaluate("sideBySide.poller.polls") == polls  # the polling loop has stopped
+    expect(page.locator("#polling tr[data-figure='requests made (streams)'] td").nth(1)).to_have_text("1")
+    expect(page.locator("#interval")).to_be_disabled()
+
+    page.select_option("#left", "polling")  # back: polling goes on from the last id shown, under a new client id
+    expect(page.locator("#polling .title")).to_contain_text("HTTP short polling")
+    site.chat.send("student", "four")
+    page.wait_for_function("sideBySide.polling.lastId === 8 && sideBySide.polling.shown === 2")
+    assert page.evaluate("sideBySide.streamer.source") is None
+    assert [column["missing"] for column in figures(page)] == [0, 0]
+
+
+# ---- the class view (/class): thirty students on four transports, as the server meters them ----
+
+class Student:
+    """A simulated student: a Python client on one transport, billed to ``?client=NAME``, counting what it gets.
+
+    ``pause()`` stops a poller after its current request (a long poll is held at most ``LONG_WAIT`` s), so the
+    meter stands still while the test compares; a WebSocket or an event stream idles on its own.
+    """
+
+    LONG_WAIT = 2  # s: short, so a paused long poller stops soon
+
+    def __init__(self, site, name: str, transport: str) -> None:
+        self.name, self.transport, self.received = name, transport, 0
+        self.paused, self.idle, self.closing = threading.Event(), threading.Event(), threading.Event()
+        self.url, self.polling_port, self.port = site.polling.url, site.polling.port, site.websocket.port
+        self.connection = None
+        self.thread = threading.Thread(target=getattr(self, transport.replace(" ", "_")), name=name, daemon=True)
+        self.thread.start()
+
+    def short_polling(self, wait: int = 0) -> None:
+        after = 0
+        with requests.Session() as session:
+            while not self.paused.is_set():
+                body = session.get(f"{self.url}/api/messages", params={"after": after, "wait": wait,
+                                                                       "client": self.name}, timeout=10).json()
+                self.received += len(body["messages"])
+                after = body["messages"][-1]["id"] if body["messages"] else after
+                if not wait:
+                    time.sleep(0.1)
+            self.idle.set()
+
+    def long_polling(self) -> None:
+        self.short_polling(wait=self.LONG_WAIT)
+
+    def websocket(self) -> None:
+        self.connection, rfile, _, _ = wire.open_websocket("127.0.0.1", self.port, f"/ws?after=0&client={self.name}")
+        self.idle.set()
+        try:
+            while (frame := wire.read_frame(rfile)).opcode == wire.TEXT:
+                self.received += json.loads(frame.payload)["type"] == "message"
+        except (OSError, ValueError):
+            pass  # closed by the test
+
+    def sse(self) -> None:
+        self.connection = socket.create_connection(("127.0.0.1", self.polling_port))
+        self.connection.sendall(wire.request_bytes("GET", f"/api/events?after=0&client={self.name}",
+                                                   f"127.0.0.1:{self.polling_port}"))
+        parser = wire.EventParser()
+        with self.connection.makefile("rb") as rfile:
+            while rfile.readline() not in (b"\r\n", b""):  # the response head
+                pass
+            self.idle.set()
+            while line := rfile.readline():
+                event = parser.feed(line.decode().rstrip("\n"))
+                self.received += event is not None and event.type == "message"
+
+    def pause(self) -> None:
+        self.paused.set()
+
+    def close(self) -> None:
+        self.paused.set()
+        if self.connection is not None:
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)  # wakes the reading thread
+            except OSError:
+                pass
+            self.connection.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def students(site):
+    """students(names_by_transport) starts them; all are closed afterwards."""
+    started: list[Student] = []
+
+    def start(transports: dict[str, list[str]]) -> list[Student]:
+        for transport, names in transports.items():
+            started.extend(Student(site, name, transport) for name in names)
+        return started
+
+    yield start
+    for student in started:
+        student.close()
+
+
+def settled(meter, names: list[str], timeout: float = 10) -> dict:
+    """The meter's report once it has stood still for half a second (the last bytes of a write counted)."""
+    deadline, before = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        report = meter.report(names)
+        if report == before:
+            return report
+        before = report
+        time.sleep(0.5)
+    raise AssertionError("the meter kept moving")
+
+
+def table(page, selector: str, key: str) -> dict:
+    """A class view table as {row key: {data-key or column index: shown value}}, read from the page."""
+    return page.evaluate("""([selector, key]) => Object.fromEntries(
+        [...document.querySelectorAll(selector + " tbody tr")].map(tr => [tr.dataset[key],
+            Object.fromEntries([...tr.cells].map((td, i) =>
+            [td.dataset.key || i, {text: td.textContent, value: td.dataset.value}]))]))""", [selector, key])
+
+
+def test_class_view_shows_what_the_server_metered_for_thirty_students(site, open_page, students):
+    site.polling.server.app.config["SSE_HEARTBEAT"] = 600  # no heartbeat moves the meter while the test compares
+    view = open_page(site.polling.url + "/class")
+    transports = {"short polling": [f"short-{n}" for n in range(8)], "long polling": [f"long-{n}" for n in range(8)],
+                  "websocket": [f"ws-{n}" for n in range(7)], "sse": [f"sse-{n}" for n in range(7)]}
+    names = [name for group in transports.values() for name in group]
+    class_ = students(transports)
+    for student in class_:
+        if student.transport in ("websocket", "sse"):
+            assert student.idle.wait(10), student.name  # connected before anything is said
+    view.wait_for_function("classView.shown?.clients.length === 30")
+    for n in range(5):
+        site.chat.send("teacher", f"question {n}")  # and the server's reply: 10 messages
+    deadline = time.monotonic() + 15
+    while any(student.received < 10 for student in class_) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [student.received for student in class_] == [10] * 30
+    for student in class_:
+        student.pause()
+    for student in class_:
+        assert student.idle.wait(Student.LONG_WAIT + 5), student.name
+    metered = settled(site.chat.meter, names)
+    quiet_since = time.time()
+    view.wait_for_function(f"classView.shown.time > {quiet_since}")
+    view.click("#freeze")
+    expect(view.locator("#freeze")).to_have_text("Go on (figures frozen)")
+    shown = view.evaluate("classView.shown")
+    rows = table(view, "#clients", "client")
+
+    assert sorted(rows) == sorted(names)  # every student, by the name it gave
+    for transport, group in transports.items():
+        for name in group:
+            row = rows[name]
+            assert row["1"]["value"] == transport
+            for key in ("requests", "connections", "bytes_to_client", "bytes_from_client", "messages_delivered"):
+                assert int(row[key]["text"].replace(",", "")) == metered[name][key], (name, key)
+            assert metered[name]["messages_delivered"] == 10  # the server counted what each student received
+            assert metered[name]["connections"] == 1  # keep-alive, or one stream
+    totals = table(view, "#totals", "transport")
+    assert sorted(totals) == sorted(transports)
+    for transport, group in transports.items():
+        assert totals[transport]["1"]["text"] == str(len(group))
+        for key in ("connections", "messages_delivered"):
+            assert int(totals[transport][key]["text"].replace(",", "")) == sum(metered[n][key] for n in group)
+    assert all(metered[name]["requests"] == 1 for name in transports["websocket"] + transports["sse"])
+
+    # rates: each figure's growth over the read-outs the view keeps, on the server's clock
+    snapshots = view.evaluate("classView.snapshots")
+    assert snapshots[-1] == shown and len(snapshots) >= 2
+    for name in names:
+        first = next(snapshot for snapshot in snapshots if any(row["client"] == name for row in snapshot["clients"]))
+        growth = [next(row for row in snapshot["clients"] if row["client"] == name)["requests"]
+                  for snapshot in (first, shown)]
+        expected = (growth[1] - growth[0]) / (shown["time"] - first["time"])
+        assert float(rows[name]["2"]["value"]) == pytest.approx(expected, abs=1e-9)
+    # the server process, as /api/status reports it: one thread at least per student's connection
+    assert view.inner_text("#threads") == str(shown["process"]["threads"]) and shown["process"]["threads"] > 30
+    assert float(view.get_attribute("#memory", "data-value")) == shown["process"]["rss_bytes"]
+    assert view.inner_text("#count") == "30"
+
+
+def test_the_teacher_switches_every_student_page_from_the_class_view(site, open_page):
+    """A student joins from the landing page with a name; each switch on the class view moves the page to that
+    transport within a second or two, and the page goes on from its last message: nothing lost, nothing twice."""
+    student = open_page(site.polling.url + "/")
+    student.fill("form.join input[name=name]", "Zoë")
+    student.click("form.join button")
+    expect(student.locator("#who")).to_have_text("Zoë")
+    assert student.evaluate("studentPage.client") == "Zoe"  # what ?client= accepts: the view lists it so
+    expect(student.locator("#transport")).to_have_text("long polling")  # until the teacher chooses
+    view = open_page(site.polling.url + "/class")
+    shown = {"short": "short polling, every 100 ms", "websocket": "a WebSocket", "sse": "Server-Sent Events",
+             "long": "long polling"}
+    metered = {"short": "short polling", "websocket": "websocket", "sse": "sse", "long": "long polling"}
+    for mode, text in shown.items():
+        view.click(f"button[data-mode={mode}]")
+        expect(view.locator(f"button[data-mode={mode}]")).to_have_class("chosen")
+        expect(student.locator("#transport")).to_have_text(text)
+        expect(student.locator("#state")).not_to_contain_text("unreachable")
+        site.chat.send("teacher", f"over {mode}")
+        expect(student.locator("#messages li", has_text=re.compile(f"^teacher: over {mode}$"))).to_have_count(1)
+        expect(view.locator("#clients tr[data-client=Zoe] td.transport")).to_have_attribute("data-value",
+                                                                                             metered[mode])
+    student.click("#ask")
+    expect(student.locator("#messages li", has_text="Server:I am fine, thanks!")).to_have_count(5)
+    ids = student.locator("#messages li[data-id]").evaluate_all("items => items.map(item => Number(item.dataset.id))")
+    assert ids == list(range(10, 0, -1))  # newest on top: every message once, none lost on the way
+    assert site.chat.meter.report(["Zoe"])["Zoe"]["messages_delivered"] >= 10
+
+
+def test_the_class_view_from_another_machine_cannot_switch(chat, open_page, lan_address):
+    twins = Twins(chat, host=lan_address)  # reached through the network address, as a student's laptop would
+    try:
+        view = open_page(twins.polling.url + "/class")
+        expect(view.locator("#join")).to_have_text(f"http://{lan_address}:{twins.polling.port}/")
+        expect(view.locator("#teacher")).to_contain_text("only the teacher's own machine may switch")
+        for button in view.locator("button[data-mode]").all():
+            expect(button).to_be_disabled()
+    finally:
+        twins.stop()
+
+
+def test_the_pages_colours_are_the_toolkits():
+    """One colour per transport everywhere: style.css's custom properties are clients/bench/colors.py's."""
+    from clients.bench import colors
+
+    css = (Path(__file__).resolve().parent.parent / "servers" / "pages" / "style.css").read_text()
+    for name, colour in (("polling", colors.LONG_POLLING), ("short-polling", colors.SHORT_POLLING),
+                         ("websocket", colors.WEBSOCKET), ("sse", colors.SSE)):
+        assert re.search(rf"--{name}: {colour};", css), name

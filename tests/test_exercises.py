@@ -5,6 +5,7 @@ one that fails on the solution would never let them finish. Each run is a real
 ``python -m exercises.check N`` process: real servers, real output, no traceback.
 """
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,8 +49,13 @@ def test_every_exercise_has_a_statement_a_starter_and_a_solution(number):
     exercise = __import__(f"exercises.checks.{EXERCISES[number]}", fromlist=["FOLDER"])
     folder = ROOT / "exercises" / exercise.FOLDER
     assert folder.name.startswith(f"{number:02d}-")
-    assert (folder / "README.md").is_file() and (folder / exercise.FILE).is_file()
-    assert (ROOT / "exercises" / "solutions" / exercise.FOLDER / exercise.FILE).is_file()
+    assert (folder / "README.md").is_file()
+    if hasattr(exercise, "prepare"):  # the starter is the servers themselves; the solution, a patch of them
+        assert all((ROOT / name).is_file() for name in exercise.FILES)
+        assert (ROOT / "exercises" / "solutions" / exercise.FOLDER / exercise.SOLUTION).is_file()
+    else:
+        assert (folder / exercise.FILE).is_file()
+        assert (ROOT / "exercises" / "solutions" / exercise.FOLDER / exercise.FILE).is_file()
     assert f"make check EX={number}" in (folder / "README.md").read_text()
     assert f"{exercise.FOLDER}/README.md" in (ROOT / "exercises" / "README.md").read_text()
 
@@ -97,7 +103,52 @@ def test_a_follower_that_loses_its_place_on_a_cut_is_caught(tmp_path):
 
 def test_an_unknown_exercise_is_refused_with_the_list(tmp_path):
     done = check("9")
-    assert done.returncode == 2 and "there is no exercise '9': choose from 1, 2, 3, 4, 5, 6" in done.stderr
+    assert done.returncode == 2 and "there is no exercise '9': choose from 1, 2, 3, 4, 5, 6, 7" in done.stderr
+
+
+def solved_servers(tmp_path: Path) -> Path:
+    """A copy of servers/ with exercise 7's solution applied, in tmp_path/servers, for a test to break."""
+    from exercises.checks import feature
+
+    solved = feature.prepare(ROOT / "exercises" / "solutions")
+    try:
+        shutil.copytree(solved.root / "servers", tmp_path / "servers")
+    finally:
+        solved.close()
+    return tmp_path / "servers"
+
+
+def move_search_after_read_messages(source: str) -> str:
+    start, end = source.index("\n\ndef search_messages("), source.index("\n\ndef read_messages(")
+    search, rest = source[start:end], source[:start] + source[end:]
+    later = rest.index("\n\ndef page(")
+    return rest[:later] + search + rest[later:]
+
+
+@pytest.mark.parametrize("breaking, fail, what", [
+    (lambda s: s.replace("chat.search(read_search(web.read_json()))", "chat.search(read_serch(web.read_json()))"),
+     "POST /api/search finds", "POST /api/search answered 500: your server raised NameError: name 'read_serch' "
+                               "is not defined (polling_server.py, line "),
+    (lambda s: s.replace("def send_message():", "def send_message()"), "your servers start",
+     "your servers did not start: SyntaxError: expected ':' (polling_server.py, line "),
+    (move_search_after_read_messages, "diff servers/polling_server.py servers/websocket_server.py still shows only",
+     "the functions both files have come in another order"),
+    (lambda s: s.replace("    found = chat.search(read_search(web.read_json()))\n",
+                         "    wanted = read_search(web.read_json()).casefold()\n    found = [message for message in "
+                         "chat.board.after(0) if wanted in message.text.casefold()][-20:]\n"),
+     "diff servers/polling_server.py servers/websocket_server.py still shows only",
+     "in polling_server.py, no function calls the core's search")],
+    ids=["a-bug-in-a-view", "a-syntax-error", "out-of-order", "searching-in-the-transport"])
+def test_exercise_7_catches_what_breaks_the_servers_or_the_twins(tmp_path, breaking, fail, what):
+    """Its last check reads the twins: a search that works over both transports, but out of step, does not pass."""
+    servers = solved_servers(tmp_path)
+    source = (servers / "polling_server.py").read_text()
+    assert breaking(source) != source
+    (servers / "polling_server.py").write_text(breaking(source))
+    done = check("7", "--dir", str(tmp_path))
+    assert_readable(done)
+    assert done.returncode == 1
+    assert f"FAIL  {fail}" in done.stdout and f"what is wrong: {what}" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")), ids=lambda p: p.stem)

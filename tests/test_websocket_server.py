@@ -508,3 +508,38 @@ def _wait_for(condition, timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_every_message_delivered_is_counted_once_whoever_writes_it(chat):
+    """The class view's "messages delivered": the history a client catches up on, pushes the broadcaster writes
+    itself, and pushes that wait in the mailbox for the connection's own thread (its socket was full)."""
+    for n in range(5):
+        chat.board.post("ana", f"history {n}")
+    with RunningServer(websocket_server.create_app(chat)) as server:
+        broadcaster = server.server.app.extensions["broadcaster"]
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
+        slow.connect(("127.0.0.1", server.port))
+        key = wire.new_key()
+        slow.sendall(wire.upgrade_request(f"127.0.0.1:{server.port}", "/ws?after=0&client=slow", key))
+        slow_file = slow.makefile("rb")
+        wire.check_upgrade(wire.read_response(slow_file), key)
+        posted, waited = 0, 0
+        while not waited and posted < 900:  # until its socket is full and pushes wait (below the backlog)
+            chat.board.post("ana", f"{posted:04d} " + "x" * 16_000)  # the board takes any length from us
+            posted += 1
+            time.sleep(0.0005)  # the broadcaster's turn
+            waited = max(broadcaster.backlogs(), default=0)
+        assert waited > 0, "the socket never filled"  # some pushes waited: the connection's own thread wrote them
+        for n in range(20):  # and a few more after them, through the mailbox too
+            chat.board.post("ana", f"after {n}")
+        total = 5 + posted + 20
+        slow.settimeout(10)
+        ids = [json.loads(wire.read_frame(slow_file).payload)["message"]["id"] for _ in range(total)]
+        assert ids == list(range(1, total + 1))
+        deadline = time.monotonic() + 2  # the count follows the write: the client may read first
+        while chat.meter.report(["slow"])["slow"]["messages_delivered"] != total and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert chat.meter.report(["slow"])["slow"]["messages_delivered"] == total
+        slow_file.close()
+        slow.close()

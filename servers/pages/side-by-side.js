@@ -1,5 +1,6 @@
 // The side-by-side page: one board, two clients in one page. The left column polls the server that served this
-// page; the right column keeps a WebSocket open to its twin. Everything shown is measured here, in this run.
+// page (or, switched, holds a Server-Sent Events stream from it); the right column keeps a WebSocket open to its
+// twin. Everything shown is measured here, in this run.
 "use strict";
 
 const INTERVALS = [100, 200, 500, 1000, 2000, 5000];  // ms between short polls: the slider's steps
@@ -47,22 +48,30 @@ const count = (value) => (value === undefined ? "–" : value.toLocaleString("en
 
 class Column {
   constructor(kind, title, ticksAre) {
-    this.kind = kind;
-    this.client = randomId(kind);  // the servers bill this page's requests to this id
     this.root = byId(kind);
     this.root.append(byId("column").content.cloneNode(true));
+    this.find("window").textContent = WINDOW;
+    this.lastId = 0;
+    this.reset(kind, title, ticksAre);
+  }
+
+  // A column measures one transport: switched to another, its figures start again, from the last id it has shown.
+  reset(kind, title, ticksAre) {
+    this.kind = kind;
+    this.client = randomId(kind);  // the servers bill this column's requests to this id
+    this.root.className = `column ${kind}`;
+    this.colour = getComputedStyle(this.root).borderTopColor;
     this.find("title").textContent = title;
     this.find("ticks-are").textContent = ticksAre;
-    this.find("window").textContent = WINDOW;
-    this.colour = getComputedStyle(this.root).borderTopColor;
     this.samples = [];  // {shownAt, stored}: page clock, and the server's stamp (its clock), both in ms
     this.events = [];  // {t, type: "tick"} or {t, type: "dot", stored}
-    this.startId = this.lastId = 0;  // ids startId+1..lastId of the current board have gone by
+    this.startId = this.lastId;  // ids startId+1..lastId of the current board have gone by
     this.shown = 0;
     this.covered = 0;  // ids that went by on boards since replaced (a restarted server starts an empty one)
     this.restarts = 0;
     this.server = {};  // this client's figures as the server counted them
     this.rows = {};
+    this.find("figures").tBodies[0].replaceChildren();
   }
 
   find(name) { return this.root.querySelector("." + name); }
@@ -193,15 +202,16 @@ function canvas(element) {  // a crisp canvas at the screen's pixel density
 }
 function line(ctx, x1, y1, x2, y2) { ctx.beginPath(); ctx.moveTo(x1, y1); ctx.lineTo(x2, y2); ctx.stroke(); }
 
-// ---- the polling column: ask, show, wait, ask again ----
-const polling = new Column("polling", "HTTP polling", "a tick is a request");
+// ---- the left column, polling: ask, show, wait, ask again ----
+const polling = new Column("polling", "HTTP polling", "a tick is a request");  // or Server-Sent Events, switched
 const poller = {interval: INTERVALS[3], long: false, wake: () => {}, abort: new AbortController(),
-                polls: 0, empty: 0, failed: 0};
+                polls: 0, empty: 0, failed: 0, run: 0};
 const poster = {client: randomId("posts"), sends: 0, server: {}};  // sends "through polling": POST requests
 
 async function pollForever() {
+  const run = ++poller.run;  // a switch to Server-Sent Events ends this loop (stopPolling)
   let failed = false;
-  for (;;) {
+  while (run === poller.run) {
     const long = poller.long && !failed;  // after a failure, ask once without waiting: a restarted board says so at once
     const after = polling.lastId;
     failed = false;
@@ -226,6 +236,65 @@ async function pollForever() {
       if (failed) polling.say(`server unreachable (${error.message}): asking again in ${poller.interval} ms`, true);
     }
     if (!(long || poller.long) || failed) await new Promise((resolve) => { poller.wake = resolve; setTimeout(resolve, poller.interval); });
+  }
+}
+
+function stopPolling() {
+  poller.run += 1;
+  poller.abort.abort();  // a held long poll is given up
+  poller.wake();
+}
+
+// ---- the left column, switched to Server-Sent Events: one GET, and the server writes every message into it ----
+const streamer = {source: null, backoff: BACKOFF[0], opened: 0, lost: 0, received: 0};
+
+function stream() {
+  const source = streamer.source = new EventSource(`/api/events?after=${polling.lastId}&client=${polling.client}`);
+  polling.say(`connecting, resuming after id ${polling.lastId}`);
+  source.onopen = () => {
+    streamer.opened += 1;
+    streamer.backoff = BACKOFF[0];
+    polling.tick();
+    polling.say("connected: the server writes each message into one long response");
+  };
+  source.onmessage = (event) => {
+    streamer.received += 1;
+    polling.receive(JSON.parse(event.data));
+  };
+  source.addEventListener("restarted", () => polling.restarted());  // the server starts again from its first message
+  source.addEventListener("missed", (event) =>
+    polling.say(`${JSON.parse(event.data).count} older messages are no longer kept`, true));
+  source.onerror = () => {
+    if (streamer.source !== source) return;
+    if (source.readyState === EventSource.CONNECTING) {  // the browser reconnects by itself, with Last-Event-ID
+      streamer.lost += 1;
+      return polling.say("stream lost: the browser reconnects by itself", true);
+    }
+    source.close();  // an answer that is not a stream (a 503): EventSource gives up, so we try again ourselves
+    const wait = Math.round(Math.random() * streamer.backoff);
+    polling.say(`the server refused the stream: trying again in ${wait} ms`, true);
+    setTimeout(() => { if (streamer.source === source) stream(); }, wait);
+    streamer.backoff = Math.min(streamer.backoff * 2, BACKOFF[1]);
+  };
+}
+
+function stopStreaming() {
+  streamer.source?.close();
+  streamer.source = null;
+}
+
+function switchLeft(kind) {  // the left column's transport: polling, or Server-Sent Events
+  const sse = kind === "sse";
+  for (const input of [byId("interval"), ...document.querySelectorAll("input[name=mode]")]) input.disabled = sse;
+  if (sse) {
+    stopPolling();
+    polling.reset("sse", "Server-Sent Events", "a tick is a stream opened");
+    stream();
+  } else {
+    stopStreaming();
+    polling.reset("polling", "HTTP polling", "a tick is a request");
+    setPollInterval(byId("interval").value);
+    pollForever();
   }
 }
 
@@ -317,6 +386,7 @@ async function send(text) {
 function setPollInterval(index) {
   poller.interval = INTERVALS[index];
   byId("interval-shown").textContent = ms(poller.interval);
+  if (polling.kind !== "polling") return;
   polling.find("title").textContent = poller.long ? "HTTP long polling" : `HTTP short polling, every ${ms(poller.interval)}`;
   poller.wake();
 }
@@ -355,13 +425,22 @@ async function status() {
 
 function showFigures() {
   const posts = poster.server;
-  polling.showFigures("polls made (requests)", "polls both ways ÷ messages shown; sends are billed apart, below", [
-    ["polls that brought nothing", count(poller.empty),
-     `of ${count(poller.polls)} polls (${count(poller.failed)} failed), counted by the page`],
+  const sends = [
     ["sends through polling (POST)", count(poster.sends),
-     `counted by the page; the server counted ${count(posts.requests)} requests, billed apart from the polls`],
+     `counted by the page; the server counted ${count(posts.requests)} requests, billed apart from the ` +
+     (polling.kind === "sse" ? "stream" : "polls")],
     ["their bytes → / ← server", `${count(posts.bytes_from_client)} / ${count(posts.bytes_to_client)}`,
-     "exact, on the wire; not in the rows above"]]);
+     "exact, on the wire; not in the rows above"]];
+  if (polling.kind === "sse") {
+    polling.showFigures("requests made (streams)", "both ways ÷ messages shown; sends are billed apart, below", [
+      ["streams opened / lost", `${count(streamer.opened)} / ${count(streamer.lost)}`,
+       "counted by the page; the browser reopens a lost stream by itself"],
+      ["events received", count(streamer.received), "counted by the page"], ...sends]);
+  } else {
+    polling.showFigures("polls made (requests)", "polls both ways ÷ messages shown; sends are billed apart, below", [
+      ["polls that brought nothing", count(poller.empty),
+       `of ${count(poller.polls)} polls (${count(poller.failed)} failed), counted by the page`], ...sends]);
+  }
   websocket.showFigures("requests made (handshakes)", `both ways ÷ messages shown; includes the ${count(pusher.sends)} sends below ` +
                         `and their "sent" answers (one connection carries everything)`, [
     ["sends through the WebSocket", count(pusher.sends), "counted by the page; their frames are in the rows above"],
@@ -404,6 +483,11 @@ byId("interval").oninput = (event) => setPollInterval(event.target.value);
 for (const radio of document.querySelectorAll("input[name=mode]")) radio.onchange = () => setMode(radio.value);
 byId("ticker").onclick = toggleTicker;
 byId("close").onclick = closeOrReopen;
-window.addEventListener("pagehide", () => { pusher.closedByPage = true; pusher.socket?.close(1000, "page left"); });
-window.sideBySide = {polling, websocket, poller, poster, pusher, clock};  // for the browser tests and curious students
+byId("left").onchange = (event) => switchLeft(event.target.value);
+window.addEventListener("pagehide", () => {
+  pusher.closedByPage = true;
+  pusher.socket?.close(1000, "page left");
+  stopStreaming();
+});
+window.sideBySide = {polling, websocket, poller, poster, pusher, streamer, clock};  // for tests and curious students
 start();

@@ -1,0 +1,348 @@
+"""Exercise 7's checks: a search added to both servers, tried over HTTP and over a WebSocket against your own
+servers (``python -m servers`` from your checkout, in a process of its own), then read side by side.
+
+"Only the transport" means here: both files define ``search_messages``; the functions both files have come in
+the same order in each, so ``diff`` lines them up; each ``search_messages`` only translates (it reads the
+request, calls the core's ``search`` and writes the answer, in a few lines), and nothing else in either file
+calls ``search``; the searching itself is done once, by ``Chat.search`` in ``chat.py``.
+
+Teachers: ``--solution`` applies ``solutions/07-one-feature/search.patch`` (with ``git apply``) to a copy of
+``servers/`` and checks that copy.
+"""
+
+import ast
+import difflib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import requests
+
+from clients import wire
+
+from . import Fail, check
+
+TITLE = "add one feature to both servers, so that diff still shows only the transport"
+FOLDER = "07-one-feature"
+FILES = ("servers/chat.py", "servers/polling_server.py", "servers/websocket_server.py")  # what you edit
+SOLUTION = "search.patch"  # in solutions/07-one-feature/: a diff of the files above (and servers/README.md)
+REPOSITORY = Path(__file__).resolve().parents[2]
+STARTUP = 20  # seconds the servers may take to start
+FOUND = 20  # messages in one search's answer at most
+LONGEST = 8  # lines in each search_messages, docstring aside: a transport only translates
+SAID = ["Paris is sunny", "paris in the spring", "a night in PARIS", "Rome, at last"]
+
+
+class Checkout:
+    """The ``servers/`` package the checks start: yours, or a patched copy (the solution). Closed after the checks."""
+
+    def __init__(self, root: Path, temporary: tempfile.TemporaryDirectory | None = None) -> None:
+        self.root, self._temporary, self._servers = root, temporary, None
+
+    def servers(self) -> "Servers":
+        if self._servers is None:
+            self._servers = Servers(self.root)
+        return self._servers
+
+    def close(self) -> None:
+        if self._servers is not None:
+            self._servers.stop()
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+
+def prepare(folder: Path) -> Checkout:
+    """Your checkout's servers (``folder`` is exercises/), a copy of servers/ with the patch ``folder`` holds for this
+    exercise (``--solution``), or the servers/ folder inside ``folder`` (the tests' broken copies, ``--dir``)."""
+    patch = folder / FOLDER / SOLUTION
+    if patch.is_file():
+        temporary = tempfile.TemporaryDirectory(prefix="exercise-7-")
+        root = Path(temporary.name)
+        shutil.copytree(REPOSITORY / "servers", root / "servers", ignore=shutil.ignore_patterns("__pycache__"))
+        try:
+            applied = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=root,
+                                     capture_output=True, text=True, timeout=30)
+        except FileNotFoundError:
+            temporary.cleanup()
+            raise Fail("git is not installed: the solution is a patch", "install git, or read the patch itself: "
+                       f"{patch}") from None
+        if applied.returncode != 0:
+            temporary.cleanup()
+            raise Fail(f"the solution no longer applies to servers/: {applied.stderr.strip().splitlines()[0]}",
+                       "the servers changed since the patch was made: apply it by hand and make it again with "
+                       "'git diff servers/ > exercises/solutions/07-one-feature/search.patch'")
+        return Checkout(root, temporary)
+    return Checkout(folder if (folder / "servers").is_dir() else folder.parent)
+
+
+class Servers:
+    """``python -m servers`` started from ``root`` on free ports; what it writes to stderr is kept for the hints."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+        environment = {name: value for name, value in os.environ.items()
+                       if name not in ("PYTHONPATH", "PYTHONSAFEPATH")}  # the servers package is the one in root
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "servers", "--polling-port", "0", "--websocket-port", "0", "--quiet"], cwd=root,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log, text=True, env=environment)
+        printed, ready = [], threading.Event()
+
+        def read() -> None:  # the launcher prints its URLs, then "Press Ctrl-C", then nothing until it stops
+            for line in self.process.stdout:
+                printed.append(line)
+                if line.startswith("Press Ctrl-C"):
+                    break
+            ready.set()
+
+        threading.Thread(target=read, name="servers-output", daemon=True).start()
+        ready.wait(STARTUP)
+        ports = re.findall(r"http://[^:]+:(\d+)/", "".join(printed))
+        if len(ports) < 3:  # side-by-side, polling, WebSocket
+            self.stop()
+            raise Fail(f"your servers did not start: {self.last_error() or 'no answer within %d s' % STARTUP}",
+                       "Python names the file and the line: fix it there (python -m servers shows it too)")
+        self.polling = f"http://127.0.0.1:{ports[0]}"
+        self.websocket_port = int(ports[2])
+
+    def last_error(self) -> str | None:
+        """The last line of the last traceback the servers wrote, with your file and line: 'NameError: ... (chat.py,
+        line 12)'."""
+        self.log.seek(0)
+        text = self.log.read()
+        if "Traceback" not in text and "Error" not in text:
+            return None
+        lines = [line for line in text.splitlines() if line.strip()]
+        error = next((line for line in reversed(lines) if re.match(r"\w+(Error|Exception)\b", line)), lines[-1])
+        places = re.findall(r'File "([^"]*servers[/\\][^"]+)", line (\d+)', text)
+        place = f" ({Path(places[-1][0]).name}, line {places[-1][1]})" if places else ""
+        return error.strip() + place
+
+    def post(self, path: str, body) -> requests.Response:
+        data = body if isinstance(body, str) else json.dumps(body)
+        return requests.post(self.polling + path, data=data, headers={"Content-Type": "application/json"}, timeout=10)
+
+    def board(self) -> list[dict]:
+        return requests.get(f"{self.polling}/api/messages", params={"after": 0}, timeout=10).json()["messages"]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: the launcher stops both servers cleanly
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+
+
+class WebSocket:
+    """One WebSocket to your server, frames read through clients/wire.py."""
+
+    def __init__(self, servers: Servers) -> None:
+        self.sock, self.rfile, _, _ = wire.open_websocket("127.0.0.1", servers.websocket_port, "/ws")
+        self.sock.settimeout(5)
+
+    def ask(self, request: dict, answer_types=("found", "error")) -> dict:
+        """Send one frame; the first frame back of one of ``answer_types`` (pushed messages may come first)."""
+        wire.send_frame(self.sock, wire.TEXT, json.dumps(request).encode())
+        while True:
+            try:
+                frame = wire.read_frame(self.rfile)
+            except (OSError, ValueError):
+                raise Fail(f"after {json.dumps(request)} the server sent no answer within 5 s, or closed the "
+                           "connection", "answer() must send exactly one frame back for each frame it gets") from None
+            if frame.opcode != wire.TEXT:
+                raise Fail(f"after {json.dumps(request)} the server closed the connection",
+                           "a search must not end the connection: look at answer() in websocket_server.py")
+            data = json.loads(frame.payload)
+            if data.get("type") in answer_types:
+                return data
+
+    def close(self) -> None:
+        wire.close(self.sock, self.rfile)
+
+
+def expected(servers: Servers, text: str) -> list[dict]:
+    wanted = text.casefold()
+    return [message for message in servers.board() if wanted in message["text"].casefold()][-FOUND:]
+
+
+def said(servers: Servers) -> None:
+    """The messages the searches look through (each with the server's reply), said once per server."""
+    if not any(message["text"] == SAID[0] for message in servers.board()):
+        for text in SAID:
+            servers.post("/api/messages", {"text": text, "author": "check"})
+
+
+def server_error(servers: Servers, what: str) -> Fail:
+    return Fail(f"{what} answered 500: your server raised {servers.last_error() or 'an error'}",
+                "fix that line: the servers' own log (python -m servers) shows the whole traceback")
+
+
+@check("your servers start, and a message sent over each transport still gets its reply")
+def still_chat(student):
+    servers = student.servers()
+    sent = servers.post("/api/messages", {"text": "How are you?", "author": "check"})
+    if sent.status_code != 201:
+        raise Fail(f"POST /api/messages answered {sent.status_code}", "the chat must keep working: compare your "
+                   "polling_server.py with 'git diff servers/polling_server.py'")
+    websocket = WebSocket(servers)
+    try:
+        answer = websocket.ask({"type": "send", "text": "How are you?", "author": "check"}, ("sent", "error"))
+    finally:
+        websocket.close()
+    if answer["type"] != "sent":
+        raise Fail(f'{{"type": "send"}} over the WebSocket got {json.dumps(answer)}',
+                   "the chat must keep working: a \"send\" still gets its \"sent\" answer (look at answer())")
+
+
+@check("POST /api/search finds the messages that contain a text, ignoring case, oldest first")
+def search_over_http(student):
+    servers = student.servers()
+    said(servers)
+    response = servers.post("/api/search", {"text": "paris"})
+    if response.status_code in (404, 405):
+        raise Fail(f"POST /api/search answered {response.status_code}: the polling server has no such route yet",
+                   "add one in polling_server.create_app, beside /api/messages: app.add_url_rule(\"/api/search\", "
+                   "\"search_messages\", search_messages, methods=[\"POST\"])")
+    if response.status_code == 500:
+        raise server_error(servers, "POST /api/search")
+    body = response.json()
+    if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise Fail(f"POST /api/search answered {response.status_code} {json.dumps(body)[:200]}",
+                   "answer 200 with {\"messages\": [...]}, each message as GET /api/messages shows it")
+    want = expected(servers, "paris")
+    got = body["messages"]
+    if got and [m.get("id") for m in got] == [m["id"] for m in want if "paris" in m["text"]]:
+        raise Fail("the search for \"paris\" missed \"Paris is sunny\" and \"a night in PARIS\"", "ignore case: "
+                   "compare text.casefold() with message.text.casefold() (casefold also knows that 'ß' is 'ss')")
+    if [m.get("id") for m in got] == [m["id"] for m in reversed(want)]:
+        raise Fail("the messages came newest first", "oldest first, as the board keeps them and polling shows them")
+    if got != want:
+        raise Fail(f"the search for \"paris\" answered the ids {[m.get('id') for m in got]}; the board's messages "
+                   f"that contain it are {[m['id'] for m in want]}", "every kept message whose text contains the "
+                   "search, ignoring case, each one as the board stores it (message.to_json())")
+    return f"\"paris\" found ids {[m['id'] for m in got]} (the messages and the server's replies that quote them)"
+
+
+@check(f"a search answers the newest {FOUND} matches at most: an answer has a bound")
+def search_is_bounded(student):
+    servers = student.servers()
+    for n in range(FOUND):
+        servers.post("/api/messages", {"text": f"bounded #{n}", "author": "check"})  # and 20 replies that quote it
+    got = servers.post("/api/search", {"text": "BOUNDED"}).json()["messages"]
+    want = expected(servers, "bounded")
+    if len(got) != FOUND or got != want:
+        raise Fail(f"a search that matches {2 * FOUND} messages answered {len(got)}: ids {[m['id'] for m in got]}",
+                   f"keep the newest {FOUND} (the last ones, a list's [-{FOUND}:]), still oldest first")
+
+
+@check("a bad search gets 422 invalid_search over HTTP, and changes nothing")
+def bad_search_over_http(student):
+    servers = student.servers()
+    before = len(servers.board())
+    for body in ({"text": ""}, {"text": 42}, {}, {"text": "x" * 101}):
+        response = servers.post("/api/search", body)
+        if response.status_code == 500:
+            raise server_error(servers, f"POST /api/search {json.dumps(body)[:40]}")
+        error = response.json().get("error") if response.headers.get("Content-Type") == "application/json" else None
+        if (response.status_code, error) != (422, "invalid_search"):
+            raise Fail(f"POST /api/search {json.dumps(body)[:40]} answered {response.status_code} {error}",
+                       "check the search in the core, as read_new_message checks a message: a \"text\" of 1 to 100 "
+                       "characters, else raise BadInput(\"invalid_search\", \"a sentence for humans\"): 422 is what "
+                       "the polling server answers for a BadInput")
+    if len(servers.board()) != before:
+        raise Fail("a search changed the board", "a search only reads the board")
+
+
+@check('{"type": "search"} over a WebSocket answers {"type": "found"} with what POST /api/search answers')
+def search_over_websocket(student):
+    servers = student.servers()
+    said(servers)
+    websocket = WebSocket(servers)
+    try:
+        servers.post("/api/messages", {"text": "Paris, pushed while you ask", "author": "check"})
+        answer = websocket.ask({"type": "search", "text": "paris"})
+        if answer["type"] == "error" and answer.get("error") == "unknown_type":
+            raise Fail('the WebSocket server answered {"type": "search"} with the error unknown_type',
+                       "answer() in websocket_server.py refuses every type but \"send\": let \"search\" through to a "
+                       "search_messages(chat, request_) of its own, as \"send\" goes to send_message")
+        if answer["type"] == "error":
+            raise Fail(f"the WebSocket server answered {json.dumps(answer)}", "a good search gets "
+                       "{\"type\": \"found\", \"messages\": [...]}")
+        over_http = servers.post("/api/search", {"text": "paris"}).json()["messages"]
+        if answer.get("messages") != over_http:
+            raise Fail(f"over the WebSocket the search found ids {[m.get('id') for m in answer.get('messages', [])]}, "
+                       f"over HTTP {[m['id'] for m in over_http]}", "both transports call the same Chat.search and "
+                       "send its messages as they are (message.to_json())")
+        bad = websocket.ask({"type": "search", "text": ""})
+        if bad.get("error") != "invalid_search":
+            raise Fail(f'{{"type": "search", "text": ""}} got {json.dumps(bad)}',
+                       "the core's BadInput(\"invalid_search\", ...) reaches the client as {\"type\": \"error\", ...} "
+                       "when search_messages is called inside answer()'s try")
+        again = websocket.ask({"type": "send", "text": "still here?", "author": "check"}, ("sent", "error"))
+        if again["type"] != "sent":
+            raise Fail(f"after a bad search, a send got {json.dumps(again)}", "the connection must go on")
+    finally:
+        websocket.close()
+    return "the answer came among the pushed messages: on a WebSocket an answer is one more frame"
+
+
+@check("diff servers/polling_server.py servers/websocket_server.py still shows only the transport")
+def only_transport(student):
+    root = student.root / "servers"
+    trees = {name: ast.parse((root / name).read_text(encoding="utf-8")) for name in
+             ("polling_server.py", "websocket_server.py", "chat.py")}
+    functions = {name: [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+                 for name, tree in trees.items() if name != "chat.py"}
+    names = {name: [node.name for node in nodes] for name, nodes in functions.items()}
+    for name, found in names.items():
+        if "search_messages" not in found:
+            raise Fail(f"{name} has no function search_messages", "give the feature the same name in both files, "
+                       "as send_message and read_messages have: that is what lets diff line them up")
+    polling, websocket = names["polling_server.py"], names["websocket_server.py"]
+    shared = [[name for name in mine if name in other] for mine, other in ((polling, websocket), (websocket, polling))]
+    if shared[0] != shared[1]:
+        raise Fail(f"the functions both files have come in another order: polling_server.py {shared[0]}, "
+                   f"websocket_server.py {shared[1]}", "put search_messages at the same place in both files (right "
+                   "after send_message, say), so that diff shows the two side by side")
+    for name, nodes in functions.items():
+        feature = next(node for node in nodes if node.name == "search_messages")
+        body = feature.body[1:] if ast.get_docstring(feature) else feature.body
+        length = body[-1].end_lineno - body[0].lineno + 1
+        if length > LONGEST:
+            raise Fail(f"search_messages in {name} is {length} lines long", f"a transport only translates: read "
+                       f"the request, call chat.search, write the answer ({LONGEST} lines at most); the searching "
+                       "belongs in chat.py, once")
+        callers = [node.name for node in nodes if _calls_search(node)]
+        if callers != ["search_messages"]:
+            raise Fail(f"in {name}, {'only ' + ', '.join(callers) if callers else 'no function'} calls the core's "
+                       "search", "do the searching once, in Chat.search (chat.py), and call it from search_messages "
+                       "in both files, and from nowhere else: each transport only reads the request and writes "
+                       "the answer")
+    chat = next((node for node in trees["chat.py"].body if isinstance(node, ast.ClassDef) and node.name == "Chat"),
+                None)
+    if chat is None or not any(isinstance(node, ast.FunctionDef) and node.name == "search" for node in chat.body):
+        raise Fail("chat.py's Chat has no method search", "the core does the searching: add Chat.search(self, text), "
+                   "so that both transports call the same one")
+    sources = [ast.get_source_segment((root / name).read_text(encoding="utf-8"),
+                                      next(n for n in functions[name] if n.name == "search_messages")).splitlines()
+               for name in ("polling_server.py", "websocket_server.py")]
+    shown = difflib.unified_diff(*sources, "polling_server.py", "websocket_server.py", lineterm="", n=0)
+    return "what differs between your two search_messages, the transport:\n" + "\n".join(list(shown)[2:])
+
+
+def _calls_search(function: ast.FunctionDef) -> bool:
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "search"
+               for node in ast.walk(function))
+
+
+CHECKS = [still_chat, search_over_http, search_is_bounded, bad_search_over_http, search_over_websocket,
+          only_transport]

@@ -1,0 +1,103 @@
+"""The live class view: what every student's page costs the server, on the teacher's projector.
+
+Students open the teacher's URL and join with a name (``pages/student.html``); their
+page bills everything it does to ``?client=NAME``, so the server's own meter
+(``meter.py``) counts each one's requests, TCP connections, bytes each way and the
+messages the transports delivered to it. ``/class`` shows those figures for every
+connected client, totals per transport and what the server process costs, live.
+
+From the class view the teacher switches every student page at once between short
+polling every 100 ms, long polling, a WebSocket and Server-Sent Events, and the room
+watches the cost change. Only the teacher's own machine may switch: a request from a
+loopback address (students reach the server through the network, never through
+127.0.0.1). The student pages learn the mode by asking ``/api/class/mode`` once a
+second, billed to nobody, so their figures show only what their transport costs.
+"""
+
+import ipaddress
+import socket
+import time
+
+import psutil
+from flask import Flask, current_app, request, send_from_directory
+
+from . import process, web
+from .chat import BadInput
+
+MODES = ("short", "long", "websocket", "sse")  # short polling every 100 ms, long polling, WebSocket, SSE
+FIRST_MODE = "long"  # what pages do until the teacher switches: cheap, and on the page's own port
+CONNECTED = 35  # seconds since a client's last request (or an open stream) for the view to list it
+ROW = ("requests", "connections", "bytes_to_client", "bytes_from_client", "messages_delivered")
+
+
+def register(app: Flask) -> None:
+    app.config.update(CLASS_MODE=FIRST_MODE)
+    app.add_url_rule("/class", "class_view", class_view)
+    app.add_url_rule("/api/class", "class_report", class_report)
+    app.add_url_rule("/api/class/mode", "class_mode", class_mode)
+    app.add_url_rule("/api/class/mode", "switch_mode", switch_mode, methods=["POST"])
+
+
+def class_view():
+    """/class: the page for the projector."""
+    return send_from_directory(web.PAGES, "class.html")
+
+
+def class_report():
+    """GET /api/class: every connected client's figures, totals per transport, the server process, the mode."""
+    clients = []
+    for client, account in current_app.extensions["chat"].meter.connected(CONNECTED).items():
+        clients.append({"client": client, "transport": account.transport, "streams": account.streams,
+                        **account.to_json()})
+    totals: dict[str, dict] = {}
+    for row in clients:
+        total = totals.setdefault(row["transport"] or "sending only", {"clients": 0, **dict.fromkeys(ROW, 0)})
+        total["clients"] += 1
+        for name in ROW:
+            total[name] += row[name]
+    return {"time": time.time(), "mode": current_app.config["CLASS_MODE"], "teacher": from_teacher(),
+            "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
+
+
+def class_mode():
+    """GET /api/class/mode: what the student pages should use now."""
+    return {"mode": current_app.config["CLASS_MODE"]}
+
+
+def switch_mode():
+    """POST /api/class/mode {"mode": "short" | "long" | "websocket" | "sse"}: from the teacher's machine only."""
+    if not from_teacher():
+        refusal = BadInput("teacher_only", "only the teacher's own machine may switch the class: open the "
+                                           "class view there, as http://127.0.0.1:PORT/class")
+        return refusal.to_json(), 403
+    payload = web.read_json()
+    mode = payload.get("mode") if isinstance(payload, dict) else None
+    if mode not in MODES:
+        raise BadInput("invalid_mode", f"\"mode\" must be one of {', '.join(MODES)}")
+    current_app.config["CLASS_MODE"] = mode
+    return {"mode": mode}
+
+
+def join_urls() -> list[str]:
+    """What students open: this server's URL by each address of this machine it listens on, loopback aside
+    (none when it listens on loopback only, as it does unless started with --host 0.0.0.0)."""
+    host, port = request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT")
+    if host in ("0.0.0.0", "::"):
+        hosts = [address.address for addresses in psutil.net_if_addrs().values() for address in addresses
+                 if address.family == socket.AF_INET]
+    else:
+        hosts = [host]
+    return [f"http://{host}:{port}/" for host in hosts if not _loopback(host)]
+
+
+def from_teacher() -> bool:
+    """A request from this machine: its TCP peer is a loopback address (no one else can send from one)."""
+    return _loopback(request.remote_addr or "")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback  # ::ffff:127.0.0.1 too

@@ -1,0 +1,118 @@
+"""The class view's API (/api/class, /api/class/mode) over real sockets: who is connected, how each receives,
+what the server metered for each, and a switch only the teacher's own machine may flip."""
+
+import json
+import socket
+import time
+
+import pytest
+import requests
+
+from clients import wire
+from servers import classroom
+from servers.twins import Twins
+
+
+@pytest.fixture
+def twins(chat):
+    with Twins(chat) as twins:
+        yield twins
+
+
+def report(twins) -> dict:
+    return requests.get(f"{twins.polling.url}/api/class", timeout=5).json()
+
+
+def rows(twins) -> dict:
+    return {row["client"]: row for row in report(twins)["clients"]}
+
+
+def open_stream(port: int, query: str):
+    """A raw GET /api/events: the socket and its file, past the response head."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(wire.request_bytes("GET", f"/api/events{query}", f"127.0.0.1:{port}"))
+    rfile = sock.makefile("rb")
+    while rfile.readline() not in (b"\r\n", b""):
+        pass
+    return sock, rfile
+
+
+def test_every_connected_client_with_its_transport_and_what_it_was_delivered(twins, chat, raw_websocket):
+    url = twins.polling.url
+    streamed, stream_file = open_stream(twins.polling.port, "?after=0&client=ines")
+    pushed = raw_websocket(twins.websocket.port, "/ws?after=0&client=diego")
+    chat.send("teacher", "How are you?")  # two messages on the board
+    requests.post(f"{url}/api/messages", params={"client": "chloe"}, json={"text": "hi"}, timeout=5)  # and its reply
+    short = requests.get(f"{url}/api/messages", params={"after": 0, "client": "ana"}, timeout=5).json()
+    long_ = requests.get(f"{url}/api/messages", params={"after": 1, "wait": 5, "client": "bruno"}, timeout=5).json()
+    assert [len(short["messages"]), len(long_["messages"])] == [4, 3]
+    assert len([pushed.read_frame() for _ in range(4)]) == 4
+    parser, events = wire.EventParser(), 0
+    while events < 4:
+        events += parser.feed(stream_file.readline().decode().rstrip("\n")) is not None
+    time.sleep(0.2)  # the server counts a delivery just after writing it
+    listed = rows(twins)
+    assert {client: row["transport"] for client, row in listed.items()} == {
+        "ines": "sse", "diego": "websocket", "ana": "short polling", "bruno": "long polling", "chloe": None}
+    assert {client: row["messages_delivered"] for client, row in listed.items()} == {
+        "ines": 4, "diego": 4, "ana": 4, "bruno": 3, "chloe": 0}
+    assert {client: row["streams"] for client, row in listed.items()} == {
+        "ines": 1, "diego": 1, "ana": 0, "bruno": 0, "chloe": 0}
+    metered = chat.meter.report(list(listed))
+    for client, row in listed.items():  # the very figures /api/status reports for it
+        assert {key: row[key] for key in metered[client]} == metered[client]
+    totals = report(twins)["totals"]
+    assert totals["sending only"]["clients"] == 1 and totals["sending only"]["requests"] == 1
+    assert totals["short polling"] == {"clients": 1, **{key: listed["ana"][key] for key in classroom.ROW}}
+    streamed.close()
+    stream_file.close()
+
+
+def test_a_client_is_listed_while_its_stream_is_open_or_its_last_request_is_recent(twins, chat, raw_websocket,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(classroom, "CONNECTED", 0.5)  # seconds, instead of a long poll's 35
+    requests.get(f"{twins.polling.url}/api/messages", params={"after": 0, "client": "ana"}, timeout=5)
+    pushed = raw_websocket(twins.websocket.port, "/ws?client=diego")
+    assert set(rows(twins)) == {"ana", "diego"}
+    time.sleep(0.6)
+    assert set(rows(twins)) == {"diego"}  # ana has not asked for a while; diego's WebSocket is open
+    pushed.send_close()
+    assert pushed.read_close() == 1000
+    deadline = time.monotonic() + 5
+    while rows(twins) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rows(twins) == {}
+
+
+def test_the_teacher_switches_the_class_from_this_machine(twins):
+    url = twins.polling.url
+    assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
+    for mode in classroom.MODES:
+        assert requests.post(f"{url}/api/class/mode", json={"mode": mode}, timeout=5).json() == {"mode": mode}
+        assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": mode}
+    assert report(twins)["teacher"] is True and report(twins)["mode"] == "sse"
+    assert report(twins)["join"] == []  # bound to loopback: no student can reach it, and the view says so
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"mode": "carrier pigeon"}, 422, "invalid_mode"), ({}, 422, "invalid_mode"), ([1], 422, "invalid_mode"),
+    ("{", 400, "malformed_json")])
+def test_a_bad_switch_is_refused(twins, body, status, code):
+    data = body if isinstance(body, str) else json.dumps(body)
+    response = requests.post(f"{twins.polling.url}/api/class/mode", data=data,
+                             headers={"Content-Type": "application/json"}, timeout=5)
+    assert (response.status_code, response.json()["error"]) == (status, code)
+    assert requests.get(f"{twins.polling.url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
+
+
+def test_from_another_address_the_switch_is_refused(chat, lan_address):
+    """A request that reaches the server through the network, as a student's does: here this machine's own
+    network address, which is not loopback (this one server binds it, for the few seconds of the test)."""
+    with Twins(chat, host=lan_address) as twins:
+        url = twins.polling.url
+        response = requests.post(f"{url}/api/class/mode", json={"mode": "short"}, timeout=5)
+        assert response.status_code == 403 and response.json()["error"] == "teacher_only"
+        assert "http://127.0.0.1:PORT/class" in response.json()["message"]
+        assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
+        assert report(twins)["teacher"] is False
+        assert report(twins)["join"] == [f"http://{lan_address}:{twins.polling.port}/"]  # what students open

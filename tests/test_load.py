@@ -111,3 +111,23 @@ def test_bad_arguments_get_a_sentence_not_a_traceback(argument, complaint, capsy
         load.main(argument)
     assert exit_.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_the_load_run_targets_a_cluster_of_one_node_and_of_two():
+    """python -m clients.bench load --nodes 1,2: the same crowd through nginx to one node and to two, every node's
+    costs added up (issue 11: one node beside two on the same machine)."""
+    from tests.conftest import require_tool
+    require_tool("redis-server")
+    require_tool("nginx")
+    results = load.run_load({"clients": [20], "messages": 5, "every": 0.2, "interval": 1.0, "idle": 0.5,
+                             "drain": 10.0, "nodes": [1, 2]}, ("websocket", "long-polling"), say=lambda line: None)
+    rows = {row["label"]: row for row in results["runs"]}
+    assert list(rows) == ["WebSocket on 1 node", "WebSocket on 2 nodes", "long polling on 1 node",
+                          "long polling on 2 nodes"]
+    for row in rows.values():
+        assert row["server"] == "cluster" and row["connected"] == 20 and row["delivered"] == 20 * row["messages"]
+        assert (row["lost"], row["duplicated"], row["out_of_order"], row["unexpected"]) == (0, 0, 0, 0)
+    # two node processes hold about twice the memory of one, and the threads each connection costs do not change
+    assert rows["WebSocket on 2 nodes"]["rss_bytes"] > 1.5 * rows["WebSocket on 1 node"]["rss_bytes"]
+    assert round(rows["WebSocket on 2 nodes"]["threads_per_connection"]) == 2

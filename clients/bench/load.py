@@ -3,6 +3,7 @@
     python -m clients.bench load --quick                      # about 40 seconds: 10 and 50 clients
     python -m clients.bench load --out results/load           # 10, 100 and 1,000 clients: several minutes
     python -m clients.bench load --clients 300 --only websocket,reference
+    python -m clients.bench load --nodes 1,2 --only websocket,long-polling   # a cluster: Redis, nodes, nginx
 
 For each number of clients N and each transport (WebSocket, long polling, short
 polling every ``--interval`` s, and the reference: the ``websockets`` library's
@@ -17,6 +18,10 @@ load_scaling.csv and three plots, and prints the goals of issue 13.
 
 Why separate processes: clients in the server's interpreter would share its GIL
 and its CPU time, and the server's figures would be theirs too.
+
+With ``--nodes 1,2`` our transports run instead against a cluster (``servers.cluster``:
+redis-server, that many node processes, nginx in front, round robin), once per node count,
+so one node and two compare on the same machine; the costs are every node's, added up.
 """
 
 import argparse
@@ -27,6 +32,8 @@ from . import load_report
 from .load_processes import HOST, Broadcaster, ClientProcess, LoadError, OurServers
 from .crowd import too_few_files
 from .report import machine
+
+NODE_COUNTS_AT_MOST = 8  # as python -m servers.cluster allows
 
 FULL = {"clients": [10, 100, 1000], "messages": 20, "every": 1.0, "interval": 1.0, "idle": 3.0, "drain": 30.0}
 QUICK = {"clients": [10, 50], "messages": 5, "every": 0.5, "interval": 1.0, "idle": 1.0, "drain": 10.0}
@@ -53,25 +60,38 @@ def run_load(settings: dict | None = None, transports=TRANSPORTS, say=print) -> 
             raise LoadError(problem)
         for clients in settings["clients"]:
             for transport in transports:
-                row = run_scenario(crowd, transport, clients, settings)
-                results["runs"].append(row)
-                say(f"[{time.monotonic() - started:6.1f} s] {load_report.one_line(row)}")
+                for nodes in settings.get("nodes") or [None] if transport != "reference" else [None]:
+                    row = run_scenario(crowd, transport, clients, settings, nodes)
+                    results["runs"].append(row)
+                    say(f"[{time.monotonic() - started:6.1f} s] {load_report.one_line(row)}")
     results["meta"]["duration_s"] = time.monotonic() - started
     results["goals"] = load_report.goals(results["runs"])
     results["scaling"] = load_report.scaling_row(results["runs"], settings["every"])
     return results
 
 
-def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: dict) -> dict:
-    """One transport, ``clients`` clients, on a server process started for it and stopped afterwards."""
+def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: dict, nodes: int | None = None) -> dict:
+    """One transport, ``clients`` clients, on a server process (or a cluster of ``nodes``) started for it and
+    stopped afterwards."""
+    name = label(transport, settings["interval"]) + (f" on {nodes} node{'s' * (nodes > 1)}" if nodes else "")
     spec = {"transport": "websocket" if transport == "reference" else transport, "clients": clients,
-            "label": label(transport, settings["interval"]), "host": HOST,
+            "label": name, "host": HOST, "nodes": nodes,
             "client_id": f"load-{transport}", **{key: settings[key] for key in
                                                  ("messages", "every", "interval", "idle", "drain")}}
     timeout = 120 + clients / 10 + settings["idle"] + settings["messages"] * settings["every"] + settings["drain"]
     if transport == "reference":
         with Broadcaster() as server:
             return crowd.run({**spec, "server": "reference", "port": server.port, "pid": server.pid}, timeout)
+    if nodes:
+        from servers.cluster import Cluster, ToolMissing  # redis-server and nginx: only for this
+        try:
+            cluster = Cluster(nodes)
+        except ToolMissing as error:
+            raise LoadError(str(error)) from None
+        with cluster:
+            port = cluster.websocket_port if transport == "websocket" else cluster.polling_port
+            return crowd.run({**spec, "server": "cluster", "port": port,
+                              "control_ports": [node.polling_port for node in cluster.nodes]}, timeout)
     with OurServers() as server:
         port = server.websocket_port if transport == "websocket" else server.polling_port
         return crowd.run({**spec, "server": "ours", "port": port, "control_port": server.polling_port}, timeout)
@@ -100,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between server events, 0.1 to 60 (default 1: the websocket.org table's rate)")
     parser.add_argument("--interval", type=_positive(float), metavar="SECONDS",
                         help="short polling interval (default 1)")
+    parser.add_argument("--nodes", type=_node_counts, metavar="N,N,...",
+                        help="run our transports against a cluster of N nodes (Redis and nginx in front), once per "
+                             "N: 1,2 compares one node with two (needs Debian's redis-server and nginx)")
     parser.add_argument("--only", type=_transports, metavar="T,T,...", default=TRANSPORTS,
                         help=f"transports to measure, of {','.join(TRANSPORTS)} (default: all)")
     parser.add_argument("--out", default="results/load", metavar="DIR", help="where load.json, CSVs and PNGs go "
@@ -108,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
     settings.update({key: value for key, value in vars(args).items()
-                     if key in ("clients", "messages", "every", "interval") and value is not None})
+                     if key in ("clients", "messages", "every", "interval", "nodes") and value is not None})
     load_average = machine()["load_average"]
     print(f"Load run: {', '.join(map(str, settings['clients']))} clients per transport; load average before: "
           f"{' '.join(f'{value:.2f}' for value in load_average) if load_average else 'unknown'}", file=sys.stderr)
@@ -134,6 +157,13 @@ def _client_counts(value: str) -> list[int]:
         counts = []
     if not counts or any(count < 1 or count > 100_000 for count in counts):
         raise argparse.ArgumentTypeError("give whole numbers of clients from 1 to 100000, separated by commas")
+    return counts
+
+
+def _node_counts(value: str) -> list[int]:
+    counts = [int(part) for part in value.split(",") if part.strip().isdigit()]
+    if not counts or len(counts) != len(value.split(",")) or not all(1 <= n <= NODE_COUNTS_AT_MOST for n in counts):
+        raise argparse.ArgumentTypeError(f"give node counts from 1 to {NODE_COUNTS_AT_MOST}, separated by commas")
     return counts
 
 

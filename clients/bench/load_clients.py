@@ -64,6 +64,22 @@ class OurServer:
         pass
 
 
+class ClusterServer(OurServer):
+    """A cluster (``servers.cluster``): the ticker and the last id from its first node, asked directly (a
+    ticker stopped through nginx could reach a node that never started it); what the servers cost, and what
+    their meters hold of the crowd, added up over every node."""
+
+    def __init__(self, host: str, control_ports: list[int], client_id: str) -> None:
+        super().__init__(host, control_ports[0], client_id)
+        self.nodes = [OurServer(host, port, client_id) for port in control_ports]
+
+    async def snapshot(self, counts: crowd.Counts) -> dict:
+        each = [await node.snapshot(counts) for node in self.nodes]
+        total = {key: sum(snapshot[key] for snapshot in each) for key in
+                 ("cpu_seconds", "threads", "rss_bytes", "requests", "bytes_to_clients", "bytes_from_clients")}
+        return {**each[0], **total, "t": time.monotonic()}
+
+
 class ReferenceServer:
     """The ``websockets`` broadcaster (``broadcaster.py``): its ticker, last id and CPU time over a control
     WebSocket, its threads and memory from psutil. It has no meter, so its bytes are the ones the crowd counted."""
@@ -110,6 +126,8 @@ async def run(spec: dict) -> dict:
     counts = crowd.Counts()
     if spec["server"] == "reference":
         server = ReferenceServer(spec["host"], spec["port"], spec["pid"])
+    elif spec["server"] == "cluster":
+        server = ClusterServer(spec["host"], spec["control_ports"], spec.get("client_id", "load"))
     else:
         server = OurServer(spec["host"], spec["control_port"], spec.get("client_id", "load"))
     try:

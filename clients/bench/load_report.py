@@ -38,7 +38,8 @@ def _complete(row: dict) -> bool:
 def goals(runs: list[dict]) -> dict | None:
     """The goal figures at the largest N where our WebSocket and the reference were both measured
     (None if they never were), with long and short polling at that N beside them."""
-    by = {(row["transport"] if row["server"] == "ours" else "reference", row["clients"]): row for row in runs}
+    by = {(row["transport"] if row["server"] == "ours" else "reference", row["clients"]): row for row in runs
+          if row["server"] != "cluster"}  # the goals are one server process's
     sizes = [n for (transport, n) in by if transport == "websocket" and ("reference", n) in by]
     if not sizes:
         return None

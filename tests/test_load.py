@@ -47,9 +47,29 @@ def test_growth_says_what_grows_with_clients():
     rows = load_report.growth({"runs": [run(10, 10.0, 5.0), run(100, 100.0, 5.5)]})
     verdicts = {row["figure"]: row["verdict"] for row in rows}
     assert verdicts["requests per second"] == verdicts["threads held for the clients"] == "grows"
-    assert verdicts["latency to the last client (ms)"] == verdicts["server CPU seconds per second"] == "about the same"
+    assert verdicts["latency to the last client (ms)"] == verdicts["server CPU ms per second"] == "about the same"
     assert verdicts["requests per second at idle"] == "none"
 
+
+
+def test_growth_judges_latency_against_noise_from_its_samples():
+    def run(clients, last_client_ms):
+        return {"label": "WebSocket", "clients": clients, "connected": clients, "threads_per_connection": 2.0,
+                "rss_per_connection": 70_000, "events": {"bytes_to_clients_per_s": 100.0 * clients,
+                                                         "bytes_from_clients_per_s": 0.0, "requests_per_s": 0.0,
+                                                         "cpu_per_s": 0.03},
+                "idle": {"requests_per_s": 0.0}, "fanout_median_client": {"median_ms": 1.0},
+                "fanout_last_client": {"median_ms": sorted(last_client_ms)[len(last_client_ms) // 2]},
+                "median_client_ms": last_client_ms, "last_client_ms": last_client_ms}
+    steady = [1.0, 1.2, 0.9, 1.1, 1.0, 1.3, 0.8, 1.1, 1.0, 1.2]
+    apart = load_report.growth({"runs": [run(10, steady), run(40, [x * 3 for x in steady])]})
+    close = load_report.growth({"runs": [run(10, steady), run(40, [x * 1.1 for x in steady])]})
+    last = "latency to the last client (ms)"
+    assert next(row for row in apart if row["figure"] == last)["verdict"] == "grows"
+    assert next(row for row in close if row["figure"] == last)["verdict"] == "within noise"  # 10 % on 10 samples
+    table = load_report.growth_markdown(apart)
+    assert table.splitlines()[0] == "| 10 → 40 clients | WebSocket |"
+    assert "| requests per second | 0 → 0 |" in table and "(×3), beyond noise |" in table
 
 def test_the_servers_cpu_clock_resolves_milliseconds():
     """A short load run needs finer CPU readings than the OS's 10 ms ticks (on Linux and macOS)."""

@@ -106,8 +106,10 @@ def test_every_follower_gets_every_notification_and_pays_for_all(twins):
     posted = {bill["notifications"] for bill in bills.values()}
     assert len(posted) == 1 and posted.pop() >= 3
     assert all(bill["delivered"] == bill["notifications"] for bill in bills.values())  # the short poller's last too
-    assert bills["WebSocket"]["requests"] == 1
+    assert bills["WebSocket"]["requests"] == bills["Server-Sent Events"]["requests"] == 1
     assert bills["WebSocket"]["bytes"] < bills["long polling"]["bytes"] < bills["short polling 0.1 s"]["bytes"]
+    assert bills["Server-Sent Events"]["bytes"] < bills["long polling"]["bytes"]
+    assert bills["Server-Sent Events"]["headers"] > sum(bills["Server-Sent Events"]["http_headers"])  # id:, data:
 
 
 def test_full_duplex_interleaves_on_one_websocket_and_http_stays_silent(twins):
@@ -119,9 +121,12 @@ def test_full_duplex_interleaves_on_one_websocket_and_http_stays_silent(twins):
 
 
 def test_threads_in_words():
-    assert prose.threads_in_words(Counter(request=50, pusher=50), per=50) == (
-        "2 server threads (Werkzeug's request thread running the handler and our pusher writing the board to the client)")
-    assert prose.threads_in_words({"request": 1}) == "1 server thread (Werkzeug's request thread running the handler)"
+    assert prose.threads_in_words(Counter({"request": 50, "socket reader": 50}), per=50) == (
+        "2 server threads: Werkzeug's request thread (it runs the handler and writes to the client) and a thread "
+        "reading the client's frames")
+    assert prose.threads_in_words({"request": 1}) == (
+        "1 server thread: Werkzeug's request thread (it runs the handler and writes to the client)")
+    assert prose.threads_in_words({"broadcaster": 2}) == "2 server threads: 2 × broadcaster"  # an unknown kind
     assert prose.listing(["a", "b", "c"]) == "a, b and c"
 
 

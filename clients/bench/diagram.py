@@ -203,7 +203,8 @@ def describe(runs: list[scenario.Run]) -> str:
              + (f"short polls every {scenario.SHORT_INTERVAL:g} s; " if any(
                  run.transport == "short polling" for run in runs) else "")
              + f"the relay holds data {runs[0].delay * 1000:g} ms each way"]
-    lines += [f"{run.transport:14} {len(run.arrows):3} arrows: {summary(run)} (run took {run.seconds:.1f} s)"
+    width = max(len(run.transport) for run in runs)
+    lines += [f"{run.transport:{width}} {len(run.arrows):3} arrows: {summary(run)} (run took {run.seconds:.1f} s)"
               for run in runs]
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ thread counted below is the server's.
 """
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -122,3 +123,25 @@ def threads_of_one_websocket(server) -> Counter:
         return server_threads() - before
     finally:
         wire.close(sock, rfile)
+
+
+def threads_of_one_event_stream(server) -> Counter:
+    """The server threads that one idle, open ``GET /api/events`` holds, by kind (``server``: the polling
+    server; the stream is read on a raw socket, up to its ``retry:`` hint, and then left idle). The server's
+    thread outlives the closed stream until it next writes to it (an event, or a heartbeat), so count
+    other threads before this one."""
+    _wait_for_idle_server()
+    before = server_threads()
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        sock.sendall(wire.request_bytes("GET", "/api/events", f"{server.host}:{server.port}"))
+        received = b""
+        while b"retry:" not in received:  # the head and the first line: the stream is open
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"the event stream was refused: {received[:60]!r}")
+            received += chunk
+        _wait_until(lambda: (server_threads() - before)["request"] >= 1, 2.0)
+        return server_threads() - before
+    finally:
+        sock.close()

@@ -347,7 +347,8 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
         samples, polls = [arrived[i][0] for i in posted], None
         duplicates = sum(len(times) - 1 for times in arrived.values())
     elif transport == "websocket":
-        # ?after=: everything after the board's last id, even what lands before the server's pusher starts
+        # ?after=: everything after the board's last id, even what lands before the server subscribes this
+        # connection to its broadcaster
         ws = websocket.create_connection(f"{url}/ws?after={chat.board.last_id}", timeout=10)
         poster = threading.Thread(target=post_events)
         poster.start()

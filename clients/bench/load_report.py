@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from . import scaling
+from . import scaling, stats
 from .stats import fmt
 
 RATIO_GOAL = 2.0
@@ -136,15 +136,10 @@ def write(results: dict, out) -> list[Path]:
     return paths
 
 
-def summary(results: dict) -> str:
-    """The table per transport and N, the goals, and the websocket.org row, as plain text."""
-    meta, settings = results["meta"], results["meta"]["settings"]
-    load = meta["load_average"]
-    lines = [f"Load run: {meta['duration_s']:.0f} s, {meta['cpu_count']} CPUs, Python {meta['python']}, load average "
-             f"before {f'{load[0]:.2f}' if load else 'unknown'}; {settings['messages']} server events "
-             f"{settings['every']:g} s apart per scenario",
-             "Fan-out: from the server's stamp to the client holding the message, ms, median over the events", "",
-             f"{'transport':<30}{'clients':>8}{'median':>9}{'last':>9}{'last p90':>9}{'last max':>9}"
+def table(results: dict) -> str:
+    """One line per transport and N: fan-out to the median and the last client, deliveries, and what the server
+    paid (CPU per delivered message, memory, threads, requests and bytes per second while the events flowed)."""
+    lines = [f"{'transport':<30}{'clients':>8}{'median':>9}{'last':>9}{'last p90':>9}{'last max':>9}"
              f"{'lost':>6}{'dup':>5}{'ooo':>5}{'CPU ms':>8}{'RSS MB':>8}{'KiB':>7}{'threads':>8}{'/conn':>6}"
              f"{'req/s':>8}{'KB/s dn':>9}{'KB/s up':>9}",
              f"{'':<30}{'':>8}{'client':>9}{'client':>9}{'':>27}{'':>16}{'/msg':>8}{'':>8}{'/conn':>7}"]
@@ -159,6 +154,18 @@ def summary(results: dict) -> str:
                      f"{f['bytes_from_clients_per_s'] / 1000:9.1f}"
                      + (f"   ({row['connected']} of {row['clients']} connected)" if row['connected'] < row['clients']
                         else ""))
+    return "\n".join(lines)
+
+
+def summary(results: dict) -> str:
+    """The table per transport and N, the goals, and the websocket.org row, as plain text."""
+    meta, settings = results["meta"], results["meta"]["settings"]
+    load = meta["load_average"]
+    lines = [f"Load run: {meta['duration_s']:.0f} s, {meta['cpu_count']} CPUs, Python {meta['python']}, load average "
+             f"before {f'{load[0]:.2f}' if load else 'unknown'}; {settings['messages']} server events "
+             f"{settings['every']:g} s apart per scenario",
+             "Fan-out: from the server's stamp to the client holding the message, ms, median over the events", "",
+             table(results)]
     lines += ["", "At idle (clients connected, no events), per second:",
               f"{'transport':<30}{'clients':>8}{'CPU ms':>8}{'requests':>10}{'KB down':>9}{'KB up':>9}"]
     for row in results["runs"]:
@@ -232,23 +239,29 @@ def scaling_lines(row: dict | None) -> list[str]:
 
 
 # What grows with clients: the lesson's table, from a run with at least two numbers of clients.
-GROWS, SHRINKS = 1.5, 1 / 1.5  # a figure that moves less than this between the two sizes is "about the same"
+GROWS, SHRINKS = 1.5, 1 / 1.5  # a figure read once that moves less than this between the two sizes is "about the same"
 GROWTH_FIGURES = {  # name: how to read it from a scenario's row
     "bytes per second, both ways": lambda row: row["events"]["bytes_to_clients_per_s"]
     + row["events"]["bytes_from_clients_per_s"],
     "requests per second": lambda row: row["events"]["requests_per_s"],
     "requests per second at idle": lambda row: row["idle"]["requests_per_s"],
-    "server CPU seconds per second": lambda row: row["events"]["cpu_per_s"],
+    "server CPU ms per second": lambda row: row["events"]["cpu_per_s"] * 1000,
     "threads held for the clients": lambda row: row["threads_per_connection"] * row["connected"],
     "memory held for the clients (MiB)": lambda row: row["rss_per_connection"] * row["connected"] / MIB,
     "latency to the median client (ms)": lambda row: row["fanout_median_client"].get("median_ms"),
     "latency to the last client (ms)": lambda row: row["fanout_last_client"].get("median_ms"),
 }
+# Figures with one sample per server event: their change is judged against noise (``stats.compare``).
+GROWTH_SAMPLES = {"latency to the median client (ms)": "median_client_ms",
+                  "latency to the last client (ms)": "last_client_ms"}
 
 
 def growth(results: dict) -> list[dict]:
-    """Each transport's figures at the smallest and the largest number of clients of a run, and a verdict:
-    "grows" (at least ``GROWS`` times), "shrinks", "about the same", or "none" (zero at both sizes)."""
+    """Each transport's figures at the smallest and the largest number of clients of a run, how many times
+    the one the other is (``factor``; None from a zero), and a verdict: "grows", "shrinks", "about the same"
+    (read once at each size: at least ``GROWS`` times, or not), "none" (zero at both sizes), or for the
+    latencies, which have a sample per server event, "grows", "shrinks" or "within noise" by ``stats.compare``
+    of their medians (``comparison`` holds it)."""
     rows = []
     by_label: dict[str, list[dict]] = {}
     for run in results["runs"]:
@@ -261,7 +274,12 @@ def growth(results: dict) -> list[dict]:
             before, after = read(small), read(large)
             if before is None or after is None:
                 continue
-            if max(abs(before), abs(after)) < 1e-9:
+            samples = GROWTH_SAMPLES.get(figure)
+            comparison = stats.compare(large[samples], small[samples]) if samples and small.get(samples) and \
+                large.get(samples) else None
+            if comparison is not None:
+                verdict = {"higher": "grows", "lower": "shrinks"}.get(comparison.verdict, "within noise")
+            elif max(abs(before), abs(after)) < 1e-9:
                 verdict = "none"
             elif after >= GROWS * before:
                 verdict = "grows"
@@ -270,7 +288,8 @@ def growth(results: dict) -> list[dict]:
             else:
                 verdict = "about the same"
             rows.append({"transport": label, "figure": figure, "clients": (small["clients"], large["clients"]),
-                         "values": (before, after), "verdict": verdict})
+                         "values": (before, after), "factor": after / before if before else None,
+                         "verdict": verdict, "comparison": comparison})
     return rows
 
 
@@ -284,3 +303,34 @@ def growth_table(rows: list[dict]) -> str:
         before, after = row["values"]
         lines.append(f"{row['transport']:<30}{row['figure']:<36}{before:12.4g}{after:12.4g}  {row['verdict']}")
     return "\n".join(lines)
+
+
+def growth_markdown(rows: list[dict]) -> str:
+    """``growth``'s rows as a Markdown table, a figure per line and a transport per column; each cell reads
+    "small → large (×factor)", and the latencies add whether the change is beyond noise."""
+    if not rows:
+        return "(one number of clients only: nothing to compare)"
+    small, large = rows[0]["clients"]
+    transports = list(dict.fromkeys(row["transport"] for row in rows))
+    cells = {(row["figure"], row["transport"]): row for row in rows}
+    lines = [f"| {small} → {large} clients | " + " | ".join(transports) + " |",
+             "|---|" + "---|" * len(transports)]
+    for figure in dict.fromkeys(row["figure"] for row in rows):
+        lines.append(f"| {figure} | " + " | ".join(_cell(cells.get((figure, name))) for name in transports) + " |")
+    return "\n".join(lines)
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    before, after = row["values"]
+    if row["verdict"] == "none":
+        return "0 → 0"
+    text = f"{_number(before)} → {_number(after)}" + (f" (×{row['factor']:.2g})" if row["factor"] else "")
+    if row["comparison"] is not None:
+        text += ", beyond noise" if row["verdict"] in ("grows", "shrinks") else ", within noise"
+    return text
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2g}" if abs(value) < 1 else f"{value:.3g}"

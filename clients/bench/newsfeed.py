@@ -1,12 +1,13 @@
-"""Three clients follow the same news, and we send each one its bill (notebook 05, claims 2 and 3).
+"""Four clients follow the same news, and we send each one its bill (notebook 05, claims 2 and 3).
 
-A short poller, a long poller and a WebSocket client listen for ``seconds`` while
-the server posts a notification every ``tick`` seconds. Each talks through its
-own recording relay, so its requests and every byte it moved are counted. When
-the news stops, every client keeps listening until it holds the last
-notification (a short poller that stopped at once would miss whatever came after
-its last poll, and look dearer per message than it is); then one more message
-wakes a waiting long poll, and the WebSocket client closes.
+A short poller, a long poller, a WebSocket client and an event stream (Server-Sent
+Events) listen for ``seconds`` while the server posts a notification every ``tick``
+seconds. Each talks through its own recording relay, so its requests and every byte
+it moved are counted. When the news stops, every client keeps listening until it
+holds the last notification (a short poller that stopped at once would miss whatever
+came after its last poll, and look dearer per message than it is); then one more
+message wakes a waiting long poll, the WebSocket client closes, and the event
+stream is closed once that message has come down it too.
 """
 
 import json
@@ -16,7 +17,7 @@ import time
 from clients import wire
 from servers.chat import SERVER
 
-from .latency import Poller
+from .latency import EventStream, Poller
 from .relay import Relay
 
 HOLD_ON = 5.0  # seconds a client may take, after the news stops, to fetch the last notification
@@ -25,11 +26,13 @@ HOLD_ON = 5.0  # seconds a client may take, after the news stops, to fetch the l
 def follow_the_news(chat, polling, websocket, seconds: float, tick: float, short_interval: float) -> dict:
     """Returns {client name: bill}; a bill has "requests" (HTTP requests made), "delivered" (notifications
     received, the closing message not counted), "notifications" (posted), "bytes" (both ways, everything)
-    "headers" (HTTP headers, plus frame headers for the WebSocket) and "http_headers" (up, down: for the
-    WebSocket, its handshake)."""
+    "headers" (HTTP headers, plus frame headers for the WebSocket and the ``id:`` and ``data:`` lines of
+    each event for Server-Sent Events) and "http_headers" (up, down: for the WebSocket, its handshake;
+    for the event stream, its request and the head of its response)."""
     short = f"short polling {short_interval:g} s"
     relays = {name: Relay(server.port, record=True) for name, server in
-              ((short, polling), ("long polling", polling), ("WebSocket", websocket))}
+              ((short, polling), ("long polling", polling), ("WebSocket", websocket),
+               ("Server-Sent Events", polling))}
     first, news_over, last_tick = chat.board.last_id, threading.Event(), [None]
 
     def holds_the_last(poller: Poller) -> bool:
@@ -46,11 +49,21 @@ def follow_the_news(chat, polling, websocket, seconds: float, tick: float, short
         while (frame := wire.read_frame(rfile)).opcode != wire.CLOSE:
             frames.append(frame)
 
+    stream = EventStream(f"http://127.0.0.1:{relays['Server-Sent Events'].port}", after=first)
+    events, stream_done = [], threading.Event()
+
+    def read_events() -> None:
+        while not stream_done.is_set():
+            if (message := stream.next_message(timeout=0.05)) is not None:
+                events.append(message["id"])
+
     reader = threading.Thread(target=read_until_close, daemon=True)
+    event_reader = threading.Thread(target=read_events, daemon=True)
     try:
         for poller in pollers.values():
             poller.start()
         reader.start()
+        event_reader.start()
         chat.start_ticker(tick)
         time.sleep(seconds)
         chat.stop_ticker()
@@ -68,13 +81,19 @@ def follow_the_news(chat, polling, websocket, seconds: float, tick: float, short
             time.sleep(0.01)
         wire.send_frame(sock, wire.CLOSE, wire.close_payload(1000))  # the reader sees the server's Close
         reader.join(5)
+        while last not in events and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         chat.stop_ticker()
+        stream_done.set()
+        event_reader.join(5)
+        stream.close()
         sock.close()
         for relay in relays.values():
             relay.stop()
     received = {short: list(pollers[short].arrived), "long polling": list(pollers["long polling"].arrived),
-                "WebSocket": [json.loads(frame.payload)["message"]["id"] for frame in frames]}
+                "WebSocket": [json.loads(frame.payload)["message"]["id"] for frame in frames],
+                "Server-Sent Events": events}
     bills = {}
     for name, relay in relays.items():
         split, totals = relay.split(), relay.totals()

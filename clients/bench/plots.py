@@ -198,17 +198,19 @@ def model_vs_measured(replies: dict):
 
 
 def parts_per_message(per_message: dict, xlabel: str = "bytes per delivered message "
-                      "(WebSocket: handshake not included)", log: bool = False, value_format: str = ",.0f"):
+                      "(WebSocket: handshake not included)", log: bool = False, value_format: str = ",.0f",
+                      color: str | None = None):
     """Horizontal stacked bars, one per transport, in its colour (``colors.color_of`` of the label), the
     parts ever lighter: ``per_message`` maps a transport label to {part: bytes}, parts in the same order
     for every transport (headers first, payload last), and each bar ends with its total, written with
     ``value_format``. Unlike ``bytes_per_message``, which splits headers by direction, this splits them by
     kind (request headers, response headers, frame headers). With one part per label it is a plain bar
     chart of any figure (``xlabel`` names it), and needs no legend. ``log``: a log axis, for figures that
-    span orders of magnitude (a zero then shows as its label only)."""
+    span orders of magnitude (a zero then shows as its label only). ``color``: one colour for every bar, when
+    the labels are not transports but exchanges of one transport (notebook 1: HTTP requests to the polling server)."""
     parts = list(next(iter(per_message.values())))
     labels = list(per_message)
-    colors = [color_of(label) for label in labels]
+    colors = [color or color_of(label) for label in labels]
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(labels) + 1.2))
     left = np.zeros(len(labels))
     for i, part in enumerate(parts):

@@ -10,8 +10,8 @@ from collections import Counter
 
 # What each kind of server thread counted by ``fanout.server_threads`` does, in words. A kind not listed
 # here (after a change to the server) is named as ``fanout`` names it.
-THREAD_ROLES = {"request": "Werkzeug's request thread running the handler",
-                "pusher": "our pusher writing the board to the client",
+# (Besides these, each server runs one broadcaster thread for all its clients, however many: ``broadcast.py``.)
+THREAD_ROLES = {"request": "Werkzeug's request thread (it runs the handler and writes to the client)",
                 "socket reader": "a thread reading the client's frames"}
 
 
@@ -39,4 +39,13 @@ def threads_in_words(kinds: Counter | dict, per: int = 1) -> str:
     total = sum(kinds.values()) / per
     roles = [f"{count / per:g} × {THREAD_ROLES.get(kind, kind)}" if count != per else THREAD_ROLES.get(kind, kind)
              for kind, count in kinds.items()]
-    return f"{total:g} server thread{'s' if total != 1 else ''}" + (f" ({listing(roles)})" if roles else "")
+    return f"{total:g} server thread{'s' if total != 1 else ''}" + (f": {listing(roles)}" if roles else "")
+
+
+def table(rows: dict[str, dict[str, str]], corner: str = "") -> str:
+    """A Markdown table from ``{row label: {column: text}}``, columns in the order of the first row."""
+    columns = list(next(iter(rows.values())))
+    lines = [f"| {corner} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {label} | " + " | ".join(str(cells.get(column, "–")) for column in columns) + " |"
+              for label, cells in rows.items()]
+    return "\n".join(lines)

@@ -145,10 +145,10 @@ PLOTS = {"reply_latency_cdf.png": reply_cdf, "push_latency_cdf.png": push_cdf,
          "bandwidth_vs_clients.png": bandwidth_vs_clients}
 
 
-def save_all(results: dict, out) -> list[Path]:
-    """Write every plot as a PNG into ``out``; returns the paths."""
+def save_all(results: dict, out, plots: dict | None = None) -> list[Path]:
+    """Write every plot of ``plots`` (the run's, ``PLOTS``, by default) as a PNG into ``out``; returns the paths."""
     paths = []
-    for name, plot in PLOTS.items():
+    for name, plot in (plots or PLOTS).items():
         fig = plot(results)
         paths.append(Path(out) / name)
         fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
@@ -381,10 +381,4 @@ LOAD_PLOTS = {"load_latency.png": load_latency, "load_cpu.png": load_cpu, "load_
 
 def save_load(results: dict, out) -> list[Path]:
     """Write the load run's plots as PNGs into ``out``; returns the paths."""
-    paths = []
-    for name, plot in LOAD_PLOTS.items():
-        fig = plot(results)
-        paths.append(Path(out) / name)
-        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-        plt.close(fig)
-    return paths
+    return save_all(results, out, LOAD_PLOTS)

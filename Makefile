@@ -32,8 +32,8 @@ $(FULL): $(STUDENT) requirements-test.txt
 	touch $@
 
 # Every wheel the student install needs, for this machine's system and Python (README: "Without internet").
-wheels:
-	$(PYTHON) -m pip download --quiet --dest $(or $(WHEELS),wheels) pip -r requirements.txt
+wheels: $(STUDENT)
+	$(BIN)/python -m pip download --quiet --dest $(or $(WHEELS),wheels) pip -r requirements.txt
 
 # docs/side-by-side.png, the picture README shows: about fifteen seconds of the demo in headless Chromium.
 .PHONY: screenshot

@@ -7,7 +7,6 @@ processes serve one chat (``python -m servers.cluster`` starts them behind nginx
 """
 
 import argparse
-import ipaddress
 import signal
 import socket
 import sys
@@ -15,6 +14,8 @@ from urllib.parse import urlsplit
 
 from .board import KEEP, BoardUnavailable, MessageBoard
 from .chat import TICKER_RANGE, Chat
+from .classroom import network_urls
+from .origins import is_loopback
 from .serving import MAX_CONNECTIONS, allow_open_files
 from .twins import Twins
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                              "each page is sent there for its twin")
     args = parser.parse_args(argv)
 
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         print(f"WARNING: binding {args.host}: other machines on your network can reach these servers.\n"
               "         Do this only on a network you trust (a classroom), and stop the servers afterwards.",
               file=sys.stderr)
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Open the side-by-side page: http://{shown}:{polling.port}/")
     print(f"HTTP polling server:  http://{shown}:{polling.port}/pages/polling.html   (API: /api/messages)")
     print(f"WebSocket server:     http://{shown}:{websocket.port}/   (ws://{shown}:{websocket.port}/ws)")
+    for url in network_urls(args.host, polling.port):
+        print(f"Students open:        {url}   (the class view, on this machine: http://127.0.0.1:{polling.port}/class)")
     print("Press Ctrl-C to stop both.", flush=True)
 
     stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
@@ -159,13 +162,6 @@ def _at_least_one(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError("must be a whole number of at least 1")
     return int(value)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 if __name__ == "__main__":

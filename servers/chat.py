@@ -78,7 +78,8 @@ def read_after(value: object) -> int:
     """The "everything after id N" cursor, from a query string or a JSON field."""
     after = whole_number(value, MAX_ID)
     if after is None:
-        raise BadInput("invalid_after", f"\"after\" must be a whole number from 0 to {MAX_ID} (the last id you have seen)")
+        raise BadInput("invalid_after",
+                       f"\"after\" must be a whole number from 0 to {MAX_ID} (the last id you have seen)")
     return after
 
 

@@ -14,7 +14,6 @@ loopback address (students reach the server through the network, never through
 second, billed to nobody, so their figures show only what their transport costs.
 """
 
-import ipaddress
 import socket
 import time
 
@@ -22,6 +21,7 @@ import psutil
 from flask import Flask, current_app, request, send_from_directory
 
 from . import process, web
+from .origins import is_loopback
 from .chat import BadInput
 
 MODES = ("short", "long", "websocket", "sse")  # short polling every 100 ms, long polling, WebSocket, SSE
@@ -55,7 +55,7 @@ def class_report():
         total["clients"] += 1
         for name in ROW:
             total[name] += row[name]
-    return {"time": time.time(), "mode": current_app.config["CLASS_MODE"], "teacher": from_teacher(),
+    return {"time": time.time(), "mode": current_app.config["CLASS_MODE"], "teacher": web.from_this_machine(),
             "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
 
 
@@ -66,10 +66,9 @@ def class_mode():
 
 def switch_mode():
     """POST /api/class/mode {"mode": "short" | "long" | "websocket" | "sse"}: from the teacher's machine only."""
-    if not from_teacher():
-        refusal = BadInput("teacher_only", "only the teacher's own machine may switch the class: open the "
-                                           "class view there, as http://127.0.0.1:PORT/class")
-        return refusal.to_json(), 403
+    if not web.from_this_machine():
+        raise BadInput("teacher_only", "only the teacher's own machine may switch the class: open the "
+                                       "class view there, as http://127.0.0.1:PORT/class")
     payload = web.read_json()
     mode = payload.get("mode") if isinstance(payload, dict) else None
     if mode not in MODES:
@@ -81,23 +80,14 @@ def switch_mode():
 def join_urls() -> list[str]:
     """What students open: this server's URL by each address of this machine it listens on, loopback aside
     (none when it listens on loopback only, as it does unless started with --host 0.0.0.0)."""
-    host, port = request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT")
+    return network_urls(request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT"))
+
+
+def network_urls(host: str, port) -> list[str]:
+    """http://ADDRESS:PORT/ for every address other machines can reach a server bound to ``host`` by."""
     if host in ("0.0.0.0", "::"):
         hosts = [address.address for addresses in psutil.net_if_addrs().values() for address in addresses
                  if address.family == socket.AF_INET]
     else:
         hosts = [host]
-    return [f"http://{host}:{port}/" for host in hosts if not _loopback(host)]
-
-
-def from_teacher() -> bool:
-    """A request from this machine: its TCP peer is a loopback address (no one else can send from one)."""
-    return _loopback(request.remote_addr or "")
-
-
-def _loopback(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host == "localhost"
-    return (getattr(address, "ipv4_mapped", None) or address).is_loopback  # ::ffff:127.0.0.1 too
+    return [f"http://{host}:{port}/" for host in hosts if not is_loopback(host)]

@@ -48,3 +48,12 @@ def origin_allowed(origin: str | None, host: str, twin_port: int | None, allowed
     if page.scheme != "http" or page.hostname != us.hostname or page.path:
         return False
     return page_port == our_port or page_port == twin_port
+
+
+def is_loopback(host: str) -> bool:
+    """An address of this machine only (127.0.0.1, ::1, ::ffff:127.0.0.1) or ``localhost``."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback

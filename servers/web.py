@@ -15,11 +15,12 @@ from werkzeug.exceptions import HTTPException
 from . import process
 from .board import BoardUnavailable
 from .chat import BadInput, Chat, parse_json, read_client, read_ticker
-from .origins import host_allowed, origin_allowed
+from .origins import host_allowed, is_loopback, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
 STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_wait": 400, "invalid_client": 400,
-          "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400, "forbidden_origin": 403, "forbidden_host": 403, "unsupported_media_type": 415}
+          "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400, "forbidden_origin": 403,
+          "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415}
 # every other BadInput is 422 Unprocessable Content: well-formed JSON with a value we refuse
 
 
@@ -102,14 +103,23 @@ def status():
 
 
 def control_ticker():
-    """POST /api/ticker {"interval": seconds} starts server-originated events; {"interval": null} stops them."""
+    """POST /api/ticker {"interval": seconds} starts server-originated events; {"interval": null} stops them.
+    From this machine only: in a classroom, one student's ticker at 0.1 s would flood every page."""
     chat = current_app.extensions["chat"]
+    if not from_this_machine():
+        raise BadInput("teacher_only", "only the machine the servers run on may start or stop the ticker")
     interval = read_ticker(read_json())
     if interval is None:
         chat.stop_ticker()
     else:
         chat.start_ticker(interval)
     return {"ticker": chat.ticker_interval}
+
+
+def from_this_machine() -> bool:
+    """The request's TCP peer is a loopback address: it comes from the teacher's own machine (no one else can
+    send from one; students reach the server through the network)."""
+    return is_loopback(request.remote_addr or "")
 
 
 def refuse(error: BadInput):

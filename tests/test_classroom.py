@@ -116,3 +116,11 @@ def test_from_another_address_the_switch_is_refused(chat, lan_address):
         assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
         assert report(twins)["teacher"] is False
         assert report(twins)["join"] == [f"http://{lan_address}:{twins.polling.port}/"]  # what students open
+
+
+def test_only_this_machine_may_start_or_stop_the_ticker(chat, lan_address):
+    """From the network, a student's page may not flood the class with a 0.1 s ticker: 403 teacher_only."""
+    with Twins(chat, host=lan_address) as twins:
+        refused = requests.post(f"{twins.polling.url}/api/ticker", json={"interval": 0.1}, timeout=5)
+        assert refused.status_code == 403 and refused.json()["error"] == "teacher_only"
+        assert chat.ticker_interval is None and chat.board.last_id == 0

@@ -227,10 +227,13 @@ def run(transport: str, stack: Twins, script: Script = Script(), delay: float = 
 
 
 def run_all(transports=None, script: Script = Script(), delay: float = DELAY) -> list[Run]:
-    """The script over each transport in turn (all of ``TRANSPORTS`` by default), on twin servers of
-    its own on 127.0.0.1, started and stopped here."""
+    """The script over each transport in turn (all of ``TRANSPORTS`` by default), each on twin servers of
+    its own on 127.0.0.1, started and stopped here: every diagram starts from an empty board."""
     unknown = set(transports or ()) - set(TRANSPORTS)
     if unknown:
         raise ValueError(f"unknown transport(s) {sorted(unknown)}: choose from {list(TRANSPORTS)}")
-    with Twins() as stack:
-        return [run(name, stack, script, delay) for name in transports or TRANSPORTS]
+    runs = []
+    for name in transports or TRANSPORTS:
+        with Twins() as stack:
+            runs.append(run(name, stack, script, delay))
+    return runs

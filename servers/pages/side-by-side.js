@@ -402,7 +402,9 @@ async function toggleTicker() {
   const running = byId("ticker").dataset.running === "yes";
   const response = await fetch("/api/ticker", {method: "POST", headers: {"Content-Type": "application/json"},
                                                body: JSON.stringify({interval: running ? null : TICKER_EVERY})});
-  showTicker((await response.json()).ticker);
+  const body = await response.json();
+  if (!response.ok) return byId("ticker").title = body.message;  // another machine's page: only the teacher's may
+  showTicker(body.ticker);
 }
 function showTicker(interval) {
   byId("ticker").dataset.running = interval ? "yes" : "no";

@@ -45,7 +45,9 @@ class Mailbox:
         self.items: deque = deque()
         self.after = 0  # deliver only ids above this one (set on subscribing)
         self.ended: str | None = None  # FELL_BEHIND, STOPPING or BOARD_UNAVAILABLE: the owner ends the connection
-        self.write_now = None  # set by the owner when it may take an item at once: item -> True if it did
+        # Set by the owner when it may take an item at once: item -> True if it took it (and counted it
+        # as delivered if it wrote it; a push to a closing connection is taken and dropped, not delivered).
+        self.write_now = None
         self.account = None  # the meter's account of the client, if it named itself: told what reaches it
 
     def offer(self, message_id: int, item) -> None:
@@ -54,7 +56,6 @@ class Mailbox:
             if self.ended or message_id <= self.after:
                 return
             if not self.items and self.write_now is not None and self.write_now(item):
-                self.delivered(1)
                 return
             if len(self.items) < self.size:
                 self.items.append(item)

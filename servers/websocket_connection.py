@@ -191,7 +191,8 @@ class Connection:
 
     def _write_now(self, item: str) -> bool:
         """The broadcaster's way in: write a push at once if no frame is being written and the socket has
-        room, without ever waiting for this client. False: the writer thread takes it from the mailbox.
+        room, without ever waiting for this client. True: written (and counted as delivered), or dropped
+        because the connection is closing. False: the writer thread takes it from the mailbox.
 
         Writing a thousand pushes from one thread costs far less than waking a thousand threads to write
         one each; a client whose socket is full is left to its own thread, so it delays nobody.
@@ -209,6 +210,7 @@ class Connection:
             if sent < len(data):  # the writer thread finishes the frame before writing anything else
                 self._unsent = data[sent:]
                 self._wakeup.notify_all()  # the broadcaster holds the mailbox's lock: that is this condition
+            self.mailbox.delivered(1)
             return True
         except (OSError, ValueError):  # the client is gone (ValueError: its socket is closed already)
             self._abort()

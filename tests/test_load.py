@@ -136,7 +136,7 @@ def test_bad_arguments_get_a_sentence_not_a_traceback(argument, complaint, capsy
 @pytest.mark.timeout(120)
 def test_the_load_run_targets_a_cluster_of_one_node_and_of_two():
     """python -m clients.bench load --nodes 1,2: the same crowd through nginx to one node and to two, every node's
-    costs added up (issue 11: one node beside two on the same machine)."""
+    costs added up, and Redis's and nginx's CPU beside them (issue 11: one node beside two on the same machine)."""
     from tests.conftest import require_tool
     require_tool("redis-server")
     require_tool("nginx")
@@ -148,6 +148,10 @@ def test_the_load_run_targets_a_cluster_of_one_node_and_of_two():
     for row in rows.values():
         assert row["server"] == "cluster" and row["connected"] == 20 and row["delivered"] == 20 * row["messages"]
         assert (row["lost"], row["duplicated"], row["out_of_order"], row["unexpected"]) == (0, 0, 0, 0)
+        assert 0 <= row["parts_cpu_seconds"] < row["cpu_seconds"]
+    # a poll a message per client crosses nginx (a WebSocket's few frames may take less than a clock tick of 10 ms)
+    assert rows["long polling on 1 node"]["parts_cpu_seconds"] > 0
+    assert "Redis's and nginx's share" in load_report.summary(results)
     # two node processes hold about twice the memory of one, and the threads each connection costs do not change
     assert rows["WebSocket on 2 nodes"]["rss_bytes"] > 1.5 * rows["WebSocket on 1 node"]["rss_bytes"]
     assert round(rows["WebSocket on 2 nodes"]["threads_per_connection"]) == 2

@@ -21,7 +21,8 @@ and its CPU time, and the server's figures would be theirs too.
 
 With ``--nodes 1,2`` our transports run instead against a cluster (``servers.cluster``:
 redis-server, that many node processes, nginx in front, round robin), once per node count,
-so one node and two compare on the same machine; the costs are every node's, added up.
+so one node and two compare on the same machine; the costs are every node's, added up, and
+CPU time and memory count redis-server's and nginx's too (threads stay the nodes').
 """
 
 import argparse
@@ -91,7 +92,8 @@ def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: d
         with cluster:
             port = cluster.websocket_port if transport == "websocket" else cluster.polling_port
             return crowd.run({**spec, "server": "cluster", "port": port,
-                              "control_ports": [node.polling_port for node in cluster.nodes]}, timeout)
+                              "control_ports": [node.polling_port for node in cluster.nodes],
+                              "part_pids": [cluster.redis.child.pid, cluster.nginx.child.pid]}, timeout)
     with OurServers() as server:
         port = server.websocket_port if transport == "websocket" else server.polling_port
         return crowd.run({**spec, "server": "ours", "port": port, "control_port": server.polling_port}, timeout)

@@ -67,16 +67,23 @@ class OurServer:
 class ClusterServer(OurServer):
     """A cluster (``servers.cluster``): the ticker and the last id from its first node, asked directly (a
     ticker stopped through nginx could reach a node that never started it); what the servers cost, and what
-    their meters hold of the crowd, added up over every node."""
+    their meters hold of the crowd, added up over every node. CPU time and memory also count the parts in
+    front and behind (``part_pids``: redis-server and nginx, with nginx's workers): a message that crosses
+    nginx and Redis costs their work too. Threads stay the nodes' own, what a connection costs a node."""
 
-    def __init__(self, host: str, control_ports: list[int], client_id: str) -> None:
+    def __init__(self, host: str, control_ports: list[int], client_id: str, part_pids: list[int] = ()) -> None:
         super().__init__(host, control_ports[0], client_id)
         self.nodes = [OurServer(host, port, client_id) for port in control_ports]
+        self.parts = [psutil.Process(pid) for pid in part_pids]
 
     async def snapshot(self, counts: crowd.Counts) -> dict:
         each = [await node.snapshot(counts) for node in self.nodes]
         total = {key: sum(snapshot[key] for snapshot in each) for key in
                  ("cpu_seconds", "threads", "rss_bytes", "requests", "bytes_to_clients", "bytes_from_clients")}
+        parts = [process for part in self.parts for process in (part, *part.children(recursive=True))]
+        total["parts_cpu_seconds"] = sum(sum(process.cpu_times()[:2]) for process in parts)  # user + system
+        total["cpu_seconds"] += total["parts_cpu_seconds"]
+        total["rss_bytes"] += sum(process.memory_info().rss for process in parts)
         return {**each[0], **total, "t": time.monotonic()}
 
 
@@ -127,7 +134,8 @@ async def run(spec: dict) -> dict:
     if spec["server"] == "reference":
         server = ReferenceServer(spec["host"], spec["port"], spec["pid"])
     elif spec["server"] == "cluster":
-        server = ClusterServer(spec["host"], spec["control_ports"], spec.get("client_id", "load"))
+        server = ClusterServer(spec["host"], spec["control_ports"], spec.get("client_id", "load"),
+                               spec.get("part_pids", []))
     else:
         server = OurServer(spec["host"], spec["control_port"], spec.get("client_id", "load"))
     try:
@@ -222,7 +230,9 @@ def figures(spec: dict, snapshots: dict, tallied: dict, connected: int) -> dict:
             "idle": rates(settled, idle), "events": rates(idle, stopped),
             "messages_per_s": tallied["expected_per_client"] / (stopped["t"] - idle["t"]),
             "cpu_seconds": cpu_seconds, "cpu_per_message": cpu_seconds / tallied["delivered"]
-            if tallied["delivered"] else None}
+            if tallied["delivered"] else None,
+            "parts_cpu_seconds": drained["parts_cpu_seconds"] - idle["parts_cpu_seconds"]  # of it: Redis, nginx
+            if "parts_cpu_seconds" in drained else None}
 
 
 def _client_cpu() -> float:

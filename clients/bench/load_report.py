@@ -92,7 +92,8 @@ FIELDS = ("label", "clients", "connected", "messages", "delivered", "lost", "dup
           "last_client_max_ms", "cpu_seconds", "cpu_ms_per_message", "rss_mb", "rss_kib_per_connection", "threads",
           "threads_per_connection", "idle_cpu_per_s", "idle_requests_per_s", "idle_bytes_to_clients_per_s",
           "requests_per_s", "bytes_to_clients_per_s", "bytes_from_clients_per_s", "messages_per_s",
-          "bytes_counted_by", "threads_counted", "connect_seconds", "connect_failures", "client_cpu_seconds")
+          "bytes_counted_by", "threads_counted", "connect_seconds", "connect_failures", "client_cpu_seconds",
+          "parts_cpu_seconds")
 
 
 def flat(row: dict) -> dict:
@@ -176,6 +177,13 @@ def summary(results: dict) -> str:
     lines += ["", "Threads: ours are Python threads (/api/status), the reference's are OS threads (psutil). "
               "Bytes: ours from the server's meter,", "the reference's counted by the clients. CPU: user + system "
               "time (time.process_time) over the events and their drain."]
+    clustered = [row for row in results["runs"] if row.get("parts_cpu_seconds") is not None]
+    if clustered:
+        lines += ["On a cluster, CPU and RSS add up every node, redis-server and nginx (with its workers); threads "
+                  "are the nodes'. Of the CPU, Redis's and nginx's share:"]
+        lines += [f"  {row['label']:<28}{row['clients']:>8}{row['parts_cpu_seconds']:8.2f} s of "
+                  f"{row['cpu_seconds']:.2f} s ({row['parts_cpu_seconds'] / row['cpu_seconds']:.0%})"
+                  for row in clustered if row["cpu_seconds"] > 0]
     lines += goal_lines(results.get("goals")) + scaling_lines(results.get("scaling"))
     return "\n".join(lines)
 

@@ -83,6 +83,12 @@ def polling_round_trips(http_url: str, count: int, intervals, rate: float, progr
     return rows
 
 
+# The models' trips (in poll round trips) that follow a message's half interval of waiting, on average. A reply
+# goes up with its POST and comes down with the next poll: one round trip. A pushed event starts on the server:
+# only the poll's answer, half a round trip, follows the wait.
+REPLY_TRIPS, PUSH_TRIPS = 1.0, 0.5
+
+
 def push_latencies(stack, settings, progress, clock_offset: float = 0.0) -> list[dict]:
     """Server-originated events to a WebSocket client, a long poller and short pollers (``clock_offset``:
     the server's clock minus ours, for a server on another machine)."""
@@ -97,7 +103,7 @@ def push_latencies(stack, settings, progress, clock_offset: float = 0.0) -> list
         slower = min(rate, count / (settings["push_cycles"] * interval))
         result = latency.push_latency(stack.chat, "polling", stack.polling.url, count, slower, interval,
                                       progress=progress, clock_offset=clock_offset)
-        rows.append(_row(f"short polling {interval * 1000:g} ms", interval, result))
+        rows.append(_row(f"short polling {interval * 1000:g} ms", interval, result, trips=PUSH_TRIPS))
     return rows
 
 
@@ -175,15 +181,16 @@ def scaling_tables(overheads_: dict) -> dict:
                             "client frames (masked, 4 bytes more) and TCP/IP headers are left out, as in the paper"]}
 
 
-def _row(transport: str, interval: float | None, result: dict) -> dict:
+def _row(transport: str, interval: float | None, result: dict, trips: float = REPLY_TRIPS) -> dict:
     samples = result.pop("samples")
     row = {"transport": transport, "interval_ms": interval * 1000 if interval else None,
            **summarize(samples), "samples_ms": milliseconds(samples)}
     poll_times = result.pop("poll_round_trips", None)
     if poll_times:
         row["poll_round_trip"] = summarize(poll_times)
-        if interval:  # the model: a message waits half an interval on average, then one poll round trip
-            row["model_mean_ms"] = interval * 1000 / 2 + row["poll_round_trip"]["mean_ms"]
+        if interval:  # the model: a message waits half an interval on average, then ``trips`` poll round trips
+            row["model_mean_ms"] = interval * 1000 / 2 + trips * row["poll_round_trip"]["mean_ms"]
+            row["model_trips"] = trips
     row.update({key: value for key, value in result.items() if key != "interval"})
     return row
 

@@ -1,4 +1,4 @@
-"""One WebSocket connection, server side: RFC 6455 through wsproto, written by one thread.
+"""One WebSocket connection, server side: RFC 6455 through wsproto, every frame written under one lock.
 
 Why our own and not flask-sock's (simple-websocket): there, the library's reader
 thread writes frames of its own (pongs, the reply to a Close, pings and the
@@ -9,7 +9,9 @@ threads serve a connection:
 
 * the request's thread (Werkzeug's) runs the view. It is the writer: between the
   client's messages it writes what the broadcaster left in this connection's
-  mailbox, the pongs, the pings, and the Close;
+  mailbox, the pongs, the pings, and the Close. (When the connection is idle and
+  its socket has room, the broadcaster writes a push itself, under the same lock,
+  without waiting: see ``_write_now``.)
 * a reader thread turns the bytes the client sends into events (wsproto parses
   and checks them: masking, UTF-8, control frames, close codes) and hands them over.
 

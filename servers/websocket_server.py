@@ -9,8 +9,8 @@ beside ``polling_server.py``: the functions have the same names in the same
 order, so ``diff`` shows only the transport.
 
 One broadcaster per server (``broadcast.py``) follows the board and hands each
-new message, encoded once, to every connection; each connection's own thread
-writes it (``websocket_connection.py``).
+new message, encoded once, to every connection: it writes the frame itself when
+the connection is idle, else the connection's own thread does (``websocket_connection.py``).
 """
 
 import base64

@@ -8,6 +8,7 @@ the message and its reply.
 
 import json
 import re
+import socket
 
 import pytest
 import requests
@@ -133,6 +134,26 @@ def test_any_handshake_query_is_answered_before_or_by_the_upgrade(twins, params)
         return
     assert response.status == 101
     wire.close(sock, rfile)
+
+
+header_text = st.one_of(st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60), number_like)
+
+
+@EXAMPLES
+@given(params=st.dictionaries(st.sampled_from(["after", "client"]), any_text),
+       last_event_id=st.one_of(st.none(), header_text))
+def test_any_event_stream_request_is_answered_and_changes_nothing(twins, params, last_event_id):
+    """GET /api/events: an error before the stream, or the stream's head; never a 500, and the board stays."""
+    query = "&".join(f"{name}={requests.utils.quote(value)}" for name, value in params.items())
+    # A header's bytes as a client would send them: UTF-8 (request_bytes writes each character as one byte)
+    headers = {"Last-Event-ID": last_event_id.encode().decode("latin-1")} if last_event_id is not None else {}
+    before = twins.chat.board.last_id
+    with socket.create_connection(("127.0.0.1", twins.polling.port), timeout=10) as sock:
+        sock.sendall(wire.request_bytes("GET", f"/api/events?{query}", f"127.0.0.1:{twins.polling.port}", headers))
+        with sock.makefile("rb") as rfile:
+            status = rfile.readline().split()[1:2]
+    assert status and int(status[0]) in {200} | ERRORS, status
+    assert twins.chat.board.last_id == before
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,7 @@ def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_messa
             break
     try:
         ws.close()
-    except ConnectionClosed:
+    except (ConnectionClosed, OSError):  # closed already, or its socket went away first: nothing left to close
         pass
 
 

@@ -214,3 +214,14 @@ def wait_until(condition, timeout: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_a_websocket_follower_ends_quietly_when_its_socket_is_already_gone(websocket):
+    """A follower told to stop closes its connection; a socket closed under it (the server went away at that
+    moment) must end it quietly, not with an exception in its thread (EBADF from the Close it tries to send)."""
+    url = f"{websocket.ws_url}/ws"
+    ws = Client.connect(url)
+    ws.sock.close()  # the library's reader has not noticed yet: it still counts the connection as open
+    stop = threading.Event()
+    stop.set()
+    websocket_client.follow(ws, url, stop)  # returns, raises nothing

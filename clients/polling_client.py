@@ -18,11 +18,12 @@ import requests
 from clients.backoff import Backoff
 
 LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
+URL = "http://127.0.0.1:8001"  # the polling server, as python -m servers starts it
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clients.polling_client", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8001", help="the polling server")
+    parser.add_argument("--url", default=URL, help="the polling server")
     parser.add_argument("--name", default="polling-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     parser.add_argument("--interval", type=_seconds, metavar="SECONDS",
@@ -108,14 +109,19 @@ def chat(session: requests.Session, url: str, name: str, interval: float | None)
           "Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints anything
     # the follower gets its own session: requests.Session is not shared between threads
     threading.Thread(target=follow, args=(requests.Session(), url, interval, stop), daemon=True).start()
+    send_typed_lines(session, url, name)
+    stop.set()
+    return 0
+
+
+def send_typed_lines(session: requests.Session, url: str, name: str) -> None:
+    """Every line typed, until Ctrl-D or Ctrl-C, as a POST (the Server-Sent Events client sends the same way)."""
     try:
         for line in sys.stdin:
             if line.strip():
                 send(session, url, name, line.rstrip("\n"))
     except KeyboardInterrupt:
         pass
-    stop.set()
-    return 0
 
 
 def _seconds(value: str) -> float:

@@ -18,14 +18,14 @@ import requests
 
 from clients import wire
 from clients.backoff import Backoff
-from clients.polling_client import send
+from clients.polling_client import URL, send, send_typed_lines, show
 
 STREAM_TIMEOUT = 40  # seconds without a byte before we give the stream up (the server's heartbeat comes every 15)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clients.sse_client", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8001", help="the polling server, which serves the stream")
+    parser.add_argument("--url", default=URL, help="the polling server, which serves the stream")
     parser.add_argument("--name", default="sse-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     args = parser.parse_args(argv)
@@ -75,10 +75,6 @@ def events(response: requests.Response, parser: wire.EventParser | None = None):
                 yield event
 
 
-def show(message: dict) -> None:
-    print(f"{message['author']}: {message['text']}")
-
-
 def follow(url: str, stop: threading.Event, after: int = 0, on_message=show) -> None:
     """Show every message the stream carries. When it ends or breaks, reconnect after a growing, random
     wait (see backoff.py) with the last id seen as Last-Event-ID, as a browser's EventSource does."""
@@ -108,12 +104,7 @@ def chat(url: str, name: str) -> int:
     print(f"Connected to {url} by Server-Sent Events. Type a message and press Enter; Ctrl-D to quit.")
     threading.Thread(target=follow, args=(url, stop), daemon=True).start()  # from the first message on
     with requests.Session() as session:
-        try:
-            for line in sys.stdin:
-                if line.strip():
-                    send(session, url, name, line.rstrip("\n"))
-        except KeyboardInterrupt:
-            pass
+        send_typed_lines(session, url, name)
     stop.set()
     return 0
 

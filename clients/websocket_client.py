@@ -83,10 +83,6 @@ def receive(ws: Client, timeout: float | None = None) -> dict | None:
     return None if data is None else json.loads(data)
 
 
-class BoardRestarted(Exception):
-    """The board's newest id is below our cursor: the server restarted with an empty board."""
-
-
 def show(message: dict) -> None:
     print(f"{message['author']}: {message['text']}")
 
@@ -146,14 +142,18 @@ def newest_id(url: str) -> int:
 def chat(ws: Client, url: str, name: str) -> int:
     stop = threading.Event()
     link = [ws]  # the connection we send over: the follower replaces it when it reconnects
+
+    def connected(new: Client) -> None:
+        link[0] = new
+
     print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints
-    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": link.append}, daemon=True)
+    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": connected}, daemon=True)
     follower.start()
     try:
         for line in sys.stdin:
             if line.strip():
                 try:
-                    send(link[-1], name, line.rstrip("\n"))
+                    send(link[0], name, line.rstrip("\n"))
                 except ConnectionClosed:
                     print("[not connected right now: that message was not sent]", file=sys.stderr)
     except KeyboardInterrupt:

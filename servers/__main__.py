@@ -65,12 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         chat.start_ticker(args.ticker)
     twins = Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
                   keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin,
-                  max_connections=args.max_connections, ping_interval=args.ping_interval)
+                  max_connections=args.max_connections, ping_interval=args.ping_interval,
+                  twin_ports=args.proxy_ports)  # behind a proxy, pages reach the twin through it
     polling, websocket = twins.polling, twins.websocket
-    if args.proxy_ports:  # pages reach the twin through the proxy, not past it
-        proxy_polling, proxy_websocket = args.proxy_ports
-        polling.server.app.config["TWIN_PORT"] = proxy_websocket
-        websocket.server.app.config["TWIN_PORT"] = proxy_polling
     stop_signals, _ = listen_for_stop_signals()  # before "Press Ctrl-C": a signal sent when it appears counts
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL goes in brackets

@@ -59,6 +59,13 @@ def missed(cursor: int, messages: list[Message]) -> int:
     return messages[0].id - max(cursor, 0) - 1 if messages else 0
 
 
+def missed_notice(cursor: int, messages: list[Message]) -> dict | None:
+    """What every transport tells a client that resumed from before the oldest kept message:
+    ``{"count": K, "first_id": F}`` (K messages are gone, the answer starts at F); None when nothing is."""
+    count = missed(cursor, messages)
+    return {"count": count, "first_id": messages[0].id} if count else None
+
+
 class MessageBoard:
     """Thread-safe list of the newest ``keep`` messages, with ids 1, 2, 3, ..."""
 

@@ -19,12 +19,11 @@ seconds of the last subscriber leaving.
 
 import logging
 import threading
-import time
 from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .board import BoardUnavailable, Message, MessageBoard, missed
+from .board import BoardUnavailable, Message, MessageBoard, missed, missed_notice
 from .chat import PAGE
 
 BACKLOG = 1000  # messages waiting for one client, at most: minutes of a busy ticker
@@ -39,9 +38,9 @@ class Mailbox:
     ``wakeup`` is the condition that thread waits on (it may wait for other things too).
     """
 
-    def __init__(self, size: int = BACKLOG, wakeup: threading.Condition | None = None) -> None:
+    def __init__(self, size: int = BACKLOG) -> None:
         self.size = size
-        self.wakeup = wakeup or threading.Condition()
+        self.wakeup = threading.Condition()
         self.items: deque = deque()
         self.after = 0  # deliver only ids above this one (set on subscribing)
         self.ended: str | None = None  # FELL_BEHIND, STOPPING or BOARD_UNAVAILABLE: the owner ends the connection
@@ -84,15 +83,15 @@ class Mailbox:
             self.account.deliver(count)
 
 
-def catch_up(board: MessageBoard, after: int, up_to: int) -> Iterator[tuple[int, list[Message]]]:
+def catch_up(board: MessageBoard, after: int, up_to: int) -> Iterator[tuple[dict | None, list[Message]]]:
     """What a new subscriber must read by itself: the messages after ``after`` up to ``up_to`` (where its
-    mailbox takes over), a page at a time, each page with how many messages before it the board no longer
-    kept (only the first page can have any)."""
+    mailbox takes over), a page at a time, each page with the notice of what the board no longer kept
+    before it (``board.missed_notice``: only the first page can have one)."""
     while after < up_to:
         messages = [message for message in board.after(after, PAGE) if message.id <= up_to]
         if not messages:
             return
-        yield missed(after, messages), messages
+        yield missed_notice(after, messages), messages
         after = messages[-1].id
 
 
@@ -102,6 +101,7 @@ class Broadcaster:
     def __init__(self, board: MessageBoard, encode: Callable[[Message], object], name: str = "broadcaster") -> None:
         self.board, self.encode, self.name = board, encode, name
         self._lock = threading.Lock()
+        self._left = threading.Condition(self._lock)  # a subscriber left: for ``close``, which waits for them all
         self._mailboxes: set[Mailbox] = set()
         self._position = 0  # the last id offered to every subscriber
         self._running = False
@@ -128,6 +128,7 @@ class Broadcaster:
         finally:
             with self._lock:
                 self._mailboxes.discard(mailbox)
+                self._left.notify_all()
             if mailbox.account is not None:
                 mailbox.account.stream(-1)
 
@@ -143,9 +144,8 @@ class Broadcaster:
             mailboxes = list(self._mailboxes)
         for mailbox in mailboxes:
             mailbox.end(STOPPING)
-        deadline = time.monotonic() + timeout
-        while self.listeners and time.monotonic() < deadline:
-            time.sleep(0.01)
+        with self._left:
+            self._left.wait_for(lambda: not self._mailboxes, timeout)
 
     def backlogs(self) -> list[int]:
         """How many messages wait in each subscriber's mailbox (never more than its size)."""

@@ -22,8 +22,10 @@ MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
 PAGE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
 MAX_ID = 2**63 - 1  # the largest cursor we read: ids fit in 64 bits, in memory as in Redis
+NOTIFICATION = "Notification #{count}: the server speaks first"  # what the ticker posts, count from 1
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
 TICKER_RANGE = (0.1, 60.0)  # seconds between server-originated events
+TICKER_STOP = 5  # seconds a stopping ticker may take to finish the post it is making (Redis may be slow)
 
 
 class BadInput(ValueError):
@@ -115,9 +117,14 @@ class Chat:
         self.board = board or MessageBoard()
         self.max_text = max_text
         self.meter = Meter()  # bytes and requests per browser client, shown by the side-by-side page
-        self._ticker: tuple[threading.Event, threading.Thread] | None = None  # (stop it, its thread)
+        self._ticker: tuple[threading.Event, threading.Thread, float] | None = None  # (stop it, its thread, interval)
         self._ticker_switch = threading.Lock()  # two pages may flip the ticker at the same moment
-        self.ticker_interval: float | None = None
+
+    @property
+    def ticker_interval(self) -> float | None:
+        """Seconds between the ticker's events; None while it is stopped."""
+        ticker = self._ticker
+        return ticker[2] if ticker else None
 
     def send(self, author: str, text: str) -> tuple[Message, Message]:
         """Store a client's message and the server's answer to it, as the seed's server does: together,
@@ -138,15 +145,15 @@ class Chat:
             while not stopped.wait(interval):
                 count += 1
                 try:
-                    self.board.post(SERVER, f"Notification #{count}: the server speaks first")
+                    self.board.post(SERVER, NOTIFICATION.format(count=count))
                 except BoardUnavailable:  # Redis is down: this tick is lost, the next may land
                     pass
 
         with self._ticker_switch:
             self._stop_ticker()
-            self._ticker = stopped, threading.Thread(target=tick, name="ticker", daemon=True)
-            self._ticker[1].start()
-            self.ticker_interval = interval
+            thread = threading.Thread(target=tick, name="ticker", daemon=True)
+            thread.start()
+            self._ticker = stopped, thread, interval
 
     def stop_ticker(self) -> None:
         with self._ticker_switch:
@@ -155,8 +162,7 @@ class Chat:
     def _stop_ticker(self) -> None:
         """Stop the ticker and wait for its thread: once stopped, it posts nothing more."""
         if self._ticker is not None:
-            stopped, thread = self._ticker
+            stopped, thread, _interval = self._ticker
             stopped.set()
-            thread.join(5)
+            thread.join(TICKER_STOP)
         self._ticker = None
-        self.ticker_interval = None

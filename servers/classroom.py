@@ -22,11 +22,12 @@ from flask import Flask, current_app, request, send_from_directory
 
 from . import process, web
 from .origins import is_loopback
-from .chat import BadInput
+from .chat import LONGEST_WAIT, BadInput
 
 MODES = ("short", "long", "websocket", "sse")  # short polling every 100 ms, long polling, WebSocket, SSE
 FIRST_MODE = "long"  # what pages do until the teacher switches: cheap, and on the page's own port
-CONNECTED = 35  # seconds since a client's last request (or an open stream) for the view to list it
+CONNECTED = LONGEST_WAIT + 5  # seconds since a client's last request (or an open stream) for the view to list it:
+# a long poll held as long as it may be, and the client's next request
 ROW = ("requests", "connections", "bytes_to_client", "bytes_from_client", "messages_delivered")
 
 
@@ -56,6 +57,7 @@ def class_report():
         for name in ROW:
             total[name] += row[name]
     return {"time": time.time(), "mode": current_app.config["CLASS_MODE"], "teacher": web.from_this_machine(),
+            "listed_for": CONNECTED,
             "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
 
 
@@ -66,9 +68,8 @@ def class_mode():
 
 def switch_mode():
     """POST /api/class/mode {"mode": "short" | "long" | "websocket" | "sse"}: from the teacher's machine only."""
-    if not web.from_this_machine():
-        raise BadInput("teacher_only", "only the teacher's own machine may switch the class: open the "
-                                       "class view there, as http://127.0.0.1:PORT/class")
+    web.require_teacher("only the teacher's own machine may switch the class: open the class view there, as "
+                        "http://127.0.0.1:PORT/class")
     payload = web.read_json()
     mode = payload.get("mode") if isinstance(payload, dict) else None
     if mode not in MODES:

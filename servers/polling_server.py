@@ -7,10 +7,12 @@ with ``&wait=S`` so the server holds the request open until something arrives
 have the same names in the same order, so ``diff`` shows only the transport.
 """
 
+import json
+
 from flask import Flask, current_app, request
 
 from . import classroom, sse, web
-from .board import Message, missed
+from .board import Message, missed_notice
 from .chat import PAGE, Chat, read_after, read_new_message, read_wait
 
 MAX_BODY = 16 * 1024  # bytes in one request body
@@ -55,12 +57,12 @@ def read_messages():
         wait = 0
     messages = board.wait_after(after, wait, PAGE) if wait else board.after(after, PAGE)
     web.delivered(len(messages))  # to the client this request is billed to, for the class view
-    return page(messages, board.last_id, missed(after, messages))
+    return page(messages, board.last_id, missed_notice(after, messages))
 
 
-def page(messages: list[Message], last_id: int, gap: int):
+def page(messages: list[Message], last_id: int, missing: dict | None):
     """{"messages": [...], "last_id": L}, plus "missed" when the board no longer keeps some messages after
     the cursor. Built from each message's JSON, encoded once for every poll that returns it."""
-    notice = f',"missed":{{"count":{gap},"first_id":{messages[0].id}}}' if gap else ""
+    notice = f',"missed":{json.dumps(missing, separators=(",", ":"))}' if missing else ""
     body = f'{{"messages":[{",".join(message.encoded for message in messages)}],"last_id":{last_id}{notice}}}'
     return current_app.response_class(body, mimetype="application/json")

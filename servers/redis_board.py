@@ -60,16 +60,15 @@ return first
 class RedisBoard:
     """The board's contract (see ``board.MessageBoard``) on a Redis Stream, shared by every node."""
 
-    def __init__(self, url: str, keep: int = KEEP, name: str = "board") -> None:
+    def __init__(self, url: str, keep: int = KEEP) -> None:
         if keep < 1:
             raise ValueError("a board keeps at least one message")
         self.url, self.keep = url, keep
-        self.stream, self.counter = f"{name}:messages", f"{name}:last_id"
-        options = dict(decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT,
-                       retry=Retry(NoBackoff(), 1))  # one retry at once: a pooled connection Redis closed
-        self._options = options
+        self.stream, self.counter = "board:messages", "board:last_id"
+        self._options = dict(decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT,
+                             retry=Retry(NoBackoff(), 1))  # one retry at once: a pooled connection Redis closed
         self._pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL, timeout=COMMAND_TIMEOUT,
-                                                           socket_timeout=COMMAND_TIMEOUT, **options)
+                                                           socket_timeout=COMMAND_TIMEOUT, **self._options)
         self._redis = redis.Redis(connection_pool=self._pool)
         self._store = self._redis.register_script(STORE)
         self._changed = threading.Condition()  # the follower's news, for this node's waiters

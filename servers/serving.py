@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from typing import Iterable
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
@@ -198,7 +199,7 @@ class CountingSocket(socket.socket):
         self._billing = threading.Lock()
         self._account = None
         self._held = [0, 0]  # sent, received
-        self._accounts: set[int] = set()
+        self._accounts = weakref.WeakSet()  # every account this connection billed: a forgotten one drops out
         # What the server's admission control (see Server) knows of this connection:
         self.waiting_since: float | None = time.monotonic()  # waiting for a request since; None while served
         self.refused = False  # accepted only to be answered 503
@@ -212,8 +213,8 @@ class CountingSocket(socket.socket):
             if account is None:
                 return False
             account.add(*held)
-            new = id(account) not in self._accounts
-            self._accounts.add(id(account))
+            new = account not in self._accounts
+            self._accounts.add(account)
             return new
 
     def _count(self, sent: int, received: int) -> None:

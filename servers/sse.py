@@ -20,6 +20,7 @@ import json
 
 from flask import Flask, Response, current_app, g, request
 
+from . import web
 from .board import Message
 from .broadcast import Broadcaster, Mailbox, catch_up
 from .chat import BadInput, read_after
@@ -29,8 +30,8 @@ RETRY = 2000  # milliseconds: how long EventSource should wait before reconnecti
 COMMENT = b": still here\n\n"  # a heartbeat: lines starting with ':' are comments, ignored by EventSource
 
 
-def register(app: Flask, heartbeat: float = HEARTBEAT) -> None:
-    app.config.update(SSE_HEARTBEAT=heartbeat)
+def register(app: Flask) -> None:
+    app.config.update(SSE_HEARTBEAT=HEARTBEAT)  # seconds; a test or a measurement may shorten it
     board = app.extensions["chat"].board
     app.extensions["sse"] = Broadcaster(board, event, name="sse-broadcaster")
     app.add_url_rule("/api/events", "stream_events", stream_events)
@@ -51,8 +52,9 @@ def stream_events():
     board = current_app.extensions["chat"].board
     broadcaster = current_app.extensions["sse"]
     heartbeat = current_app.config["SSE_HEARTBEAT"]
-    after = cursor(board.last_id)
-    restarted = after > board.last_id  # a cursor from a board the server no longer has (it restarted empty)
+    newest = board.last_id
+    after = cursor(newest)
+    restarted = after > newest  # a cursor from a board the server no longer has (it restarted empty)
     account = g.get("account")  # the client this stream is billed to, if any: told what reaches it
 
     def events():
@@ -64,9 +66,9 @@ def stream_events():
             yield f"retry: {RETRY}\n\n".encode()
             if restarted:
                 yield notice("restarted", {"last_id": caught_up_to})
-            for gap, messages in catch_up(board, start, caught_up_to):
-                if gap:
-                    yield notice("missed", {"count": gap, "first_id": messages[0].id})
+            for missing, messages in catch_up(board, start, caught_up_to):
+                if missing:
+                    yield notice("missed", missing)
                 yield b"".join(event(message) for message in messages)
                 mailbox.delivered(len(messages))
             while True:
@@ -90,4 +92,4 @@ def cursor(newest: int) -> int:
             return read_after(request.headers["Last-Event-ID"])
         except BadInput:
             raise BadInput("invalid_last_event_id", "Last-Event-ID must be the id of a message: a whole number")
-    return read_after(request.args["after"]) if "after" in request.args else newest
+    return web.requested_cursor(newest)

@@ -4,6 +4,8 @@ Sharing one ``Chat`` is what lets a polling client and a WebSocket client talk
 to each other. Each app is also told its twin's port, so a page served by one
 may use the other (see ``origins.py``); with port 0 the WebSocket server's port
 is known only once it is listening, so the polling app learns it afterwards.
+Behind a proxy (``twin_ports``: the proxy's polling and WebSocket ports) the pages
+reach the twin through the proxy, so that is the port each app is told.
 """
 
 from . import polling_server, websocket_server
@@ -15,7 +17,8 @@ from .serving import MAX_CONNECTIONS, RunningServer
 class Twins:
     def __init__(self, chat: Chat | None = None, *, host: str = "127.0.0.1", polling_port: int = 0,
                  websocket_port: int = 0, keep_alive: bool = True, quiet: bool = True, allowed_origins=(),
-                 ping_interval: float | None = None, max_connections: int = MAX_CONNECTIONS) -> None:
+                 ping_interval: float | None = None, max_connections: int = MAX_CONNECTIONS,
+                 twin_ports: tuple[int, int] | None = None) -> None:
         self.chat = chat or Chat()
         self.polling = RunningServer(polling_server.create_app(self.chat, allowed_origins=allowed_origins),
                                      host, polling_port, keep_alive=keep_alive, quiet=quiet,
@@ -23,7 +26,9 @@ class Twins:
         self.websocket = RunningServer(websocket_server.create_app(
             self.chat, twin_port=self.polling.port, allowed_origins=allowed_origins, ping_interval=ping_interval),
             host, websocket_port, keep_alive=keep_alive, quiet=quiet, max_connections=max_connections)
-        self.polling.server.app.config["TWIN_PORT"] = self.websocket.port
+        pages_polling, pages_websocket = twin_ports or (self.polling.port, self.websocket.port)  # as pages reach them
+        self.polling.server.app.config["TWIN_PORT"] = pages_websocket
+        self.websocket.server.app.config["TWIN_PORT"] = pages_polling
         self.ws_url = self.websocket.url.replace("http://", "ws://", 1)
 
     def stop(self) -> None:

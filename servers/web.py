@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import process
 from .board import BoardUnavailable
-from .chat import BadInput, Chat, parse_json, read_client, read_ticker
+from .chat import BadInput, Chat, parse_json, read_after, read_client, read_ticker, read_wait
 from .origins import host_allowed, is_loopback, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
@@ -66,7 +66,7 @@ RECEIVING = {"converse": "websocket", "stream_events": "sse"}  # the views that 
 def receiving() -> str | None:
     """How this request receives messages, as the class view names it; None for one that does not (a send)."""
     if request.endpoint == "read_messages":
-        return "short polling" if request.args.get("wait", "0") == "0" else "long polling"
+        return "long polling" if read_wait(request.args.get("wait", "0")) else "short polling"
     return RECEIVING.get(request.endpoint)
 
 
@@ -74,6 +74,11 @@ def delivered(count: int) -> None:
     """``count`` messages go to the client this request is billed to, if any (the class view shows them)."""
     if g.get("account") is not None:
         g.account.deliver(count)
+
+
+def requested_cursor(newest: int) -> int:
+    """Where a stream starts: after ``?after=N``, else after ``newest`` (only what comes next)."""
+    return read_after(request.args["after"]) if "after" in request.args else newest
 
 
 def read_json():
@@ -106,14 +111,19 @@ def control_ticker():
     """POST /api/ticker {"interval": seconds} starts server-originated events; {"interval": null} stops them.
     From this machine only: in a classroom, one student's ticker at 0.1 s would flood every page."""
     chat = current_app.extensions["chat"]
-    if not from_this_machine():
-        raise BadInput("teacher_only", "only the machine the servers run on may start or stop the ticker")
+    require_teacher("only the machine the servers run on may start or stop the ticker")
     interval = read_ticker(read_json())
     if interval is None:
         chat.stop_ticker()
     else:
         chat.start_ticker(interval)
     return {"ticker": chat.ticker_interval}
+
+
+def require_teacher(message: str) -> None:
+    """Refuse (403 teacher_only, with ``message``) a request that does not come from the teacher's machine."""
+    if not from_this_machine():
+        raise BadInput("teacher_only", message)
 
 
 def from_this_machine() -> bool:

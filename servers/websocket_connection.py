@@ -57,7 +57,7 @@ class Connection:
     """The server's end of one WebSocket, opened from a WSGI request that asked to upgrade."""
 
     def __init__(self, environ: dict, *, max_message: int, ping_interval: float | None = None,
-                 backlog: int = BACKLOG, write_timeout: float = WRITE_TIMEOUT) -> None:
+                 backlog: int = BACKLOG) -> None:
         self.sock: socket.socket = environ["werkzeug.socket"]
         self.max_message, self.ping_interval = max_message, ping_interval
         self.close_code: int | None = None  # how the connection ended, once it has
@@ -74,7 +74,7 @@ class Connection:
         self._awaiting_pong = False
         self._handshake(environ)
         self._next_ping = time.monotonic() + (ping_interval or 0)
-        self.sock.settimeout(write_timeout)  # a write to a client that never reads ends; reads just loop
+        self.sock.settimeout(WRITE_TIMEOUT)  # a write to a client that never reads ends; reads just loop
         self._reader = threading.Thread(target=self._read, name="websocket-reader", daemon=True)
         self._reader.start()
 

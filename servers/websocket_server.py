@@ -21,13 +21,14 @@ from flask import Flask, current_app, g, request
 from . import web
 from .board import BoardUnavailable, Message
 from .broadcast import BACKLOG, BOARD_UNAVAILABLE, Broadcaster, catch_up
-from .chat import BadInput, Chat, parse_json, read_after, read_new_message
-from .websocket_connection import Connection, websocket_view
+from .chat import BadInput, Chat, parse_json, read_new_message
+from .websocket_connection import NORMAL, TOO_BIG, Connection, websocket_view
 
 MAX_BODY = 16 * 1024  # bytes in one chat frame, as the polling server's request body
 ECHO_MAX = 1024 * 1024  # bytes in one /echo message
-# Close codes (RFC 6455 section 7.4.1) for errors after which the connection cannot go on.
-UNSUPPORTED_DATA, MESSAGE_TOO_BIG = 1003, 1009  # 1007 (invalid UTF-8) is sent by wsproto itself
+# Close code (RFC 6455 section 7.4.1) for a frame /ws cannot take; the connection's own codes (NORMAL,
+# TOO_BIG, ...) are in websocket_connection.py, and 1007 (invalid UTF-8) is sent by wsproto itself.
+UNSUPPORTED_DATA = 1003
 
 
 def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowed_origins=(),
@@ -60,9 +61,8 @@ def refuse_broken_handshake():
         raise BadInput("invalid_key", "Sec-WebSocket-Key must be 16 random bytes in base64")
     # The cursor is taken here, before the 101 goes out: whatever is posted once the client
     # knows it is connected must reach it, even without ?after=.
-    after = read_after(request.args["after"]) if "after" in request.args else None
     newest = current_app.extensions["chat"].board.last_id  # an unavailable board (Redis down): 503, before the upgrade
-    g.after = newest if after is None else after
+    g.after = web.requested_cursor(newest)
     return None
 
 
@@ -76,7 +76,7 @@ def converse(ws: Connection) -> None:
             ws.caught_up()
             while (data := ws.receive()) is not None:
                 code, reason = answer(ws, chat, data)
-                if code != 1000:
+                if code != NORMAL:
                     ws.close(code, reason)
                     return
     except BoardUnavailable:  # Redis went away: the client comes back later, from its last id
@@ -84,11 +84,11 @@ def converse(ws: Connection) -> None:
 
 
 def answer(ws: Connection, chat: Chat, data) -> tuple[int, str | None]:
-    """Handle one frame from the client; a close code other than 1000 ends the connection."""
+    """Handle one frame from the client; a close code other than NORMAL (1000) ends the connection."""
     if isinstance(data, bytes):
         return UNSUPPORTED_DATA, "binary frames are not accepted on /ws: send JSON text"
     if len(data.encode()) > current_app.config["MAX_BODY"]:
-        return MESSAGE_TOO_BIG, f"frames on /ws are limited to {current_app.config['MAX_BODY']} bytes"
+        return TOO_BIG, f"frames on /ws are limited to {current_app.config['MAX_BODY']} bytes"
     try:
         request_ = parse_json(data)
         if not isinstance(request_, dict):
@@ -98,7 +98,7 @@ def answer(ws: Connection, chat: Chat, data) -> tuple[int, str | None]:
         ws.send(send_message(chat, request_))
     except BadInput as error:
         ws.send(json.dumps({"type": "error", **error.to_json()}))
-    return 1000, None
+    return NORMAL, None
 
 
 def send_message(chat: Chat, request_: dict) -> str:
@@ -111,9 +111,9 @@ def send_message(chat: Chat, request_: dict) -> str:
 def read_messages(ws: Connection, board, after: int, up_to: int) -> None:
     """The twin of polling's GET, run by the server for the client: what was stored after ``after``, a page
     at a time, up to where the broadcaster takes over; first, how many the board no longer keeps, if any."""
-    for gap, messages in catch_up(board, after, up_to):
-        if gap:
-            ws.send(json.dumps({"type": "missed", "missed": {"count": gap, "first_id": messages[0].id}}))
+    for missing, messages in catch_up(board, after, up_to):
+        if missing:
+            ws.send(json.dumps({"type": "missed", "missed": missing}))
         for message in messages:
             if not ws.send(push(message)):
                 return  # the client has gone

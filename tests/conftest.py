@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 
 import psutil
 import pytest
@@ -12,18 +13,41 @@ from clients import wire
 from servers import polling_server, websocket_server
 from servers.board import MessageBoard
 from servers.chat import Chat
+from servers.cluster import missing_tools
+from servers.redis_board import RedisBoard
 from servers.serving import RunningServer
+from servers.twins import Twins
+
+
+def eventually(condition, timeout: float, step: float = 0.01) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds, asked every ``step`` s: for what a test
+    cannot be told of (another process, a socket the server holds); the caller asserts."""
+    deadline = time.monotonic() + timeout
+    while not (met := condition()) and time.monotonic() < deadline:
+        time.sleep(step)
+    return bool(met)
+
+
+def unavailable(message: str) -> None:
+    """What a test does when a real part it needs is missing: skip, but fail in CI, where every part must be."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def require_tool(name: str) -> str:
     """The path of a system tool; skip without it, but fail in CI, where it must be installed."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (tests/install-tools.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{name} is not installed (tests/install-tools.sh installs it)")
     return path
+
+
+def require_cluster_tools() -> None:
+    """redis-server and nginx, looked for as ``servers.cluster`` looks for them (nginx lives in /usr/sbin, not on
+    every user's PATH, where ``require_tool`` would miss it)."""
+    for missing in missing_tools():
+        unavailable(missing)
 
 
 @pytest.fixture
@@ -33,26 +57,29 @@ def lan_address() -> str:
     addresses = [address.address for addresses in psutil.net_if_addrs().values() for address in addresses
                  if address.family == socket.AF_INET and not address.address.startswith("127.")]
     if not addresses:
-        message = "this machine has no network address besides loopback"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("this machine has no network address besides loopback")
     return addresses[0]
 
 
-class WatchedBoard(MessageBoard):
-    """A board that counts who has started waiting on it, so a test can post at the right moment, sleep-free.
+class Watched:
+    """Counts who has started waiting on the board, so a test can post at the right moment, sleep-free:
+    ``board.waiters.acquire(timeout=5)`` returns once a waiter (a long poll, a broadcaster) is in ``wait_after``."""
 
-    ``board.waiters.acquire(timeout=5)`` returns once a long poll (or a WebSocket pusher) is waiting.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.waiters = threading.Semaphore(0)
 
     def wait_after(self, last_id, timeout, limit=None):
         self.waiters.release()
         return super().wait_after(last_id, timeout, limit)
+
+
+class WatchedBoard(Watched, MessageBoard):
+    """The in-memory board, watched."""
+
+
+class WatchedRedisBoard(Watched, RedisBoard):
+    """The board in Redis, watched."""
 
 
 @pytest.fixture
@@ -66,6 +93,13 @@ def chat():
     chat = Chat()
     yield chat
     chat.stop_ticker()
+
+
+@pytest.fixture
+def twins(chat):
+    """Both servers on ``chat``, as ``python -m servers`` runs them."""
+    with Twins(chat) as both:
+        yield both
 
 
 @pytest.fixture
@@ -127,15 +161,52 @@ class RawWebSocket:
         self.sock.close()
 
 
+class RawEventStream:
+    """A raw GET /api/events on a socket: the response head, then events (or raw bytes) as they come."""
+
+    def __init__(self, port: int, query: str = "", headers: dict | None = None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.rfile = self.sock.makefile("rb")
+        self.sock.sendall(wire.request_bytes("GET", f"/api/events{query}", f"127.0.0.1:{port}", headers))
+        self.head = b""
+        while (line := self.rfile.readline()) not in (b"\r\n", b""):
+            self.head += line
+        self.parser = wire.EventParser()
+
+    def events(self, count: int) -> list[wire.Event]:
+        got = []
+        while len(got) < count:
+            line = self.rfile.readline()
+            assert line, f"the stream ended after {got}"
+            if event := self.parser.feed(line.decode().rstrip("\n")):
+                got.append(event)
+        return got
+
+    def close(self) -> None:
+        self.rfile.close()
+        self.sock.close()
+
+
+def _opened(kind):
+    """A fixture's body: open ``kind(...)`` as often as the test asks; every one is closed afterwards."""
+    opened = []
+
+    def open_(*args, **kwargs):
+        opened.append(kind(*args, **kwargs))
+        return opened[-1]
+
+    yield open_
+    for thing in opened:
+        thing.close()
+
+
 @pytest.fixture
 def raw_websocket():
     """Open ``RawWebSocket``s with ``raw_websocket(port, path, origin)``; all closed afterwards."""
-    opened: list[RawWebSocket] = []
+    yield from _opened(RawWebSocket)
 
-    def connect(port: int, path: str = "/ws", origin: str | None = None) -> RawWebSocket:
-        opened.append(RawWebSocket(port, path, origin))
-        return opened[-1]
 
-    yield connect
-    for client in opened:
-        client.close()
+@pytest.fixture
+def streams():
+    """Open ``RawEventStream``s with ``streams(port, query, headers)``; all closed afterwards."""
+    yield from _opened(RawEventStream)

@@ -193,7 +193,8 @@ def test_model_mean_uses_the_mean_poll_round_trip(tiny_run):
     short = next(row for row in tiny_run["reply_round_trip"] if row["interval_ms"])
     assert short["model_mean_ms"] == pytest.approx(short["interval_ms"] / 2 + short["poll_round_trip"]["mean_ms"])
     pushed = next(row for row in tiny_run["push_latency"] if row["interval_ms"])
-    assert pushed["model_mean_ms"] == pytest.approx(pushed["interval_ms"] / 2 + pushed["poll_round_trip"]["mean_ms"] / 2)
+    assert pushed["model_mean_ms"] == pytest.approx(
+        pushed["interval_ms"] / 2 + pushed["poll_round_trip"]["mean_ms"] / 2)
 
 
 def test_percentiles_need_enough_samples():

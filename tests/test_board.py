@@ -14,7 +14,7 @@ from servers.board import KEEP, Message, MessageBoard, missed
 from servers.cluster.processes import RedisServer
 from servers.redis_board import RedisBoard
 
-from conftest import require_tool
+from conftest import WatchedBoard, WatchedRedisBoard, require_tool
 
 
 @pytest.fixture(scope="module")
@@ -22,27 +22,6 @@ def redis_url(tmp_path_factory):
     require_tool("redis-server")
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
-
-
-class Watched:
-    """Counts who has started waiting on the board, so a test can post at the right moment, sleep-free:
-    ``board.waiters.acquire(timeout=5)`` returns once a waiter is in ``wait_after``."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.waiters = threading.Semaphore(0)
-
-    def wait_after(self, last_id, timeout, limit=None):
-        self.waiters.release()
-        return super().wait_after(last_id, timeout, limit)
-
-
-class WatchedMemoryBoard(Watched, MessageBoard):
-    pass
-
-
-class WatchedRedisBoard(Watched, RedisBoard):
-    pass
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -55,7 +34,7 @@ def new_board(request):
 
     def make(keep: int = KEEP, watched: bool = False):
         if request.param == "memory":
-            board = (WatchedMemoryBoard if watched else MessageBoard)(keep)
+            board = (WatchedBoard if watched else MessageBoard)(keep)
         else:
             board = (WatchedRedisBoard if watched else RedisBoard)(url, keep)
         boards.append(board)

@@ -22,7 +22,7 @@ from clients import wire
 from servers.chat import Chat
 from servers.twins import Twins
 
-from conftest import require_tool  # tests/ is on sys.path (rootdir conftest, no package)
+from conftest import eventually, require_tool  # tests/ is on sys.path (rootdir conftest, no package)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -245,7 +245,8 @@ def test_restart_keeping_the_board_loses_nothing(site, open_page):
 def test_restart_with_an_empty_board_starts_again(site, open_page, mode):
     """``python -m servers`` restarted: a new, empty board whose ids start at 1 again, below both columns' cursors.
 
-    A long poll held when the server stops fails; the page then asks once without waiting, and the answer's last_id tells.
+    A long poll held when the server stops fails; the page then asks once without waiting, and the answer's
+    last_id tells.
     """
     page = open_page(site.polling.url + "/")
     columns_ready(page)
@@ -300,9 +301,8 @@ def test_byte_counts_are_exact(site):
                 counted["received"] += len(response.raw)
     expected = {"requests": 2, "connections": 1, "bytes_from_client": counted["sent"],
                 "bytes_to_client": counted["received"], "messages_delivered": 0}  # the board is empty
-    deadline = time.monotonic() + 2  # the server counts a write just after making it: the client may read first
-    while site.chat.meter.report(["me"])["me"] != expected and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # the server counts a write just after making it: the client may read first
+    eventually(lambda: site.chat.meter.report(["me"])["me"] == expected, 2)
     assert site.chat.meter.report(["me"])["me"] == expected
 
 
@@ -532,9 +532,7 @@ def test_class_view_shows_what_the_server_metered_for_thirty_students(site, open
     view.wait_for_function("classView.shown?.clients.length === 30")
     for n in range(5):
         site.chat.send("teacher", f"question {n}")  # and the server's reply: 10 messages
-    deadline = time.monotonic() + 15
-    while any(student.received < 10 for student in class_) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: all(student.received >= 10 for student in class_), 15, step=0.1)
     assert [student.received for student in class_] == [10] * 30
     for student in class_:
         student.pause()

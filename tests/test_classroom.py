@@ -2,21 +2,14 @@
 what the server metered for each, and a switch only the teacher's own machine may flip."""
 
 import json
-import socket
 import time
 
 import pytest
 import requests
 
-from clients import wire
+from conftest import eventually
 from servers import classroom
 from servers.twins import Twins
-
-
-@pytest.fixture
-def twins(chat):
-    with Twins(chat) as twins:
-        yield twins
 
 
 def report(twins) -> dict:
@@ -27,19 +20,9 @@ def rows(twins) -> dict:
     return {row["client"]: row for row in report(twins)["clients"]}
 
 
-def open_stream(port: int, query: str):
-    """A raw GET /api/events: the socket and its file, past the response head."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(wire.request_bytes("GET", f"/api/events{query}", f"127.0.0.1:{port}"))
-    rfile = sock.makefile("rb")
-    while rfile.readline() not in (b"\r\n", b""):
-        pass
-    return sock, rfile
-
-
-def test_every_connected_client_with_its_transport_and_what_it_was_delivered(twins, chat, raw_websocket):
+def test_every_connected_client_with_its_transport_and_what_it_was_delivered(twins, chat, raw_websocket, streams):
     url = twins.polling.url
-    streamed, stream_file = open_stream(twins.polling.port, "?after=0&client=ines")
+    streamed = streams(twins.polling.port, "?after=0&client=ines")
     pushed = raw_websocket(twins.websocket.port, "/ws?after=0&client=diego")
     chat.send("teacher", "How are you?")  # two messages on the board
     requests.post(f"{url}/api/messages", params={"client": "chloe"}, json={"text": "hi"}, timeout=5)  # and its reply
@@ -47,9 +30,7 @@ def test_every_connected_client_with_its_transport_and_what_it_was_delivered(twi
     long_ = requests.get(f"{url}/api/messages", params={"after": 1, "wait": 5, "client": "bruno"}, timeout=5).json()
     assert [len(short["messages"]), len(long_["messages"])] == [4, 3]
     assert len([pushed.read_frame() for _ in range(4)]) == 4
-    parser, events = wire.EventParser(), 0
-    while events < 4:
-        events += parser.feed(stream_file.readline().decode().rstrip("\n")) is not None
+    streamed.events(4)  # the four messages, read as events
     time.sleep(0.2)  # the server counts a delivery just after writing it
     listed = rows(twins)
     assert {client: row["transport"] for client, row in listed.items()} == {
@@ -64,8 +45,6 @@ def test_every_connected_client_with_its_transport_and_what_it_was_delivered(twi
     totals = report(twins)["totals"]
     assert totals["sending only"]["clients"] == 1 and totals["sending only"]["requests"] == 1
     assert totals["short polling"] == {"clients": 1, **{key: listed["ana"][key] for key in classroom.ROW}}
-    streamed.close()
-    stream_file.close()
 
 
 def test_a_client_is_listed_while_its_stream_is_open_or_its_last_request_is_recent(twins, chat, raw_websocket,
@@ -78,9 +57,7 @@ def test_a_client_is_listed_while_its_stream_is_open_or_its_last_request_is_rece
     assert set(rows(twins)) == {"diego"}  # ana has not asked for a while; diego's WebSocket is open
     pushed.send_close()
     assert pushed.read_close() == 1000
-    deadline = time.monotonic() + 5
-    while rows(twins) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: not rows(twins), 5, step=0.05)
     assert rows(twins) == {}
 
 

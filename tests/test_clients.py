@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ import requests
 
 from clients import polling_client, sse_client, websocket_client
 from clients.websocket_client import Client
+from conftest import eventually
+from servers.cluster.processes import free_port
 from servers.twins import Twins
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,10 +167,7 @@ def test_polling_client_reports_a_refusal(polling):
                                          ("clients.websocket_client", "ws://127.0.0.1:{port}/ws"),
                                          ("clients.sse_client", "http://127.0.0.1:{port}")])
 def test_no_server_is_one_line_of_error_not_a_traceback(module, url):
-    with socket.socket() as unused:  # a port nothing listens on
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    done = run_client(module, "--once", "How are you?", "--url", url.format(port=port))
+    done = run_client(module, "--once", "How are you?", "--url", url.format(port=free_port()))
     assert done.returncode == 1
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
 
@@ -197,23 +195,16 @@ def test_a_follower_starts_again_when_the_server_restarts_with_an_empty_board(tr
     follower.start()
     second = None
     try:
-        wait_until(lambda: len(shown) == 2)
+        assert eventually(lambda: len(shown) == 2, 15), "timed out"
         first.stop()
         second = Twins(polling_port=polling_port, websocket_port=websocket_port)  # a new, empty board
         second.chat.board.post("ana", "after the restart")
-        wait_until(lambda: "after the restart" in shown)
+        assert eventually(lambda: "after the restart" in shown, 15), "timed out"
     finally:
         stop.set()
         follower.join(5)
         (second or first).stop()
     assert shown == ["before", "Client:before\nServer:I am fine, thanks!", "after the restart"]
-
-
-def wait_until(condition, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_a_websocket_follower_ends_quietly_when_its_socket_is_already_gone(websocket):

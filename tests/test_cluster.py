@@ -7,7 +7,6 @@ polling clients, Redis stopped and started under the nodes, and the one command 
 """
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -21,7 +20,7 @@ import requests
 
 from clients.bench import scaleout
 from clients.websocket_client import Client
-from conftest import RawWebSocket, require_tool
+from conftest import RawWebSocket, require_cluster_tools
 from servers.chat import LONGEST_WAIT
 from servers.cluster import Cluster, ToolMissing, find_tool
 from servers.cluster.nginx import PING_INTERVAL, READ_TIMEOUT
@@ -31,13 +30,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def tools():
-    require_tool("redis-server")
-    try:
-        find_tool("nginx")  # in /usr/sbin: not on every user's PATH, so require_tool's lookup would miss it
-    except ToolMissing as error:
-        if os.environ.get("CI"):
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    require_cluster_tools()
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +120,9 @@ def test_while_redis_is_down_the_nodes_refuse_clearly_and_recover_without_a_rest
     listeners = [RawWebSocket(own_cluster.websocket_port, "/ws?after=2") for _ in range(2)]  # one on each node
     own_cluster.stop_redis()
     assert [listener.read_close() for listener in listeners] == [1013, 1013]
+    handshake_url = f"http://127.0.0.1:{own_cluster.websocket_port}/ws"
     for response in (requests.get(f"{api}?after=0", timeout=5), requests.post(api, json={"text": "x"}, timeout=5),
-                     requests.get(f"http://127.0.0.1:{own_cluster.websocket_port}/ws", headers=_handshake(), timeout=5)):
+                     requests.get(handshake_url, headers=_handshake(), timeout=5)):
         assert response.status_code == 503 and response.json()["error"] == "board_unavailable", response.text
         assert response.headers["Retry-After"] == "1"
 

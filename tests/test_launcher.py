@@ -5,7 +5,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,15 +16,10 @@ import requests
 from simple_websocket import ConnectionClosed
 
 from clients.websocket_client import Client
+from servers.cluster.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = "Client:{}\nServer:I am fine, thanks!"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Launcher:

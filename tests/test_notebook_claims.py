@@ -13,7 +13,6 @@ from clients.bench import colors, compression, duplex, overhead, plots, prose, s
 from clients.bench.newsfeed import follow_the_news
 from clients.bench.relay import Relay
 from servers.chat import SERVER
-from servers.twins import Twins
 
 STYLE = Path(__file__).resolve().parent.parent / "servers" / "pages" / "style.css"
 
@@ -51,12 +50,6 @@ def test_against_model_tolerates_chance_and_catches_a_wrong_model():
 
 
 # --- the bytes notebook 04 quotes -------------------------------------------------------------------
-
-@pytest.fixture
-def twins():
-    with Twins() as stack:
-        yield stack
-
 
 def test_empty_poll_bodies_are_counted_apart_from_payload(twins):
     with Relay(twins.polling.port, record=True) as relay, requests.Session() as session:

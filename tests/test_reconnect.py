@@ -6,12 +6,12 @@ and resume from the last id they hold: 100 WebSocket clients and 100 long poller
 """
 
 import threading
-import time
 
 import requests
 
 from clients import polling_client, websocket_client
 from clients.backoff import Backoff
+from conftest import eventually
 from servers.chat import Chat
 from servers.twins import Twins
 
@@ -37,14 +37,14 @@ def test_a_class_gets_every_message_exactly_once_in_order_across_a_restart():
     try:
         for n in range(BATCH):
             chat.board.post("server", f"before the restart #{n}")
-        wait_until(lambda: all(len(messages) == BATCH for messages in shown.values()))
+        assert eventually(lambda: all(len(messages) == BATCH for messages in shown.values()), 15), "timed out"
         twins.stop()
         for n in range(BATCH):
             chat.board.post("server", f"while the server is down #{n}")
         twins = Twins(chat, polling_port=polling_port, websocket_port=websocket_port)
         for n in range(BATCH):
             chat.board.post("server", f"after the restart #{n}")
-        wait_until(lambda: all(len(messages) >= 3 * BATCH for messages in shown.values()), timeout=30)
+        assert eventually(lambda: all(len(messages) >= 3 * BATCH for messages in shown.values()), 30), "timed out"
     finally:
         stop.set()
         twins.stop()  # ends the long polls under way
@@ -69,8 +69,3 @@ def test_backoff_doubles_its_bound_and_spreads_clients_out():
     assert backoff.next_delay() == 1
 
 
-def wait_until(condition, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)

@@ -16,7 +16,7 @@ import redis
 import requests
 
 from clients.websocket_client import Client
-from conftest import RawWebSocket, require_tool
+from conftest import RawWebSocket, WatchedRedisBoard, require_tool
 from servers.board import BoardUnavailable
 from servers.chat import Chat
 from servers.cluster.processes import RedisServer
@@ -40,18 +40,6 @@ def nodes(redis_server):
     yield boards
     for board in boards:
         board.close()
-
-
-class WatchedRedisBoard(RedisBoard):
-    """``board.waiters.acquire(timeout=5)`` returns once a thread is in ``wait_after`` (see test_board.py)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.waiters = threading.Semaphore(0)
-
-    def wait_after(self, last_id, timeout, limit=None):
-        self.waiters.release()
-        return super().wait_after(last_id, timeout, limit)
 
 
 def test_two_nodes_share_one_sequence_of_ids(nodes):

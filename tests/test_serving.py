@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from clients import wire
+from conftest import eventually
 from servers import polling_server, websocket_server
 from servers.serving import RunningServer
 
@@ -117,7 +118,8 @@ def test_when_every_connection_is_busy_a_newcomer_gets_503_then_is_served_again(
         for poll in long_polls:
             poll.start()
         sockets = [wire.open_websocket("127.0.0.1", websocket.port, "/ws") for _ in range(2)]
-        _wait_until(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 4)
+        assert eventually(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 4, 5), \
+            "timed out"
 
         refused = requests.get(f"{polling.url}/api/messages", timeout=5)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
@@ -132,11 +134,11 @@ def test_when_every_connection_is_busy_a_newcomer_gets_503_then_is_served_again(
         for poll in long_polls:
             poll.join(10)
         assert answers == [200] * 4
-        _wait_until(lambda: len(polling.server.connections) < 4)
+        assert eventually(lambda: len(polling.server.connections) < 4, 5), "timed out"
         assert requests.get(f"{polling.url}/api/messages", timeout=5).status_code == 200
         for sock, rfile, _, _ in sockets:
             wire.close(sock, rfile)
-        _wait_until(lambda: not websocket.server.connections)
+        assert eventually(lambda: not websocket.server.connections, 5), "timed out"
         sock, rfile, _, response = wire.open_websocket("127.0.0.1", websocket.port, "/ws")
         assert response.status == 101
         wire.close(sock, rfile)
@@ -148,7 +150,8 @@ def test_a_flood_beyond_the_cap_is_cut_without_a_thread_each(chat):
                                  kwargs={"params": {"wait": 5}, "timeout": 10}) for _ in range(2)]
         for poll in busy:
             poll.start()
-        _wait_until(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 2)
+        assert eventually(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 2, 5), \
+            "timed out"
         flood = [connect(polling.port) for _ in range(100)]  # silent: each waits for its 503 in vain
         time.sleep(0.3)
         assert len(polling.server.connections) <= 2 + 32  # the busy ones, and at most 32 being refused
@@ -159,8 +162,3 @@ def test_a_flood_beyond_the_cap_is_cut_without_a_thread_each(chat):
             poll.join(10)
 
 
-def _wait_until(condition, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)

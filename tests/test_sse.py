@@ -1,7 +1,6 @@
 """Server-Sent Events on the polling server: the stream byte for byte, resuming by Last-Event-ID, heartbeats."""
 
 import json
-import socket
 import time
 
 import pytest
@@ -13,45 +12,6 @@ from servers.board import MessageBoard
 from servers.chat import Chat
 from servers.serving import RunningServer
 from servers.twins import Twins
-
-
-class Stream:
-    """A raw GET /api/events on a socket: the response head, then events (or raw bytes) as they come."""
-
-    def __init__(self, port: int, query: str = "", headers: dict | None = None) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.rfile = self.sock.makefile("rb")
-        self.sock.sendall(wire.request_bytes("GET", f"/api/events{query}", f"127.0.0.1:{port}", headers))
-        self.head = b""
-        while (line := self.rfile.readline()) not in (b"\r\n", b""):
-            self.head += line
-        self.parser = wire.EventParser()
-
-    def events(self, count: int) -> list[wire.Event]:
-        got = []
-        while len(got) < count:
-            line = self.rfile.readline()
-            assert line, f"the stream ended after {got}"
-            if event := self.parser.feed(line.decode().rstrip("\n")):
-                got.append(event)
-        return got
-
-    def close(self) -> None:
-        self.rfile.close()
-        self.sock.close()
-
-
-@pytest.fixture
-def streams():
-    opened: list[Stream] = []
-
-    def open_(port: int, query: str = "", headers: dict | None = None) -> Stream:
-        opened.append(Stream(port, query, headers))
-        return opened[-1]
-
-    yield open_
-    for stream in opened:
-        stream.close()
 
 
 def ids(events: list[wire.Event]) -> list[int]:

@@ -16,12 +16,12 @@ from simple_websocket import ConnectionClosed
 
 from clients import wire
 from clients.websocket_client import Client
+from conftest import RawWebSocket as RawWebSocketClient, eventually
 
 from servers import websocket_server
 from servers.board import MessageBoard
 from servers.chat import MAX_TEXT, Chat
 from servers.serving import RunningServer
-from tests.conftest import RawWebSocket as RawWebSocketClient
 
 REPLY = "Client:{}\nServer:I am fine, thanks!"
 
@@ -216,9 +216,7 @@ def test_a_vanished_client_does_not_keep_its_connection(websocket, raw_websocket
     ws = raw_websocket(websocket.port)
     assert len(websocket.server.connections) == 1
     ws.close()  # no Close frame: the TCP connection just goes away
-    deadline = time.monotonic() + 3
-    while websocket.server.connections and time.monotonic() < deadline:
-        time.sleep(0.01)  # nothing to wait on: the server's handler thread just finishes
+    eventually(lambda: not websocket.server.connections, 3)  # nothing to wait on: the handler thread just finishes
     assert not websocket.server.connections
 
 
@@ -335,10 +333,8 @@ def test_a_client_vanishing_mid_push_leaves_no_error_behind(websocket, raw_webso
         ws.close()  # linger 0: the connection is reset, no Close frame, no FIN
         for _ in range(50):  # pushes into the reset connection
             chat.board.post("ana", "x" * 1000)
-    deadline = time.monotonic() + 5
     broadcaster = websocket.server.app.extensions["broadcaster"]
-    while time.monotonic() < deadline and (websocket.server.connections or readers() or broadcaster.listeners):
-        time.sleep(0.01)
+    eventually(lambda: not (websocket.server.connections or readers() or broadcaster.listeners), 5)
     assert not websocket.server.connections and not readers() and not broadcaster.listeners
     assert errors == []
 
@@ -416,19 +412,26 @@ def test_pings_pushes_and_the_close_never_interleave(chat, raw_websocket, answer
                 poster.join(10)
 
 
+def small_buffer_websocket(port: int, path: str) -> tuple[socket.socket, object]:
+    """A WebSocket (the socket, its file) whose socket the kernel buffers little for: one that stops reading
+    soon fills up, so the server's writes to it have to wait. The buffer is set before connecting."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = wire.new_key()
+    sock.sendall(wire.upgrade_request(f"127.0.0.1:{port}", path, key))
+    rfile = sock.makefile("rb")
+    wire.check_upgrade(wire.read_response(rfile), key)
+    return sock, rfile
+
+
 def test_a_client_that_never_reads_delays_no_one_and_resumes_by_id(chat):
     """Its mailbox holds at most `backlog` messages; past that it is closed with 1008 and comes back with
     ?after=, while a client that reads gets everything at once."""
     backlog, count = 50, 2000
     with RunningServer(websocket_server.create_app(chat, backlog=backlog)) as server:
         broadcaster = server.server.app.extensions["broadcaster"]
-        stalled = socket.socket()
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
-        stalled.connect(("127.0.0.1", server.port))
-        key = wire.new_key()
-        stalled.sendall(wire.upgrade_request(f"127.0.0.1:{server.port}", "/ws", key))
-        stalled_file = stalled.makefile("rb")
-        wire.check_upgrade(wire.read_response(stalled_file), key)
+        stalled, stalled_file = small_buffer_websocket(server.port, "/ws")
         reader, ids = RawWebSocketClient(server.port), []
         reading = threading.Thread(target=lambda: ids.extend(
             json.loads(reader.read_frame()[1])["message"]["id"] for _ in range(count)))
@@ -496,18 +499,11 @@ def test_concurrent_senders_always_find_their_reply_right_after_their_message(ch
     for thread in threads:
         thread.join(30)
     chat.stop_ticker()
-    _wait_for(lambda: sum(m.author != "server" for m in chat.board.after(0)) == senders * 30)
+    assert eventually(lambda: sum(m.author != "server" for m in chat.board.after(0)) == senders * 30, 10)
     board = {m.id: m for m in chat.board.after(0)}
     for message in board.values():
         if message.author != "server":
             assert board[message.id + 1].reply_to == message.id, f"the reply to {message.id} is not next"
-
-
-def _wait_for(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def test_every_message_delivered_is_counted_once_whoever_writes_it(chat):
@@ -517,13 +513,7 @@ def test_every_message_delivered_is_counted_once_whoever_writes_it(chat):
         chat.board.post("ana", f"history {n}")
     with RunningServer(websocket_server.create_app(chat)) as server:
         broadcaster = server.server.app.extensions["broadcaster"]
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
-        slow.connect(("127.0.0.1", server.port))
-        key = wire.new_key()
-        slow.sendall(wire.upgrade_request(f"127.0.0.1:{server.port}", "/ws?after=0&client=slow", key))
-        slow_file = slow.makefile("rb")
-        wire.check_upgrade(wire.read_response(slow_file), key)
+        slow, slow_file = small_buffer_websocket(server.port, "/ws?after=0&client=slow")
         posted, waited = 0, 0
         while not waited and posted < 900:  # until its socket is full and pushes wait (below the backlog)
             chat.board.post("ana", f"{posted:04d} " + "x" * 16_000)  # the board takes any length from us
@@ -537,9 +527,8 @@ def test_every_message_delivered_is_counted_once_whoever_writes_it(chat):
         slow.settimeout(10)
         ids = [json.loads(wire.read_frame(slow_file).payload)["message"]["id"] for _ in range(total)]
         assert ids == list(range(1, total + 1))
-        deadline = time.monotonic() + 2  # the count follows the write: the client may read first
-        while chat.meter.report(["slow"])["slow"]["messages_delivered"] != total and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # the count follows the write: the client may read first
+        eventually(lambda: chat.meter.report(["slow"])["slow"]["messages_delivered"] == total, 2)
         assert chat.meter.report(["slow"])["slow"]["messages_delivered"] == total
         slow_file.close()
         slow.close()

@@ -23,9 +23,9 @@ import time
 import websockets
 from websockets.asyncio.server import serve
 
-from .crowd import open_file_limit
+from servers.chat import NOTIFICATION  # our ticker's words, so the frames are as long
 
-TEXT = "Notification #{count}: the server speaks first"  # our ticker's words, so the frames are as long
+from .crowd import open_file_limit
 
 
 class Broadcaster:
@@ -60,7 +60,7 @@ class Broadcaster:
             await asyncio.sleep(interval)  # wait, then post: as our ticker does
             count += 1
             self.last_id += 1
-            message = {"id": self.last_id, "author": "server", "text": TEXT.format(count=count),
+            message = {"id": self.last_id, "author": "server", "text": NOTIFICATION.format(count=count),
                        "time": time.time(), "reply_to": None}
             websockets.broadcast(self.subscribers, json.dumps({"type": "message", "message": message}))
 

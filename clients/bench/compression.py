@@ -21,7 +21,7 @@ import string
 
 import websockets.sync.client
 
-from servers.chat import SERVER
+from servers.chat import NOTIFICATION, SERVER
 
 from .relay import Relay
 
@@ -48,7 +48,7 @@ def hpack_sizes() -> dict:
 
 def notifications(count: int) -> list[str]:
     """Texts like the ones the other byte counts push: each repeats most of the one before."""
-    return [f"Notification #{n + 1}: the server speaks first" for n in range(count)]
+    return [NOTIFICATION.format(count=n + 1) for n in range(count)]
 
 
 def random_texts(count: int, length: int = 40, seed: int = 7) -> list[str]:

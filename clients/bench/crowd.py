@@ -269,6 +269,9 @@ async def connect_all(listeners: list, at_once: int = CONNECTING_AT_ONCE) -> tup
 
     outcomes = await asyncio.gather(*(connect(listener) for listener in listeners), return_exceptions=True)
     connected = [listener for listener, outcome in zip(listeners, outcomes) if outcome is None]
+    for listener, outcome in zip(listeners, outcomes):
+        if outcome is not None and listener.connection is not None:
+            listener.connection.close()  # a refused handshake or stream leaves its socket open: this process lives on
     errors = [f"{type(outcome).__name__}: {outcome}" for outcome in outcomes if outcome is not None]
     return connected, errors
 

@@ -18,8 +18,10 @@ from clients import wire
 from clients.polling_client import poll
 from servers.chat import SERVER
 
+from .latency import LONG_POLL_WAIT  # the toolkit's: the news always comes sooner
+from .stats import summarize
+
 NAMES = "AB"
-LONG_POLL_WAIT = 5  # seconds; the news always comes sooner
 
 
 def follow_websocket(nodes, after: int, last: int, got: list, log: list) -> None:
@@ -92,10 +94,10 @@ def summary(drop: dict, events: int) -> dict:
     rows = {}
     for name, follower in drop["followers"].items():
         ids = [message_id for _, message_id, _ in follower["got"]]
-        delays = sorted((t - stamped) * 1000 for t, _, stamped in follower["got"])
+        delays = summarize([t - stamped for t, _, stamped in follower["got"]])  # seconds in, ms out
         lost = [at for at, what, _ in follower["log"] if what.startswith("lost")]
         rows[name] = {"received": len(set(ids)), "duplicates": len(ids) - len(set(ids)), "events": events,
-                      "median_ms": delays[len(delays) // 2] if delays else None, "worst_ms": max(delays, default=None),
+                      "median_ms": delays.get("median_ms"), "worst_ms": delays.get("max_ms"),
                       "noticed_ms": (lost[0] - drop["killed_at"]) * 1000 if lost else None,
                       "moved": any("node B" in what for _, what, _ in follower["log"]), "log": follower["log"]}
     return rows

@@ -25,13 +25,13 @@ from clients import wire
 from clients.polling_client import poll
 from servers.chat import SERVER
 
-LONG_POLL_WAIT = 5  # seconds a long poll may wait; a broadcast always comes sooner
+from .latency import LONG_POLL_WAIT, read_stream_opening  # the toolkit's wait: a broadcast always comes sooner
+
 # Server threads by the name Python gives them ("Thread-N (<target>)"), and what each one does:
 THREAD_KINDS = {
     "(process_request_thread)": "request",  # Werkzeug: one per connection being served (a /ws writes in it)
     "websocket-reader": "socket reader",  # our /ws: reads the client's frames (websocket_connection.py)
 }
-BROADCASTER = "websocket-broadcaster"  # one per WebSocket server, however many clients (broadcast.py)
 
 
 def server_threads() -> Counter:
@@ -135,12 +135,7 @@ def threads_of_one_event_stream(server) -> Counter:
     sock = socket.create_connection((server.host, server.port), timeout=10)
     try:
         sock.sendall(wire.request_bytes("GET", "/api/events", f"{server.host}:{server.port}"))
-        received = b""
-        while b"retry:" not in received:  # the head and the first line: the stream is open
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"the event stream was refused: {received[:60]!r}")
-            received += chunk
+        read_stream_opening(sock)
         _wait_until(lambda: (server_threads() - before)["request"] >= 1, 2.0)
         return server_threads() - before
     finally:

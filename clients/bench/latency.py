@@ -26,7 +26,7 @@ import requests
 import websocket  # websocket-client: synchronous, so no thread hand-off inside the timing
 
 from clients import wire
-from servers.chat import SERVER
+from servers.chat import NOTIFICATION, SERVER
 
 from .progress import silent
 
@@ -312,8 +312,8 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
     """Server-originated events: from the server stamping one (Message.time) to the client holding it.
 
     ``transport`` is "websocket" (``url`` is the ws:// base), "sse" (``url`` is http://: the event
-    stream) or "polling" (``url`` is http://; ``interval`` None = long polling). Events are posted on ``chat.board`` at random
-    moments, ``rate`` per second on average: in this process, or over HTTP for a
+    stream) or "polling" (``url`` is http://; ``interval`` None = long polling). Events are posted on
+    ``chat.board`` at random moments, ``rate`` per second on average: in this process, or over HTTP for a
     server elsewhere (``remote.RemoteBoard``). In this process the server's stamp and
     the client's arrival are read from the same wall clock (``time.time``), so no
     clock offset enters the figure; against another machine ``clock_offset`` (its
@@ -327,7 +327,7 @@ def push_latency(chat, transport: str, url: str, count: int, rate: float = 25, i
     def post_events() -> None:
         for n in range(total):
             time.sleep(rng.uniform(0, 2 / rate))
-            posted.append(chat.board.post(SERVER, f"Notification #{n + 1}: the server speaks first").id)
+            posted.append(chat.board.post(SERVER, NOTIFICATION.format(count=n + 1)).id)
             progress(label, n + 1, total)
 
     if transport == "sse":
@@ -422,12 +422,7 @@ def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, 
         with _connect(http_port, host) as sock:
             started = time.perf_counter()
             sock.sendall(events)
-            data = b""
-            while b"\r\n\r\nretry:" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise RuntimeError(f"the event stream was refused: {data[:40]!r}")
-                data += chunk
+            read_stream_opening(sock)
             steps["sse_stream_open"].append(time.perf_counter() - started)
         progress("connection setup", i + 1, warmup + count)
     return {name: samples[warmup:] for name, samples in steps.items()}
@@ -453,6 +448,17 @@ def _read_response(sock: socket.socket, body: bool = True) -> bytes:
     while len(rest) < length:
         rest += sock.recv(65536)
     return head
+
+
+def read_stream_opening(sock: socket.socket) -> bytes:
+    """An event stream's response head and its first line (``retry:``): from then on the stream is open."""
+    data = b""
+    while b"\r\n\r\nretry:" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"the event stream was refused: {data[:60]!r}")
+        data += chunk
+    return data
 
 
 def _read_to_eof(sock: socket.socket) -> None:

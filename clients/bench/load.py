@@ -29,12 +29,12 @@ import argparse
 import sys
 import time
 
-from . import load_report
-from .load_processes import HOST, Broadcaster, ClientProcess, LoadError, OurServers
-from .crowd import too_few_files
-from .report import machine
+from servers.cluster import MAX_NODES, Cluster, ToolMissing  # a cluster's tools are looked for only when started
 
-NODE_COUNTS_AT_MOST = 8  # as python -m servers.cluster allows
+from . import load_report
+from .crowd import too_few_files
+from .load_processes import HOST, Broadcaster, ClientProcess, LoadError, OurServers
+from .report import machine
 
 FULL = {"clients": [10, 100, 1000], "messages": 20, "every": 1.0, "interval": 1.0, "idle": 3.0, "drain": 30.0}
 QUICK = {"clients": [10, 50], "messages": 5, "every": 0.5, "interval": 1.0, "idle": 1.0, "drain": 10.0}
@@ -84,7 +84,6 @@ def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: d
         with Broadcaster() as server:
             return crowd.run({**spec, "server": "reference", "port": server.port, "pid": server.pid}, timeout)
     if nodes:
-        from servers.cluster import Cluster, ToolMissing  # redis-server and nginx: only for this
         try:
             cluster = Cluster(nodes)
         except ToolMissing as error:
@@ -115,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog="Defaults: " + ", ".join(f"{key} {value}" for key, value in FULL.items()))
     parser.add_argument("--quick", action="store_true",
                         help="10 and 50 clients, 5 events 0.5 s apart (about 40 seconds)")
-    parser.add_argument("--clients", type=_client_counts, metavar="N,N,...",
+    parser.add_argument("--clients", type=_counts("clients", 100_000), metavar="N,N,...",
                         help="numbers of clients (default 10,100,1000)")
     parser.add_argument("--messages", type=_positive(int), metavar="K", help="server events per scenario (default 20)")
     parser.add_argument("--every", type=_positive(float, 0.1, 60), metavar="SECONDS",
                         help="seconds between server events, 0.1 to 60 (default 1: the websocket.org table's rate)")
     parser.add_argument("--interval", type=_positive(float), metavar="SECONDS",
                         help="short polling interval (default 1)")
-    parser.add_argument("--nodes", type=_node_counts, metavar="N,N,...",
+    parser.add_argument("--nodes", type=_counts("nodes", MAX_NODES), metavar="N,N,...",
                         help="run our transports against a cluster of N nodes (Redis and nginx in front), once per "
                              "N: 1,2 compares one node with two (needs Debian's redis-server and nginx)")
     parser.add_argument("--only", type=_transports, metavar="T,T,...", default=TRANSPORTS,
@@ -152,21 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _client_counts(value: str) -> list[int]:
-    try:
-        counts = [int(part) for part in value.split(",")]
-    except ValueError:
-        counts = []
-    if not counts or any(count < 1 or count > 100_000 for count in counts):
-        raise argparse.ArgumentTypeError("give whole numbers of clients from 1 to 100000, separated by commas")
-    return counts
-
-
-def _node_counts(value: str) -> list[int]:
-    counts = [int(part) for part in value.split(",") if part.strip().isdigit()]
-    if not counts or len(counts) != len(value.split(",")) or not all(1 <= n <= NODE_COUNTS_AT_MOST for n in counts):
-        raise argparse.ArgumentTypeError(f"give node counts from 1 to {NODE_COUNTS_AT_MOST}, separated by commas")
-    return counts
+def _counts(what: str, most: int):
+    """An argument type: whole numbers of ``what`` from 1 to ``most``, separated by commas."""
+    def parse(value: str) -> list[int]:
+        parts = [part.strip() for part in value.split(",")]
+        if not all(part.isdigit() and 1 <= int(part) <= most for part in parts):
+            raise argparse.ArgumentTypeError(f"give whole numbers of {what} from 1 to {most}, separated by commas")
+        return [int(part) for part in parts]
+    return parse
 
 
 def _positive(kind, low=None, high=None):

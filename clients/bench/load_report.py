@@ -301,18 +301,6 @@ def growth(results: dict) -> list[dict]:
     return rows
 
 
-def growth_table(rows: list[dict]) -> str:
-    """``growth``'s rows as text: one line per transport and figure."""
-    if not rows:
-        return "(one number of clients only: nothing to compare)"
-    small, large = rows[0]["clients"]
-    lines = [f"{'transport':<30}{'figure':<36}{f'{small} clients':>12}{f'{large} clients':>12}  verdict"]
-    for row in rows:
-        before, after = row["values"]
-        lines.append(f"{row['transport']:<30}{row['figure']:<36}{before:12.4g}{after:12.4g}  {row['verdict']}")
-    return "\n".join(lines)
-
-
 def growth_markdown(rows: list[dict]) -> str:
     """``growth``'s rows as a Markdown table, a figure per line and a transport per column; each cell reads
     "small → large (×factor)", and the latencies add whether the change is beyond noise."""

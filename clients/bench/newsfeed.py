@@ -41,7 +41,7 @@ def follow_the_news(chat, polling, websocket, seconds: float, tick: float, short
     pollers = {short: Poller(f"http://127.0.0.1:{relays[short].port}", short_interval, after=first,
                              until=lambda: holds_the_last(pollers[short])),
                "long polling": Poller(f"http://127.0.0.1:{relays['long polling'].port}", None, after=first,
-                                      until=lambda: holds_the_last(pollers["long polling"]), wait=5)}
+                                      until=lambda: holds_the_last(pollers["long polling"]))}
     sock, rfile, _, _ = wire.open_websocket("127.0.0.1", relays["WebSocket"].port, "/ws")
     frames = []
 

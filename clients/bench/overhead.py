@@ -169,8 +169,8 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
     Short polling every ``short_interval`` s; long polling with wait=``long_wait`` s;
     a WebSocket with no pings; one whose server pings every ``ping_interval`` s (a server
     started here for it, on ``stack.chat``); an event stream whose server writes a heartbeat
-    every ``ping_interval`` s (the polling server's heartbeat, 15 s by default, is set to that
-    for the measurement). The last two are left out when ``ping_interval`` is None, as against
+    every ``ping_interval`` s (a polling server started here for it, on ``stack.chat``, its
+    heartbeat set to that). The last two are left out when ``ping_interval`` is None, as against
     a server elsewhere.
 
     Why not simply bytes in a window divided by its length: a short window holds
@@ -181,17 +181,18 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
     1 / wait, 1 / ping_interval). The events seen are reported too. The clients
     idle for ``duration`` s, and longer if needed until each has had one whole event.
     """
-    pinging = None if ping_interval is None else RunningServer(
-        websocket_server.create_app(stack.chat, ping_interval=ping_interval))
+    pinging = streaming = None
+    if ping_interval is not None:  # servers of our own, so the shared ones keep their settings
+        pinging = RunningServer(websocket_server.create_app(stack.chat, ping_interval=ping_interval))
+        streaming = RunningServer(polling_server.create_app(stack.chat))
+        streaming.server.app.config["SSE_HEARTBEAT"] = ping_interval
     stop = threading.Event()
     relays = {"short polling": Relay(stack.polling.port, stack.polling.host, record=True),
               "long polling": Relay(stack.polling.port, stack.polling.host, record=True),
               "websocket": Relay(stack.websocket.port, stack.websocket.host, record=True)}
     if pinging is not None:
         relays["websocket + pings"] = Relay(pinging.port, record=True)
-        relays["server-sent events"] = Relay(stack.polling.port, stack.polling.host, record=True)
-        config = stack.polling.server.app.config
-        default_heartbeat, config["SSE_HEARTBEAT"] = config["SSE_HEARTBEAT"], ping_interval
+        relays["server-sent events"] = Relay(streaming.port, record=True)
     pollers = {"short polling": latency.Poller(f"http://127.0.0.1:{relays['short polling'].port}", short_interval,
                                                until=stop.is_set, after=stack.chat.board.last_id),
                "long polling": latency.Poller(f"http://127.0.0.1:{relays['long polling'].port}", None,
@@ -223,7 +224,7 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
             relay.stop()
         if pinging is not None:
             pinging.stop()
-            config["SSE_HEARTBEAT"] = default_heartbeat
+            streaming.stop()
     schedule = {"short polling": (f"interval {short_interval:g} s", 1 / short_interval),
                 "long polling": (f"wait={long_wait} s", 1 / long_wait), "websocket": ("no pings", 0.0)}
     if ping_interval is not None:

@@ -94,8 +94,8 @@ class Relay:
         self.connections: list[Connection] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
-        self._sockets: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []  # of the connections open now (each leaves on its end)
+        self._threads: list[threading.Thread] = []  # pumps, for stop() to join: the ended ones are let go
         self._lock = threading.Lock()
         self._accepting = threading.Thread(target=self._accept, name=f"relay:{self.port}", daemon=True)
         self._accepting.start()
@@ -118,6 +118,7 @@ class Relay:
                                         server.getsockname()[1])
                 self.connections.append(connection)
                 self._sockets += [client, server]
+                self._threads = [thread for thread in self._threads if thread.is_alive()]
                 done = threading.Barrier(2, action=functools.partial(self._finish, connection, client, server))
                 for source, sink, direction in ((client, server, "up"), (server, client, "down")):
                     thread = threading.Thread(target=self._pump, args=(source, sink, connection, direction, done),
@@ -165,6 +166,9 @@ class Relay:
 
     def _finish(self, connection: Connection, client, server) -> None:
         connection.closed = time.perf_counter()
+        with self._lock:
+            for sock in (client, server):
+                self._sockets.remove(sock)
         for sock in (client, server):
             sock.close()
 

@@ -38,7 +38,8 @@ def separate_boards(cluster, polls: int = 4) -> list[dict]:
         rows = [{"request": "POST the message", "node": node_of(posted), "messages": "stored"}]
         for _ in range(polls):
             answer = session.get(f"{cluster.polling_url}/api/messages?after=0", timeout=5)
-            rows.append({"request": "GET ?after=0", "node": node_of(answer), "messages": len(answer.json()["messages"])})
+            rows.append({"request": "GET ?after=0", "node": node_of(answer),
+                         "messages": len(answer.json()["messages"])})
     return rows
 
 
@@ -199,6 +200,8 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
         send(1)  # ends the long polls under way, so the pollers notice ``stop``
         for follower in followers:
             follower.join(5)
+    for session in sessions:
+        session.close()
     expected = list(range(first + 1, first + 4 * sends + 1))
 
     def tally(inboxes):
@@ -234,7 +237,8 @@ def node_costs(cluster, clients: int = 50) -> list[dict]:
     def post_and_count(receive) -> int:
         """Redis commands run from one message posted until every client has it (and its reply)."""
         before = admin.info("stats")["total_commands_processed"]
-        requests.post(f"{nodes[0].polling_url}/api/messages", json={"text": "to everyone"}, timeout=5).raise_for_status()
+        answer = requests.post(f"{nodes[0].polling_url}/api/messages", json={"text": "to everyone"}, timeout=5)
+        answer.raise_for_status()
         receive()
         return admin.info("stats")["total_commands_processed"] - before - 1  # the first INFO counts itself after
 

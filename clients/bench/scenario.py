@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from clients import wire
-from servers.chat import SERVER
+from servers.chat import NOTIFICATION, SERVER
 from servers.twins import Twins
 
 from . import sequence
@@ -214,7 +214,7 @@ def run(transport: str, stack: Twins, script: Script = Script(), delay: float = 
                 if event == "send":
                     client.send(script.text)
                 elif event.startswith("notify"):
-                    stack.chat.board.post(SERVER, f"Notification #{event.split()[1]}: the server speaks first")
+                    stack.chat.board.post(SERVER, NOTIFICATION.format(count=event.split()[1]))
         finally:
             client.close()
         relay.wait_closed(SETTLE)  # a long poll the client cut stays held on the server: not waited for

@@ -17,7 +17,9 @@ from pathlib import Path
 from .nginx import PING_INTERVAL, Nginx
 from .processes import Node, RedisServer, ToolMissing, find_tool, free_port
 
-__all__ = ["Cluster", "ToolMissing", "missing_tools"]
+__all__ = ["Cluster", "MAX_NODES", "ToolMissing", "missing_tools"]
+
+MAX_NODES = 8  # node processes one cluster may start
 
 
 def missing_tools(redis: bool = True) -> list[str]:
@@ -48,7 +50,8 @@ class Cluster:
             self.polling_port, self.websocket_port = polling_port or free_port(), websocket_port or free_port()
             for number in range(1, nodes + 1):
                 self.nodes.append(Node(number, self.folder, self.redis and self.redis.url, keep=keep, echo=echo,
-                                       ping_interval=PING_INTERVAL, proxy_ports=(self.polling_port, self.websocket_port)))
+                                       ping_interval=PING_INTERVAL,
+                                       proxy_ports=(self.polling_port, self.websocket_port)))
             for node in self.nodes:  # started side by side, waited for one by one
                 node.child.wait_ready()
             self.nginx = Nginx(self.folder / "nginx", self.polling_port, self.websocket_port, self.nodes, echo=echo)

@@ -4,9 +4,7 @@ import argparse
 import sys
 
 from ..__main__ import listen_for_stop_signals
-from . import Cluster, ToolMissing
-
-MAX_NODES = 8
+from . import MAX_NODES, Cluster, ToolMissing
 
 
 def main(argv: list[str] | None = None) -> int:

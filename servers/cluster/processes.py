@@ -18,6 +18,7 @@ from pathlib import Path
 
 START_TIMEOUT = 15  # seconds a child may take to become ready (a node imports Flask; nginx checks its config)
 STOP_TIMEOUT = 5  # seconds a child may take to stop before it is killed
+TAIL = 15  # lines of a child's log shown when it did not start
 SYSTEM_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")  # nginx lives here, outside an ordinary user's PATH
 PROJECT = Path(__file__).resolve().parents[2]  # where ``python -m servers`` finds the package
 
@@ -77,9 +78,10 @@ class Child:
                     self._ready.set()
         self._ready.set()  # the program ended: whoever waits for it to be ready learns so at once
 
-    def tail(self, lines: int = 15) -> str:
+    def tail(self) -> str:
+        """The last TAIL lines of the program's log: what to show when it did not start."""
         try:
-            return "".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-lines:])
+            return "".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-TAIL:])
         except OSError:
             return ""
 
@@ -125,7 +127,8 @@ class RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         argv = [find_tool("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
                 "--dir", str(self.folder), "--appendonly", "yes", "--save", "", "--logfile", "", "--daemonize", "no"]
-        self.child = Child("redis", argv, self.folder / "redis.log", ready="Ready to accept connections", echo=self.echo)
+        self.child = Child("redis", argv, self.folder / "redis.log", ready="Ready to accept connections",
+                           echo=self.echo)
         self.child.wait_ready()
         return self
 

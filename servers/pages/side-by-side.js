@@ -84,6 +84,9 @@ class Column {
 
   start(lastId) { this.startId = this.lastId = lastId; }
 
+  // The server no longer keeps the oldest messages after our cursor: every transport says how many (missed.count).
+  missed(count) { this.say(`${count} older messages are no longer kept`, true); }
+
   // A server restarted without its messages numbers them from 1 again: a cursor past the end of the new board
   // would skip every id up to the old one. Seen when the board's newest id is below the cursor: start over at 0.
   restarted() {
@@ -227,7 +230,7 @@ async function pollForever() {
       const body = await response.json();
       if (!response.ok) throw new Error(body.message);
       if (body.last_id < after) polling.restarted();
-      if (body.missed) polling.say(`${body.missed.count} older messages are no longer kept`, true);
+      if (body.missed) polling.missed(body.missed.count);
       if (!body.messages.length) poller.empty += 1;
       body.messages.forEach((message) => polling.receive(message));
     } catch (error) {
@@ -262,8 +265,7 @@ function stream() {
     polling.receive(JSON.parse(event.data));
   };
   source.addEventListener("restarted", () => polling.restarted());  // the server starts again from its first message
-  source.addEventListener("missed", (event) =>
-    polling.say(`${JSON.parse(event.data).count} older messages are no longer kept`, true));
+  source.addEventListener("missed", (event) => polling.missed(JSON.parse(event.data).count));
   source.onerror = () => {
     if (streamer.source !== source) return;
     if (source.readyState === EventSource.CONNECTING) {  // the browser reconnects by itself, with Last-Event-ID
@@ -271,10 +273,9 @@ function stream() {
       return polling.say("stream lost: the browser reconnects by itself", true);
     }
     source.close();  // an answer that is not a stream (a 503): EventSource gives up, so we try again ourselves
-    const wait = Math.round(Math.random() * streamer.backoff);
+    const wait = nextWait(streamer);
     polling.say(`the server refused the stream: trying again in ${wait} ms`, true);
     setTimeout(() => { if (streamer.source === source) stream(); }, wait);
-    streamer.backoff = Math.min(streamer.backoff * 2, BACKOFF[1]);
   };
 }
 
@@ -319,7 +320,7 @@ function connect() {
     const data = JSON.parse(event.data);
     if (data.type === "message") websocket.receive(data.message);
     if (data.type === "error") websocket.say(data.message, true);
-    if (data.type === "missed") websocket.say(`${data.missed.count} older messages are no longer kept`, true);
+    if (data.type === "missed") websocket.missed(data.missed.count);
   };
   socket.onclose = (event) => {
     if (pusher.closedByPage) {
@@ -334,11 +335,16 @@ function connect() {
 // Each failure doubles the bound of the wait, so a restarting server is not flooded with attempts; the wait itself is
 // a random time below the bound (jitter), so a class of thirty pages that lost the server together does not come back
 // at one instant, again and again. The command-line clients do the same (clients/backoff.py).
+function nextWait(state) {  // ms, for the attempt about to be made; state.backoff is the bound, doubled each time
+  const wait = Math.round(Math.random() * state.backoff);
+  state.backoff = Math.min(state.backoff * 2, BACKOFF[1]);
+  return wait;
+}
+
 function retry(why) {
-  const wait = Math.round(Math.random() * pusher.backoff);
+  const wait = nextWait(pusher);
   websocket.say(`${why}: reconnecting in ${wait} ms`, true);
   setTimeout(reconnect, wait);
-  pusher.backoff = Math.min(pusher.backoff * 2, BACKOFF[1]);
 }
 
 // Before resuming, ask whether the board is still the one the cursor belongs to. The polling server's status is the

@@ -37,14 +37,16 @@ def test_a_class_gets_every_message_exactly_once_in_order_across_a_restart():
     try:
         for n in range(BATCH):
             chat.board.post("server", f"before the restart #{n}")
-        assert eventually(lambda: all(len(messages) == BATCH for messages in shown.values()), 15), "timed out"
+        assert eventually(lambda: all(len(messages) == BATCH for messages in shown.values()), 15, step=0.02), \
+            "timed out"
         twins.stop()
         for n in range(BATCH):
             chat.board.post("server", f"while the server is down #{n}")
         twins = Twins(chat, polling_port=polling_port, websocket_port=websocket_port)
         for n in range(BATCH):
             chat.board.post("server", f"after the restart #{n}")
-        assert eventually(lambda: all(len(messages) >= 3 * BATCH for messages in shown.values()), 30), "timed out"
+        assert eventually(lambda: all(len(messages) >= 3 * BATCH for messages in shown.values()), 30, step=0.02), \
+            "timed out"
     finally:
         stop.set()
         twins.stop()  # ends the long polls under way
@@ -67,5 +69,3 @@ def test_backoff_doubles_its_bound_and_spreads_clients_out():
     assert bounds == [1, 2, 4, 8, 8, 8]
     backoff.reset()
     assert backoff.next_delay() == 1
-
-

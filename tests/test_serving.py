@@ -119,7 +119,7 @@ def test_when_every_connection_is_busy_a_newcomer_gets_503_then_is_served_again(
             poll.start()
         sockets = [wire.open_websocket("127.0.0.1", websocket.port, "/ws") for _ in range(2)]
         assert eventually(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 4, 5), \
-            "timed out"
+            "timed out waiting"
 
         refused = requests.get(f"{polling.url}/api/messages", timeout=5)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
@@ -134,11 +134,11 @@ def test_when_every_connection_is_busy_a_newcomer_gets_503_then_is_served_again(
         for poll in long_polls:
             poll.join(10)
         assert answers == [200] * 4
-        assert eventually(lambda: len(polling.server.connections) < 4, 5), "timed out"
+        assert eventually(lambda: len(polling.server.connections) < 4, 5), "timed out waiting"
         assert requests.get(f"{polling.url}/api/messages", timeout=5).status_code == 200
         for sock, rfile, _, _ in sockets:
             wire.close(sock, rfile)
-        assert eventually(lambda: not websocket.server.connections, 5), "timed out"
+        assert eventually(lambda: not websocket.server.connections, 5), "timed out waiting"
         sock, rfile, _, response = wire.open_websocket("127.0.0.1", websocket.port, "/ws")
         assert response.status == 101
         wire.close(sock, rfile)
@@ -151,7 +151,7 @@ def test_a_flood_beyond_the_cap_is_cut_without_a_thread_each(chat):
         for poll in busy:
             poll.start()
         assert eventually(lambda: sum(c.waiting_since is None for c in polling.server.connections) == 2, 5), \
-            "timed out"
+            "timed out waiting"
         flood = [connect(polling.port) for _ in range(100)]  # silent: each waits for its 503 in vain
         time.sleep(0.3)
         assert len(polling.server.connections) <= 2 + 32  # the busy ones, and at most 32 being refused
@@ -160,5 +160,3 @@ def test_a_flood_beyond_the_cap_is_cut_without_a_thread_each(chat):
         chat.board.post("ana", "done")
         for poll in busy:
             poll.join(10)
-
-

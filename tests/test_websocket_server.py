@@ -499,7 +499,7 @@ def test_concurrent_senders_always_find_their_reply_right_after_their_message(ch
     for thread in threads:
         thread.join(30)
     chat.stop_ticker()
-    assert eventually(lambda: sum(m.author != "server" for m in chat.board.after(0)) == senders * 30, 10)
+    assert eventually(lambda: sum(m.author != "server" for m in chat.board.after(0)) == senders * 30, 10, step=0.02)
     board = {m.id: m for m in chat.board.after(0)}
     for message in board.values():
         if message.author != "server":

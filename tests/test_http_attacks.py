@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from clients import wire
+from clients.backoff import Backoff
 from conftest import RawWebSocket, eventually, require_tool
 from servers import polling_server
 from servers.board import MessageBoard
@@ -325,3 +326,12 @@ def test_json_within_the_bound_is_read(polling, body, status):
                              timeout=5)
     assert response.status_code == status, response.text
 
+
+# --- the clients' backoff, after a server down for an hour ---------------------------------------------
+
+def test_backoff_stays_at_its_longest_wait_however_long_the_server_stays_down():
+    backoff = Backoff(first=0.25, longest=8)
+    delays = [backoff.next_delay() for _ in range(5000)]  # past 1,024 failures, 2 ** failures overflows a float
+    assert max(delays) <= 8 and max(delays[-100:]) > 4
+    backoff.reset()
+    assert backoff.next_delay() <= 0.25

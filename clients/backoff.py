@@ -8,6 +8,7 @@ same instants, again and again. Each waits a random time between zero and the bo
 which spreads them out. The browser pages do the same (``retry()`` in their scripts).
 """
 
+import math
 import random
 
 FIRST = 0.25  # seconds: the bound of the first wait
@@ -19,10 +20,13 @@ class Backoff:
         self.first, self.longest = first, longest
         self.rng = rng or random.Random()
         self.failures = 0
+        # Doubling past this many failures changes nothing, and 2 ** 1024 would not even fit in a float
+        # (about 68 minutes of a server that stays down): the exponent stops here.
+        self.doublings = math.ceil(math.log2(longest / first)) if 0 < first < longest else 0
 
     def next_delay(self) -> float:
         """Seconds to wait after one more failure: anywhere from 0 to the doubled bound."""
-        bound = min(self.longest, self.first * 2 ** self.failures)
+        bound = min(self.longest, self.first * 2 ** min(self.failures, self.doublings))
         self.failures += 1
         return self.rng.uniform(0, bound)
 

@@ -26,6 +26,10 @@ NOTIFICATION = "Notification #{count}: the server speaks first"  # what the tick
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
 TICKER_RANGE = (0.1, 60.0)  # seconds between server-originated events
 TICKER_STOP = 5  # seconds a stopping ticker may take to finish the post it is making (Redis may be slow)
+MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body or frame (a message needs one)
+NESTING = re.compile(r'"(?:[^"\\]|\\.)*+"?|[\[\]{}]', re.DOTALL)  # a string (even one never closed), or a bracket
+DEPTH_CHANGE = {"[": 1, "{": 1, "]": -1, "}": -1}
+SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads leaves of a \u escape without its other half
 
 
 class BadInput(ValueError):
@@ -41,10 +45,52 @@ class BadInput(ValueError):
 
 
 def parse_json(raw: str | bytes) -> object:
+    """A body or frame as JSON, or the documented refusal (``malformed_json``), whatever it holds.
+
+    Beyond what ``json.loads`` refuses, two things JSON text can say are refused too: nesting deeper
+    than MAX_DEPTH (Python's parser recurses: a thousand levels would crash it with a RecursionError),
+    and a lone surrogate, ``"\\ud800"``: an escape that names half of a character, which is no text
+    (UTF-8 cannot encode it, so Redis and other clients could not take it). Bytes must be UTF-8, as
+    RFC 8259 section 8.1 asks of JSON sent between systems.
+    """
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        deep = _too_deep(text)
+        value = None if deep else json.loads(text)
+    except ValueError as error:  # UnicodeDecodeError is one too
         raise BadInput("malformed_json", f"the body is not valid JSON ({error})") from None
+    if deep:
+        raise BadInput("malformed_json", f"the body nests arrays and objects more than {MAX_DEPTH} deep")
+    if "\\u" in text and any(SURROGATE.search(string) for string in _strings(value)):
+        raise BadInput("malformed_json", "the body has a \\u escape for half of a character (a lone surrogate)")
+    return value
+
+
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects lie more than MAX_DEPTH deep inside one another in ``text`` (brackets in
+    strings do not count), found without parsing: the parser would recurse that deep."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False  # too few brackets to matter: the common case, at no cost
+    depth = 0
+    for token in NESTING.finditer(text):
+        depth += DEPTH_CHANGE.get(token.group(), 0)
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+def _strings(value: object):
+    """Every string in a decoded JSON value, keys included, without recursion."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def read_new_message(payload: object, max_text: int = MAX_TEXT) -> tuple[str, str]:

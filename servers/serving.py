@@ -15,12 +15,17 @@ more may be written here (Werkzeug's server writes an ``HTTP/1.1 200 OK``
 there, which browsers read as a corrupt frame). The other half of that fix, closing TCP after the closing handshake,
 lives in ``websocket_server.py``.
 
+Each request is read whole, head and body, before the app sees it (``http_request.py`` says how, and
+which framing it refuses): within REQUEST_TIMEOUT of its first byte, or it is answered ``408``. Until
+then the connection counts as waiting, so it may be cut to make room for a new one (see ``Server``).
+
 Every accepted connection is a ``CountingSocket``: it counts the bytes it
 carries (TCP payload: HTTP or WebSocket bytes, not the IP/TCP headers) and
 bills them to whichever account the app names for the current request, so the
 browser pages can show exact bytes on the wire per client (see ``meter.py``).
 """
 
+import io
 import socket
 import sys
 import threading
@@ -29,64 +34,88 @@ import weakref
 from typing import Iterable
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
-from werkzeug.wsgi import LimitedStream
+
+from . import http_request
+from .http_request import Refusal
 
 IDLE_TIMEOUT = 60  # seconds a keep-alive connection may wait for its next request
-REQUEST_TIMEOUT = 10  # seconds a request, once begun, may leave the socket silent (a half-sent request ends)
+REQUEST_TIMEOUT = 10  # seconds a request has, from its first byte, to arrive whole (head and body)
 MAX_CONNECTIONS = 2000  # per server: each costs a thread (two for a WebSocket); see Server
 REFUSING_AT_ONCE = 32  # connections being told 503 at one time; past that, new ones are closed at once
 REFUSAL_TIMEOUT = 2  # seconds a refused connection has to send its request and hear the 503
+LINGER_BYTES = 1024 * 1024  # what the server reads and drops, at most, after refusing a request (see _linger)
 UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
-DRAIN_LIMIT = 64 * 1024  # unread request body we skip to reuse a connection
-LONGEST_LENGTH = 18  # digits in a Content-Length we read: a larger body could not be sent anyway
 JSON = [("Content-Type", "application/json")]
-BAD_LENGTH = b'{"error":"invalid_content_length","message":"Content-Length must be a whole number of bytes"}'
-TOO_LONG = b'{"error":"body_too_large","message":"this Content-Length is larger than any body we accept"}'
-BUSY = b'{"error":"server_busy","message":"this server is serving as many connections as it may: try again"}'
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+BUSY = "this server is serving as many connections as it may: try again"
 
 
 class RequestHandler(WSGIRequestHandler):
     def handle_one_request(self) -> None:
-        """Wait for a request (a keep-alive connection may idle), then give it REQUEST_TIMEOUT per read.
+        """Wait for a request (a keep-alive connection may idle), read it whole within the request timeout,
+        then serve it.
 
-        While it waits, the connection may be evicted to make room for a new one (see Server);
-        once its request has arrived whole, it is served.
+        Until the request has arrived whole, the connection may be evicted to make room for a new one
+        (see Server); a request that breaks HTTP's framing or a bound gets its documented error and the
+        connection is closed. What reading means is in http_request.py.
         """
-        self.connection.waiting_since = time.monotonic()
-        self.connection.settimeout(REFUSAL_TIMEOUT if self.connection.refused else self.server.idle_timeout)
+        connection = self.connection
+        connection.waiting_since = time.monotonic()
+        self.command = self.path = self.requestline = "-"  # what the log shows of a request never read
+        self.request_version = "HTTP/1.1"  # the version of any error the server answers on its own
+        self.close_connection = True
+        connection.settimeout(REFUSAL_TIMEOUT if connection.refused else self.server.idle_timeout)
         try:
             if not self.rfile.peek(1):  # the client closed the connection (or it was evicted)
-                self.close_connection = True
                 return
         except (OSError, ValueError):  # silent past the idle timeout, evicted, or reset
-            self.close_connection = True
             return
-        self.connection.settimeout(REFUSAL_TIMEOUT if self.connection.refused else self.server.request_timeout)
-        super().handle_one_request()
+        connection.deadline = time.monotonic() + (REFUSAL_TIMEOUT if connection.refused
+                                                  else self.server.request_timeout)
+        try:
+            body = self._read_request()
+        except Refusal as refusal:
+            self._refuse(refusal)
+            return
+        except OSError:  # reset by the client: nobody to answer
+            return
+        if body is None:
+            return
+        connection.deadline = connection.waiting_since = None  # the request is here: it is served, not evicted
+        connection.settimeout(self.server.request_timeout)  # for each write of the answer
+        if connection.refused:
+            self._refuse(Refusal(503, "server_busy", BUSY))
+            return
+        self.serve(body)
 
-    def run_wsgi(self) -> None:
-        self.connection.waiting_since = None  # the request is here: it is served, not evicted
+    def _read_request(self) -> bytes | None:
+        """The request's head into this handler's attributes, and its body; None if no request came."""
+        try:
+            head = http_request.read_head(self.rfile)
+            if head is None:
+                return None
+            self.command, self.path, self.request_version = head.method, head.target, head.version
+            self.requestline, self.headers = head.request_line, head.headers
+            self.close_connection = not head.keep_alive
+            if head.expects_continue and head.length != 0:
+                self.wfile.write(CONTINUE)
+            return http_request.read_body(self.rfile, head)
+        except TimeoutError:
+            message = f"a request must arrive whole within {self.server.request_timeout} s of its first byte"
+            raise Refusal(408, "request_timeout", message) from None
+
+    def serve(self, body: bytes) -> None:
+        """Hand the request, whole, to the app, and write its answer."""
         environ = self.environ = self.make_environ()
-        if self.connection.refused:
-            self.close_connection = True
-            self._respond(503, "Service Unavailable", JSON + [("Retry-After", "1")], BUSY, False)
-            return
-        length = environ.get("CONTENT_LENGTH", "")
-        if length and not (length.isascii() and length.isdigit()):  # we could not tell where the body ends
-            self.close_connection = True
-            self._respond(400, "Bad Request", JSON, BAD_LENGTH, False)
-            return
-        if len(length) > LONGEST_LENGTH:
-            self.close_connection = True
-            self._respond(413, "Content Too Large", JSON, TOO_LONG, False)
-            return
-        body = _request_body(environ)
+        environ.pop("wsgi.input_terminated", None)  # the body was chunked: it is decoded now, and its length known
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         status, headers, content = self._call_app(environ)
         if environ.get(UPGRADED):  # the WebSocket library wrote its own 101; the socket is its own now
             self.close_connection = True
             self.log_request(101)
             return
-        if not self.server.keep_alive or not _drain(body):
+        if not self.server.keep_alive:
             self.close_connection = True
         code, _, reason = status.partition(" ")
         head = environ["REQUEST_METHOD"] == "HEAD"
@@ -98,6 +127,29 @@ class RequestHandler(WSGIRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         self.connection.bill(None)  # the next request's bytes wait for that request's own client
+
+    def _refuse(self, refusal: Refusal) -> None:
+        """Answer ``refusal`` and close the connection, unless it was cut already (evicted)."""
+        self.close_connection = True
+        if self.connection.evicted:
+            return
+        self.connection.settimeout(REFUSAL_TIMEOUT)  # a short answer, to a client that may not read it
+        self.connection.deadline = time.monotonic() + REFUSAL_TIMEOUT  # and a short while to hear the rest
+        headers = JSON + ([("Retry-After", "1")] if refusal.status == 503 else [])
+        try:
+            self._respond(refusal.status, refusal.reason, headers, refusal.body(), False)
+            self._linger()
+        except OSError:  # the client has gone
+            pass
+
+    def _linger(self) -> None:
+        """After an answer that leaves part of the request unread: close our side, then read and drop what
+        the client still sends, for a moment. Closing at once with unread bytes would make TCP send a reset,
+        which can destroy the answer before the client reads it (RFC 9112 section 9.6)."""
+        self.connection.shutdown(socket.SHUT_WR)
+        unread = LINGER_BYTES
+        while unread > 0 and (dropped := self.connection.recv(min(unread, 65536))):
+            unread -= len(dropped)
 
     def _respond(self, code: int, reason: str, headers: list, content: bytes, head: bool, length: bool = True) -> None:
         """Status line, headers with an exact Content-Length (the basis of keep-alive), body."""
@@ -167,23 +219,6 @@ class RequestHandler(WSGIRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def _request_body(environ: dict) -> LimitedStream | None:
-    """Bound the body to Content-Length so leftovers can be skipped before the next request."""
-    if environ.get("wsgi.input_terminated"):  # chunked: no length to trust, so no reuse
-        return None
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    stream = environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], length)
-    return stream
-
-
-def _drain(body: LimitedStream | None) -> bool:
-    """Skip what the app left unread; False if the connection cannot be reused."""
-    if body is None or body.limit - body.tell() > DRAIN_LIMIT:
-        return False
-    body.exhaust()
-    return True
-
-
 class CountingSocket(socket.socket):
     """A TCP connection that counts the bytes it carries and bills them to an account.
 
@@ -201,7 +236,9 @@ class CountingSocket(socket.socket):
         self._held = [0, 0]  # sent, received
         self._accounts = weakref.WeakSet()  # every account this connection billed: a forgotten one drops out
         # What the server's admission control (see Server) knows of this connection:
-        self.waiting_since: float | None = time.monotonic()  # waiting for a request since; None while served
+        self.waiting_since: float | None = time.monotonic()  # waiting for a request, or receiving it, since;
+        # None while its request is served
+        self.deadline: float | None = None  # when the request being received must have arrived whole
         self.refused = False  # accepted only to be answered 503
         self.evicted = False  # cut to make room for a newer connection
 
@@ -225,12 +262,23 @@ class CountingSocket(socket.socket):
             else:
                 self._account.add(sent, received)
 
+    def _before_receiving(self) -> None:
+        """With a deadline, each read may wait only for what is left of it: a client sending a byte now and
+        then cannot stretch a request past its deadline (a timeout alone bounds only each wait)."""
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request did not arrive whole in time")
+            self.settimeout(left)
+
     def recv(self, bufsize, flags=0):
+        self._before_receiving()
         data = super().recv(bufsize, flags)
         self._count(0, len(data))
         return data
 
     def recv_into(self, buffer, nbytes=0, flags=0):
+        self._before_receiving()
         count = super().recv_into(buffer, nbytes, flags)
         self._count(0, count)
         return count
@@ -250,8 +298,8 @@ class Server(ThreadedWSGIServer):
 
     Every connection costs a thread, so at most ``max_connections`` are open at once. When a new one
     arrives at the cap, the connection that has waited longest for a request (an idle keep-alive, or
-    one that sent half a request and went quiet) is cut to make room: a slow or silent client cannot
-    crowd out a well-behaved one. Only when every connection is busy (being answered, long-polling, a
+    one whose request is still arriving, however slowly) is cut to make room: a slow or silent client
+    cannot crowd out a well-behaved one. Only when every connection is busy (being answered, long-polling, a
     WebSocket) is the newcomer refused: it gets ``503`` with ``Retry-After`` and the JSON error
     ``server_busy`` (a WebSocket handshake too, before the upgrade).
     """

@@ -1,7 +1,8 @@
 """Property-based: whatever a client sends, the servers answer with a documented error or do what was asked.
 
 Hypothesis generates the inputs (every query parameter and JSON field both servers read, as any text or
-JSON value, including numbers of thousands of digits) against real servers. The properties:
+JSON value, including numbers of thousands of digits, strings with halves of characters and arrays nested
+a thousand deep) against real servers. The properties:
 no answer is a 500 (or a dropped connection), and the board changes only for a valid send, by exactly
 the message and its reply.
 """
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from clients import wire
-from servers.chat import LONGEST_WAIT, MAX_AUTHOR, MAX_TEXT, SERVER
+from servers.chat import LONGEST_WAIT, MAX_AUTHOR, MAX_DEPTH, MAX_TEXT, SERVER
 from servers.twins import Twins
 
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -25,19 +26,28 @@ ERRORS = {400, 403, 404, 405, 413, 415, 422, 426}  # every refusal servers/READM
 huge_number = st.sampled_from([19, 20, 300, 4300, 4301, 5000]).map(lambda n: "9" * n)  # Python stops at 4,300
 number_like = st.one_of(st.integers(-10, 2**64).map(str), huge_number, st.just("١"), st.just("1e3"), st.just(" 7"))
 any_text = st.one_of(st.text(max_size=60), number_like)
-json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+# Text with halves of characters (lone surrogates): JSON can write them as "\ud800", no text can hold them.
+halves = st.tuples(st.text(max_size=3), st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2),
+                   st.text(max_size=3)).map("".join)
+json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30) | halves
                           | st.integers(300, 4000).map(lambda n: 10**n), lambda inner: st.lists(inner, max_size=3)
                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 message_fields = st.fixed_dictionaries({}, optional={
-    "text": st.one_of(json_value, st.text(max_size=5), st.text(min_size=MAX_TEXT - 2, max_size=MAX_TEXT + 2)),
-    "author": st.one_of(json_value, st.just(SERVER), st.text(max_size=MAX_AUTHOR + 2)),
+    "text": st.one_of(json_value, st.text(max_size=5), st.text(min_size=MAX_TEXT - 2, max_size=MAX_TEXT + 2), halves),
+    "author": st.one_of(json_value, st.just(SERVER), st.text(max_size=MAX_AUTHOR + 2), halves),
     "type": st.one_of(st.just("send"), json_value), "interval": json_value})
-any_body = st.one_of(message_fields, json_value)
+any_body = st.one_of(message_fields, json_value, st.fixed_dictionaries({"type": st.just("send"), "text": halves}))
 # Bodies no JSON encoder writes: cut short, or a number longer than Python converts (over 4,300 digits).
 broken_body = st.one_of(
     any_body.map(lambda body: json.dumps(body)[:-1] or "{"),
     st.builds(lambda key, digits: f'{{"{key}": {"9" * digits}}}' if key else "9" * digits,
               st.sampled_from(["text", "author", "type", "interval", ""]), st.sampled_from([4301, 5000])))
+# Arrays and objects inside one another, around the servers' bound and far past it (Python's parser recurses:
+# a thousand levels crash it), alone or in a message that would be valid but for them.
+nested = st.builds(lambda brackets, depth: brackets[0] * depth + "0" + brackets[1] * depth,
+                   st.sampled_from([("[", "]"), ('{"a": ', "}"), ('[{"a": ', "}]")]),
+                   st.integers(1, 1200) | st.integers(MAX_DEPTH - 2, MAX_DEPTH + 1))
+nested_body = st.one_of(nested, nested.map(lambda inner: f'{{"type": "send", "text": "hi", "deep": {inner}}}'))
 
 
 def valid_send(payload) -> bool:
@@ -88,7 +98,7 @@ def test_any_status_question_is_answered(twins, session, clients):
         assert response.status_code in {200} | ERRORS, response.text
 
 
-any_json_text = st.one_of(any_body.map(json.dumps), broken_body)
+any_json_text = st.one_of(any_body.map(json.dumps), broken_body, nested_body)
 
 
 @EXAMPLES
@@ -106,12 +116,28 @@ def test_any_post_either_stores_a_message_and_its_reply_or_changes_nothing(twins
 
 
 def _parses(data: str) -> bool:
-    """Whether Python's json module reads it (it refuses numbers of over 4,300 digits, as the servers must)."""
+    """Whether the servers read it, by the documented rules: Python's json module reads it (it refuses numbers
+    of over 4,300 digits, as the servers must), it nests at most MAX_DEPTH deep, and its strings are text
+    (a lone surrogate, half of a character, is not)."""
     try:
-        json.loads(data)
-        return True
-    except ValueError:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
         return False
+    depth, strings = _depth_and_strings(value)
+    return depth <= MAX_DEPTH and not any(0xD800 <= ord(char) <= 0xDFFF for string in strings for char in string)
+
+
+def _depth_and_strings(value) -> tuple[int, list[str]]:
+    """How deep a decoded JSON value nests arrays and objects, and every string in it (keys too)."""
+    deepest, strings, pending = 0, [], [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            pending += [(child, depth + 1) for child in ([*item, *item.values()] if isinstance(item, dict) else item)]
+        elif isinstance(item, str):
+            strings.append(item)
+    return deepest, strings
 
 
 @EXAMPLES

@@ -12,7 +12,8 @@ import requests
 from servers import polling_server
 from servers.board import MessageBoard
 from servers.chat import LONGEST_WAIT, MAX_TEXT, Chat
-from servers.serving import DRAIN_LIMIT, RunningServer
+from servers.http_request import LARGEST_BODY
+from servers.serving import RunningServer
 
 
 @pytest.fixture
@@ -322,8 +323,8 @@ def test_an_unread_body_does_not_break_the_next_request(polling, chat, first, st
 
 
 def test_a_body_too_big_to_skip_closes_the_connection(api):
-    """Past serving.DRAIN_LIMIT the server would rather close than read a body it refuses."""
-    body = json.dumps({"text": "x" * (DRAIN_LIMIT + 1)}).encode()
+    """Past http_request.LARGEST_BODY the server would rather close than read a body it refuses."""
+    body = json.dumps({"text": "x" * (LARGEST_BODY + 1)}).encode()
     response = requests.post(api, data=body, headers=JSON, timeout=5)
     refused(response, 413, "body_too_large")
     assert response.headers["Connection"] == "close"

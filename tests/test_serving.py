@@ -14,6 +14,8 @@ from servers import polling_server, websocket_server
 from servers.serving import RunningServer
 
 HALF_A_REQUEST = b"GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: the head never ends
+SLOW_POST = (b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 16000\r\n\r\n{")  # the head is whole; the body comes a byte at a time, or never
 
 
 def connect(port: int) -> socket.socket:
@@ -81,6 +83,41 @@ def test_a_half_sent_request_is_timed_out(fast_timeouts):
     assert closed_by_server(sock, within=3)
 
 
+def trickle(sock: socket.socket, data: bytes, every: float, for_at_most: float) -> bytes:
+    """Send ``data`` every ``every`` seconds, as long as the server neither answers nor closes (at most
+    ``for_at_most`` seconds); what the server sent before it closed."""
+    sock.settimeout(every)
+    received = b""
+    deadline = time.monotonic() + for_at_most
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            sock.sendall(data)
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("first, then", [(HALF_A_REQUEST, b"X-Slow: 1\r\n"), (SLOW_POST, b" ")],
+                         ids=["head", "body"])
+def test_a_request_trickled_in_is_cut_at_the_request_timeout(fast_timeouts, first, then):
+    """Each byte comes well within the timeout, but the request as a whole must arrive within it."""
+    polling, _ = fast_timeouts
+    sock = connect(polling.port)
+    sock.sendall(first)
+    started = time.monotonic()
+    answered = trickle(sock, then, every=0.1, for_at_most=5)
+    assert time.monotonic() - started < 3, "the server let the request trickle in for as long as it liked"
+    head, _, body = answered.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"\r\nConnection: close" in head, answered
+    assert json.loads(body)["error"] == "request_timeout"
+
+
 def test_an_open_websocket_is_not_subject_to_the_http_timeouts(fast_timeouts, raw_websocket, chat):
     _, websocket = fast_timeouts
     ws = raw_websocket(websocket.port)
@@ -106,6 +143,39 @@ def test_half_sent_requests_beyond_the_cap_do_not_keep_a_good_client_waiting(cha
         assert len(polling.server.connections) <= 20 + 1
         for sock in attackers:
             sock.close()
+
+
+def test_slow_bodies_beyond_the_cap_do_not_keep_a_good_client_waiting(chat):
+    """A request still arriving is not yet being served: the server may cut it to make room."""
+    with RunningServer(polling_server.create_app(chat), max_connections=5) as polling:
+        attackers = [connect(polling.port) for _ in range(20)]
+        stop = threading.Event()
+
+        def one_byte_each_now_and_then() -> None:
+            while not stop.wait(0.2):
+                for sock in attackers:
+                    try:
+                        sock.sendall(b" ")
+                    except OSError:  # cut to make room
+                        pass
+
+        for sock in attackers:
+            sock.sendall(SLOW_POST)
+        sender = threading.Thread(target=one_byte_each_now_and_then)
+        sender.start()
+        try:
+            assert eventually(lambda: len(polling.server.connections) >= 5, 5), "timed out waiting"
+            time.sleep(0.3)  # every attacker's head has arrived
+            started = time.monotonic()
+            response = requests.post(f"{polling.url}/api/messages", json={"text": "let me in"}, timeout=5)
+            assert response.status_code == 201, response.text
+            assert time.monotonic() - started < 1
+        finally:
+            stop.set()
+            sender.join()
+            for sock in attackers:
+                sock.close()
+    assert [m.text for m in chat.board.after(0)][0] == "let me in"
 
 
 def test_when_every_connection_is_busy_a_newcomer_gets_503_then_is_served_again(chat):

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from conftest import eventually
-from servers import classroom
+from servers import classroom, room
 from servers.twins import Twins
 
 
@@ -63,8 +63,8 @@ def test_a_client_is_listed_while_its_stream_is_open_or_its_last_request_is_rece
 
 def test_the_teacher_switches_the_class_from_this_machine(twins):
     url = twins.polling.url
-    assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
-    for mode in classroom.MODES:
+    assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": room.FIRST_MODE}
+    for mode in room.MODES:
         assert requests.post(f"{url}/api/class/mode", json={"mode": mode}, timeout=5).json() == {"mode": mode}
         assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": mode}
     assert report(twins)["teacher"] is True and report(twins)["mode"] == "sse"
@@ -79,7 +79,7 @@ def test_a_bad_switch_is_refused(twins, body, status, code):
     response = requests.post(f"{twins.polling.url}/api/class/mode", data=data,
                              headers={"Content-Type": "application/json"}, timeout=5)
     assert (response.status_code, response.json()["error"]) == (status, code)
-    assert requests.get(f"{twins.polling.url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
+    assert requests.get(f"{twins.polling.url}/api/class/mode", timeout=5).json() == {"mode": room.FIRST_MODE}
 
 
 def test_from_another_address_the_switch_is_refused(chat, lan_address):
@@ -90,7 +90,7 @@ def test_from_another_address_the_switch_is_refused(chat, lan_address):
         response = requests.post(f"{url}/api/class/mode", json={"mode": "short"}, timeout=5)
         assert response.status_code == 403 and response.json()["error"] == "teacher_only"
         assert "http://127.0.0.1:PORT/class" in response.json()["message"]
-        assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
+        assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": room.FIRST_MODE}
         assert report(twins)["teacher"] is False
         assert report(twins)["join"] == [f"http://{lan_address}:{twins.polling.port}/"]  # what students open
 

@@ -21,7 +21,9 @@ test: $(FULL) tools
 tools:
 	@tests/install-tools.sh
 
+# The Python version first: a Python too old is told what to install before anything is downloaded.
 $(STUDENT): requirements.txt
+	@$(PYTHON) -m clients.setup_check --before-install
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) -r requirements.txt

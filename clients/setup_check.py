@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OLDEST = (3, 11)
 PORTS = (8001, 8002)
 TIMEOUT = 5  # seconds to wait for the teacher's servers
+SIGN_IN = (301, 302, 303, 307, 511)  # what a captive portal answers in the teacher's place: a redirect, or 511
 INSTALL = "make install   (without make: .venv/bin/python -m pip install -r requirements.txt)"
 NEWER_PYTHON = {  # what to install, by sys.platform, when this Python is too old
     "linux": "on Ubuntu 22.04, sudo apt-get install python3.11 python3.11-venv, then make install PYTHON=python3.11 "
@@ -216,6 +217,10 @@ def get_status(wire, host: str, port: int) -> tuple:
         body = json.loads(response.body)
     except ValueError:
         body = {}
+    if response.status in SIGN_IN:
+        return None, (f"a login page answers instead of the teacher's server (HTTP {response.status}): the Wi-Fi "
+                      "wants you to sign in first (a captive portal). Open any web page in your browser, sign in, "
+                      "then check again")
     if response.status == 403 and body.get("error") == "forbidden_host":
         return None, "the server answers only to its IP address: use the IP the teacher shows, not a name"
     if response.status != 200 or "twin_port" not in body:

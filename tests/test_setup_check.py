@@ -1,10 +1,12 @@
 """The pre-class set-up check, run as a student runs it, against real servers, busy ports and wrong addresses."""
 
+import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,6 +90,31 @@ def test_another_program_on_the_port_is_told_apart():
             answering.wait(5)
             answering.stdout.close()
     assert "something else answers there (HTTP 404): check the port" in done.stdout
+
+
+@pytest.mark.parametrize("status", [302, 511])
+def test_a_captive_portal_in_the_teachers_place_is_told_apart(status):
+    """A Wi-Fi that wants a sign-in first answers every request itself: with a redirect to its login page, or
+    with 511 Network Authentication Required."""
+    class Portal(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(status)
+            self.send_header("Location", "http://login.example/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Portal) as portal:
+        threading.Thread(target=portal.serve_forever, daemon=True).start()
+        try:
+            done = setup_check_run("--url", f"http://127.0.0.1:{portal.server_address[1]}", "--ports",
+                                   *map(str, free_ports(1)))
+        finally:
+            portal.shutdown()
+    assert done.returncode == 1
+    assert f"a login page answers instead of the teacher's server (HTTP {status})" in done.stdout
 
 
 @pytest.mark.parametrize("url", ["192.168.1.20:8001", "ws://127.0.0.1:8002/ws", "http://127.0.0.1:port"])

@@ -56,11 +56,11 @@ class Account:
     def row(self) -> dict:
         """What the class view lists: how it receives, its open streams, when it last asked (``seen``, on the
         wall clock, so that the rows of several server processes compare), its figures and its control's."""
-        control = self.control.to_json() if self.control else Account().to_json()
+        control = self.control.to_json() if self.control else {}
         with self._lock:
             seen = time.time() - (time.monotonic() - self.last_request) if self.last_request else 0.0
             head = {"transport": self.transport, "streams": self.streams, "seen": seen}
-        return {**head, **self.to_json(), **{f"control_{key}": control[key] for key in CONTROL_FIGURES}}
+        return {**head, **self.to_json(), **{f"control_{key}": control.get(key, 0) for key in CONTROL_FIGURES}}
 
     def to_json(self) -> dict:
         with self._lock:

@@ -30,6 +30,7 @@ from .room import FIRST_MODE, MODES, Room, connected
 MODE_KEY = "class:mode"
 FIGURES_KEY = "class:figures"  # a hash: node id -> {"time": published at, "clients": its meter's rows}
 PUBLISH_EVERY = 0.5  # seconds between two publications of a node's rows: how stale another node's figures may be
+POOL = 4  # Redis connections a node's class requests share; one waits for a free one (up to COMMAND_TIMEOUT)
 STALE = 3  # seconds after which a node's rows no longer count: it has stopped (or cannot reach Redis)
 NOT_ADDED = ("transport", "seen")  # the fields of a row that are not added up across nodes
 
@@ -40,7 +41,9 @@ class RedisRoom(Room):
     def __init__(self, url: str, meter) -> None:
         super().__init__(meter)
         self.url, self.node = url, uuid.uuid4().hex
-        self._redis = redis.Redis.from_url(url, socket_timeout=COMMAND_TIMEOUT, **OPTIONS)
+        self._pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL, timeout=COMMAND_TIMEOUT,
+                                                           socket_timeout=COMMAND_TIMEOUT, **OPTIONS)
+        self._redis = redis.Redis(connection_pool=self._pool)
         self._stopped = threading.Event()
         self._publisher = threading.Thread(target=self._publish, name="class-publisher", daemon=True)
         self._publisher.start()
@@ -74,7 +77,7 @@ class RedisRoom(Room):
             reach(self.url, self._redis.hdel, FIGURES_KEY, self.node)
         except BoardUnavailable:
             pass
-        self._redis.close()
+        self._pool.disconnect()
 
     def _publish(self) -> None:
         while not self._stopped.wait(PUBLISH_EVERY):

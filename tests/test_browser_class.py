@@ -84,8 +84,8 @@ def test_the_page_says_its_new_transport_as_soon_as_the_teacher_switches(room_si
     expect(student.locator("#state")).to_have_text("connected: the server writes every message into one long response")
     room_site.chat.room.switch("long")
     expect(student.locator("#transport")).to_have_text("long polling")
-    expect(student.locator("#state")).to_have_text("long polling: each request waits at the server until there is news",
-                                                  timeout=3_000)
+    expect(student.locator("#state")).to_have_text(
+        "long polling: each request waits at the server until there is news", timeout=3_000)
 
 
 def test_the_class_view_starts_and_stops_the_ticker(site, open_page):

@@ -68,6 +68,7 @@ def test_the_command_says_where_the_copies_are():
                           timeout=60)
     assert done.returncode == 0, done.stderr
     count = len(list((ROOT / "notebooks").glob("*.ipynb")))
-    assert done.stdout.startswith(f"{count} notebooks with their outputs cleared, in {ROOT / 'notebooks' / 'predict'}:")
+    folder = ROOT / "notebooks" / "predict"
+    assert done.stdout.startswith(f"{count} notebooks with their outputs cleared, in {folder}:")
     assert sorted(path.name for path in (ROOT / "notebooks" / "predict").glob("*.ipynb")) == sorted(
         path.name for path in (ROOT / "notebooks").glob("*.ipynb"))

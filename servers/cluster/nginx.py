@@ -114,7 +114,8 @@ def listen(host: str, port: int) -> str:
     if host == "::":
         return f"        listen [::]:{port} ipv6only=off;"
     addresses = ["127.0.0.1"] + ([host] if not is_loopback(host) else [])
-    return "\n".join(f"        listen {f'[{address}]' if ':' in address else address}:{port};" for address in addresses)
+    shown = [f"[{address}]" if ":" in address else address for address in addresses]  # IPv6 in brackets
+    return "\n".join(f"        listen {address}:{port};" for address in shown)
 
 
 class Nginx:

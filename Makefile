@@ -21,7 +21,9 @@ test: $(FULL) tools
 tools:
 	@tests/install-tools.sh
 
+# The Python version first: a Python too old is told what to install before anything is downloaded.
 $(STUDENT): requirements.txt
+	@$(PYTHON) -m clients.setup_check --before-install
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) -r requirements.txt
@@ -45,12 +47,16 @@ screenshot: $(FULL) tools
 check: $(STUDENT)
 	$(BIN)/python -m exercises.check $(EX)
 
-# The notebooks: `make lab` opens them in JupyterLab; `make notebooks` re-executes them all in place,
+# The notebooks: `make lab` opens them in JupyterLab; `make predict` writes copies with their outputs cleared
+# into notebooks/predict/, for predicting before each reveal; `make notebooks` re-executes them all in place,
 # outputs included (tests/test_notebooks.py runs them the same way and fails on any error).
-.PHONY: lab notebooks
+.PHONY: lab predict notebooks
 
 lab: $(STUDENT)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/python -m jupyterlab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+predict: $(STUDENT)
+	$(BIN)/python -m clients.predict
 
 notebooks: $(FULL)
 	$(BIN)/python tests/test_notebooks.py

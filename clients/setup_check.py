@@ -2,12 +2,16 @@
 
 Checks Python, the virtual environment, the packages, whether ports 8001 and 8002
 are free for your own demo, and, given the teacher's URL, whether both of the
-teacher's servers answer from here (the WebSocket one through a real handshake).
+teacher's servers answer from here (the WebSocket one through a real handshake),
+straight and then the way a browser goes: through the proxy the system names for
+that address, if any (a proxy can refuse what a straight connection passes).
 Each line says "ok" or what to fix, in plain words; the exit status is 0 when
-nothing needs fixing.
+nothing needs fixing. ``--before-install`` checks only the Python version: ``make
+install`` asks it first, so a Python too old is told what to install before anything
+is downloaded.
 
-It uses only Python's standard library (and ``clients/wire.py``, itself standard
-library only), so it runs before anything is installed, and it checks the Python
+It uses only Python's standard library (and ``clients/wire.py`` and ``servers/origins.py``,
+themselves standard library only), so it runs before anything is installed, and it checks the Python
 version before importing anything that an old Python could not read.
 """
 
@@ -19,12 +23,22 @@ import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 ROOT = Path(__file__).resolve().parent.parent
 OLDEST = (3, 11)
 PORTS = (8001, 8002)
 TIMEOUT = 5  # seconds to wait for the teacher's servers
+SIGN_IN = (301, 302, 303, 307, 511)  # what a captive portal answers in the teacher's place: a redirect, or 511
 INSTALL = "make install   (without make: .venv/bin/python -m pip install -r requirements.txt)"
+NEWER_PYTHON = {  # what to install, by sys.platform, when this Python is too old
+    "linux": "on Ubuntu 22.04, sudo apt-get install python3.11 python3.11-venv, then make install PYTHON=python3.11 "
+             "(another Linux: its python3.11 package or newer)",
+    "darwin": "the macOS installer from python.org (Python 3.12), or brew install python@3.12, then "
+              "make install PYTHON=python3.12",
+    "win32": "the Windows installer from python.org (Python 3.12, tick \"Add python.exe to PATH\"), or "
+             "winget install Python.Python.3.12, then py -3.12 -m venv .venv",
+}
 
 
 def main(argv: list | None = None) -> int:
@@ -32,10 +46,13 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--url", metavar="URL", help="the teacher's polling server, e.g. http://192.168.1.20:8001")
     parser.add_argument("--ports", type=int, nargs="+", default=list(PORTS), metavar="PORT",
                         help="ports your own demo needs free (default: 8001 8002)")
+    parser.add_argument("--before-install", action="store_true",
+                        help="check only the Python version, before anything is installed (make install does)")
     args = parser.parse_args(argv)
-    results = [check_python(sys.version_info[:2]), check_venv(), check_packages()]
-    results += [check_port(port) for port in args.ports]
-    if args.url:
+    results = [check_python(sys.version_info[:2])]
+    if not args.before_install:
+        results += [check_venv(), check_packages()] + [check_port(port) for port in args.ports]
+    if args.url and not args.before_install:
         if sys.version_info[:2] >= OLDEST:
             results += check_teacher(args.url)
         else:
@@ -44,16 +61,21 @@ def main(argv: list | None = None) -> int:
         print(f"[{'ok' if ok else 'FIX'}] {what}: {detail}")
     to_fix = sum(not ok for ok, _, _ in results)
     plural = "s" if to_fix > 1 else ""
-    print("\nReady for class." if not to_fix else f"\n{to_fix} thing{plural} to fix (see FIX above).")
+    ready = "This Python will do: the install goes on." if args.before_install else "Ready for class."
+    print(f"\n{ready}" if not to_fix else f"\n{to_fix} thing{plural} to fix (see FIX above).")
     return 0 if not to_fix else 1
 
 
-def check_python(version: tuple) -> tuple:
+def check_python(version: tuple, platform: str = sys.platform) -> tuple:
+    """Recent enough for the pinned packages (pip would say only "No matching distribution found" on an older one);
+    if not, what to install on this system."""
     shown = ".".join(map(str, version))
     if tuple(version) >= OLDEST:
         return True, "Python", shown
-    return False, "Python", (f"{shown} is too old: install Python {OLDEST[0]}.{OLDEST[1]} or newer (python.org), "
-                             "then set up again: delete the .venv folder and run make install")
+    newer = NEWER_PYTHON.get(platform, NEWER_PYTHON["linux"])
+    return False, "Python", (f"{shown} is too old: this project's packages need Python {OLDEST[0]}.{OLDEST[1]} or "
+                             f"newer. Install one beside it: {newer}. If a .venv folder was made with the old "
+                             "Python, delete it first.")
 
 
 def check_venv() -> tuple:
@@ -144,7 +166,44 @@ def check_teacher(url: str) -> list:
             "school firewall) may block WebSockets; tell the teacher"))]
     except (OSError, ValueError) as error:
         return results + [(False, f"a WebSocket to {host}:{twin}", explain(error, host, twin))]
-    return results + [(True, f"the teacher's WebSocket server ({host}:{twin})", "answers, and a WebSocket opens")]
+    results.append((True, f"the teacher's WebSocket server ({host}:{twin})", "answers, and a WebSocket opens"))
+    return results + check_browsers_way(wire, host, port, twin)
+
+
+def check_browsers_way(wire, host: str, port: int, twin: int) -> list:
+    """Both servers through the proxy this system names for ``host``, as a browser would reach them: an HTTP
+    request in absolute form, and a WebSocket through a CONNECT tunnel. A browser goes straight to a loopback
+    address, and to one the system's bypass list names: then the checks above were already the browser's way."""
+    from servers.origins import is_loopback  # standard library only, like wire
+
+    proxy = getproxies().get("http")
+    if not proxy or is_loopback(host) or proxy_bypass(host):
+        return [(True, "the way your browser goes", "straight to the teacher (no proxy for this address), as above")]
+    where = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    via, shown = (where.hostname, where.port or 80), f"through your proxy, {where.hostname}:{where.port or 80}"
+    fix = (f"your browser goes through the proxy {where.hostname}:{where.port or 80}, which {{}}. Ask for "
+           f"{host} to be added to its bypass list (no proxy for), or turn the proxy off for the class")
+    try:
+        with socket.create_connection(via, timeout=TIMEOUT) as sock, sock.makefile("rb") as rfile:
+            _, response = wire.http_exchange(sock, rfile, "GET", f"http://{host}:{port}/api/status", f"{host}:{port}")
+    except (OSError, ValueError, IndexError) as error:
+        return [(False, shown, fix.format(f"cannot be reached ({type(error).__name__}: {error})"))]
+    if response.status != 200 or b"twin_port" not in response.body:
+        return [(False, shown, fix.format(f"answers HTTP {response.status} for the teacher's page"))]
+    results = [(True, shown, "the teacher's polling server answers, as your browser will reach it")]
+    try:
+        with socket.create_connection(via, timeout=TIMEOUT) as sock, sock.makefile("rb") as rfile:
+            _, tunnel = wire.http_exchange(sock, rfile, "CONNECT", f"{host}:{twin}", f"{host}:{twin}")
+            if tunnel.status != 200:
+                return results + [(False, f"a WebSocket {shown}", fix.format(
+                    f"will not carry a WebSocket to port {twin} (HTTP {tunnel.status} to CONNECT): WebSocket mode "
+                    "fails in your browser, the polling modes and Server-Sent Events work") + "; or tell the teacher")]
+            key = wire.new_key()
+            sock.sendall(wire.upgrade_request(f"{host}:{twin}", "/ws", key))
+            wire.check_upgrade(wire.read_response(rfile), key)
+    except (OSError, ValueError, IndexError, wire.HandshakeError) as error:
+        return results + [(False, f"a WebSocket {shown}", fix.format(f"broke the WebSocket handshake ({error})"))]
+    return results + [(True, f"a WebSocket {shown}", "opens: the proxy tunnels it")]
 
 
 def get_status(wire, host: str, port: int) -> tuple:
@@ -158,6 +217,10 @@ def get_status(wire, host: str, port: int) -> tuple:
         body = json.loads(response.body)
     except ValueError:
         body = {}
+    if response.status in SIGN_IN:
+        return None, (f"a login page answers instead of the teacher's server (HTTP {response.status}): the Wi-Fi "
+                      "wants you to sign in first (a captive portal). Open any web page in your browser, sign in, "
+                      "then check again")
     if response.status == 403 and body.get("error") == "forbidden_host":
         return None, "the server answers only to its IP address: use the IP the teacher shows, not a name"
     if response.status != 200 or "twin_port" not in body:

@@ -7,6 +7,7 @@ processes serve one chat (``python -m servers.cluster`` starts them behind nginx
 """
 
 import argparse
+import os
 import signal
 import socket
 import sys
@@ -15,10 +16,14 @@ from urllib.parse import urlsplit
 from .board import KEEP, BoardUnavailable, MessageBoard
 from .chat import TICKER_RANGE, Chat
 from .classroom import network_urls
+from .meter import Meter
 from .origins import is_loopback
+from .room import Room
 from .serving import MAX_CONNECTIONS, allow_open_files
-from .twins import Twins
+from .twins import PROXY_TOKEN_VARIABLE, Proxy, Twins
 
+NETWORK_WARNING = ("WARNING: binding {host}: other machines on your network can reach these servers.\n"
+                   "         Do this only on a network you trust (a classroom), and stop the servers afterwards.")
 SPARE_FILES = 64  # open files the process needs besides its connections (listening sockets, pipes, modules)
 
 
@@ -44,14 +49,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="ping each WebSocket client every SECONDS; one silent for a whole interval is closed "
                              "(off by default; a proxy in front needs pings to keep idle connections open)")
     parser.add_argument("--proxy-ports", type=_port_pair, metavar="POLLING:WEBSOCKET",
-                        help="the ports a reverse proxy serves these twins on (the cluster's nginx): "
+                        help="the ports a reverse proxy on this machine serves these twins on (the cluster's nginx): "
                              "each page is sent there for its twin")
+    parser.add_argument("--proxy-host", default="127.0.0.1", metavar="ADDRESS",
+                        help="the address that proxy listens on besides loopback: the class view shows students its "
+                             f"URLs (with --proxy-ports; its secret comes in the environment, {PROXY_TOKEN_VARIABLE})")
     args = parser.parse_args(argv)
 
     if not is_loopback(args.host):
-        print(f"WARNING: binding {args.host}: other machines on your network can reach these servers.\n"
-              "         Do this only on a network you trust (a classroom), and stop the servers afterwards.",
-              file=sys.stderr)
+        print(NETWORK_WARNING.format(host=args.host), file=sys.stderr)
     files = allow_open_files(2 * args.max_connections + SPARE_FILES)
     if files < 2 * args.max_connections + SPARE_FILES:
         args.max_connections = max(1, (files - SPARE_FILES) // 2)
@@ -60,13 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     board = open_board(args.redis, args.keep)
     if board is None:
         return 2
-    chat = Chat(board)
+    meter = Meter()
+    chat = Chat(board, meter=meter, room=open_room(args.redis, meter))
     if args.ticker:
         chat.start_ticker(args.ticker)
     twins = Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
                   keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin,
                   max_connections=args.max_connections, ping_interval=args.ping_interval,
-                  twin_ports=args.proxy_ports)  # behind a proxy, pages reach the twin through it
+                  proxy=args.proxy_ports and Proxy(*args.proxy_ports, host=args.proxy_host,
+                                                   token=os.environ.get(PROXY_TOKEN_VARIABLE)))
     polling, websocket = twins.polling, twins.websocket
     stop_signals, _ = listen_for_stop_signals()  # before "Press Ctrl-C": a signal sent when it appears counts
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
     twins.stop()
+    chat.room.close()
     board.close()
     print("Stopped.")
     return 0
@@ -99,6 +108,14 @@ def open_board(redis_url: str | None, keep: int):
               "redis-server; python -m servers.cluster starts one for you.)", file=sys.stderr)
         return None
     return board
+
+
+def open_room(redis_url: str | None, meter: Meter) -> Room:
+    """The class (its mode, its students) in this process, or in Redis, shared with every process on that board."""
+    if redis_url is None:
+        return Room(meter)
+    from .redis_room import RedisRoom
+    return RedisRoom(redis_url, meter)
 
 
 def listen_for_stop_signals() -> tuple[socket.socket, socket.socket]:

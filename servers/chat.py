@@ -14,6 +14,7 @@ import time
 
 from .board import BoardUnavailable, Message, MessageBoard
 from .meter import Meter
+from .room import Room
 
 SERVER = "server"
 REPLY = "Client:{text}\nServer:I am fine, thanks!"  # the seed article's answer, exactly
@@ -159,10 +160,12 @@ def read_ticker(payload: object) -> float | None:
 class Chat:
     """One board plus the behaviour around it; both servers can share one Chat."""
 
-    def __init__(self, board: MessageBoard | None = None, max_text: int = MAX_TEXT) -> None:
+    def __init__(self, board: MessageBoard | None = None, max_text: int = MAX_TEXT, *, meter: Meter | None = None,
+                 room: Room | None = None) -> None:
         self.board = board or MessageBoard()
         self.max_text = max_text
-        self.meter = Meter()  # bytes and requests per browser client, shown by the side-by-side page
+        self.meter = meter or Meter()  # bytes and requests per browser client, shown by the side-by-side page
+        self.room = room or Room(self.meter)  # the class: its mode and its students (a RedisRoom in a cluster)
         self._ticker: tuple[threading.Event, threading.Thread, float] | None = None  # (stop it, its thread, interval)
         self._ticker_switch = threading.Lock()  # two pages may flip the ticker at the same moment
 

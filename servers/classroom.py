@@ -7,11 +7,17 @@ messages the transports delivered to it. ``/class`` shows those figures for ever
 connected client, totals per transport and what the server process costs, live.
 
 From the class view the teacher switches every student page at once between short
-polling every 100 ms, long polling, a WebSocket and Server-Sent Events, and the room
-watches the cost change. Only the teacher's own machine may switch: a request from a
-loopback address (students reach the server through the network, never through
-127.0.0.1). The student pages learn the mode by asking ``/api/class/mode`` once a
-second, billed to nobody, so their figures show only what their transport costs.
+polling every 100 ms, long polling, a WebSocket and Server-Sent Events, starts and
+stops the server's ticker, and the room watches the cost change. Only the teacher's
+own machine may switch: a request from a loopback address (students reach the server
+through the network, never through 127.0.0.1; behind the cluster's nginx, the address
+nginx saw, see ``web.client_address``). The student pages learn the mode by asking
+``/api/class/mode`` once a second and read their own figures from ``/api/status``:
+those control requests are billed apart (``meter.py``), so each row shows what its
+transport costs and the control requests are shown beside it.
+
+The mode and the list of students belong to the room (``room.py``): this process's, or,
+behind nginx, one that every node shares through Redis (``redis_room.py``).
 """
 
 import socket
@@ -21,18 +27,17 @@ import psutil
 from flask import Flask, current_app, request, send_from_directory
 
 from . import process, web
-from .origins import is_loopback
 from .chat import LONGEST_WAIT, BadInput
+from .origins import is_loopback
+from .room import MODES
 
-MODES = ("short", "long", "websocket", "sse")  # short polling every 100 ms, long polling, WebSocket, SSE
-FIRST_MODE = "long"  # what pages do until the teacher switches: cheap, and on the page's own port
 CONNECTED = LONGEST_WAIT + 5  # seconds since a client's last request (or an open stream) for the view to list it:
 # a long poll held as long as it may be, and the client's next request
-ROW = ("requests", "connections", "bytes_to_client", "bytes_from_client", "messages_delivered")
+ROW = ("requests", "connections", "bytes_to_client", "bytes_from_client", "messages_delivered", "control_requests",
+       "control_bytes_to_client", "control_bytes_from_client")  # the figures added up per transport
 
 
 def register(app: Flask) -> None:
-    app.config.update(CLASS_MODE=FIRST_MODE)
     app.add_url_rule("/class", "class_view", class_view)
     app.add_url_rule("/api/class", "class_report", class_report)
     app.add_url_rule("/api/class/mode", "class_mode", class_mode)
@@ -46,24 +51,22 @@ def class_view():
 
 def class_report():
     """GET /api/class: every connected client's figures, totals per transport, the server process, the mode."""
-    clients = []
-    for client, account in current_app.extensions["chat"].meter.connected(CONNECTED).items():
-        clients.append({"client": client, "transport": account.transport, "streams": account.streams,
-                        **account.to_json()})
+    chat = current_app.extensions["chat"]
+    clients = [{"client": client, **row} for client, row in chat.room.clients(CONNECTED).items()]
     totals: dict[str, dict] = {}
     for row in clients:
         total = totals.setdefault(row["transport"] or "sending only", {"clients": 0, **dict.fromkeys(ROW, 0)})
         total["clients"] += 1
         for name in ROW:
             total[name] += row[name]
-    return {"time": time.time(), "mode": current_app.config["CLASS_MODE"], "teacher": web.from_this_machine(),
-            "listed_for": CONNECTED,
+    return {"time": time.time(), "mode": chat.room.mode, "teacher": web.from_this_machine(),
+            "ticker": chat.ticker_interval, "listed_for": CONNECTED,
             "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
 
 
 def class_mode():
     """GET /api/class/mode: what the student pages should use now."""
-    return {"mode": current_app.config["CLASS_MODE"]}
+    return {"mode": current_app.extensions["chat"].room.mode}
 
 
 def switch_mode():
@@ -74,13 +77,17 @@ def switch_mode():
     mode = payload.get("mode") if isinstance(payload, dict) else None
     if mode not in MODES:
         raise BadInput("invalid_mode", f"\"mode\" must be one of {', '.join(MODES)}")
-    current_app.config["CLASS_MODE"] = mode
+    current_app.extensions["chat"].room.switch(mode)
     return {"mode": mode}
 
 
 def join_urls() -> list[str]:
     """What students open: this server's URL by each address of this machine it listens on, loopback aside
-    (none when it listens on loopback only, as it does unless started with --host 0.0.0.0)."""
+    (none when it listens on loopback only, as it does unless started with --host 0.0.0.0); behind the
+    cluster's nginx, nginx's."""
+    proxy = current_app.config["PROXY"]
+    if proxy is not None:
+        return network_urls(proxy.host, proxy.polling_port)
     return network_urls(request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT"))
 
 

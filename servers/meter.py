@@ -7,11 +7,13 @@ response headers it sends, and the browser compresses WebSocket frames
 apps bill a request's connection to the client id the page sends as
 ``?client=<id>``. Requests without an id (the pages themselves, this meter's
 own read-outs) are not billed to anyone, so measuring does not disturb the figures.
+A page's control requests (``/api/status``, ``/api/class/mode``) that carry its id are
+billed apart, to the account's ``control`` part: counted, but not as what the transport costs.
 
-The class view (``classroom.py``) lists the accounts of the clients connected now,
-with how they receive (``transport``) and how many messages the server delivered to
-each: the transports count those where they hand messages over (``deliver``), once
-per answer or batch of frames, never with work of their own per message.
+The class view (``classroom.py``, through ``room.py``) lists the accounts of the clients
+connected now, with how they receive (``transport``) and how many messages the server
+delivered to each: the transports count those where they hand messages over (``deliver``),
+once per answer or batch of frames, never with work of their own per message.
 """
 
 import threading
@@ -19,6 +21,7 @@ import time
 from collections import OrderedDict
 
 MAX_CLIENTS = 1000  # accounts kept; the oldest go first (a classroom reloads pages a lot)
+CONTROL_FIGURES = ("requests", "bytes_to_client", "bytes_from_client")  # what the class view shows of control
 
 
 class Account:
@@ -31,6 +34,7 @@ class Account:
         self.transport: str | None = None  # how it last asked for messages: "short polling", "websocket"...
         self.last_request = 0.0  # time.monotonic() of its last request
         self.streams = 0  # WebSockets and event streams open now
+        self.control: Account | None = None  # its page's control requests, billed apart (see Meter.attach)
 
     def add(self, sent: int, received: int) -> None:
         """Called by the connection for every read and write (``sent`` is server to client)."""
@@ -49,10 +53,14 @@ class Account:
         with self._lock:
             self.streams += opened
 
-    def connected(self, now: float, window: float) -> bool:
-        """A stream open, or a request within ``window`` seconds (longer than a long poll may be held)."""
+    def row(self) -> dict:
+        """What the class view lists: how it receives, its open streams, when it last asked (``seen``, on the
+        wall clock, so that the rows of several server processes compare), its figures and its control's."""
+        control = self.control.to_json() if self.control else {}
         with self._lock:
-            return self.streams > 0 or now - self.last_request < window
+            seen = time.time() - (time.monotonic() - self.last_request) if self.last_request else 0.0
+            head = {"transport": self.transport, "streams": self.streams, "seen": seen}
+        return {**head, **self.to_json(), **{f"control_{key}": control.get(key, 0) for key in CONTROL_FIGURES}}
 
     def to_json(self) -> dict:
         with self._lock:
@@ -77,14 +85,20 @@ class Meter:
                     self._accounts.popitem(last=False)
             return account
 
-    def attach(self, connection, client: str, transport: str | None = None) -> Account:
+    def attach(self, connection, client: str, transport: str | None = None, control: bool = False) -> Account:
         """Bill the current request (and, for a WebSocket, the rest of the connection) to ``client``.
 
         ``connection`` is the request's socket; one that does not count bytes
         (another WSGI server) still gets its requests counted. ``transport`` names
         how this request receives messages (None for a send: the client keeps its transport).
+        A ``control`` request (the page asking for its mode or its figures) goes to the account's
+        control part, so the account itself keeps what the transport costs.
         """
         account = self.account(client)
+        if control:
+            with account._lock:
+                account.control = account.control or Account()
+            account = account.control
         new_connection = connection.bill(account) if hasattr(connection, "bill") else False
         with account._lock:
             account.requests += 1
@@ -93,12 +107,11 @@ class Meter:
             account.last_request = time.monotonic()
         return account
 
-    def connected(self, window: float) -> dict[str, Account]:
-        """The accounts of the clients connected now (see ``Account.connected``), oldest first."""
-        now = time.monotonic()
+    def rows(self) -> dict[str, dict]:
+        """Every account's ``row``, oldest first: what the class view lists (``room.py`` picks the connected)."""
         with self._lock:
             accounts = list(self._accounts.items())
-        return {client: account for client, account in accounts if account.connected(now, window)}
+        return {client: account.row() for client, account in accounts}
 
     def report(self, clients: list[str]) -> dict:
         with self._lock:

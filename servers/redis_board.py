@@ -40,6 +40,8 @@ COMMAND_TIMEOUT = 5  # seconds one command may take before Redis counts as unava
 FOLLOW_BLOCK = 1.0  # seconds one XREAD BLOCK of the follower waits before it checks whether anyone still waits
 FOLLOW_BATCH = 500  # entries the follower reads at once
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+OPTIONS = dict(decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT,
+               retry=Retry(NoBackoff(), 1))  # one retry at once: a pooled connection Redis closed
 
 # KEYS: the stream, the counter. ARGV: keep, time, author, text, reply_to ("" for none)[, reply author, reply text].
 # With five more arguments the second message answers the first. Returns the first message's id.
@@ -65,10 +67,8 @@ class RedisBoard:
             raise ValueError("a board keeps at least one message")
         self.url, self.keep = url, keep
         self.stream, self.counter = "board:messages", "board:last_id"
-        self._options = dict(decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT,
-                             retry=Retry(NoBackoff(), 1))  # one retry at once: a pooled connection Redis closed
         self._pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL, timeout=COMMAND_TIMEOUT,
-                                                           socket_timeout=COMMAND_TIMEOUT, **self._options)
+                                                           socket_timeout=COMMAND_TIMEOUT, **OPTIONS)
         self._redis = redis.Redis(connection_pool=self._pool)
         self._store = self._redis.register_script(STORE)
         self._changed = threading.Condition()  # the follower's news, for this node's waiters
@@ -140,7 +140,7 @@ class RedisBoard:
         """Block in XREAD on the stream, from the newest id, and tell waiters of every new one. Ends when
         nobody has waited for a whole FOLLOW_BLOCK, when the board closes, or when Redis is lost."""
         connection = redis.Redis.from_url(self.url, single_connection_client=True,
-                                          socket_timeout=FOLLOW_BLOCK + COMMAND_TIMEOUT, **self._options)
+                                          socket_timeout=FOLLOW_BLOCK + COMMAND_TIMEOUT, **OPTIONS)
         try:
             position = int(connection.get(self.counter) or 0)
             while self._tell(position):
@@ -173,10 +173,15 @@ class RedisBoard:
     # --- Redis -----------------------------------------------------------------------------------
 
     def _call(self, command, *args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except REDIS_DOWN as error:
-            raise BoardUnavailable(f"Redis at {self.url} cannot be reached ({error})") from None
+        return reach(self.url, command, *args, **kwargs)
+
+
+def reach(url: str, command, *args, **kwargs):
+    """``command(*args, **kwargs)`` on the Redis at ``url``; BoardUnavailable while it cannot be reached."""
+    try:
+        return command(*args, **kwargs)
+    except REDIS_DOWN as error:
+        raise BoardUnavailable(f"Redis at {url} cannot be reached ({error})") from None
 
 
 def _id(entry_id: str) -> int:

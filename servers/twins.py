@@ -4,9 +4,12 @@ Sharing one ``Chat`` is what lets a polling client and a WebSocket client talk
 to each other. Each app is also told its twin's port, so a page served by one
 may use the other (see ``origins.py``); with port 0 the WebSocket server's port
 is known only once it is listening, so the polling app learns it afterwards.
-Behind a proxy (``twin_ports``: the proxy's polling and WebSocket ports) the pages
-reach the twin through the proxy, so that is the port each app is told.
+Behind a proxy (``Proxy``: the cluster's nginx) the pages reach the twin through the
+proxy, so that is the port each app is told, and the class view tells students the
+proxy's address.
 """
+
+from dataclasses import dataclass
 
 from . import polling_server, websocket_server
 from .broadcast import Broadcaster
@@ -14,11 +17,27 @@ from .chat import Chat
 from .serving import MAX_CONNECTIONS, RunningServer
 
 
+PROXY_TOKEN_VARIABLE = "CLUSTER_PROXY_TOKEN"  # the environment variable a node reads its proxy's secret from (not
+# an option: other users of the machine can read a process's command line, not its environment)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A reverse proxy in front of the twins, on this machine (the cluster's nginx): where pages and students
+    reach them, and the secret it adds to every request it passes on, by which the twins know its requests
+    from anyone's (``web.client_address``)."""
+
+    polling_port: int
+    websocket_port: int
+    host: str = "127.0.0.1"  # the address it listens on besides loopback (0.0.0.0: every address)
+    token: str | None = None
+
+
 class Twins:
     def __init__(self, chat: Chat | None = None, *, host: str = "127.0.0.1", polling_port: int = 0,
                  websocket_port: int = 0, keep_alive: bool = True, quiet: bool = True, allowed_origins=(),
                  ping_interval: float | None = None, max_connections: int = MAX_CONNECTIONS,
-                 twin_ports: tuple[int, int] | None = None) -> None:
+                 proxy: Proxy | None = None) -> None:
         self.chat = chat or Chat()
         self.polling = RunningServer(polling_server.create_app(self.chat, allowed_origins=allowed_origins),
                                      host, polling_port, keep_alive=keep_alive, quiet=quiet,
@@ -26,9 +45,10 @@ class Twins:
         self.websocket = RunningServer(websocket_server.create_app(
             self.chat, twin_port=self.polling.port, allowed_origins=allowed_origins, ping_interval=ping_interval),
             host, websocket_port, keep_alive=keep_alive, quiet=quiet, max_connections=max_connections)
-        pages_polling, pages_websocket = twin_ports or (self.polling.port, self.websocket.port)  # as pages reach them
-        self.polling.server.app.config["TWIN_PORT"] = pages_websocket
-        self.websocket.server.app.config["TWIN_PORT"] = pages_polling
+        pages_polling, pages_websocket = ((proxy.polling_port, proxy.websocket_port) if proxy else
+                                          (self.polling.port, self.websocket.port))  # as pages reach them
+        self.polling.server.app.config.update(TWIN_PORT=pages_websocket, PROXY=proxy)
+        self.websocket.server.app.config.update(TWIN_PORT=pages_polling, PROXY=proxy)
         self.ws_url = self.websocket.url.replace("http://", "ws://", 1)
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ time sync and byte counts, the ticker switch, and gives every error the same
 JSON shape: ``{"error": CODE, "message": "..."}``.
 """
 
+import hmac
 from pathlib import Path
 
 from flask import Flask, current_app, g, request, send_from_directory
@@ -18,6 +19,7 @@ from .chat import BadInput, Chat, parse_json, read_after, read_client, read_tick
 from .origins import host_allowed, is_loopback, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
+PROXY_TOKEN_HEADER = "X-Proxy-Token"  # what the cluster's nginx adds to every request it passes on (see Proxy)
 STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_wait": 400, "invalid_client": 400,
           "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400, "forbidden_origin": 403,
           "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415}
@@ -28,7 +30,7 @@ def create_app(name: str, chat: Chat | None, *, transport: str, landing_page: st
                allowed_origins) -> Flask:
     app = Flask(name)
     app.config.update(TRANSPORT=transport, LANDING_PAGE=landing_page, TWIN_PORT=twin_port,
-                      ALLOWED_ORIGINS=frozenset(allowed_origins))
+                      ALLOWED_ORIGINS=frozenset(allowed_origins), PROXY=None)  # PROXY: set by Twins behind nginx
     app.extensions["chat"] = chat or Chat()
     app.before_request(refuse_foreign_origin)
     app.before_request(count_client)
@@ -53,14 +55,15 @@ def refuse_foreign_origin() -> None:
 
 def count_client() -> None:
     """A request carrying ``?client=<id>`` is billed to that page's account (see meter.py), kept as
-    ``g.account`` for the views that deliver messages to count them."""
+    ``g.account`` for the views that deliver messages to count them; a control request, to its control part."""
     if "client" in request.args:
         client = read_client(request.args["client"])
         g.account = current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client,
-                                                                receiving())
+                                                                receiving(), control=request.endpoint in CONTROL)
 
 
 RECEIVING = {"converse": "websocket", "stream_events": "sse"}  # the views that push messages, by endpoint
+CONTROL = ("status", "class_mode")  # what a page asks besides its messages: its figures, the class's mode
 
 
 def receiving() -> str | None:
@@ -127,9 +130,21 @@ def require_teacher(message: str) -> None:
 
 
 def from_this_machine() -> bool:
-    """The request's TCP peer is a loopback address: it comes from the teacher's own machine (no one else can
-    send from one; students reach the server through the network)."""
-    return is_loopback(request.remote_addr or "")
+    """The request comes from a loopback address: from the teacher's own machine (no one else can send from
+    one; students reach the server through the network)."""
+    return is_loopback(client_address())
+
+
+def client_address() -> str:
+    """Where the request comes from: its TCP peer, or, for a request the cluster's own nginx passed on, the
+    address nginx saw (its ``X-Real-IP``). nginx's word is taken only when the peer is loopback (nginx runs on
+    this machine) and the request carries the secret nginx was given with the nodes (``Proxy.token``): any
+    other client can write those headers, and its own address is what counts."""
+    peer, proxy = request.remote_addr or "", current_app.config["PROXY"]
+    token = request.headers.get(PROXY_TOKEN_HEADER, "").encode("utf-8", "replace")  # any bytes a client sent
+    if proxy is not None and proxy.token and is_loopback(peer) and hmac.compare_digest(token, proxy.token.encode()):
+        return request.headers.get("X-Real-IP", "")
+    return peer
 
 
 def refuse(error: BadInput):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System tools the test suite drives: Debian's Chromium (browser tests, via Playwright),
 # tshark (packet captures that check our byte counts), redis-server and nginx (the cluster:
-# servers/cluster.py, notebook 06). Installed with apt-get when missing and we may (as root,
+# servers/cluster.py, notebook 06), tinyproxy (the set-up check through a real HTTP proxy).
+# Installed with apt-get when missing and we may (as root,
 # or with password-less sudo); otherwise we say what to install.
 set -u
 PATH="$PATH:/usr/sbin:/sbin"  # nginx lives in /usr/sbin, outside an ordinary user's PATH
@@ -10,6 +11,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
 [ ${#missing[@]} -eq 0 ] && exit 0
 as_root=
 if [ "$(id -u)" -eq 0 ]; then as_root=env; elif sudo -n true 2>/dev/null; then as_root="sudo -n"; fi

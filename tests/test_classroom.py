@@ -2,13 +2,15 @@
 what the server metered for each, and a switch only the teacher's own machine may flip."""
 
 import json
+import socket
 import time
 
 import pytest
 import requests
 
+from clients import wire
 from conftest import eventually
-from servers import classroom
+from servers import classroom, room
 from servers.twins import Twins
 
 
@@ -63,8 +65,8 @@ def test_a_client_is_listed_while_its_stream_is_open_or_its_last_request_is_rece
 
 def test_the_teacher_switches_the_class_from_this_machine(twins):
     url = twins.polling.url
-    assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
-    for mode in classroom.MODES:
+    assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": room.FIRST_MODE}
+    for mode in room.MODES:
         assert requests.post(f"{url}/api/class/mode", json={"mode": mode}, timeout=5).json() == {"mode": mode}
         assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": mode}
     assert report(twins)["teacher"] is True and report(twins)["mode"] == "sse"
@@ -79,7 +81,7 @@ def test_a_bad_switch_is_refused(twins, body, status, code):
     response = requests.post(f"{twins.polling.url}/api/class/mode", data=data,
                              headers={"Content-Type": "application/json"}, timeout=5)
     assert (response.status_code, response.json()["error"]) == (status, code)
-    assert requests.get(f"{twins.polling.url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
+    assert requests.get(f"{twins.polling.url}/api/class/mode", timeout=5).json() == {"mode": room.FIRST_MODE}
 
 
 def test_from_another_address_the_switch_is_refused(chat, lan_address):
@@ -90,7 +92,7 @@ def test_from_another_address_the_switch_is_refused(chat, lan_address):
         response = requests.post(f"{url}/api/class/mode", json={"mode": "short"}, timeout=5)
         assert response.status_code == 403 and response.json()["error"] == "teacher_only"
         assert "http://127.0.0.1:PORT/class" in response.json()["message"]
-        assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": classroom.FIRST_MODE}
+        assert requests.get(f"{url}/api/class/mode", timeout=5).json() == {"mode": room.FIRST_MODE}
         assert report(twins)["teacher"] is False
         assert report(twins)["join"] == [f"http://{lan_address}:{twins.polling.port}/"]  # what students open
 
@@ -101,3 +103,32 @@ def test_only_this_machine_may_start_or_stop_the_ticker(chat, lan_address):
         refused = requests.post(f"{twins.polling.url}/api/ticker", json={"interval": 0.1}, timeout=5)
         assert refused.status_code == 403 and refused.json()["error"] == "teacher_only"
         assert chat.ticker_interval is None and chat.board.last_id == 0
+
+
+def test_a_pages_control_requests_are_billed_apart_to_the_byte(twins, raw_websocket):
+    """A page on a WebSocket asks for its mode and its figures: those requests show as its control, every byte of
+    them, and its transport's figures stay the handshake's alone."""
+    raw_websocket(twins.websocket.port, "/ws?client=diego")
+    counted = {"requests": 0, "sent": 0, "received": 0}
+    with socket.create_connection(("127.0.0.1", twins.polling.port)) as connection, \
+            connection.makefile("rb") as rfile:
+        for path in ("/api/class/mode?client=diego", "/api/status?clients=diego&client=diego", "/api/class",
+                     "/api/class/mode?client=diego"):
+            request, response = wire.http_exchange(connection, rfile, "GET", path, "127.0.0.1")
+            if "client=diego" in path:  # the view's own read-out in between is billed to nobody
+                counted["requests"] += 1
+                counted["sent"] += len(request)
+                counted["received"] += len(response.raw)
+    expected = {"control_requests": counted["requests"], "control_bytes_from_client": counted["sent"],
+                "control_bytes_to_client": counted["received"]}
+    eventually(lambda: {key: rows(twins)["diego"][key] for key in expected} == expected, 2)
+    row = rows(twins)["diego"]
+    assert {key: row[key] for key in expected} == expected
+    assert (row["transport"], row["requests"], row["connections"]) == ("websocket", 1, 1)  # the handshake alone
+    assert report(twins)["totals"]["websocket"]["control_requests"] == 3
+
+
+def test_the_report_says_whether_the_ticker_runs(twins):
+    assert report(twins)["ticker"] is None
+    assert requests.post(f"{twins.polling.url}/api/ticker", json={"interval": 2}, timeout=5).ok
+    assert report(twins)["ticker"] == 2

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,79 @@ def test_the_light_install_executes_a_notebook(light, tmp_path):
     outputs = [output for cell in executed["cells"] for output in cell.get("outputs", [])]
     assert not [output for output in outputs if output["output_type"] == "error"]
     assert "server stopped" in "".join(outputs[-1]["text"])
+
+
+# ---- without make: README's commands, as a Windows student types them (with .venv/bin/python for .venv\Scripts) ----
+
+def readme_commands_without_make() -> list[list[str]]:
+    """The command lines of README.md's block "Without `make`", comments dropped, each split into words."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Without `make` (Windows, or by hand)", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].split() for line in block.splitlines() if line.split("#", 1)[0].strip()]
+
+
+@pytest.fixture(scope="module")
+def without_make(light):
+    """A venv made by README's first two commands, offline from the wheel folder ``light`` made: the pip line
+    with the --no-index --find-links README gives for a class without internet."""
+    wheels, venv = light.parent / "wheels", light.parent / "venv-without-make"
+    make_venv, install = readme_commands_without_make()[:2]
+    assert make_venv == ["python3", "-m", "venv", ".venv"] and install[1:] == ["-m", "pip", "install", "-r",
+                                                                                "requirements.txt"]
+    for command in ([sys._base_executable, *make_venv[1:-1], str(venv)],
+                    [str(venv / "bin" / "python"), *install[1:], "--no-index", "--find-links", str(wheels)]):
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return venv
+
+
+def started(command: list[str], ready: str, timeout: float = 60) -> str:
+    """Run a command that serves until stopped; return its output up to the line containing ``ready``, then
+    stop it with Ctrl-C, as its user would."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = ""
+    try:
+        deadline = time.monotonic() + timeout
+        while ready not in output and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            assert line, f"it ended: {output}"
+            output += line
+        assert ready in output, output
+        return output
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+@pytest.mark.timeout(1200)
+def test_readmes_commands_without_make_run(without_make):
+    python = str(without_make / "bin" / "python")
+    ran = []
+    for command in readme_commands_without_make()[2:]:
+        assert command[:2] == [".venv/bin/python", "-m"], command
+        module, args = command[2], command[3:]
+        ran.append(module)
+        if module == "servers":  # the demo: both servers, until Ctrl-C
+            started([python, "-m", module, *args, "--polling-port", "0", "--websocket-port", "0", "--quiet"],
+                    "Press Ctrl-C")
+        elif module == "jupyterlab":  # JupyterLab serves the notebooks folder
+            root = ["--allow-root"] if os.geteuid() == 0 else []  # as the Makefile adds it
+            output = started([python, "-m", module, *args, "--no-browser", "--ServerApp.port=0", *root],
+                             "/lab?token=")
+            assert f"Serving notebooks from local directory: {ROOT / 'notebooks'}" in output
+        elif module == "pytest":  # the test suite itself: this is it
+            continue
+        else:
+            done = subprocess.run([python, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=300)
+            assert "Traceback" not in done.stderr, done.stderr
+            if module == "exercises.check":  # the starter file: it runs, and says what is not written yet
+                assert done.returncode == 1 and "FAIL" in done.stdout and "0 of 3 checks pass." in done.stdout
+            else:
+                assert done.returncode == 0, done.stdout + done.stderr
+    assert ran == ["servers", "jupyterlab", "clients.predict", "exercises.check", "pytest"]

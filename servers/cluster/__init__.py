@@ -6,14 +6,19 @@ board is in Redis (any node answers any poll), while a WebSocket stays pinned to
 connection: every node follows the board (the bus), and when a node dies its clients reconnect through
 nginx to another one and resume from their last id.
 
-Everything listens on 127.0.0.1 only; the configuration, logs and Redis's data live in a temporary folder
-that ``stop`` removes. ``Cluster`` is what the command, the tests and notebook 06 start.
+Everything listens on 127.0.0.1 only, unless ``host`` names an address for nginx to listen on too (a class on
+the room's network: ``--host 0.0.0.0``); the nodes and Redis stay on loopback, reached through nginx alone. Every
+node shares the class (its mode, its students) through Redis, as it shares the board. The configuration, logs
+and Redis's data live in a temporary folder that ``stop`` removes. ``Cluster`` is what the command, the tests
+and notebook 06 start.
 """
 
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
+from ..twins import Proxy
 from .nginx import PING_INTERVAL, Nginx
 from .processes import Node, RedisServer, ToolMissing, find_tool, free_port
 
@@ -35,10 +40,11 @@ def missing_tools(redis: bool = True) -> list[str]:
 
 class Cluster:
     """redis-server (unless ``redis=False``: then every node has its own board in memory), ``nodes`` node
-    processes, and nginx on ``polling_port`` and ``websocket_port`` (free ports when 0)."""
+    processes, and nginx on ``polling_port`` and ``websocket_port`` (free ports when 0), of loopback and
+    ``host``."""
 
     def __init__(self, nodes: int = 2, *, redis: bool = True, polling_port: int = 0, websocket_port: int = 0,
-                 keep: int | None = None, echo=None) -> None:
+                 host: str = "127.0.0.1", keep: int | None = None, echo=None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="cluster-"))
         self.folder.chmod(0o711)  # started as root, nginx's workers run as nobody: they must reach their folders
         self.redis: RedisServer | None = None
@@ -48,13 +54,13 @@ class Cluster:
             if redis:
                 self.redis = RedisServer(self.folder / "redis").start()
             self.polling_port, self.websocket_port = polling_port or free_port(), websocket_port or free_port()
+            self.proxy = Proxy(self.polling_port, self.websocket_port, host=host, token=secrets.token_hex(16))
             for number in range(1, nodes + 1):
                 self.nodes.append(Node(number, self.folder, self.redis and self.redis.url, keep=keep, echo=echo,
-                                       ping_interval=PING_INTERVAL,
-                                       proxy_ports=(self.polling_port, self.websocket_port)))
+                                       ping_interval=PING_INTERVAL, proxy=self.proxy))
             for node in self.nodes:  # started side by side, waited for one by one
                 node.child.wait_ready()
-            self.nginx = Nginx(self.folder / "nginx", self.polling_port, self.websocket_port, self.nodes, echo=echo)
+            self.nginx = Nginx(self.folder / "nginx", self.proxy, self.nodes, echo=echo)
         except BaseException:
             self.stop()
             raise

@@ -1,9 +1,12 @@
 """python -m servers.cluster: Redis, N server processes and nginx in front, on this machine, until Ctrl-C."""
 
 import argparse
+import ipaddress
 import sys
 
-from ..__main__ import listen_for_stop_signals
+from ..__main__ import NETWORK_WARNING, listen_for_stop_signals
+from ..classroom import network_urls
+from ..origins import is_loopback
 from . import MAX_NODES, Cluster, ToolMissing
 
 
@@ -12,13 +15,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=_node_count, default=2, help=f"server processes, 1 to {MAX_NODES} (2)")
     parser.add_argument("--polling-port", type=int, default=8001, help="nginx's port for HTTP polling (8001)")
     parser.add_argument("--websocket-port", type=int, default=8002, help="nginx's port for WebSockets (8002)")
+    parser.add_argument("--host", default="127.0.0.1", type=_address,
+                        help="an address for nginx to listen on besides loopback, 0.0.0.0 for every one: a class on "
+                             "the room's network (default: loopback only)")
     parser.add_argument("--memory", action="store_true",
                         help="no Redis: each node keeps its own board in memory (to see why that fails)")
     args = parser.parse_args(argv)
     stop_signals, _ = listen_for_stop_signals()  # first: a Ctrl-C while the parts start counts
+    if not is_loopback(args.host):
+        print(NETWORK_WARNING.format(host=args.host), file=sys.stderr)
     try:
         cluster = Cluster(args.nodes, redis=not args.memory, polling_port=args.polling_port,
-                          websocket_port=args.websocket_port, echo=lambda line: print(line, end="", file=sys.stderr))
+                          websocket_port=args.websocket_port, host=args.host,
+                          echo=lambda line: print(line, end="", file=sys.stderr))
     except (ToolMissing, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -33,11 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Open the side-by-side page: {cluster.polling_url}/")
     print(f"HTTP polling through nginx: {cluster.polling_url}/api/messages")
     print(f"WebSocket through nginx:    {cluster.ws_url}/ws")
+    for url in network_urls(args.host, cluster.polling_port):
+        print(f"Students open:              {url}   (the class view, on this machine: {cluster.polling_url}/class)")
     print("Kill a node (kill -9 PID) and watch its clients move to another. Ctrl-C stops everything.", flush=True)
     stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
     cluster.stop()
     print("Stopped.")
     return 0
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an IP address of this machine, or 0.0.0.0 for every one") from None
 
 
 def _node_count(value: str) -> int:

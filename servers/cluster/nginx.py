@@ -9,14 +9,24 @@ Why the timeouts: nginx closes a proxied connection when the node has sent
 nothing for ``proxy_read_timeout``. A long poll is silent for up to 30 s and
 an idle WebSocket until the node's next ping, so the timeout must be above both.
 
-The configuration is written into the cluster's temporary folder, with nginx's
-pid file and temporary files there too (its errors go to the cluster's log), so nginx runs as any user,
-without root and without touching /etc/nginx or /var.
+Why it tells the nodes who is asking: a node decides "the teacher" from the address a
+request comes from (only the teacher's own machine may switch the class), and every request
+through nginx comes from nginx's loopback address. So nginx passes the address it saw
+(``X-Real-IP``, set by nginx itself, whatever the client sent) with a secret the cluster
+gave it and the nodes (``X-Proxy-Token``), and a node believes that address only from a
+request that carries the secret (``servers.web.client_address``).
+
+The configuration is written into the cluster's temporary folder, readable by its owner only (it holds the
+secret), with nginx's pid file and temporary files there too (its errors go to the cluster's log), so nginx
+runs as any user, without root and without touching /etc/nginx or /var.
 """
 
 from pathlib import Path
 
 from ..chat import LONGEST_WAIT
+from ..origins import is_loopback
+from ..twins import Proxy
+from ..web import PROXY_TOKEN_HEADER
 from .processes import Child, find_tool, wait_for_file
 
 PING_INTERVAL = 20  # seconds between the nodes' pings to each WebSocket client (python -m servers --ping-interval)
@@ -57,30 +67,34 @@ http {{
     }}
 
     server {{
-        listen 127.0.0.1:{polling_port};
+{polling_listen}
         location / {{
             proxy_pass http://polling;
             proxy_http_version 1.1;
             proxy_set_header Host $http_host;  # the nodes check Host and Origin against what the browser used
             proxy_set_header Connection "";  # keep-alive to the nodes
+            proxy_set_header X-Real-IP $remote_addr;  # who asked, as nginx saw it, whatever the client wrote there
+            proxy_set_header {token_header} "{token}";  # the cluster's secret: this request came through its nginx
         }}
     }}
     server {{
-        listen 127.0.0.1:{websocket_port};
+{websocket_listen}
         location / {{
             proxy_pass http://websocket;
             proxy_http_version 1.1;
             proxy_set_header Host $http_host;
             proxy_set_header Upgrade $http_upgrade;  # the handshake's two hop-by-hop headers, passed on
             proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Real-IP $remote_addr;  # (proxy_set_header is not inherited by a location that
+            proxy_set_header {token_header} "{token}";  # sets headers of its own: every location names all of them)
         }}
     }}
 }}
 """
 
 
-def config(folder: Path, polling_port: int, websocket_port: int, nodes) -> str:
-    """nginx.conf for ``nodes`` (each with ``polling_port`` and ``websocket_port``)."""
+def config(folder: Path, proxy: Proxy, nodes) -> str:
+    """nginx.conf for ``nodes`` (each with ``polling_port`` and ``websocket_port``), as ``proxy`` says."""
     def servers(ports):
         return "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;" for port in ports)
 
@@ -88,15 +102,29 @@ def config(folder: Path, polling_port: int, websocket_port: int, nodes) -> str:
                            read_timeout=READ_TIMEOUT, longest_wait=LONGEST_WAIT, ping=PING_INTERVAL,
                            polling_servers=servers(node.polling_port for node in nodes),
                            websocket_servers=servers(node.websocket_port for node in nodes),
-                           polling_port=polling_port, websocket_port=websocket_port)
+                           polling_listen=listen(proxy.host, proxy.polling_port),
+                           websocket_listen=listen(proxy.host, proxy.websocket_port),
+                           token_header=PROXY_TOKEN_HEADER, token=proxy.token)
+
+
+def listen(host: str, port: int) -> str:
+    """nginx's listen lines: loopback always (the teacher's own machine), and ``host`` (0.0.0.0: every address)."""
+    if host == "0.0.0.0":
+        return f"        listen {port};"
+    if host == "::":
+        return f"        listen [::]:{port} ipv6only=off;"
+    addresses = ["127.0.0.1"] + ([host] if not is_loopback(host) else [])
+    shown = [f"[{address}]" if ":" in address else address for address in addresses]  # IPv6 in brackets
+    return "\n".join(f"        listen {address}:{port};" for address in shown)
 
 
 class Nginx:
-    def __init__(self, folder: Path, polling_port: int, websocket_port: int, nodes, echo=None) -> None:
-        self.folder, self.polling_port, self.websocket_port = Path(folder), polling_port, websocket_port
+    def __init__(self, folder: Path, proxy: Proxy, nodes, echo=None) -> None:
+        self.folder, self.polling_port, self.websocket_port = Path(folder), proxy.polling_port, proxy.websocket_port
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config = self.folder / "nginx.conf"
-        self.config.write_text(config(self.folder, polling_port, websocket_port, nodes))
+        self.config.touch(0o600)  # before the secret is written into it
+        self.config.write_text(config(self.folder, proxy, nodes))
         argv = [find_tool("nginx"), "-p", str(self.folder), "-c", str(self.config), "-e", "stderr"]
         self.child = Child("nginx", argv, self.folder / "nginx.log", echo=echo)
         wait_for_file(self.folder / "nginx.pid", self.child)  # written once nginx listens on both ports

@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from ..twins import PROXY_TOKEN_VARIABLE, Proxy
+
 START_TIMEOUT = 15  # seconds a child may take to become ready (a node imports Flask; nginx checks its config)
 STOP_TIMEOUT = 5  # seconds a child may take to stop before it is killed
 TAIL = 15  # lines of a child's log shown when it did not start
@@ -45,13 +47,14 @@ def free_port() -> int:
 class Child:
     """One running program, its output copied line by line to ``log``; ready once a line contains ``ready``."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, ready: str | None = None, echo=None) -> None:
+    def __init__(self, name: str, argv: list[str], log: Path, ready: str | None = None, echo=None,
+                 env: dict | None = None) -> None:
         self.name, self.log = name, log
         self._ready_text, self._echo = ready, echo
         self._ready, self._said_ready = threading.Event(), False
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, cwd=PROJECT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self._copier = threading.Thread(target=self._copy, name=f"log:{name}", daemon=True)
         self._copier.start()
 
@@ -148,15 +151,16 @@ class Node:
     Started here; ``child.wait_ready()`` waits for it (so several nodes start side by side)."""
 
     def __init__(self, number: int, folder: Path, redis_url: str | None, *, ping_interval: float,
-                 proxy_ports: tuple[int, int] | None = None, keep: int | None = None, echo=None) -> None:
+                 proxy: Proxy | None = None, keep: int | None = None, echo=None) -> None:
         self.number, self.polling_port, self.websocket_port = number, free_port(), free_port()
         argv = [sys.executable, "-m", "servers", "--quiet", "--polling-port", str(self.polling_port),
                 "--websocket-port", str(self.websocket_port), "--ping-interval", str(ping_interval)]
         argv += ["--redis", redis_url] if redis_url else []
-        argv += ["--proxy-ports", "%d:%d" % proxy_ports] if proxy_ports else []
+        if proxy:
+            argv += ["--proxy-ports", f"{proxy.polling_port}:{proxy.websocket_port}", "--proxy-host", proxy.host]
         argv += ["--keep", str(keep)] if keep else []
         self.child = Child(f"node {number}", argv, Path(folder) / f"node-{number}.log", ready="Press Ctrl-C",
-                           echo=echo)
+                           echo=echo, env={PROXY_TOKEN_VARIABLE: proxy.token} if proxy and proxy.token else None)
         self.polling_url = f"http://127.0.0.1:{self.polling_port}"
         self.ws_url = f"ws://127.0.0.1:{self.websocket_port}"
 

@@ -60,6 +60,16 @@ def test_both_answer_the_seeds_question_over_the_python_clients(minimal_polling,
     assert minimal.ask_over_websocket(url=f"{minimal_websocket.ws_url}/ws") == REPLY
 
 
+def test_the_few_lines_of_requests_in_the_readme_print_the_reply(minimal_polling):
+    """The polling client servers/minimal/README.md shows, run as a student pastes it (on this test's port)."""
+    readme = (ROOT / "servers" / "minimal" / "README.md").read_text()
+    lines = re.search(r"```python\n(.*?)```", readme, re.DOTALL).group(1)
+    assert lines.count("http://127.0.0.1:7001") == 2
+    done = subprocess.run([sys.executable, "-c", lines.replace("http://127.0.0.1:7001", minimal_polling.url)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout == REPLY + "\n", done.stderr
+
+
 def test_a_short_poll_answers_at_once_and_a_long_poll_when_news_comes(minimal_polling):
     url = f"{minimal_polling.url}/messages"
     assert requests.get(url, params={"after": 0}, timeout=5).json() == {"messages": []}  # short: nothing yet

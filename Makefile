@@ -8,12 +8,16 @@ STUDENT := $(VENV)/.installed-student
 FULL := $(VENV)/.installed-full
 PIP_FROM := $(if $(WHEELS),--no-index --find-links $(WHEELS))
 
-.PHONY: demo install test tools wheels
+.PHONY: demo install test tools wheels minimal
 
 demo: $(STUDENT)
 	$(BIN)/python -m servers $(ARGS)
 
 install: $(STUDENT)
+
+# The minimal pair (servers/minimal/): the seed's chat on Flask in two short files, on ports 7001 and 7002.
+minimal: $(STUDENT)
+	$(BIN)/python -m servers.minimal $(ARGS)
 
 test: $(FULL) tools
 	$(BIN)/python -m pytest $(ARGS)

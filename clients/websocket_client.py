@@ -1,4 +1,4 @@
-"""Chat over a WebSocket from the terminal, with simple_websocket's client.
+"""Chat over a WebSocket from the terminal, with the ``websockets`` library's threaded client.
 
     python -m clients.websocket_client                      # interactive chat
     python -m clients.websocket_client --once "How are you?"
@@ -15,24 +15,25 @@ import time
 from urllib.parse import urlsplit
 
 import requests
-import simple_websocket
-from simple_websocket import ConnectionClosed
+import websockets.sync.client
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.sync.client import ClientConnection
 
 from clients.backoff import Backoff
 
 
-class Client(simple_websocket.Client):
-    """simple_websocket's client with one fix: frames that arrive in the same read as the
-    server's ``101 Switching Protocols`` are delivered at once.
+def connect(url: str, max_queue: int | None = 16) -> ClientConnection:
+    """A WebSocket to ``url``, opened with the seed article's library (its client for threads, not asyncio).
 
-    The library parses that read, takes the handshake answer and leaves any frames behind it
-    in the parser until more bytes come. Our server pushes the history right after the 101
-    (``/ws?after=0``), so without this they could wait until the next message, or forever.
+    Frames that arrive in the same read as the ``101`` (the history, with ``?after=``) are delivered at once.
+    It answers the server's pings and sends none of its own, and offers no permessage-deflate: an idle
+    connection costs nothing, and every frame on the wire is the plain one ``clients.bench`` counts.
+    Past ``max_queue`` messages received and not yet taken, the library stops reading the socket until the
+    program catches up; ``None`` reads everything as it comes, as a browser does, for a listener that takes
+    nothing (the measurements'): its unread messages must not hold back the server's Close.
     """
-
-    def handshake(self) -> None:
-        super().handshake()
-        self.connected = self._handle_events()
+    return websockets.sync.client.connect(url, compression=None, ping_interval=None, max_queue=max_queue,
+                                          legacy=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,19 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
-            ws = Client.connect(args.url)  # no ?after=: only what comes next, not the history
+            ws = connect(args.url)  # no ?after=: only what comes next, not the history
             try:
                 print(ask(ws, args.name, args.once))
             finally:
                 ws.close()
             return 0
-        return chat(Client.connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
-    except (OSError, RuntimeError, TimeoutError) as error:  # refused, closed, or no reply (at the start)
+        return chat(connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
+    except (OSError, WebSocketException, RuntimeError, TimeoutError) as error:  # refused, closed, no reply
         print(f"error: {error}", file=sys.stderr)
         return 1
 
 
-def ask(ws: Client, name: str, text: str, timeout: float = 10) -> str:
+def ask(ws: ClientConnection, name: str, text: str, timeout: float = 10) -> str:
     """Send one message and wait for the server to push its reply."""
     send(ws, name, text)
     sent_id, replies, deadline = None, {}, time.monotonic() + timeout
@@ -74,20 +75,24 @@ def ask(ws: Client, name: str, text: str, timeout: float = 10) -> str:
     raise TimeoutError("no reply from the server")
 
 
-def send(ws: Client, name: str, text: str) -> None:
+def send(ws: ClientConnection, name: str, text: str) -> None:
     ws.send(json.dumps({"type": "send", "text": text, "author": name}))
 
 
-def receive(ws: Client, timeout: float | None = None) -> dict | None:
-    data = ws.receive(timeout=timeout)
-    return None if data is None else json.loads(data)
+def receive(ws: ClientConnection, timeout: float | None = None) -> dict | None:
+    """The next event from the server, or None when none came within ``timeout`` seconds."""
+    try:
+        return json.loads(ws.recv(timeout=timeout))
+    except TimeoutError:
+        return None
 
 
 def show(message: dict) -> None:
     print(f"{message['author']}: {message['text']}")
 
 
-def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_message=show, connected=None) -> None:
+def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0, on_message=show,
+           connected=None) -> None:
     """Show every message the server pushes. When the connection drops, reconnect after a growing, random
     wait (see backoff.py) and ask for what was missed with ?after=: nothing is lost, nothing shown twice.
     ``connected(ws)`` hears of every new connection (the chat sends over the latest)."""
@@ -116,8 +121,8 @@ def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_messa
                 if newest_id(url) < after:
                     print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
                     after = 0
-                ws = Client.connect(f"{url}?after={after}")
-            except (OSError, RuntimeError, requests.RequestException):
+                ws = connect(f"{url}?after={after}")
+            except (OSError, WebSocketException, requests.RequestException):
                 continue
             backoff.reset()
             if connected:
@@ -139,11 +144,11 @@ def newest_id(url: str) -> int:
     return response.json()["last_id"]
 
 
-def chat(ws: Client, url: str, name: str) -> int:
+def chat(ws: ClientConnection, url: str, name: str) -> int:
     stop = threading.Event()
     link = [ws]  # the connection we send over: the follower replaces it when it reconnects
 
-    def connected(new: Client) -> None:
+    def connected(new: ClientConnection) -> None:
         link[0] = new
 
     print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints

@@ -5,6 +5,8 @@ A client sends with ``POST /api/messages`` and learns what is new by asking
 with ``&wait=S`` so the server holds the request open until something arrives
 (long polling). Read this file beside ``websocket_server.py``: the functions
 have the same names in the same order, so ``diff`` shows only the transport.
+New here? ``minimal/polling_chat.py`` is the same chat in forty lines: read it
+first; ``minimal/README.md`` says what this one adds, and why.
 """
 
 import json

@@ -6,7 +6,9 @@ id N: ``after=0`` is the whole history; without it, only what comes next), sends
 message down the same connection the moment it is stored. ``/echo`` sends back
 every frame unchanged: the reference for a bare round trip. Read this file
 beside ``polling_server.py``: the functions have the same names in the same
-order, so ``diff`` shows only the transport.
+order, so ``diff`` shows only the transport. New here? ``minimal/websocket_chat.py``
+is the same chat in forty lines, on flask-sock: read it first; ``minimal/README.md``
+says what this one adds, and why.
 
 One broadcaster per server (``broadcast.py``) follows the board and hands each
 new message, encoded once, to every connection: it writes the frame itself when

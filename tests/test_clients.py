@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from clients import polling_client, sse_client, websocket_client
-from clients.websocket_client import Client
 from conftest import eventually
 from servers.cluster.processes import free_port
 from servers.twins import Twins
@@ -59,7 +58,7 @@ def test_polling_ask_returns_the_reply_to_its_own_message(polling, chat):
 
 
 def test_websocket_ask_ignores_other_clients_replies(websocket, chat):
-    ws = Client.connect(f"{websocket.ws_url}/ws")
+    ws = websocket_client.connect(f"{websocket.ws_url}/ws")
     try:
         chat.send("ana", "noise")  # pushed to us before our own exchange
         assert websocket_client.ask(ws, "wes", "How are you?") == REPLY
@@ -68,7 +67,7 @@ def test_websocket_ask_ignores_other_clients_replies(websocket, chat):
 
 
 def test_websocket_ask_reports_a_refusal(websocket):
-    ws = Client.connect(f"{websocket.ws_url}/ws")
+    ws = websocket_client.connect(f"{websocket.ws_url}/ws")
     try:
         with pytest.raises(RuntimeError, match="author"):
             websocket_client.ask(ws, "server", "How are you?")  # nobody may pose as the server
@@ -94,9 +93,9 @@ def test_websocket_client_gets_frames_that_came_with_the_handshake_answer():
 
         server = threading.Thread(target=serve)
         server.start()
-        ws = Client.connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/")
+        ws = websocket_client.connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/")
         try:
-            assert ws.receive(timeout=2) == "hello"
+            assert ws.recv(timeout=2) == "hello"
         finally:
             ws.close()
             server.join(5)
@@ -182,7 +181,7 @@ def test_a_follower_starts_again_when_the_server_restarts_with_an_empty_board(tr
     stop = threading.Event()
     if transport == "WebSocket":
         url = f"{first.ws_url}/ws"
-        args = (websocket_client.Client.connect(f"{url}?after=0"), url, stop)
+        args = (websocket_client.connect(f"{url}?after=0"), url, stop)
         follower = threading.Thread(target=websocket_client.follow, args=args,
                                     kwargs={"on_message": lambda m: shown.append(m["text"])})
     elif transport == "Server-Sent Events":
@@ -211,8 +210,8 @@ def test_a_websocket_follower_ends_quietly_when_its_socket_is_already_gone(webso
     """A follower told to stop closes its connection; a socket closed under it (the server went away at that
     moment) must end it quietly, not with an exception in its thread (EBADF from the Close it tries to send)."""
     url = f"{websocket.ws_url}/ws"
-    ws = Client.connect(url)
-    ws.sock.close()  # the library's reader has not noticed yet: it still counts the connection as open
+    ws = websocket_client.connect(url)
+    ws.socket.close()  # the library's reader has not noticed yet: it still counts the connection as open
     stop = threading.Event()
     stop.set()
     websocket_client.follow(ws, url, stop)  # returns, raises nothing

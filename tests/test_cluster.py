@@ -19,7 +19,7 @@ import redis
 import requests
 
 from clients.bench import scaleout
-from clients.websocket_client import Client
+from clients.websocket_client import connect as open_websocket
 from conftest import RawWebSocket, require_cluster_tools
 from servers.chat import LONGEST_WAIT
 from servers.cluster import Cluster, ToolMissing, find_tool
@@ -52,7 +52,7 @@ def test_two_nodes_on_separate_in_memory_boards_never_meet(tools):
         seen = [row["messages"] for row in scaleout.separate_boards(cluster)[1:]]  # through nginx, in turns
         assert seen in ([0, 2, 0, 2], [2, 0, 2, 0])  # the message and its reply, on one node of the two
         a, b = cluster.nodes
-        listener = Client.connect(f"{a.ws_url}/ws")
+        listener = open_websocket(f"{a.ws_url}/ws")
         try:
             posted = requests.post(f"{b.polling_url}/api/messages", json={"text": "anyone on A?"}, timeout=5)
             assert posted.status_code == 201
@@ -65,7 +65,7 @@ def test_two_nodes_on_separate_in_memory_boards_never_meet(tools):
 
 def test_on_redis_a_websocket_client_of_one_node_hears_a_poller_of_another_and_back(cluster):
     a, b = cluster.nodes
-    listener = Client.connect(f"{a.ws_url}/ws")
+    listener = open_websocket(f"{a.ws_url}/ws")
     try:
         posted = requests.post(f"{b.polling_url}/api/messages", json={"text": "from B's poller"}, timeout=5).json()
         pushed = [_receive(listener)["message"] for _ in range(2)]
@@ -128,7 +128,7 @@ def test_while_redis_is_down_the_nodes_refuse_clearly_and_recover_without_a_rest
 
     own_cluster.start_redis()
     assert requests.post(api, json={"text": "after"}, timeout=5).status_code == 201
-    resumed = Client.connect(f"{own_cluster.ws_url}/ws?after=2")
+    resumed = open_websocket(f"{own_cluster.ws_url}/ws?after=2")
     try:
         assert [_receive(resumed)["message"]["id"] for _ in range(2)] == [3, 4]
     finally:
@@ -176,11 +176,8 @@ def test_a_port_in_use_or_a_missing_tool_is_a_clear_error(tools):
         find_tool("redis-cli-of-another-name", package="redis-tools")
 
 
-def _receive(ws: Client, timeout: float = 5) -> dict:
-    data = ws.receive(timeout=timeout)
-    if data is None:
-        raise TimeoutError("nothing received")
-    return json.loads(data)
+def _receive(ws, timeout: float = 5) -> dict:
+    return json.loads(ws.recv(timeout=timeout))  # TimeoutError when nothing came
 
 
 def _handshake() -> dict:

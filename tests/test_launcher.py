@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from simple_websocket import ConnectionClosed
+from websockets.exceptions import ConnectionClosed
 
-from clients.websocket_client import Client
+from clients.websocket_client import connect as open_websocket
 from servers.cluster.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,12 +87,12 @@ def test_prints_both_urls_and_a_polling_and_a_websocket_client_chat(launch):
     polling_url = f"http://127.0.0.1:{servers.polling_port}"
     assert polling_url in servers.wait_for("HTTP polling server:")
     assert f"ws://127.0.0.1:{servers.websocket_port}/ws" in servers.wait_for("WebSocket server")
-    ws = Client.connect(f"ws://127.0.0.1:{servers.websocket_port}/ws")
+    ws = open_websocket(f"ws://127.0.0.1:{servers.websocket_port}/ws")
     try:
         with requests.Session() as session:
             sent = session.post(f"{polling_url}/api/messages", json={"text": "from polling", "author": "pat"},
                                 timeout=5).json()["message"]
-            pushed = [json.loads(ws.receive(timeout=5))["message"] for _ in range(2)]
+            pushed = [json.loads(ws.recv(timeout=5))["message"] for _ in range(2)]
             assert [(m["author"], m["text"]) for m in pushed] == [
                 ("pat", "from polling"), ("server", REPLY.format("from polling"))]
             ws.send(json.dumps({"type": "send", "text": "from websocket", "author": "wes"}))
@@ -111,7 +111,7 @@ def test_prints_both_urls_and_a_polling_and_a_websocket_client_chat(launch):
 
 def test_sigterm_stops_it_even_with_clients_connected(launch):
     servers = launch()
-    ws = Client.connect(f"ws://127.0.0.1:{servers.websocket_port}/ws")
+    ws = open_websocket(f"ws://127.0.0.1:{servers.websocket_port}/ws")
     outcome: list = []
     session = requests.Session()
     url = f"http://127.0.0.1:{servers.polling_port}/api/messages"
@@ -132,12 +132,9 @@ def test_sigterm_stops_it_even_with_clients_connected(launch):
         poll.join(15)
         assert isinstance(outcome[0], requests.ConnectionError), outcome  # cut off, not left hanging
         with pytest.raises(ConnectionClosed):  # the WebSocket client learns the server is gone
-            ws.receive(timeout=5)
+            ws.recv(timeout=5)
     finally:
-        try:
-            ws.close()
-        except ConnectionClosed:
-            pass
+        ws.close()
         session.close()
 
 

@@ -27,7 +27,7 @@ def test_a_class_gets_every_message_exactly_once_in_order_across_a_restart():
     shown = {(kind, n): [] for kind in ("WebSocket", "long polling") for n in range(CLIENTS)}
     followers = []
     for n in range(CLIENTS):
-        ws = websocket_client.Client.connect(f"{twins.ws_url}/ws?after=0")
+        ws = websocket_client.connect(f"{twins.ws_url}/ws?after=0")
         followers.append(threading.Thread(target=websocket_client.follow, args=(ws, f"{twins.ws_url}/ws", stop),
                                           kwargs={"on_message": shown["WebSocket", n].append}))
         followers.append(threading.Thread(target=polling_client.follow, args=(

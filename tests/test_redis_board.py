@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 
-from clients.websocket_client import Client
+from clients.websocket_client import connect as open_websocket
 from conftest import RawWebSocket, WatchedRedisBoard, require_tool
 from servers.board import BoardUnavailable
 from servers.chat import Chat
@@ -200,7 +200,7 @@ def test_the_servers_refuse_clearly_while_redis_is_down_and_recover_without_a_re
 
         redis_server.start()  # the same servers, no restart
         assert requests.post(api, json={"text": "after"}, timeout=5).status_code == 201
-        ws = Client.connect(f"{twins.ws_url}/ws?after=2")
+        ws = open_websocket(f"{twins.ws_url}/ws?after=2")
         try:
             assert [_text(ws) for _ in range(2)] == ["after", "Client:after\nServer:I am fine, thanks!"]
         finally:
@@ -216,5 +216,5 @@ def _handshake() -> dict:
             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 
-def _text(ws: Client) -> str:
-    return json.loads(ws.receive(timeout=5))["message"]["text"]
+def _text(ws) -> str:
+    return json.loads(ws.recv(timeout=5))["message"]["text"]

@@ -12,10 +12,10 @@ import time
 
 import pytest
 import requests
-from simple_websocket import ConnectionClosed
+from websockets.sync.client import ClientConnection
 
 from clients import wire
-from clients.websocket_client import Client
+from clients.websocket_client import connect as open_websocket
 from conftest import RawWebSocket as RawWebSocketClient, eventually
 
 from servers import websocket_server
@@ -28,36 +28,35 @@ REPLY = "Client:{}\nServer:I am fine, thanks!"
 
 @pytest.fixture
 def connect(websocket):
-    """Open simple_websocket clients on the ``websocket`` server; all closed afterwards."""
-    opened: list[Client] = []
+    """Open the terminal client's WebSockets on the ``websocket`` server; all closed afterwards."""
+    opened: list[ClientConnection] = []
 
-    def open_(path: str = "/ws") -> Client:
-        opened.append(Client.connect(websocket.ws_url + path))
+    def open_(path: str = "/ws") -> ClientConnection:
+        opened.append(open_websocket(websocket.ws_url + path))
         return opened[-1]
 
     yield open_
     for client in opened:
-        try:
-            client.close()
-        except ConnectionClosed:  # closed by the test already
-            pass
+        client.close()  # nothing to do when the test closed it already
 
 
-def receive(ws: Client, timeout: float = 5) -> dict:
-    data = ws.receive(timeout=timeout)
-    assert data is not None, f"nothing received within {timeout} s"
-    return json.loads(data)
+def receive(ws: ClientConnection, timeout: float = 5) -> dict:
+    return json.loads(ws.recv(timeout=timeout))  # TimeoutError: nothing received within ``timeout`` s
 
 
-def receive_all(ws: Client, count: int) -> list[dict]:
+def receive_all(ws: ClientConnection, count: int) -> list[dict]:
     return [receive(ws) for _ in range(count)]
 
 
-def nothing_more(ws: Client, timeout: float = 0.2) -> bool:
-    return ws.receive(timeout=timeout) is None
+def nothing_more(ws: ClientConnection, timeout: float = 0.2) -> bool:
+    try:
+        ws.recv(timeout=timeout)
+    except TimeoutError:
+        return True
+    return False
 
 
-def send(ws: Client, text: str, **fields) -> None:
+def send(ws: ClientConnection, text: str, **fields) -> None:
     ws.send(json.dumps({"type": "send", "text": text, **fields}))
 
 
@@ -96,7 +95,7 @@ def test_a_message_posted_right_after_the_handshake_is_not_missed(websocket):
 
     chat = Chat(SlowBoard())
     with RunningServer(websocket_server.create_app(chat)) as server:
-        ws = Client.connect(server.url.replace("http", "ws", 1) + "/ws")
+        ws = open_websocket(server.url.replace("http", "ws", 1) + "/ws")
         try:
             chat.board.post("ana", "right after you connected")
             assert receive(ws)["message"]["text"] == "right after you connected"
@@ -297,7 +296,7 @@ def test_the_twins_pages_are_accepted(chat, raw_websocket):
 def test_echo_returns_every_frame_unchanged(connect, data):
     ws = connect("/echo")
     ws.send(data)
-    echoed = ws.receive(timeout=5)
+    echoed = ws.recv(timeout=5)
     assert type(echoed) is type(data) and echoed == data
 
 
@@ -318,7 +317,7 @@ def test_echo_serves_several_clients_at_once(connect):
     clients = [connect("/echo") for _ in range(4)]
     for n, ws in enumerate(clients):
         ws.send(f"client {n}")
-    assert [ws.receive(timeout=5) for ws in clients] == [f"client {n}" for n in range(4)]
+    assert [ws.recv(timeout=5) for ws in clients] == [f"client {n}" for n in range(4)]
 
 
 def test_a_client_vanishing_mid_push_leaves_no_error_behind(websocket, raw_websocket, chat, monkeypatch):
@@ -479,7 +478,7 @@ def test_concurrent_senders_always_find_their_reply_right_after_their_message(ch
     senders = 6
 
     def over_websocket(n: int) -> None:
-        ws = Client.connect(f"{websocket.ws_url}/ws")
+        ws = open_websocket(f"{websocket.ws_url}/ws")
         for i in range(30):
             send(ws, f"ws {n} {i}")
         sent = 0

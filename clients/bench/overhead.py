@@ -18,7 +18,7 @@ import websockets.sync.client
 from servers import polling_server, websocket_server
 from servers.serving import RunningServer
 
-from clients import wire
+from clients import websocket_client, wire
 
 from . import latency
 from .frames import BYTE_BUCKETS, Event, Frame
@@ -197,7 +197,7 @@ def idle_cost(stack, duration: float, short_interval: float, long_wait: int,
                                                until=stop.is_set, after=stack.chat.board.last_id),
                "long polling": latency.Poller(f"http://127.0.0.1:{relays['long polling'].port}", None,
                                               until=stop.is_set, after=stack.chat.board.last_id, wait=long_wait)}
-    sockets = [simple_websocket.Client.connect(f"ws://127.0.0.1:{relays[name].port}/ws")  # answers pings itself
+    sockets = [websocket_client.connect(f"ws://127.0.0.1:{relays[name].port}/ws", max_queue=None)  # answers pings
                for name in relays if name.startswith("websocket")]
     if "server-sent events" in relays:
         sockets.append(latency.EventStream(f"http://127.0.0.1:{relays['server-sent events'].port}"))

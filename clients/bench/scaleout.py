@@ -14,7 +14,6 @@ and ``requests``, run in this process, all through nginx unless a node is named.
 
 import contextlib
 import io
-import json
 import threading
 import time
 
@@ -47,16 +46,16 @@ def across_nodes(cluster, wait: float = 1.0) -> dict:
     """A WebSocket client of the first node listens while a polling client posts through the second one:
     what reaches the listener within ``wait`` seconds?"""
     listener_node, poster_node = cluster.nodes[0], cluster.nodes[1]
-    listener = websocket_client.Client.connect(f"{listener_node.ws_url}/ws")
+    listener = websocket_client.connect(f"{listener_node.ws_url}/ws")
     try:
         posted = requests.post(f"{poster_node.polling_url}/api/messages", json={"text": "hello from the other node"},
                                timeout=5)
         posted.raise_for_status()
         received, deadline = [], time.monotonic() + wait
         while len(received) < 2 and (left := deadline - time.monotonic()) > 0:  # the message and its reply
-            data = listener.receive(timeout=left)
-            if data is not None:
-                received.append(json.loads(data)["message"]["text"])
+            event = websocket_client.receive(listener, timeout=left)
+            if event is not None:
+                received.append(event["message"]["text"])
     finally:
         listener.close()
     return {"listener": f"WebSocket client of node {listener_node.number}",
@@ -168,7 +167,7 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
     first = requests.get(f"{poster.polling_url}/api/status", timeout=5).json()["last_id"]  # from here on
     followers = []
     for inbox in websocket_inboxes:
-        ws = websocket_client.Client.connect(f"{url}?after={first}")
+        ws = websocket_client.connect(f"{url}?after={first}")
         followers.append(threading.Thread(target=websocket_client.follow, args=(ws, url, stop, first), daemon=True,
                                           kwargs={"on_message": inbox.show, "connected": inbox.reconnected}))
     for inbox, session in zip(polling_inboxes, sessions):
@@ -244,12 +243,12 @@ def node_costs(cluster, clients: int = 50) -> list[dict]:
 
     rows = []
     idle = snapshot()
-    sockets = [websocket_client.Client.connect(f"{nodes[n % len(nodes)].ws_url}/ws") for n in range(clients)]
+    sockets = [websocket_client.connect(f"{nodes[n % len(nodes)].ws_url}/ws") for n in range(clients)]
     held = _settled(snapshot, lambda now: now["threads"] >= idle["threads"] + 2 * clients)
 
     def receive_all():
         for ws in sockets:
-            while json.loads(ws.receive(timeout=WAIT))["message"]["reply_to"] is None:
+            while websocket_client.receive(ws, timeout=WAIT)["message"]["reply_to"] is None:
                 pass
 
     commands = post_and_count(receive_all)

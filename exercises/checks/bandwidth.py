@@ -6,8 +6,8 @@ import threading
 import time
 
 import requests
-import simple_websocket
 
+from clients import websocket_client
 from clients.bench.latency import Poller
 from clients.bench.relay import Relay
 from servers.twins import Twins
@@ -76,7 +76,7 @@ def measure() -> dict:
     session = requests.Session()
     try:
         after = twins.chat.board.last_id
-        sockets = [simple_websocket.Client.connect(f"ws://127.0.0.1:{relays['WebSocket'].port}/ws")
+        sockets = [websocket_client.connect(f"ws://127.0.0.1:{relays['WebSocket'].port}/ws", max_queue=None)
                    for _ in range(CLIENTS)]
         pollers = [Poller(f"http://127.0.0.1:{relays[name].port}", interval, until=stop.is_set, after=after, wait=1)
                    for name, interval in TRANSPORTS.items() if name != "WebSocket" for _ in range(CLIENTS)]

@@ -67,9 +67,10 @@ def runs_python27(python: str) -> bool:
 
 
 def fingerprint(python: str) -> str:
-    """What an installation is made of: a change to any of it means installing again."""
-    pins = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    return f"{python}\n{VIRTUALENV}\nrequirements-wstest.txt {pins}\n"
+    """What an installation is made of: a change to any of it (not to a comment) means installing again."""
+    lines = (line.strip() for line in REQUIREMENTS.read_text().splitlines())
+    pins = hashlib.sha256("\n".join(line for line in lines if line and not line.startswith("#")).encode())
+    return f"{python}\n{VIRTUALENV}\nrequirements-wstest.txt {pins.hexdigest()}\n"
 
 
 def installed() -> bool:

@@ -8,7 +8,7 @@ STUDENT := $(VENV)/.installed-student
 FULL := $(VENV)/.installed-full
 PIP_FROM := $(if $(WHEELS),--no-index --find-links $(WHEELS))
 
-.PHONY: demo install test tools wheels minimal
+.PHONY: demo install test tools wstest wheels minimal
 
 demo: $(STUDENT)
 	$(BIN)/python -m servers $(ARGS)
@@ -19,11 +19,16 @@ install: $(STUDENT)
 minimal: $(STUDENT)
 	$(BIN)/python -m servers.minimal $(ARGS)
 
-test: $(FULL) tools
+test: $(FULL) tools wstest
 	$(BIN)/python -m pytest $(ARGS)
 
 tools:
 	@tests/install-tools.sh
+
+# The Autobahn TestSuite, which tests/test_conformance.py runs, in a Python 2.7 virtualenv of its own, .wstest/
+# (tests/autobahn_suite.py says why); about two minutes the first time, nothing once it is there.
+wstest: $(STUDENT)
+	@$(BIN)/python tests/autobahn_suite.py
 
 # The Python version first: a Python too old is told what to install before anything is downloaded.
 $(STUDENT): requirements.txt
@@ -64,3 +69,10 @@ predict: $(STUDENT)
 
 notebooks: $(FULL)
 	$(BIN)/python tests/test_notebooks.py
+
+# The RFC 6455 conformance check alone: the Autobahn TestSuite against the WebSocket server's /echo (a minute or
+# two). Its report, a page per case with the frames on the wire, stays in conformance-report/index.html.
+.PHONY: conformance
+conformance: $(FULL)
+	@$(BIN)/python tests/autobahn_suite.py --require
+	CONFORMANCE_REPORT=conformance-report $(BIN)/python -m pytest tests/test_conformance.py $(ARGS)

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from clients.bench import crowd, load, load_report
-from clients.bench.load_processes import ROOT, ClientProcess
+from clients.bench.load import command as load_command, crowd, run as load
+from clients.bench.load.processes import ROOT, ClientProcess
+from clients.bench.results import load_report
 from conftest import require_cluster_tools
 from servers import process
 
@@ -129,7 +130,7 @@ def test_the_load_command_writes_its_files_and_prints_the_goals(tmp_path):
     (["--every", "0.01"], "from 0.1 to 60"), (["--only", "carrier-pigeon"], "choose from")])
 def test_bad_arguments_get_a_sentence_not_a_traceback(argument, complaint, capsys):
     with pytest.raises(SystemExit) as exit_:
-        load.main(argument)
+        load_command.main(argument)
     assert exit_.value.code == 2
     assert complaint in capsys.readouterr().err
 

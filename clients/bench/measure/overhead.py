@@ -1,5 +1,5 @@
 """Overhead scenarios: bytes on the wire, counted by a recording ``Relay`` and split up by
-``frames.split_stream`` into HTTP headers and bodies, frame headers and payloads.
+``bytesplit.split_stream`` into HTTP headers and bodies, frame headers and payloads.
 
 All byte figures are TCP payload (what HTTP or WebSocket put on the connection);
 the IP and TCP headers of each segment come on top for every transport alike.
@@ -21,8 +21,8 @@ from servers.serving import RunningServer
 from clients import wire
 
 from . import latency
-from .frames import BYTE_BUCKETS, Event, Frame
-from .relay import Relay
+from clients.lab.bytesplit import BYTE_BUCKETS, Event, Frame
+from clients.lab.relay import Relay
 from .progress import silent
 
 

@@ -10,7 +10,7 @@ import requests
 
 from clients.polling_client import poll
 
-from .relay import Relay
+from clients.lab.relay import Relay
 
 
 def watch(port: int, board, interval: float | None, seconds: float, long_wait: float = 1) -> dict:

@@ -17,8 +17,8 @@ import time
 from clients import wire
 from servers.chat import SERVER
 
-from .latency import EventStream, Poller
-from .relay import Relay
+from clients.bench.measure.latency import EventStream, Poller
+from clients.lab.relay import Relay
 
 HOLD_ON = 5.0  # seconds a client may take, after the news stops, to fetch the last notification
 

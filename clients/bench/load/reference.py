@@ -1,4 +1,4 @@
-"""``python -m clients.bench.broadcaster``: the reference for fan-out, in a process of its own.
+"""``python -m clients.bench.load.reference``: the reference for fan-out, in a process of its own.
 
 What a user might write instead of our Flask servers: the ``websockets`` library's
 asyncio server, sending every server event to every subscriber with
@@ -81,7 +81,7 @@ async def serve_until_stopped(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clients.bench.broadcaster", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m clients.bench.load.reference", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 (default): any free port, printed")
     args = parser.parse_args(argv)

@@ -1,29 +1,23 @@
 """Sequence diagrams drawn from real traffic: one script over each transport, side by side in time.
 
-``python -m clients.bench diagram`` plays the script of ``scenario.py`` over each transport and draws
-what crossed the wire, one panel per transport, on one time axis:
-
-    python -m clients.bench diagram                          # docs/transports.png and .svg
-    python -m clients.bench diagram --transports short-polling websocket --out results --name two
-
-Every arrow is one HTTP request, response, WebSocket frame or TCP FIN the relay saw, placed at the
-moments it left one side and reached the other (``sequence.py``); none is drawn by hand. Time runs
-down the page; the scale bar says how long a second is.
+``figure(runs)`` draws what crossed the wire during ``scenario.run_all()``, one panel per transport, on
+one time axis (``python -m clients.bench diagram`` saves it: ``command.py``). Every arrow is one HTTP
+request, response, WebSocket frame or TCP FIN the relay saw, placed at the moments it left one side and
+reached the other (``sequence.py``); none is drawn by hand. Time runs down the page; the scale bar says
+how long a second is.
 """
 
-import argparse
 import math
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
 
+from clients.bench.results.colors import color_of
+from clients.bench.results.plots import plt  # the Agg backend outside notebooks, the inline one inside
+
 from . import scenario
-from .colors import color_of
-from .plots import plt  # the Agg backend outside notebooks, the inline one inside
 
 CLIENT, SERVER = 0.0, 1.0  # the two lanes
 FONT = 7  # points, arrow labels
@@ -216,43 +210,3 @@ def save(fig, out: str, name: str) -> list[Path]:
     for path in paths:
         fig.savefig(path, dpi=110, metadata={"Date": None} if path.suffix == ".svg" else None)
     return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clients.bench diagram", description=__doc__.splitlines()[0])
-    parser.add_argument("--transports", nargs="+", type=_transport, metavar="NAME",
-                        help=f"which, in this order (default: all: {', '.join(scenario.TRANSPORTS)}; "
-                             "short-polling for short polling)")
-    parser.add_argument("--delay", type=_delay, default=scenario.DELAY, metavar="SECONDS",
-                        help=f"the relay's added one-way delay (default {scenario.DELAY:g}, at most 0.5)")
-    parser.add_argument("--out", default="docs", metavar="DIR", help="where the PNG and SVG go (default: docs/)")
-    parser.add_argument("--name", default="transports", help="file name without extension (default: transports)")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    runs = scenario.run_all(args.transports, delay=args.delay)
-    paths = save(figure(runs), args.out, args.name)
-    print(describe(runs))
-    print(f"Wrote {', '.join(map(str, paths))} in {time.perf_counter() - started:.1f} s")
-    return 0
-
-
-def _transport(text: str) -> str:
-    wanted = text.replace("-", " ").lower()
-    for name in scenario.TRANSPORTS:
-        if name.lower() == wanted:
-            return name
-    raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(scenario.TRANSPORTS)}")
-
-
-def _delay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value <= 0.5:
-        raise argparse.ArgumentTypeError(f"{value:g} s: the delay must be between 0 and 0.5 s")
-    return value
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,8 +32,8 @@ from servers.chat import SERVER
 
 from . import latency, run as local
 from .progress import silent
-from .report import machine
-from .stats import milliseconds, summarize
+from clients.bench.results.report import machine
+from clients.bench.results.stats import milliseconds, summarize
 
 QUICK = {"echo": 100, "poll_reply": 30, "rate": 20, "intervals": [0.1, 0.25], "push": 30, "push_rate": 20,
          "push_intervals": [0.1], "push_cycles": 5, "setup": 20, "delivery": 10, "delivery_rate": 10,

@@ -1,4 +1,4 @@
-"""``python -m clients.bench.load_clients``: the client process of ``python -m clients.bench load``.
+"""``python -m clients.bench.load.client_process``: the client process of ``python -m clients.bench load``.
 
 It reads one scenario per line on stdin (JSON: which server, which transport, how
 many clients, how many server events how far apart), runs it with a ``crowd`` of
@@ -22,7 +22,7 @@ import traceback
 import psutil
 
 from . import crowd
-from .stats import milliseconds, summarize
+from clients.bench.results.stats import milliseconds, summarize
 
 SETTLE = 0.5  # of the idle time, seconds left for the clients' first requests before costs are read
 LATE_TICKS = 10  # how far behind its schedule (in intervals) the server's ticker may fall before we give up on it
@@ -88,7 +88,7 @@ class ClusterServer(OurServer):
 
 
 class ReferenceServer:
-    """The ``websockets`` broadcaster (``broadcaster.py``): its ticker, last id and CPU time over a control
+    """The ``websockets`` broadcaster (``reference.py``): its ticker, last id and CPU time over a control
     WebSocket, its threads and memory from psutil. It has no meter, so its bytes are the ones the crowd counted."""
 
     def __init__(self, host: str, port: int, pid: int) -> None:

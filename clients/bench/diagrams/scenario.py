@@ -1,5 +1,5 @@
 """One script of events, played over each transport through a delaying, recording relay: what the
-sequence diagrams (``diagram.py``) are drawn from.
+sequence diagrams (``draw.py``) are drawn from.
 
 The script: the client connects; at ``send_at`` it sends "How are you?"; the server posts a
 notification at each moment of ``notify_at``; at ``close_at`` the client leaves. The same script over
@@ -26,7 +26,7 @@ from servers.chat import NOTIFICATION, SERVER
 from servers.twins import Twins
 
 from . import sequence
-from .relay import Relay
+from clients.lab.relay import Relay
 
 DELAY = 0.075  # seconds the relay holds every chunk, each way: the arrows' slope
 SHORT_INTERVAL = 0.3  # seconds between short polls

@@ -301,7 +301,7 @@ def _costs(kind: str, clients: int, idle: dict, held: dict, commands: int) -> di
 def plot_pubsub_against_stream(result: dict, away: range):
     """One row per kind of subscriber: a filled dot for each message it received, a hollow one if lost."""
     import matplotlib.pyplot as plt
-    from .colors import REFERENCE, WEBSOCKET
+    from clients.bench.results.colors import REFERENCE, WEBSOCKET
     fig, ax = plt.subplots(figsize=(8, 1.9))
     for row, (kind, color) in enumerate((("pub/sub", REFERENCE), ("stream", WEBSOCKET))):
         got, lost = result[kind]["received"], result[kind]["lost"]
@@ -321,7 +321,7 @@ def plot_pubsub_against_stream(result: dict, away: range):
 def plot_node_costs(rows: list[dict]):
     """Server threads per client, and Redis commands per broadcast, for each transport."""
     import matplotlib.pyplot as plt
-    from .colors import color_of
+    from clients.bench.results.colors import color_of
     fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
     labels = [row["transport"] for row in rows]
     colors = [color_of(label) for label in labels]

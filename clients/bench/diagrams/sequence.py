@@ -3,7 +3,7 @@ WebSocket frame and TCP FIN, with the moments it left one side and reached the o
 
 Why from a recording: a textbook diagram shows what ought to happen; this one shows what did. The
 relay (``Relay(port, record=True)``) notes when each chunk of bytes reached it and when it passed it
-on; ``frames.walk`` cuts each direction into messages and frames, with ``clients.wire``'s helpers.
+on; ``bytesplit.walk`` cuts each direction into messages and frames, with ``clients.wire``'s helpers.
 An arrow *leaves* when its first byte reached the relay and *arrives* when its last byte had been
 passed on, so the relay's added delay is the arrow's slope. Pieces not yet whole (a cut-off tail)
 and bytes not yet passed on are left out.
@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 from clients import wire
 
-from .frames import Event, walk
-from .relay import Relay
+from clients.lab.bytesplit import Event, walk
+from clients.lab.relay import Relay
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _describe(what, raw: bytes) -> tuple[str, str, bool]:
     if isinstance(what, Event):  # one Server-Sent Event
         names = {"comment": "heartbeat", "retry": "retry hint"}
         return "frame", f"{names.get(what.type, 'event' if what.type == 'message' else what.type)}, {len(raw)} B", False
-    if not isinstance(what, bytes):  # a frames.Frame
+    if not isinstance(what, bytes):  # a bytesplit.Frame
         if what.opcode == "close":
             code, _ = wire.parse_close(wire.parse_frame(raw)[0].payload)
             return "frame", f"Close {code or 1005}", False

@@ -23,7 +23,7 @@ import websockets.sync.client
 
 from servers.chat import NOTIFICATION, SERVER
 
-from .relay import Relay
+from clients.lab.relay import Relay
 
 # RFC 7541 Appendix C.3 (requests) and C.5 (responses), without Huffman coding: hex of each header block.
 HPACK_EXAMPLES = {

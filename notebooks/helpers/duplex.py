@@ -18,7 +18,7 @@ import time
 from clients import wire
 from servers.chat import SERVER
 
-from .colors import REFERENCE, WEBSOCKET
+from clients.bench.results.colors import REFERENCE, WEBSOCKET
 
 KINDS = {"our message": ("^", WEBSOCKET, 1), "notification": ("v", WEBSOCKET, 0), "answer to us": ("v", REFERENCE, 0)}
 
@@ -63,7 +63,7 @@ def timeline_figure(timeline: list):
     """Each frame as a mark on one WebSocket connection: up is our client, down is the server."""
     import matplotlib.pyplot as plt
 
-    from .plots import LEGEND_OUTSIDE
+    from clients.bench.results.plots import LEGEND_OUTSIDE
     fig, ax = plt.subplots(figsize=(9, 2.4))
     for kind, (marker, color, row) in KINDS.items():
         at = [t for t, _, k in timeline if k == kind]

@@ -7,12 +7,14 @@ Servers, reference servers and relays are started here and stopped before it ret
 
 import time
 
-from . import latency, overhead, scaling
-from .peers import RawEcho, Stack, WebsocketsEcho
+from clients.bench.results import scaling
+from clients.bench.results.report import machine
+from clients.bench.results.stats import milliseconds, ratio, summarize
+from clients.lab.peers import RawEcho, Stack, WebsocketsEcho
+from clients.lab.relay import Relay
+
+from . import latency, overhead
 from .progress import silent
-from .relay import Relay
-from .report import machine
-from .stats import milliseconds, ratio, summarize
 
 QUICK = {"echo": 200, "poll_reply": 40, "rate": 100, "intervals": [0.05, 0.2],
          "push": 40, "push_rate": 100, "push_intervals": [0.1], "push_cycles": 5, "setup": 30,

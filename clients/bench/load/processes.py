@@ -1,8 +1,8 @@
 """The three kinds of process a load run starts, each stopped by whoever started it:
 
 * ``OurServers``: ``python -m servers`` on free loopback ports, exactly what a user runs;
-* ``Broadcaster``: the ``websockets`` reference (``broadcaster.py``);
-* ``ClientProcess``: the asyncio crowd (``load_clients.py``), which runs one scenario per request.
+* ``Broadcaster``: the ``websockets`` reference (``reference.py``);
+* ``ClientProcess``: the asyncio crowd (``client_process.py``), which runs one scenario per request.
 
 Each server gets a process of its own and a fresh start per scenario, so what one
 scenario leaves behind (memory Python keeps, threads winding down) is not billed
@@ -18,7 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]  # the project: where `python -m servers` is found
+ROOT = Path(__file__).resolve().parents[3]  # the project: where `python -m servers` is found
 HOST = "127.0.0.1"
 START_TIMEOUT = 30  # seconds a process may take to say it is listening (a loaded 2-core machine is slow)
 
@@ -103,7 +103,7 @@ class Broadcaster(_Process):
     """The ``websockets`` reference on a free loopback port."""
 
     def __init__(self) -> None:
-        super().__init__("the websockets broadcaster", ["-m", "clients.bench.broadcaster", "--host", HOST])
+        super().__init__("the websockets broadcaster", ["-m", "clients.bench.load.reference", "--host", HOST])
         try:
             self.port = int(re.search(r":(\d+)/ws", self.line(START_TIMEOUT))[1])
         except (LoadError, TypeError):
@@ -112,10 +112,10 @@ class Broadcaster(_Process):
 
 
 class ClientProcess(_Process):
-    """The crowd: ``run(spec)`` sends it one scenario and returns the result (see ``load_clients.py``)."""
+    """The crowd: ``run(spec)`` sends it one scenario and returns the result (see ``client_process.py``)."""
 
     def __init__(self) -> None:
-        super().__init__("the client process", ["-m", "clients.bench.load_clients"], stdin=True)
+        super().__init__("the client process", ["-m", "clients.bench.load.client_process"], stdin=True)
         try:
             ready = json.loads(self.line(START_TIMEOUT))
         except LoadError:

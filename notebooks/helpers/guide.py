@@ -13,8 +13,8 @@ Every figure is a summary with its samples (``samples_ms``), ready for ``stats.c
 and ``plots.cdf``.
 """
 
-from . import latency
-from .stats import milliseconds, summarize
+from clients.bench.measure import latency
+from clients.bench.results.stats import milliseconds, summarize
 
 TRANSPORTS = ("WebSocket", "Server-Sent Events", "long polling")
 

@@ -14,7 +14,7 @@ IP/TCP headers), and works the same for every server, ours or not.
 direction, so a round trip grows by ``2 * delay``, as on a network with that
 one-way latency. One thing a user-space relay cannot delay is TCP's own
 three-way handshake: the kernel completes a ``connect()`` to the relay at once.
-``record=True`` keeps every byte so ``frames.split_stream`` can split it up, and
+``record=True`` keeps every byte so ``bytesplit.split_stream`` can split it up, and
 notes when each chunk reached the relay and when the relay passed it on (a
 ``Crossing``): ``sequence.arrows`` draws a sequence diagram from that. A
 recording grows with the traffic: record short exchanges only.
@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .frames import split_stream
+from .bytesplit import split_stream
 
 
 @dataclass
@@ -180,7 +180,7 @@ class Relay:
                 "down": sum(c.down for c in connections)}
 
     def split(self) -> dict:
-        """All connections' bytes split up by frames.split_stream, summed per direction."""
+        """All connections' bytes split up by bytesplit.split_stream, summed per direction."""
         with self._lock:
             connections = list(self.connections)
         total = {}

@@ -8,8 +8,8 @@ import time
 import requests
 import simple_websocket
 
-from clients.bench.latency import Poller
-from clients.bench.relay import Relay
+from clients.bench.measure.latency import Poller
+from clients.lab.relay import Relay
 from servers.twins import Twins
 
 from . import Fail, check

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from clients import wire
+from clients.wire import frame_header_size
 from clients.bench.measure import latency
 from clients.bench.results import plots, report, scaling, stats
-from clients.lab.bytesplit import frame_header_size, parse_frame, split_stream
+from clients.lab.bytesplit import frame_bytes_at, split_stream
 from clients.lab.relay import Relay
 from servers import polling_server, websocket_server
 from clients.bench.measure.run import run
@@ -30,15 +31,15 @@ def client_frame(payload: bytes, opcode: int = wire.TEXT) -> bytes:
 def test_frame_header_size_follows_the_three_length_forms(size, server, client):
     assert frame_header_size(size, masked=False) == server
     assert frame_header_size(size, masked=True) == client
-    frame = parse_frame(client_frame(b"a" * size))
+    frame = frame_bytes_at(client_frame(b"a" * size))
     assert (frame.header, frame.payload, frame.masked, frame.opcode) == (client, size, True, "text")
 
 
-def test_parse_frame_waits_for_the_whole_frame():
+def test_frame_bytes_wait_for_the_whole_frame():
     frame = client_frame(b"a" * 200)
-    assert parse_frame(frame[:3]) is None
-    assert parse_frame(frame[:-1]) is None
-    assert parse_frame(frame).payload == 200
+    assert frame_bytes_at(frame[:3]) is None
+    assert frame_bytes_at(frame[:-1]) is None
+    assert frame_bytes_at(frame).payload == 200
 
 
 def test_split_is_exact_on_the_wire_for_every_length_form(websocket):

@@ -15,13 +15,11 @@ is events, each ending in an empty line. Reading those sizes and the HTTP header
 
 from dataclasses import dataclass
 
-from clients.wire import OPCODE_NAMES, frame_header_size, frame_sizes, parse_head
-
-__all__ = ["BYTE_BUCKETS", "Event", "Frame", "frame_header_size", "parse_frame", "split_stream", "walk"]
+from clients.wire import OPCODE_NAMES, frame_sizes, parse_head
 
 
 @dataclass(frozen=True)
-class Frame:
+class FrameBytes:
     """What the byte count needs of a frame: no payload kept, so a long recording stays cheap to walk."""
     opcode: str
     fin: bool
@@ -31,7 +29,7 @@ class Frame:
 
 
 @dataclass(frozen=True)
-class Event:
+class EventBytes:
     """What the byte count needs of one Server-Sent Event: its type ("message", "missed"...; "comment" for
     a heartbeat, "retry" for the reconnection hint), the bytes of its data, and the bytes around them."""
     type: str
@@ -39,7 +37,7 @@ class Event:
     payload: int  # the data (our JSON), without "data: " and the line end
 
 
-def parse_event(block: bytes) -> Event:
+def event_bytes(block: bytes) -> EventBytes:
     """One event's bytes, up to and including the empty line that ends it."""
     lines = block.decode("utf-8", "replace").split("\n")
     data = [line[len("data:"):].removeprefix(" ") for line in lines if line.startswith("data:")]
@@ -49,10 +47,10 @@ def parse_event(block: bytes) -> Event:
     else:
         type_ = "comment" if all(line.startswith(":") for line in lines if line) else "retry"
     payload = sum(len(line.encode()) for line in data)
-    return Event(type_, len(block) - payload, payload)
+    return EventBytes(type_, len(block) - payload, payload)
 
 
-def parse_frame(data: bytes, start: int = 0) -> Frame | None:
+def frame_bytes_at(data: bytes, start: int = 0) -> FrameBytes | None:
     """The frame that begins at ``data[start]``, or None if the bytes there are not all in yet.
 
     Sizes come from ``clients.wire``, through a memoryview: no copy of the (possibly long) recording.
@@ -62,17 +60,17 @@ def parse_frame(data: bytes, start: int = 0) -> Frame | None:
     if sizes is None:
         return None
     opcode = view[0] & 0x0F
-    return Frame(OPCODE_NAMES.get(opcode, hex(opcode)), bool(view[0] & 0x80), bool(view[1] & 0x80), *sizes)
+    return FrameBytes(OPCODE_NAMES.get(opcode, hex(opcode)), bool(view[0] & 0x80), bool(view[1] & 0x80), *sizes)
 
 
 def walk(data: bytes):
     """Every whole HTTP message, frame and event in one direction's bytes, in wire order:
     ``(start, end, what)``, where ``what`` is a message's header block (bytes; its body is the rest, up
-    to ``end``), a Frame or an Event. Stops before a cut-off tail."""
+    to ``end``), a FrameBytes or an EventBytes. Stops before a cut-off tail."""
     position, mode = 0, "http"
     while position < len(data):
         if mode == "websocket":
-            what = parse_frame(data, position)
+            what = frame_bytes_at(data, position)
             if what is None:
                 return
             end = position + what.header + what.payload
@@ -81,7 +79,7 @@ def walk(data: bytes):
             if blank < 0:
                 return
             end = blank + 2
-            what = parse_event(data[position:end])
+            what = event_bytes(data[position:end])
         else:
             head_end = data.find(b"\r\n\r\n", position)
             if head_end < 0:
@@ -100,7 +98,7 @@ def split_stream(data: bytes) -> dict:
 
     http_headers, http_bodies; frame_headers and payloads of data frames;
     control_frames (close, ping, pong: header and payload); unparsed (a cut-off tail).
-    Also counts http_messages, data_frames, control_frame_count, and lists every Frame and Event.
+    Also counts http_messages, data_frames, control_frame_count, and lists every FrameBytes and EventBytes.
     Server-Sent Events count as frames do: an event's data is its payload, the rest (``id: 7``,
     ``data: ``, line ends) its frame header; heartbeats and the retry hint are control frames.
     """
@@ -112,11 +110,11 @@ def split_stream(data: bytes) -> dict:
             split["http_messages"] += 1
             split["http_headers"] += len(what)
             split["http_bodies"] += position - start - len(what)
-        elif isinstance(what, Event) and what.type in ("comment", "retry"):
+        elif isinstance(what, EventBytes) and what.type in ("comment", "retry"):
             split["control_frame_count"] += 1
             split["control_frames"] += what.framing
             split["frame_list"].append(what)
-        elif isinstance(what, Event):
+        elif isinstance(what, EventBytes):
             split["data_frames"] += 1
             split["frame_headers"] += what.framing
             split["payloads"] += what.payload

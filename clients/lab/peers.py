@@ -1,5 +1,5 @@
-"""Everything a measurement talks to, started in-process on loopback and stopped afterwards:
-our two servers (sharing one Chat), and the two reference points every figure is compared with:
+"""The two reference points every figure of ours is compared with, started in-process on loopback and stopped
+afterwards (our own two servers on one Chat are ``servers.twins.Twins``):
 
 * ``RawEcho``: a plain TCP echo. No protocol at all: the floor for any round trip here.
 * ``WebsocketsEcho``: the ``websockets`` library's own asyncio server echoing every
@@ -12,8 +12,6 @@ import threading
 
 import websockets
 from websockets.asyncio.server import serve
-
-from servers.twins import Twins as Stack  # noqa: F401  (our two servers on one Chat, as the notebooks call them)
 
 
 class RawEcho:

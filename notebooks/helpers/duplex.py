@@ -4,21 +4,17 @@ For the same stretch of time, two connections to our servers: a WebSocket on
 which our client keeps sending chat messages, without waiting for answers, while
 the server posts a notification every ``notify_every`` seconds; and a kept-alive
 HTTP/1.1 connection that has sent one request, got its answer, and now listens.
-A thread notes every frame the server sends on the WebSocket, and between two
+The WebSocket client's thread notes every frame the server sends, and between two
 sends we look whether anything arrived on the HTTP connection (``select``).
 Everything opened here is closed before ``full_duplex`` returns.
 """
 
-import json
 import select
-import socket
-import threading
 import time
 
-from clients import wire
-from servers.chat import SERVER
-
 from clients.bench.results.colors import REFERENCE, WEBSOCKET
+from clients.lab.listeners import Poller, WebSocketListener
+from servers.chat import SERVER
 
 KINDS = {"our message": ("^", WEBSOCKET, 1), "notification": ("v", WEBSOCKET, 0), "answer to us": ("v", REFERENCE, 0)}
 
@@ -27,35 +23,28 @@ def full_duplex(chat, websocket, polling, notify_every: float, sends: int, send_
     """Returns {"timeline": [(seconds, "up" or "down", kind)], "sent", "notifications", "http_bytes_unasked"}.
 
     ``websocket`` and ``polling`` are RunningServers on ``chat``; kinds are "our message", "notification"
-    (the server spoke first) and "answer to us" (the server's reply to one of our messages)."""
-    sock, rfile, _, _ = wire.open_websocket(websocket.host, websocket.port, "/ws")
-    http = socket.create_connection((polling.host, polling.port), timeout=10)
-    http.sendall(wire.request_bytes("GET", "/api/messages?after=0", f"{polling.host}:{polling.port}"))
-    wire.read_response(http.makefile("rb"))  # the one answer it asked for
-    timeline, unasked, start = [], 0, time.perf_counter()
-
-    def read_frames() -> None:  # until the server's Close
-        while (frame := wire.read_frame(rfile)).opcode != wire.CLOSE:
-            message = json.loads(frame.payload)["message"]
-            spoke_first = message["author"] == SERVER and message["reply_to"] is None
-            timeline.append((time.perf_counter() - start, "down", "notification" if spoke_first else "answer to us"))
-
-    reader = threading.Thread(target=read_frames, daemon=True)
-    reader.start()
+    (the server spoke first) and "answer to us" (the server's reply to one of our messages, or its
+    confirmation that it stored one)."""
+    ws = WebSocketListener(f"ws://{websocket.host}:{websocket.port}/ws").start()
+    http = Poller(polling.url, after=0, wait=None, headers={})
+    http.poll()  # the one answer it asked for
+    ups, unasked, start = [], 0, time.perf_counter()
     chat.start_ticker(notify_every)
     try:
         for i in range(sends):
-            wire.send_frame(sock, wire.TEXT, json.dumps({"type": "send", "text": f"message {i}"}).encode())
-            timeline.append((time.perf_counter() - start, "up", "our message"))
-            if select.select([http], [], [], send_every)[0]:  # meanwhile: anything on the HTTP connection?
-                unasked += len(http.recv(65536))
+            ws.send_event({"type": "send", "text": f"message {i}"})
+            ups.append(time.perf_counter())
+            if select.select([http.connection.sock], [], [], send_every)[0]:  # meanwhile: anything over HTTP?
+                unasked += len(http.connection.sock.recv(65536))
     finally:
         chat.stop_ticker()
-        wire.send_frame(sock, wire.CLOSE, wire.close_payload(1000))
-        reader.join(5)
-        sock.close()
+        ws.close()  # its thread reads up to the server's Close
         http.close()
-    return {"timeline": timeline, "sent": sum(kind == "our message" for _, _, kind in timeline),
+    downs = [(arrival.at, "notification" if arrival.message["author"] == SERVER and arrival.message["reply_to"] is None
+              else "answer to us") for arrival in ws.received] + [(at, "answer to us") for at, _ in ws.events]
+    timeline = sorted([(at - start, "up", "our message") for at in ups] +
+                      [(at - start, "down", kind) for at, kind in downs])
+    return {"timeline": timeline, "sent": len(ups),
             "notifications": sum(kind == "notification" for _, _, kind in timeline), "http_bytes_unasked": unasked}
 
 

@@ -10,15 +10,12 @@ message wakes a waiting long poll, the WebSocket client closes, and the event
 stream is closed once that message has come down it too.
 """
 
-import json
 import threading
 import time
 
-from clients import wire
-from servers.chat import SERVER
-
-from clients.bench.measure.latency import EventStream, Poller
+from clients.lab.listeners import EventStream, Poller, WebSocketListener
 from clients.lab.relay import Relay
+from servers.chat import SERVER
 
 HOLD_ON = 5.0  # seconds a client may take, after the news stops, to fetch the last notification
 
@@ -33,74 +30,53 @@ def follow_the_news(chat, polling, websocket, seconds: float, tick: float, short
     relays = {name: Relay(server.port, record=True) for name, server in
               ((short, polling), ("long polling", polling), ("WebSocket", websocket),
                ("Server-Sent Events", polling))}
-    first, news_over, last_tick = chat.board.last_id, threading.Event(), [None]
+    at = {name: f"127.0.0.1:{relay.port}" for name, relay in relays.items()}
+    first, news_over, last_tick = chat.board.last_id, threading.Event(), []
 
-    def holds_the_last(poller: Poller) -> bool:
-        return news_over.is_set() and last_tick[0] in poller.arrived
+    def holds_the_last(name: str) -> bool:  # a poller that stopped at once would miss what came after its poll
+        return news_over.is_set() and last_tick[0] in clients[name].arrived
 
-    pollers = {short: Poller(f"http://127.0.0.1:{relays[short].port}", short_interval, after=first,
-                             until=lambda: holds_the_last(pollers[short])),
-               "long polling": Poller(f"http://127.0.0.1:{relays['long polling'].port}", None, after=first,
-                                      until=lambda: holds_the_last(pollers["long polling"]))}
-    sock, rfile, _, _ = wire.open_websocket("127.0.0.1", relays["WebSocket"].port, "/ws")
-    frames = []
-
-    def read_until_close() -> None:
-        while (frame := wire.read_frame(rfile)).opcode != wire.CLOSE:
-            frames.append(frame)
-
-    stream = EventStream(f"http://127.0.0.1:{relays['Server-Sent Events'].port}", after=first)
-    events, stream_done = [], threading.Event()
-
-    def read_events() -> None:
-        while not stream_done.is_set():
-            if (message := stream.next_message(timeout=0.05)) is not None:
-                events.append(message["id"])
-
-    reader = threading.Thread(target=read_until_close, daemon=True)
-    event_reader = threading.Thread(target=read_events, daemon=True)
+    clients = {short: Poller(f"http://{at[short]}", short_interval, after=first, until=lambda: holds_the_last(short)),
+               "long polling": Poller(f"http://{at['long polling']}", after=first,
+                                      until=lambda: holds_the_last("long polling")),
+               "WebSocket": WebSocketListener(f"ws://{at['WebSocket']}/ws"),
+               "Server-Sent Events": EventStream(f"http://{at['Server-Sent Events']}", after=first)}
     try:
-        for poller in pollers.values():
-            poller.start()
-        reader.start()
-        event_reader.start()
+        for client in clients.values():
+            client.start()
         chat.start_ticker(tick)
         time.sleep(seconds)
         chat.stop_ticker()
         time.sleep(0.05)  # a tick that had already woken posts now, not after we noted the last one
-        last_tick[0] = chat.board.last_id
+        last_tick.append(chat.board.last_id)
         news_over.set()
-        deadline = time.monotonic() + HOLD_ON
-        while not all(last_tick[0] in poller.arrived for poller in pollers.values()) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _hold_on(clients[short], clients["long polling"], message_id=last_tick[0])
         last = chat.board.post(SERVER, "end of the test").id  # wakes a long poll that is waiting again
-        for poller in pollers.values():
-            poller.join(5)
-        deadline = time.monotonic() + HOLD_ON
-        while not any(json.loads(f.payload)["message"]["id"] == last for f in frames) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        wire.send_frame(sock, wire.CLOSE, wire.close_payload(1000))  # the reader sees the server's Close
-        reader.join(5)
-        while last not in events and time.monotonic() < deadline:
-            time.sleep(0.01)
+        for name in (short, "long polling"):
+            clients[name].join(5)
+        _hold_on(clients["WebSocket"], clients["Server-Sent Events"], message_id=last)
     finally:
         chat.stop_ticker()
-        stream_done.set()
-        event_reader.join(5)
-        stream.close()
-        sock.close()
+        for client in clients.values():
+            client.close()  # the WebSocket with its closing handshake
         for relay in relays.values():
             relay.stop()
-    received = {short: list(pollers[short].arrived), "long polling": list(pollers["long polling"].arrived),
-                "WebSocket": [json.loads(frame.payload)["message"]["id"] for frame in frames],
-                "Server-Sent Events": events}
-    bills = {}
-    for name, relay in relays.items():
-        split, totals = relay.split(), relay.totals()
-        bills[name] = {"requests": split["up"]["http_messages"],  # the WebSocket's one request: its handshake
-                       "delivered": len({i for i in received[name] if first < i < last}),
-                       "notifications": last - first - 1, "bytes": totals["up"] + totals["down"],
-                       "headers": sum(split[side][key] for side in ("up", "down")
-                                      for key in ("http_headers", "frame_headers")),
-                       "http_headers": (split["up"]["http_headers"], split["down"]["http_headers"])}
-    return bills
+    return {name: _bill(relay, clients[name], first, last) for name, relay in relays.items()}
+
+
+def _hold_on(*clients, message_id: int) -> None:
+    """Wait, ``HOLD_ON`` seconds at most, until every one of ``clients`` holds ``message_id``."""
+    deadline = time.monotonic() + HOLD_ON
+    for client in clients:
+        client.wait_until(lambda: message_id in client.arrived, max(0.0, deadline - time.monotonic()))
+
+
+def _bill(relay: Relay, client, first: int, last: int) -> dict:
+    """What one client's relay counted, and how many of the notifications (between ``first`` and the closing
+    message ``last``) the client got."""
+    split, totals = relay.split(), relay.totals()
+    return {"requests": split["up"]["http_messages"],  # the WebSocket's one request: its handshake
+            "delivered": len({i for i in client.arrived if first < i < last}),
+            "notifications": last - first - 1, "bytes": totals["up"] + totals["down"],
+            "headers": sum(split[side][key] for side in ("up", "down") for key in ("http_headers", "frame_headers")),
+            "http_headers": (split["up"]["http_headers"], split["down"]["http_headers"])}

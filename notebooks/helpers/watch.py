@@ -3,13 +3,9 @@
 Notebook 1 uses it to compare short polling at several intervals with long polling.
 """
 
-import time
-
 import numpy as np
-import requests
 
-from clients.polling_client import poll
-
+from clients.lab.listeners import Poller
 from clients.lab.relay import Relay
 
 
@@ -22,17 +18,11 @@ def watch(port: int, board, interval: float | None, seconds: float, long_wait: f
     came, messages in it), "delays": array of seconds from the server storing a message to us holding it
     (both clocks this machine's), "bytes": the relay's totals {"up", "down"}}.
     """
-    rows, delays = [], []
-    with Relay(port) as relay, requests.Session() as session:
-        url, after = f"http://127.0.0.1:{relay.port}", board.last_id
-        start = next_poll = time.monotonic()
-        while time.monotonic() < start + seconds:
-            messages = poll(session, url, after, wait=0 if interval else long_wait)
-            got = time.time()
-            rows.append((time.monotonic() - start, len(messages)))
-            delays += [got - message["time"] for message in messages]
-            after = messages[-1]["id"] if messages else after
-            if interval:
-                next_poll += interval
-                time.sleep(max(0.0, next_poll - time.monotonic()))
-    return {"polls": np.array(rows), "delays": np.array(delays), "bytes": relay.totals()}
+    with Relay(port) as relay:
+        poller = Poller(f"http://127.0.0.1:{relay.port}", interval, deadline=seconds, after=board.last_id,
+                        wait=long_wait).start()
+        poller.join()
+    if poller.error is not None:
+        raise RuntimeError(f"the poller stopped: {poller.error!r}")
+    return {"polls": np.array([(at - poller.started, count) for at, count in poller.answers]),
+            "delays": np.array([arrival.delay for arrival in poller.received]), "bytes": relay.totals()}

@@ -5,28 +5,27 @@ The script: the client connects; at ``send_at`` it sends "How are you?"; the ser
 notification at each moment of ``notify_at``; at ``close_at`` the client leaves. The same script over
 every transport, so that the diagrams differ only by what the transport does.
 
-Adding a transport is one entry in ``TRANSPORTS``: a class with ``server`` (which of the twin servers
-it talks to: "polling" or "websocket"), ``__init__(host, port, after)`` that connects and starts
-listening for messages after id ``after``, ``send(text)``, ``close()`` (leave, and stop every thread
-and socket it started), and ``received``, the messages it got.
+Adding a transport is one entry in ``TRANSPORTS``: which of the twin servers it talks to ("polling" or
+"websocket"), and a function of (host, port, after) that connects and starts listening for messages
+after id ``after``, returning a client with ``send(text)``, ``close()`` (leave, and stop every thread and
+socket it started) and ``received``, the messages it got.
 
-The clients speak through ``clients.wire`` on plain sockets, as notebooks 1 and 2 do by hand, and not
-through ``requests``: a client that leaves must be able to cut a long poll the server still holds, as
-a closing browser tab does, and a ``requests`` call cannot be cut.
+The clients are the lab's (``clients.lab.listeners``) with no header besides ``Host``: the bytes notebooks
+1 and 2 write by hand. A client that leaves cuts a long poll the server still holds, as a closing
+browser tab does.
 """
 
 import json
-import socket
-import threading
 import time
 from dataclasses import dataclass
 
 from clients import wire
+from clients.lab.listeners import Connection, EventStream, Poller, WebSocketListener, deadline_in
+from clients.lab.relay import Relay
 from servers.chat import NOTIFICATION, SERVER
 from servers.twins import Twins
 
 from . import sequence
-from clients.lab.relay import Relay
 
 DELAY = 0.075  # seconds the relay holds every chunk, each way: the arrows' slope
 SHORT_INTERVAL = 0.3  # seconds between short polls
@@ -57,164 +56,92 @@ class Run:
     received: list[dict]  # the messages the client got
 
 
-class Polling:
-    """Asks GET /api/messages again and again on one keep-alive connection: every ``interval`` seconds
-    (short polling), or, with ``interval`` None, each GET held by the server until there is news (long
-    polling). Sending is a POST on a second connection, as a browser does while a long poll is held."""
-    server, interval = "polling", None
+class OverHttp:
+    """A client that listens with ``listener`` (a poller, or an event stream) and sends each message as a POST
+    on a second connection, opened when it first sends, as a browser does beside a held long poll."""
 
-    def __init__(self, host: str, port: int, after: int) -> None:
-        self.address, self.host, self.after = (host, port), f"{host}:{port}", after
-        self.received: list[dict] = []
-        self.poll_socket = socket.create_connection(self.address, timeout=LONG_WAIT + 5)
-        self.send_socket: socket.socket | None = None
-        self.stop = threading.Event()
-        self.poller = threading.Thread(target=self._poll, name="scenario poller", daemon=True)
-        self.poller.start()
+    def __init__(self, listener, host: str, port: int) -> None:
+        self.listener, self.address, self.sender = listener.start(), (host, port), None
 
-    def _poll(self) -> None:
-        wait = "" if self.interval else f"&wait={LONG_WAIT}"
-        next_poll = time.perf_counter()
-        with self.poll_socket.makefile("rb") as rfile:
-            while not self.stop.is_set():
-                try:
-                    _, answer = wire.http_exchange(self.poll_socket, rfile, "GET",
-                                                   f"/api/messages?after={self.after}{wait}", self.host)
-                    messages = json.loads(answer.body)["messages"]
-                except (OSError, ValueError):  # close() cut the connection under this poll
-                    return
-                self.received += messages
-                self.after = messages[-1]["id"] if messages else self.after
-                if self.interval:
-                    next_poll += self.interval
-                    self.stop.wait(max(0.0, next_poll - time.perf_counter()))
+    @property
+    def received(self) -> list[dict]:
+        return [arrival.message for arrival in self.listener.received]
 
     def send(self, text: str) -> None:
-        if self.send_socket is None:
-            self.send_socket = socket.create_connection(self.address, timeout=10)
-        with self.send_socket.makefile("rb") as rfile:
-            _, answer = wire.http_exchange(self.send_socket, rfile, "POST", "/api/messages", self.host,
-                                           {"Content-Type": "application/json"}, json.dumps({"text": text}).encode())
+        if self.sender is None:
+            self.sender = Connection(*self.address)
+        self.sender.write(wire.request_bytes("POST", "/api/messages", self.sender.host, {
+            "Content-Type": "application/json"}, json.dumps({"text": text}).encode()))
+        answer = self.sender.response(deadline_in(10))
         if answer.status != 201:
             raise RuntimeError(f"the polling server refused the message: {answer.status} {answer.body[:80]!r}")
 
     def close(self) -> None:
-        """Leave: stop polling and close both connections, cutting a long poll the server still holds."""
-        self.stop.set()
-        if self.interval:  # a short poll on its way is answered within a round trip: let it finish
-            self.poller.join(5)
-        for sock in (self.poll_socket, self.send_socket):
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)  # wakes the poller blocked on a held poll
-                except OSError:
-                    pass
-        self.poller.join(5)
-        for sock in (self.poll_socket, self.send_socket):
-            if sock is not None:
-                sock.close()
+        """Leave: stop listening (a held long poll is cut, a short poll on its way answered) and close both
+        connections."""
+        self.listener.close()
+        if self.sender is not None:
+            self.sender.cut()
+            self.sender.close()
 
 
-class ShortPolling(Polling):
-    interval = SHORT_INTERVAL
-
-
-class LongPolling(Polling):
-    interval = None
-
-
-class WebSocket:
+class OverWebSocket:
     """One connection, opened by the Upgrade handshake; the server pushes every message as it is stored;
     the client leaves with the closing handshake (RFC 6455 section 7)."""
-    server = "websocket"
 
-    def __init__(self, host: str, port: int, after: int) -> None:
-        self.sock, self.rfile, _, _ = wire.open_websocket(host, port, "/ws")  # no ?after=: only what is new
-        self.received: list[dict] = []
-        self.listener = threading.Thread(target=self._listen, name="scenario listener", daemon=True)
-        self.listener.start()
+    def __init__(self, host: str, port: int) -> None:
+        self.listener = WebSocketListener(f"ws://{host}:{port}/ws").start()  # no ?after=: only what is new
 
-    def _listen(self) -> None:
-        try:
-            while (frame := wire.read_frame(self.rfile)).opcode != wire.CLOSE:
-                event = json.loads(frame.payload)
-                if event["type"] == "message":
-                    self.received.append(event["message"])
-            self.rfile.read()  # after its Close the server closes TCP first: read up to its FIN
-        except OSError:
-            pass
+    @property
+    def received(self) -> list[dict]:
+        return [arrival.message for arrival in self.listener.received]
 
     def send(self, text: str) -> None:
-        wire.send_frame(self.sock, wire.TEXT, json.dumps({"type": "send", "text": text}).encode())
+        self.listener.send_event({"type": "send", "text": text})
 
     def close(self) -> None:
-        wire.send_frame(self.sock, wire.CLOSE, wire.close_payload(1000))
-        self.listener.join(5)
-        self.rfile.close()
-        self.sock.close()
+        self.listener.close()
 
 
-class ServerSentEvents:
-    """One GET /api/events that never ends: the server writes each message into it as an event. Sending
-    is a POST on a second connection, as over polling; leaving closes the stream's connection."""
-    server = "polling"
-    send = Polling.send
-
-    def __init__(self, host: str, port: int, after: int) -> None:
-        self.address, self.host, self.send_socket = (host, port), f"{host}:{port}", None
-        self.received: list[dict] = []
-        self.sock = socket.create_connection(self.address, timeout=10)
-        self.sock.sendall(wire.request_bytes("GET", "/api/events", self.host))  # no ?after=: only what is new
-        self.listener = threading.Thread(target=self._listen, name="scenario listener", daemon=True)
-        self.listener.start()
-
-    def _listen(self) -> None:
-        parser = wire.EventParser()
-        try:
-            with self.sock.makefile("rb") as rfile:
-                while rfile.readline() not in (b"\r\n", b""):  # the response head
-                    pass
-                for line in rfile:
-                    event = parser.feed(line.decode().rstrip("\n"))
-                    if event is not None and event.type == "message":
-                        self.received.append(json.loads(event.data))
-        except (OSError, ValueError):  # close() cut the stream
-            pass
-
-    def close(self) -> None:
-        """Leave, as a browser closing its EventSource does: close both connections."""
-        for sock in (self.sock, self.send_socket):
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        self.listener.join(5)
-        for sock in (self.sock, self.send_socket):
-            if sock is not None:
-                sock.close()
+def short_polling(host: str, port: int, after: int) -> OverHttp:
+    """Asks GET /api/messages every ``SHORT_INTERVAL`` seconds on one keep-alive connection."""
+    return OverHttp(Poller(f"http://{host}:{port}", SHORT_INTERVAL, after=after, headers={}), host, port)
 
 
-TRANSPORTS = {"short polling": ShortPolling, "long polling": LongPolling, "WebSocket": WebSocket,
-              "Server-Sent Events": ServerSentEvents}
+def long_polling(host: str, port: int, after: int) -> OverHttp:
+    """Asks GET /api/messages again and again, each request held by the server until there is news."""
+    return OverHttp(Poller(f"http://{host}:{port}", after=after, wait=LONG_WAIT, headers={}), host, port)
 
 
-def run(transport: str, stack: Twins, script: Script = Script(), delay: float = DELAY) -> Run:
-    """Play ``script`` over one transport against ``stack``'s servers, through a relay holding data
+def websocket(host: str, port: int, after: int) -> OverWebSocket:
+    return OverWebSocket(host, port)
+
+
+def server_sent_events(host: str, port: int, after: int) -> OverHttp:
+    """One GET /api/events that never ends: the server writes each message into it as an event."""
+    return OverHttp(EventStream(f"http://{host}:{port}"), host, port)  # no ?after=: only what is new
+
+
+TRANSPORTS = {"short polling": ("polling", short_polling), "long polling": ("polling", long_polling),
+              "WebSocket": ("websocket", websocket), "Server-Sent Events": ("polling", server_sent_events)}
+
+
+def run(transport: str, twins: Twins, script: Script = Script(), delay: float = DELAY) -> Run:
+    """Play ``script`` over one transport against the ``twins``' servers, through a relay holding data
     ``delay`` s each way; returns the relay's record as arrows (seconds since the client started)."""
-    client_class = TRANSPORTS[transport]
+    side, client_for = TRANSPORTS[transport]
     began = time.perf_counter()
-    server = stack.polling if client_class.server == "polling" else stack.websocket
+    server = twins.polling if side == "polling" else twins.websocket
     with Relay(server.port, delay=delay, record=True) as relay:
         origin = time.perf_counter()
-        client = client_class("127.0.0.1", relay.port, stack.chat.board.last_id)
+        client = client_for("127.0.0.1", relay.port, twins.chat.board.last_id)
         try:
             for at, event in script.events():
                 time.sleep(max(0.0, origin + at - time.perf_counter()))
                 if event == "send":
                     client.send(script.text)
                 elif event.startswith("notify"):
-                    stack.chat.board.post(SERVER, NOTIFICATION.format(count=event.split()[1]))
+                    twins.chat.board.post(SERVER, NOTIFICATION.format(count=event.split()[1]))
         finally:
             client.close()
         relay.wait_closed(SETTLE)  # a long poll the client cut stays held on the server: not waited for
@@ -234,6 +161,6 @@ def run_all(transports=None, script: Script = Script(), delay: float = DELAY) ->
         raise ValueError(f"unknown transport(s) {sorted(unknown)}: choose from {list(TRANSPORTS)}")
     runs = []
     for name in transports or TRANSPORTS:
-        with Twins() as stack:
-            runs.append(run(name, stack, script, delay))
+        with Twins() as twins:
+            runs.append(run(name, twins, script, delay))
     return runs

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from clients import wire
 
-from clients.lab.bytesplit import Event, walk
+from clients.lab.bytesplit import EventBytes, walk
 from clients.lab.relay import Relay
 
 
@@ -62,10 +62,10 @@ def _pieces(index: int, direction: str, data: bytes, crossings, origin: float):
 
 def _describe(what, raw: bytes) -> tuple[str, str, bool]:
     """(kind, label, empty) of one HTTP message (``what`` is its header block), frame or event."""
-    if isinstance(what, Event):  # one Server-Sent Event
+    if isinstance(what, EventBytes):  # one Server-Sent Event
         names = {"comment": "heartbeat", "retry": "retry hint"}
         return "frame", f"{names.get(what.type, 'event' if what.type == 'message' else what.type)}, {len(raw)} B", False
-    if not isinstance(what, bytes):  # a bytesplit.Frame
+    if not isinstance(what, bytes):  # a bytesplit.FrameBytes
         if what.opcode == "close":
             code, _ = wire.parse_close(wire.parse_frame(raw)[0].payload)
             return "frame", f"Close {code or 1005}", False

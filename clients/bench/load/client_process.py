@@ -1,10 +1,10 @@
 """``python -m clients.bench.load.client_process``: the client process of ``python -m clients.bench load``.
 
-It reads one scenario per line on stdin (JSON: which server, which transport, how
-many clients, how many server events how far apart), runs it with a ``crowd`` of
-asyncio clients and writes one result per line on stdout. One process runs every
-scenario of a load run, our servers' and the reference's alike, so every figure
-is measured by the same clients. Its first line says what open-file limit it got.
+It reads one scenario per line on stdin (JSON: which server, which transport, how many clients, how many
+server events how far apart), runs it with a crowd of asyncio clients (``clients.lab.async_listeners``,
+connected and tallied by ``crowd.py``) and writes one result per line on stdout. One process runs every
+scenario of a load run, our servers' and the reference's alike, so every figure is measured by the same
+clients. Its first line says what open-file limit it got.
 
 A scenario, step by step: read what the server costs with no clients; connect them
 all; let them sit idle (what an idle connection costs: memory, threads, CPU and
@@ -21,10 +21,14 @@ import traceback
 
 import psutil
 
-from . import crowd
+from clients import wire
 from clients.bench.results.stats import milliseconds, summarize
+from clients.lab.async_listeners import AsyncConnection, Counts, EventStream, Poller, WebSocketListener
+from clients.lab.protocol import HTTP_HEADERS
 
-SETTLE = 0.5  # of the idle time, seconds left for the clients' first requests before costs are read
+from . import crowd
+
+SETTLE_SHARE = 0.5  # the share of the idle time left for the clients' first requests before costs are read
 LATE_TICKS = 10  # how far behind its schedule (in intervals) the server's ticker may fall before we give up on it
 _SELF = psutil.Process()
 
@@ -38,18 +42,19 @@ class OurServer:
 
     async def _ask(self, method: str, path: str, body: dict | None = None) -> dict:
         # A connection per question: the control traffic is never billed to the crowd, never idles out.
-        connection = await crowd.Connection.open(self.host, self.port, crowd.Counts())
+        connection = await AsyncConnection.open(self.host, self.port, Counts())
         try:
             data = json.dumps(body).encode() if body is not None else b""
-            response = await connection.exchange(method, path, f"{self.host}:{self.port}", data,
-                                                 {"Content-Type": "application/json"} if body is not None else {})
+            connection.write(wire.request_bytes(method, path, f"{self.host}:{self.port}", {
+                **HTTP_HEADERS, **({"Content-Type": "application/json"} if body is not None else {})}, data))
+            response = await connection.response()
         finally:
             connection.close()
         if response.status != 200:
             raise RuntimeError(f"{method} {path}: the server answered {response.status} {response.body[:200]!r}")
         return json.loads(response.body)
 
-    async def snapshot(self, counts: crowd.Counts) -> dict:
+    async def snapshot(self, counts: Counts) -> dict:
         status = await self._ask("GET", f"/api/status?clients={self.client_id}")
         account, process = status["clients"][self.client_id], status["process"]
         return {"t": time.monotonic(), "last_id": status["last_id"], "cpu_seconds": process["cpu_seconds"],
@@ -76,7 +81,7 @@ class ClusterServer(OurServer):
         self.nodes = [OurServer(host, port, client_id) for port in control_ports]
         self.parts = [psutil.Process(pid) for pid in part_pids]
 
-    async def snapshot(self, counts: crowd.Counts) -> dict:
+    async def snapshot(self, counts: Counts) -> dict:
         each = [await node.snapshot(counts) for node in self.nodes]
         total = {key: sum(snapshot[key] for snapshot in each) for key in
                  ("cpu_seconds", "threads", "rss_bytes", "requests", "bytes_to_clients", "bytes_from_clients")}
@@ -92,16 +97,16 @@ class ReferenceServer:
     WebSocket, its threads and memory from psutil. It has no meter, so its bytes are the ones the crowd counted."""
 
     def __init__(self, host: str, port: int, pid: int) -> None:
-        self.control = crowd.WebSocketListener(host, port, "/control", crowd.Counts())
+        self.control = WebSocketListener(f"ws://{host}:{port}/control")
         self.process = psutil.Process(pid)
 
     async def _ask(self, request: dict) -> dict:
         if self.control.connection is None:
             await self.control.connect()
-        self.control.connection.send_frame(crowd.wire.TEXT, json.dumps(request).encode())
-        return json.loads((await self.control.connection.frame()).payload)
+        self.control.send(json.dumps(request))
+        return json.loads(await self.control.receive())
 
-    async def snapshot(self, counts: crowd.Counts) -> dict:
+    async def snapshot(self, counts: Counts) -> dict:
         answer = await self._ask({})
         return {"t": time.monotonic(), "last_id": answer["last_id"], "cpu_seconds": answer["cpu_seconds"],
                 "threads": self.process.num_threads(), "rss_bytes": self.process.memory_info().rss,
@@ -116,21 +121,24 @@ class ReferenceServer:
             self.control.connection.close()
 
 
-def listeners_for(spec: dict, counts: crowd.Counts, after: int) -> list:
+def listeners_for(spec: dict, counts: Counts, after: int) -> list:
     """``spec["clients"]`` clients of the scenario's transport (not connected yet)."""
     host, port, client_id = spec["host"], spec["port"], spec.get("client_id", "load")
     if spec["transport"] == "websocket":
-        path = "/ws" if spec["server"] == "reference" else f"/ws?client={client_id}"
-        return [crowd.WebSocketListener(host, port, path, counts) for _ in range(spec["clients"])]
+        client = None if spec["server"] == "reference" else client_id
+        return [WebSocketListener(f"ws://{host}:{port}/ws", client=client, counts=counts)
+                for _ in range(spec["clients"])]
     if spec["transport"] == "sse":
-        return [crowd.EventStreamListener(host, port, client_id, counts) for _ in range(spec["clients"])]
+        return [EventStream(f"http://{host}:{port}", headers=HTTP_HEADERS, client=client_id, counts=counts)
+                for _ in range(spec["clients"])]
     interval = spec["interval"] if spec["transport"] == "short-polling" else None
-    return [crowd.Poller(host, port, client_id, after, counts, interval) for _ in range(spec["clients"])]
+    return [Poller(f"http://{host}:{port}", interval, after=after, client=client_id, counts=counts)
+            for _ in range(spec["clients"])]
 
 
 async def run(spec: dict) -> dict:
     """One scenario (see the module's docstring); returns its figures."""
-    counts = crowd.Counts()
+    counts = Counts()
     if spec["server"] == "reference":
         server = ReferenceServer(spec["host"], spec["port"], spec["pid"])
     elif spec["server"] == "cluster":
@@ -144,7 +152,7 @@ async def run(spec: dict) -> dict:
         await server.close()
 
 
-async def _run(spec: dict, server, counts: crowd.Counts) -> dict:
+async def _run(spec: dict, server, counts: Counts) -> dict:
     snapshots = {"before": await server.snapshot(counts)}
     listeners = listeners_for(spec, counts, snapshots["before"]["last_id"])
     started = time.monotonic()
@@ -153,9 +161,9 @@ async def _run(spec: dict, server, counts: crowd.Counts) -> dict:
     try:
         for listener in connected:
             listener.start()
-        await asyncio.sleep(spec["idle"] * SETTLE)
+        await asyncio.sleep(spec["idle"] * SETTLE_SHARE)
         snapshots["settled"] = await server.snapshot(counts)
-        await asyncio.sleep(spec["idle"] * (1 - SETTLE))
+        await asyncio.sleep(spec["idle"] * (1 - SETTLE_SHARE))
         snapshots["idle"] = await server.snapshot(counts)
         cpu_before = _client_cpu()
         await server.ticker(spec["every"])
@@ -174,8 +182,9 @@ async def _run(spec: dict, server, counts: crowd.Counts) -> dict:
     finally:
         await crowd.close_all(connected)
     expected = range(snapshots["idle"]["last_id"] + 1, last_id + 1)
-    tallied = crowd.tally([listener.received for listener in connected], expected)
-    errors = [listener.error for listener in connected if listener.error]
+    tallied = crowd.tally([[(arrival.message["id"], arrival.delay) for arrival in listener.received]
+                           for listener in connected], expected)
+    errors = [f"{type(listener.error).__name__}: {listener.error}" for listener in connected if listener.error]
     return {**figures(spec, snapshots, tallied, len(connected)),
             "connect_seconds": connect_seconds, "connect_failures": len(connect_errors),
             "connect_errors": sorted(set(connect_errors))[:3],
@@ -185,7 +194,7 @@ async def _run(spec: dict, server, counts: crowd.Counts) -> dict:
             "client_errors": sorted(set(errors))[:3], "client_cpu_seconds": client_cpu, "snapshots": snapshots}
 
 
-async def until_posted(server, counts: crowd.Counts, last_id: int, every: float) -> None:
+async def until_posted(server, counts: Counts, last_id: int, every: float) -> None:
     """Return once the server has stamped ``last_id``: a sleep until just before it is due, then a look
     at the server every ``every / 5`` s (at most 20 ms), so the ticker is stopped before it posts one more.
     A ticker running late (a busy server) is waited for up to ``LATE_TICKS`` intervals more."""

@@ -1,7 +1,7 @@
 """The three kinds of process a load run starts, each stopped by whoever started it:
 
-* ``OurServers``: ``python -m servers`` on free loopback ports, exactly what a user runs;
-* ``Broadcaster``: the ``websockets`` reference (``reference.py``);
+* ``ServersProcess``: ``python -m servers`` on free loopback ports, exactly what a user runs;
+* ``ReferenceProcess``: the ``websockets`` reference (``reference.py``);
 * ``ClientProcess``: the asyncio crowd (``client_process.py``), which runs one scenario per request.
 
 Each server gets a process of its own and a fresh start per scenario, so what one
@@ -27,7 +27,7 @@ class LoadError(RuntimeError):
     """A process of the load run did not start, or a scenario failed; the message says which and why."""
 
 
-class _Process:
+class ChildProcess:
     """A child process whose stdout lines are read by a thread (pipes cannot be waited on portably),
     and whose stderr goes to a file we can quote when it fails."""
 
@@ -81,7 +81,7 @@ class _Process:
         self.stop()
 
 
-class OurServers(_Process):
+class ServersProcess(ChildProcess):
     """``python -m servers --quiet`` on two free loopback ports: ``polling_port`` and ``websocket_port``."""
 
     def __init__(self) -> None:
@@ -99,7 +99,7 @@ class OurServers(_Process):
                             f"\n{error if isinstance(error, LoadError) else ''}") from None
 
 
-class Broadcaster(_Process):
+class ReferenceProcess(ChildProcess):
     """The ``websockets`` reference on a free loopback port."""
 
     def __init__(self) -> None:
@@ -111,7 +111,7 @@ class Broadcaster(_Process):
             raise
 
 
-class ClientProcess(_Process):
+class ClientProcess(ChildProcess):
     """The crowd: ``run(spec)`` sends it one scenario and returns the result (see ``client_process.py``)."""
 
     def __init__(self) -> None:

@@ -28,7 +28,9 @@ from servers.chat import NOTIFICATION  # our ticker's words, so the frames are a
 from .crowd import open_file_limit
 
 
-class Broadcaster:
+class WebsocketsBroadcast:
+    """Our protocol's push half on the ``websockets`` library: subscribers on ``/ws``, the ticker on ``/control``."""
+
     def __init__(self) -> None:
         self.subscribers: set = set()
         self.last_id = 0
@@ -72,9 +74,9 @@ async def serve_until_stopped(host: str, port: int) -> None:
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         except (NotImplementedError, AttributeError):  # Windows: the parent terminates us instead
             pass
-    broadcaster = Broadcaster()
+    broadcast = WebsocketsBroadcast()
     # Like our server: no compression, no keepalive pings (ours sends none unless asked).
-    async with serve(broadcaster.handle, host, port, compression=None, ping_interval=None) as server:
+    async with serve(broadcast.handle, host, port, compression=None, ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"ws://{host}:{port}/ws", flush=True)
         await stop.wait()

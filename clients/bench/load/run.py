@@ -28,7 +28,7 @@ from clients.bench.results import load_report
 from clients.bench.results.report import machine
 
 from .crowd import too_few_files
-from .processes import HOST, Broadcaster, ClientProcess, LoadError, OurServers
+from .processes import HOST, ClientProcess, LoadError, ReferenceProcess, ServersProcess
 
 FULL = {"clients": [10, 100, 1000], "messages": 20, "every": 1.0, "interval": 1.0, "idle": 3.0, "drain": 30.0}
 QUICK = {"clients": [10, 50], "messages": 5, "every": 0.5, "interval": 1.0, "idle": 1.0, "drain": 10.0}
@@ -48,15 +48,15 @@ def run_load(settings: dict | None = None, transports=TRANSPORTS, say=print) -> 
     settings = {**FULL, **(settings or {})}
     started = time.monotonic()
     results = {"meta": {**machine(), "settings": settings, "transports": list(transports)}, "runs": []}
-    with ClientProcess() as crowd:
-        results["meta"]["open_files"] = crowd.open_files
-        problem = too_few_files(max(settings["clients"]), *crowd.open_files)
+    with ClientProcess() as client_process:
+        results["meta"]["open_files"] = client_process.open_files
+        problem = too_few_files(max(settings["clients"]), *client_process.open_files)
         if problem:
             raise LoadError(problem)
         for clients in settings["clients"]:
             for transport in transports:
                 for nodes in settings.get("nodes") or [None] if transport != "reference" else [None]:
-                    row = run_scenario(crowd, transport, clients, settings, nodes)
+                    row = run_scenario(client_process, transport, clients, settings, nodes)
                     results["runs"].append(row)
                     say(f"[{time.monotonic() - started:6.1f} s] {load_report.one_line(row)}")
     results["meta"]["duration_s"] = time.monotonic() - started
@@ -65,7 +65,8 @@ def run_load(settings: dict | None = None, transports=TRANSPORTS, say=print) -> 
     return results
 
 
-def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: dict, nodes: int | None = None) -> dict:
+def run_scenario(client_process: ClientProcess, transport: str, clients: int, settings: dict,
+                 nodes: int | None = None) -> dict:
     """One transport, ``clients`` clients, on a server process (or a cluster of ``nodes``) started for it and
     stopped afterwards."""
     name = label(transport, settings["interval"]) + (f" on {nodes} node{'s' * (nodes > 1)}" if nodes else "")
@@ -75,8 +76,8 @@ def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: d
                                                  ("messages", "every", "interval", "idle", "drain")}}
     timeout = 120 + clients / 10 + settings["idle"] + settings["messages"] * settings["every"] + settings["drain"]
     if transport == "reference":
-        with Broadcaster() as server:
-            return crowd.run({**spec, "server": "reference", "port": server.port, "pid": server.pid}, timeout)
+        with ReferenceProcess() as server:
+            return client_process.run({**spec, "server": "reference", "port": server.port, "pid": server.pid}, timeout)
     if nodes:
         try:
             cluster = Cluster(nodes)
@@ -84,12 +85,13 @@ def run_scenario(crowd: ClientProcess, transport: str, clients: int, settings: d
             raise LoadError(str(error)) from None
         with cluster:
             port = cluster.websocket_port if transport == "websocket" else cluster.polling_port
-            return crowd.run({**spec, "server": "cluster", "port": port,
+            return client_process.run({**spec, "server": "cluster", "port": port,
                               "control_ports": [node.polling_port for node in cluster.nodes],
                               "part_pids": [cluster.redis.child.pid, cluster.nginx.child.pid]}, timeout)
-    with OurServers() as server:
+    with ServersProcess() as server:
         port = server.websocket_port if transport == "websocket" else server.polling_port
-        return crowd.run({**spec, "server": "ours", "port": port, "control_port": server.polling_port}, timeout)
+        return client_process.run({**spec, "server": "ours", "port": port, "control_port": server.polling_port},
+                                  timeout)
 
 
 def small_load(clients=(10, 40), transports=("websocket", "long-polling", "short-polling"), messages: int = 3,

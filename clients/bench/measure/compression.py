@@ -6,8 +6,8 @@
   earlier messages kept ("context takeover"), so messages that repeat what came
   before shrink the most. ``deflate_both_ways`` measures one client, the
   ``websockets`` library, once without the offer and once with it, receiving the
-  same messages through a byte-counting relay. (websocket-client, the client the
-  other byte counts use, never offers it.)
+  same messages through a byte-counting relay. (The lab's WebSocket client, which
+  the other byte counts use, speaks no extension and never offers it.)
 * HTTP/2: HPACK (RFC 7541) keeps a table of the header fields already sent on a
   connection, so a repeated field costs about one byte. ``HPACK_EXAMPLES`` holds
   the RFC's own encoded examples (Appendix C), so their sizes are computed, not
@@ -21,9 +21,8 @@ import string
 
 import websockets.sync.client
 
-from servers.chat import NOTIFICATION, SERVER
-
 from clients.lab.relay import Relay
+from servers.chat import NOTIFICATION, SERVER
 
 # RFC 7541 Appendix C.3 (requests) and C.5 (responses), without Huffman coding: hex of each header block.
 HPACK_EXAMPLES = {
@@ -57,7 +56,7 @@ def random_texts(count: int, length: int = 40, seed: int = 7) -> list[str]:
     return ["".join(rng.choices(string.ascii_letters, k=length)) for _ in range(count)]
 
 
-def deflate_both_ways(stack, texts: list[str]) -> dict[str, dict]:
+def deflate_both_ways(twins, texts: list[str]) -> dict[str, dict]:
     """The server posts ``texts`` to one ``websockets`` client, without and then with permessage-deflate.
 
     Returns {"without permessage-deflate": row, "with permessage-deflate": row}; each row has the JSON
@@ -67,12 +66,12 @@ def deflate_both_ways(stack, texts: list[str]) -> dict[str, dict]:
     rows = {}
     for name, compression in (("without permessage-deflate", None), ("with permessage-deflate", "deflate")):
         json_bytes = 0
-        with Relay(stack.websocket.port, record=True) as relay:
+        with Relay(twins.websocket.port, record=True) as relay:
             with websockets.sync.client.connect(f"ws://127.0.0.1:{relay.port}/ws", compression=compression,
                                                 proxy=None, open_timeout=5, close_timeout=5) as ws:
                 accepted = ws.response.headers.get("Sec-WebSocket-Extensions")
                 for text in texts:  # one at a time, as news comes: each is a message of its own
-                    stack.chat.board.post(SERVER, text)
+                    twins.chat.board.post(SERVER, text)
                     received = ws.recv(timeout=5)
                     json_bytes += len(received.encode())
                     assert json.loads(received)["message"]["text"] == text

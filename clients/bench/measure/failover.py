@@ -8,57 +8,49 @@ stops before notification ``kill_before``. A node is anything with
 ``.websocket`` and ``.polling`` RunningServers sharing one board.
 """
 
-import json
 import threading
 import time
 
-import requests
-
-from clients import wire
-from clients.polling_client import poll
-from servers.chat import SERVER
-
-from .latency import LONG_POLL_WAIT  # the toolkit's: the news always comes sooner
 from clients.bench.results.stats import summarize
+from clients.lab.listeners import Poller, WebSocketListener
+from servers.chat import SERVER
 
 NAMES = "AB"
 
 
-def follow_websocket(nodes, after: int, last: int, got: list, log: list) -> None:
-    """Read pushed messages; on a dropped connection, reconnect to the other node with ?after=."""
+def follow(nodes, after: int, last: int, got: list, log: list, client_for, joined: str) -> None:
+    """Follow the board on node A up to the message ``last``; when the connection drops (or nobody listens
+    there any more), switch to the other node and resume after the last id held. ``client_for(node,
+    after)`` is the client for a node; ``got`` gets (arrival, id, stamp) of each message, ``log`` what
+    happened: "``joined`` node A", with the handshake's bytes where there is one, "lost node A"."""
     node = 0
     while after < last:
         try:
-            sock, rfile, sent, response = wire.open_websocket("127.0.0.1", nodes[node].websocket.port,
-                                                              f"/ws?after={after}")
-            log.append((time.time(), f"connected to node {NAMES[node]}", len(sent) + len(response.head)))
-            while after < last:
-                frame = wire.read_frame(rfile)
-                if frame.opcode == wire.CLOSE:
-                    raise ConnectionError("closed by the server")
-                message = json.loads(frame.payload)["message"]
-                got.append((time.time(), message["id"], message["time"]))
-                after = message["id"]
-            wire.close(sock, rfile)
-        except OSError as error:  # the connection dropped, or nobody listens there any more
+            client = client_for(nodes[node], after).start()
+        except OSError as error:  # nobody listens there any more
             log.append((time.time(), f"lost node {NAMES[node]} ({type(error).__name__})", 0))
             node = 1 - node
+            continue
+        log.append((time.time(), f"{joined} node {NAMES[node]}", getattr(client, "handshake_bytes", 0)))
+        client.wait_until(lambda: client.last_id >= last, None)
+        got += [(arrival.wall, arrival.message["id"], arrival.message["time"]) for arrival in client.received]
+        after = max(after, client.last_id)
+        if after < last:  # the connection dropped before the end: the node is gone
+            log.append((time.time(), f"lost node {NAMES[node]} ({type(client.error).__name__})", 0))
+            node = 1 - node
+        client.close()
+
+
+def follow_websocket(nodes, after: int, last: int, got: list, log: list) -> None:
+    """Read pushed messages; on a dropped connection, reconnect to the other node with ?after=."""
+    follow(nodes, after, last, got, log, lambda node, after: WebSocketListener(
+        f"ws://127.0.0.1:{node.websocket.port}/ws", after=after), "connected to")
 
 
 def follow_long_polling(nodes, after: int, last: int, got: list, log: list) -> None:
     """Long-poll; a failed request means "try the other node", from the last id held."""
-    node = 0
-    log.append((time.time(), "polling node A", 0))
-    with requests.Session() as session:
-        while after < last:
-            try:
-                for message in poll(session, nodes[node].polling.url, after, wait=LONG_POLL_WAIT):
-                    got.append((time.time(), message["id"], message["time"]))
-                    after = message["id"]
-            except requests.RequestException as error:
-                log.append((time.time(), f"lost node {NAMES[node]} ({type(error).__name__})", 0))
-                node = 1 - node
-                log.append((time.time(), f"polling node {NAMES[node]}", 0))
+    follow(nodes, after, last, got, log, lambda node, after: Poller(node.polling.url, after=after, until_id=last),
+           "polling")
 
 
 FOLLOWERS = {"WebSocket": follow_websocket, "long polling": follow_long_polling}
@@ -69,9 +61,9 @@ def drop_a_node(chat, node_a, node_b, events: int, kill_before: int, gap: float)
     ``kill_before``. Returns {"followers": {name: {"got", "log"}}, "t0", "killed_at"} (wall-clock seconds)."""
     first = chat.board.last_id
     followers = {name: {"got": [], "log": []} for name in FOLLOWERS}
-    runners = [threading.Thread(target=follow, args=((node_a, node_b), first, first + events,
-                                                     followers[name]["got"], followers[name]["log"]))
-               for name, follow in FOLLOWERS.items()]
+    runners = [threading.Thread(target=follower, args=((node_a, node_b), first, first + events,
+                                                       followers[name]["got"], followers[name]["log"]))
+               for name, follower in FOLLOWERS.items()]
     for runner in runners:
         runner.start()
     time.sleep(0.3)  # both are connected and waiting

@@ -28,12 +28,11 @@ from urllib.parse import urlsplit
 
 import requests
 
+from clients.bench.results.report import machine
 from servers.chat import SERVER
 
 from . import latency, run as local
 from .progress import silent
-from clients.bench.results.report import machine
-from clients.bench.results.stats import milliseconds, summarize
 
 QUICK = {"echo": 100, "poll_reply": 30, "rate": 20, "intervals": [0.1, 0.25], "push": 30, "push_rate": 20,
          "push_intervals": [0.1], "push_cycles": 5, "setup": 20, "delivery": 10, "delivery_rate": 10,
@@ -88,7 +87,8 @@ class RemoteBoard:
 
 
 class Remote:
-    """The twins at ``url``, with what the scenarios read of a ``Stack``: polling, websocket, ws_url, chat.board."""
+    """The twins at ``url``, with what the scenarios read of ``servers.twins.Twins``: polling, websocket, ws_url,
+    chat.board."""
 
     def __init__(self, url: str) -> None:
         self.polling = Endpoint(*_host_and_port(url))
@@ -137,19 +137,13 @@ def run_remote(url: str, quick: bool = True, progress=silent, settings: dict | N
         results = {"meta": {"mode": f"remote, {'quick' if quick else 'full'}", "url": remote.polling.url,
                             "websocket_url": remote.ws_url, "clock": clock, "settings": settings, **machine()},
                    "with_delay": []}
-        phases = results["meta"]["phase_seconds"] = {}
-
-        def phase(name: str, measure):
-            began = time.perf_counter()
-            results[name] = measure()
-            phases[name] = time.perf_counter() - began
-
+        phase = local.Phases(results)
         phase("references", lambda: references(remote, settings, progress))
-        phase("reply_round_trip", lambda: [local._row("WebSocket", None, latency.websocket_reply(
+        phase("reply_round_trip", lambda: [local.row_of("WebSocket", None, latency.websocket_reply(
             remote.ws_url, settings["poll_reply"], progress=progress))] + local.polling_round_trips(
             remote.polling.url, settings["poll_reply"], settings["intervals"], settings["rate"], progress))
         phase("push_latency", lambda: push_latencies(remote, settings, clock, progress))
-        phase("connection_setup", lambda: local._setup(latency.connection_setup(
+        phase("connection_setup", lambda: local.summaries(latency.connection_setup(
             remote.polling.port, remote.websocket.port, settings["setup"], progress=progress,
             host=remote.polling.host)))
         phase("overhead", lambda: local.overheads(remote, settings, progress, in_process=False))
@@ -163,8 +157,7 @@ def references(remote: Remote, settings: dict, progress) -> dict:
     echo = latency.websocket_echo(f"{remote.ws_url}/echo", settings["echo"], label="our /echo", progress=progress)
     connects = latency.connection_setup(remote.polling.port, remote.websocket.port, settings["setup"],
                                         host=remote.polling.host)["tcp_connect"]
-    return {name: {**summarize(values), "samples_ms": milliseconds(values)}
-            for name, values in (("our_echo", echo), ("tcp_connect", connects))}
+    return local.summaries({"our_echo": echo, "tcp_connect": connects})
 
 
 def push_latencies(remote: Remote, settings: dict, clock: dict, progress) -> list[dict]:

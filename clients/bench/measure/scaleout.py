@@ -8,13 +8,13 @@
 * ``node_costs``: what an open WebSocket and a waiting long poll hold on their node, and in Redis;
 * ``plot_pubsub_against_stream`` and ``plot_node_costs`` draw the last two for notebook 06.
 
-Clients are the project's command-line clients (``clients.websocket_client``, ``clients.polling_client``)
-and ``requests``, run in this process, all through nginx unless a node is named.
+Clients are the lab's (``clients.lab.listeners``) and ``requests``, but for ``node_kill``, which measures the
+project's command-line clients (``clients.websocket_client``, ``clients.polling_client``) as a user runs them;
+all run in this process, all through nginx unless a node is named.
 """
 
 import contextlib
 import io
-import json
 import threading
 import time
 
@@ -22,6 +22,7 @@ import redis
 import requests
 
 from clients import polling_client, websocket_client
+from clients.lab.listeners import WebSocketListener
 
 WAIT = 30  # seconds any step may take before the measurement gives up (loaded machine)
 
@@ -47,20 +48,14 @@ def across_nodes(cluster, wait: float = 1.0) -> dict:
     """A WebSocket client of the first node listens while a polling client posts through the second one:
     what reaches the listener within ``wait`` seconds?"""
     listener_node, poster_node = cluster.nodes[0], cluster.nodes[1]
-    listener = websocket_client.Client.connect(f"{listener_node.ws_url}/ws")
-    try:
+    with WebSocketListener(f"{listener_node.ws_url}/ws").start() as listener:
         posted = requests.post(f"{poster_node.polling_url}/api/messages", json={"text": "hello from the other node"},
                                timeout=5)
         posted.raise_for_status()
-        received, deadline = [], time.monotonic() + wait
-        while len(received) < 2 and (left := deadline - time.monotonic()) > 0:  # the message and its reply
-            data = listener.receive(timeout=left)
-            if data is not None:
-                received.append(json.loads(data)["message"]["text"])
-    finally:
-        listener.close()
+        listener.wait_until(lambda: len(listener.received) >= 2, wait)  # the message and its reply
     return {"listener": f"WebSocket client of node {listener_node.number}",
-            "poster": f"polling client of node {poster_node.number}", "posted": 2, "received": received}
+            "poster": f"polling client of node {poster_node.number}", "posted": 2,
+            "received": [arrival.message["text"] for arrival in listener.received[:2]]}
 
 
 def pubsub_against_stream(redis_url: str, before: int = 3, away: int = 3, after: int = 3) -> dict:
@@ -153,72 +148,86 @@ class Inbox:
         self.connections += 1
 
 
+class Followers:
+    """The command-line clients' followers (``websocket_client.follow``, ``polling_client.follow``), many of
+    each through nginx, each showing what it gets to an ``Inbox``, every poller on a ``CountingSession``;
+    from the message after ``first`` on. They run while the block does; ``everyone_has`` waits for them."""
+
+    def __init__(self, cluster, first: int, websocket_clients: int, polling_clients: int) -> None:
+        self.first, self.done, self.stop = first, threading.Condition(), threading.Event()
+        self.websocket = [Inbox(self.done) for _ in range(websocket_clients)]
+        self.polling = [Inbox(self.done) for _ in range(polling_clients)]
+        self.sessions = [CountingSession() for _ in range(polling_clients)]
+        url = f"{cluster.ws_url}/ws"
+        self.threads = [threading.Thread(target=websocket_client.follow, daemon=True, args=(
+            websocket_client.Client.connect(f"{url}?after={first}"), url, self.stop, first),
+            kwargs={"on_message": inbox.show, "connected": inbox.reconnected}) for inbox in self.websocket]
+        self.threads += [threading.Thread(target=polling_client.follow, daemon=True, args=(
+            session, cluster.polling_url, None, self.stop, first), kwargs={"on_message": inbox.show})
+            for inbox, session in zip(self.polling, self.sessions)]
+
+    def __enter__(self) -> "Followers":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def everyone_has(self, count: int) -> bool:
+        with self.done:
+            return self.done.wait_for(lambda: all(len(inbox.ids) >= count for inbox in self.websocket + self.polling),
+                                      WAIT)
+
+    def __exit__(self, *exc) -> None:
+        """Stop every follower (a message posted meanwhile ends the long polls under way)."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(5)
+        for session in self.sessions:
+            session.close()
+
+    def tally(self, last: int) -> dict:
+        """Lost, duplicated and out of order, of the messages after ``first`` up to ``last``, per transport."""
+        expected = set(range(self.first + 1, last + 1))
+
+        def count(inboxes):
+            shown = [[i for i in inbox.ids if i <= last] for inbox in inboxes]
+            return {"clients": len(inboxes), "lost": sum(len(expected - set(ids)) for ids in shown),
+                    "duplicated": sum(len(ids) - len(set(ids)) for ids in shown),
+                    "out of order": sum(ids != sorted(ids) for ids in shown)}
+
+        return {"websocket": {**count(self.websocket),
+                              "reconnected": sum(inbox.connections > 1 for inbox in self.websocket)},
+                "polling": {**count(self.polling), "failed requests (most for one client)":
+                            max((session.failures for session in self.sessions), default=0),
+                            "clients with a failed request": sum(session.failures > 0 for session in self.sessions),
+                            "polls nginx passed to another node": sum(session.passed_on for session in self.sessions)}}
+
+
 def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100, sends: int = 5,
               kill: int = 0) -> dict:
     """``websocket_clients`` WebSocket clients and ``polling_clients`` long pollers follow the board through
     nginx; a client of the last node sends ``sends`` messages (each with its reply); node ``kill`` is killed
     (SIGKILL); ``sends`` more are sent. Every client must be shown all of them once, in order."""
     poster = next(node for number, node in enumerate(cluster.nodes) if number != kill)
-    done = threading.Condition()
-    stop = threading.Event()
-    websocket_inboxes = [Inbox(done) for _ in range(websocket_clients)]
-    polling_inboxes = [Inbox(done) for _ in range(polling_clients)]
-    sessions = [CountingSession() for _ in range(polling_clients)]
-    url = f"{cluster.ws_url}/ws"
     first = requests.get(f"{poster.polling_url}/api/status", timeout=5).json()["last_id"]  # from here on
-    followers = []
-    for inbox in websocket_inboxes:
-        ws = websocket_client.Client.connect(f"{url}?after={first}")
-        followers.append(threading.Thread(target=websocket_client.follow, args=(ws, url, stop, first), daemon=True,
-                                          kwargs={"on_message": inbox.show, "connected": inbox.reconnected}))
-    for inbox, session in zip(polling_inboxes, sessions):
-        followers.append(threading.Thread(target=polling_client.follow, args=(
-            session, cluster.polling_url, None, stop, first), kwargs={"on_message": inbox.show}, daemon=True))
-    everyone = websocket_inboxes + polling_inboxes
     complaints = io.StringIO()  # what the clients print while they reconnect
     with contextlib.redirect_stderr(complaints), requests.Session() as sender:
-        for follower in followers:
-            follower.start()
-
         def send(count: int) -> None:
             for n in range(count):
                 response = sender.post(f"{poster.polling_url}/api/messages", json={"text": f"message {n}"}, timeout=5)
                 response.raise_for_status()
 
-        def everyone_has(count: int) -> bool:
-            with done:
-                return done.wait_for(lambda: all(len(inbox.ids) >= count for inbox in everyone), WAIT)
-
-        send(sends)
-        assert everyone_has(2 * sends), "the clients did not get the first messages"
-        killed = time.monotonic()
-        cluster.kill_node(kill)
-        send(sends)
-        recovered = everyone_has(4 * sends)
-        recovery = time.monotonic() - killed
-        stop.set()
-        send(1)  # ends the long polls under way, so the pollers notice ``stop``
-        for follower in followers:
-            follower.join(5)
-    for session in sessions:
-        session.close()
-    expected = list(range(first + 1, first + 4 * sends + 1))
-
-    def tally(inboxes):
-        shown = [[i for i in inbox.ids if i <= expected[-1]] for inbox in inboxes]
-        return {"clients": len(inboxes),
-                "lost": sum(len(set(expected) - set(ids)) for ids in shown),
-                "duplicated": sum(len(ids) - len(set(ids)) for ids in shown),
-                "out of order": sum(ids != sorted(ids) for ids in shown)}
-
-    return {"messages": len(expected), "recovered": recovered, "seconds to recover": recovery,
-            "websocket": {**tally(websocket_inboxes),
-                          "reconnected": sum(inbox.connections > 1 for inbox in websocket_inboxes)},
-            "polling": {**tally(polling_inboxes), "failed requests (most for one client)":
-                        max((session.failures for session in sessions), default=0),
-                        "clients with a failed request": sum(session.failures > 0 for session in sessions),
-                        "polls nginx passed to another node": sum(session.passed_on for session in sessions)},
-            "client messages": complaints.getvalue().count("\n")}
+        with Followers(cluster, first, websocket_clients, polling_clients) as followers:
+            send(sends)
+            assert followers.everyone_has(2 * sends), "the clients did not get the first messages"
+            killed = time.monotonic()
+            cluster.kill_node(kill)
+            send(sends)
+            recovered = followers.everyone_has(4 * sends)
+            recovery = time.monotonic() - killed
+            followers.stop.set()
+            send(1)  # ends the long polls under way, so the pollers notice ``stop``
+    return {"messages": 4 * sends, "recovered": recovered, "seconds to recover": recovery,
+            **followers.tally(first + 4 * sends), "client messages": complaints.getvalue().count("\n")}
 
 
 def node_costs(cluster, clients: int = 50) -> list[dict]:
@@ -244,12 +253,12 @@ def node_costs(cluster, clients: int = 50) -> list[dict]:
 
     rows = []
     idle = snapshot()
-    sockets = [websocket_client.Client.connect(f"{nodes[n % len(nodes)].ws_url}/ws") for n in range(clients)]
+    sockets = [WebSocketListener(f"{nodes[n % len(nodes)].ws_url}/ws").connect() for n in range(clients)]
     held = _settled(snapshot, lambda now: now["threads"] >= idle["threads"] + 2 * clients)
 
     def receive_all():
         for ws in sockets:
-            while json.loads(ws.receive(timeout=WAIT))["message"]["reply_to"] is None:
+            while ws.next_event(timeout=WAIT)["message"]["reply_to"] is None:
                 pass
 
     commands = post_and_count(receive_all)

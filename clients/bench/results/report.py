@@ -82,7 +82,7 @@ def write(results: dict, out: str | Path) -> list[Path]:
 
 
 def _plain(value):
-    if hasattr(value, "__dict__"):  # bytesplit.Frame in split details
+    if hasattr(value, "__dict__"):  # bytesplit.FrameBytes and EventBytes in split details
         return vars(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 

@@ -8,7 +8,7 @@ import time
 import requests
 import simple_websocket
 
-from clients.bench.measure.latency import Poller
+from clients.lab.listeners import Poller
 from clients.lab.relay import Relay
 from servers.twins import Twins
 

@@ -151,7 +151,7 @@ def test_the_load_run_targets_a_cluster_of_one_node_and_of_two():
         assert 0 <= row["parts_cpu_seconds"] < row["cpu_seconds"]
     # a poll a message per client crosses nginx (a WebSocket's few frames may take less than a clock tick of 10 ms)
     assert rows["long polling on 1 node"]["parts_cpu_seconds"] > 0
-    assert "Redis's and nginx's share" in load_report.summary(results)
+    assert "Redis's and nginx's share" in load_report.load_summary(results)
     # two node processes hold about twice the memory of one, and the threads each connection costs do not change
     assert rows["WebSocket on 2 nodes"]["rss_bytes"] > 1.5 * rows["WebSocket on 1 node"]["rss_bytes"]
     assert round(rows["WebSocket on 2 nodes"]["threads_per_connection"]) == 2

@@ -17,11 +17,11 @@ import random
 import time
 
 from clients import wire
+from clients.polling_client import LONG_POLL_WAIT
 
-from .protocol import (HTTP_HEADERS, LONG_POLL_WAIT, EventStreamProtocol, PollingProtocol, ServerClosed,
+from .protocol import (CLOSE_TIMEOUT, HTTP_HEADERS, EventStreamProtocol, PollingProtocol, ServerClosed,
                        WebSocketProtocol)
 
-CLOSE_TIMEOUT = 3.0  # seconds a WebSocket waits for the server's Close before cutting TCP
 RETRY_AFTER = 0.5  # seconds a poller waits after a failed request
 
 

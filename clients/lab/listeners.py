@@ -24,11 +24,11 @@ import threading
 import time
 
 from clients import wire
+from clients.polling_client import LONG_POLL_WAIT
 
-from .protocol import (HTTP_HEADERS, LONG_POLL_WAIT, EventStreamProtocol, PollingProtocol, ServerClosed,
+from .protocol import (CLOSE_TIMEOUT, HTTP_HEADERS, EventStreamProtocol, PollingProtocol, ServerClosed,
                        WebSocketProtocol)
 
-CLOSE_TIMEOUT = 3.0  # seconds a WebSocket waits for the server's Close, and then for its FIN, before cutting TCP
 ANSWER_TIMEOUT = 10.0  # seconds an answer may take beyond what the request asked the server to wait
 
 

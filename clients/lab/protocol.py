@@ -28,6 +28,8 @@ from clients.polling_client import LONG_POLL_WAIT
 
 # The headers `requests` sends, so a poll measured here costs the bytes it costs the command-line client.
 HTTP_HEADERS = dict(requests.utils.default_headers())
+PAST_EVERY_ID = 1 << 62  # a cursor no board reaches: a poll after it brings no message, only the newest id
+CLOSE_TIMEOUT = 3.0  # seconds a WebSocket client waits for the server's Close, then for its FIN, before cutting TCP
 
 
 def address(url: str) -> tuple[str, int, str]:
@@ -101,7 +103,8 @@ class PollingProtocol(Deliveries):
 
     def newest_request(self) -> bytes:
         """A poll past any id there can be: its answer says the board's newest id (``read_newest``)."""
-        return wire.request_bytes("GET", f"/api/messages?after={1 << 62}", f"{self.host}:{self.port}", self.headers)
+        return wire.request_bytes("GET", f"/api/messages?after={PAST_EVERY_ID}", f"{self.host}:{self.port}",
+                                  self.headers)
 
     def read_newest(self, response: wire.Response) -> None:
         self.after = json.loads(response.body)["last_id"]

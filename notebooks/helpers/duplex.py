@@ -6,17 +6,14 @@ the server posts a notification every ``notify_every`` seconds; and a kept-alive
 HTTP/1.1 connection that has sent one request, got its answer, and now listens.
 The WebSocket client's thread notes every frame the server sends, and between two
 sends we look whether anything arrived on the HTTP connection (``select``).
-Everything opened here is closed before ``full_duplex`` returns.
+Everything opened here is closed before ``full_duplex`` returns; ``plots.duplex_timeline`` draws it.
 """
 
 import select
 import time
 
-from clients.bench.results.colors import REFERENCE, WEBSOCKET
 from clients.lab.listeners import Poller, WebSocketListener
 from servers.chat import SERVER
-
-KINDS = {"our message": ("^", WEBSOCKET, 1), "notification": ("v", WEBSOCKET, 0), "answer to us": ("v", REFERENCE, 0)}
 
 
 def full_duplex(chat, websocket, polling, notify_every: float, sends: int, send_every: float) -> dict:
@@ -46,20 +43,3 @@ def full_duplex(chat, websocket, polling, notify_every: float, sends: int, send_
                       [(at - start, "down", kind) for at, kind in downs])
     return {"timeline": timeline, "sent": len(ups),
             "notifications": sum(kind == "notification" for _, _, kind in timeline), "http_bytes_unasked": unasked}
-
-
-def timeline_figure(timeline: list):
-    """Each frame as a mark on one WebSocket connection: up is our client, down is the server."""
-    import matplotlib.pyplot as plt
-
-    from clients.bench.results.plots import LEGEND_OUTSIDE
-    fig, ax = plt.subplots(figsize=(9, 2.4))
-    for kind, (marker, color, row) in KINDS.items():
-        at = [t for t, _, k in timeline if k == kind]
-        ax.scatter(at, [row] * len(at), marker=marker, s=60, label=kind, edgecolors=color,
-                   facecolors="none" if kind == "answer to us" else color)
-    ax.set_yticks([0, 1], ["server -> client", "client -> server"])
-    ax.set_ylim(-0.6, 1.6)
-    ax.set_xlabel("seconds, one WebSocket connection")
-    ax.legend(**LEGEND_OUTSIDE)
-    return fig

@@ -13,7 +13,7 @@ import sys
 
 from servers.cluster import MAX_NODES
 
-from clients.bench.results import load_report
+from clients.bench.results import load_report, plots, report
 from clients.bench.results.report import machine
 
 from .processes import LoadError
@@ -55,12 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     results["meta"]["command"] = "python -m clients.bench load " + " ".join(argv or sys.argv[2:])
-    paths = load_report.write(results, args.out)
-    if not args.no_plots:
-        from clients.bench.results import plots  # matplotlib only when drawing
-        paths += plots.save_load(results, args.out)
-    print(load_report.summary(results))
-    print(f"\nWrote {', '.join(str(path) for path in paths)}")
+    report.publish(results, args.out, load_report.write_load, load_report.load_summary,
+                   None if args.no_plots else plots.save_load)
     return 0
 
 

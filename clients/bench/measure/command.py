@@ -37,9 +37,5 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
         results = run(quick=args.quick, progress=progress)
     if isinstance(progress, Progress):
         progress.close()
-    paths = report.write(results, args.out)
-    if not args.no_plots:
-        paths += plots.save_all(results, args.out)
-    print(report.summary(results))
-    print(f"\nWrote {', '.join(str(path) for path in paths)}")
+    report.publish(results, args.out, report.write, report.summary, None if args.no_plots else plots.save_all)
     return 0

@@ -25,7 +25,7 @@ import requests
 
 from clients import wire
 from clients.lab.listeners import Connection, EventStream, Poller, WebSocketListener, deadline_in
-from clients.lab.protocol import address
+from clients.lab.protocol import PAST_EVERY_ID, address
 from servers.chat import NOTIFICATION, SERVER
 
 from .progress import silent
@@ -269,7 +269,7 @@ def connection_setup(http_port: int, ws_port: int, count: int, warmup: int = 5, 
     """
     steps = {name: [] for name in ("tcp_connect", "http_request_new", "http_request_keep_alive",
                                    "websocket_handshake", "sse_stream_open")}
-    get = wire.request_bytes("GET", f"/api/messages?after={1 << 62}", f"{host}:{http_port}")
+    get = wire.request_bytes("GET", f"/api/messages?after={PAST_EVERY_ID}", f"{host}:{http_port}")
     upgrade = wire.upgrade_request(f"{host}:{ws_port}", "/ws", "dGhlIHNhbXBsZSBub25jZQ==")
     events = wire.request_bytes("GET", "/api/events", f"{host}:{http_port}")
 

@@ -6,7 +6,7 @@
 * ``round_robin``: which node answers each request that nginx passes on;
 * ``node_kill``: a node killed under many clients of both transports: lost, duplicated, failed requests;
 * ``node_costs``: what an open WebSocket and a waiting long poll hold on their node, and in Redis;
-* ``plot_pubsub_against_stream`` and ``plot_node_costs`` draw the last two for notebook 06.
+* ``plots.pubsub_against_stream`` and ``plots.node_costs`` (``clients/bench/results/``) draw those two.
 
 Clients are the lab's (``clients.lab.listeners``) and ``requests``, but for ``node_kill``, which measures the
 project's command-line clients (``clients.websocket_client``, ``clients.polling_client``) as a user runs them;
@@ -305,43 +305,3 @@ def _costs(kind: str, clients: int, idle: dict, held: dict, commands: int) -> di
             "KiB per client": (held["rss_bytes"] - idle["rss_bytes"]) / clients / 1024,
             "Redis connections": held["redis_connections"],
             "Redis commands per broadcast": commands}
-
-
-def plot_pubsub_against_stream(result: dict, away: range):
-    """One row per kind of subscriber: a filled dot for each message it received, a hollow one if lost."""
-    import matplotlib.pyplot as plt
-    from clients.bench.results.colors import REFERENCE, WEBSOCKET
-    fig, ax = plt.subplots(figsize=(8, 1.9))
-    for row, (kind, color) in enumerate((("pub/sub", REFERENCE), ("stream", WEBSOCKET))):
-        got, lost = result[kind]["received"], result[kind]["lost"]
-        ax.scatter(got, [row] * len(got), color=color, s=70, label="received" if row else None)
-        ax.scatter(lost, [row] * len(lost), facecolors="none", edgecolors="#b91c1c", s=70,
-                   label="lost" if lost else None)
-    ax.axvspan(away.start - 0.5, away.stop - 0.5, color="#f3f4f6", zorder=0)
-    ax.text((away.start + away.stop - 1) / 2, 1.45, "subscriber away", ha="center", fontsize=8)
-    ax.set_yticks([0, 1], ["Redis pub/sub", "Redis Stream"])
-    ax.set_ylim(-0.6, 1.8)
-    ax.set_xlabel("message number, in the order published")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    return fig
-
-
-def plot_node_costs(rows: list[dict]):
-    """Server threads per client, and Redis commands per broadcast, for each transport."""
-    import matplotlib.pyplot as plt
-    from clients.bench.results.colors import color_of
-    fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
-    labels = [row["transport"] for row in rows]
-    colors = [color_of(label) for label in labels]
-    for ax, key, title in ((axes[0], "threads per client", "node threads held per client"),
-                           (axes[1], "Redis commands per broadcast", f"Redis commands for one message to "
-                                                                     f"{rows[0]['clients']} clients")):
-        values = [row[key] for row in rows]
-        ax.barh(labels, values, color=colors)
-        for y, value in enumerate(values):
-            ax.text(value, y, f" {value:g}", va="center", fontsize=8)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(0, max(values) * 1.25)
-    fig.tight_layout()
-    return fig

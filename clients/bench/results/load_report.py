@@ -9,12 +9,11 @@ The goals, from one run, at its largest number of clients:
 * the same figures for Server-Sent Events, long polling and short polling, whatever they are.
 """
 
-import csv
-import json
 import statistics
 from pathlib import Path
 
 from . import scaling, stats
+from .report import write_files
 from .stats import fmt
 
 RATIO_GOAL = 2.0
@@ -111,33 +110,23 @@ def flat(row: dict) -> dict:
     return {field: values.get(field) for field in FIELDS}
 
 
-def write(results: dict, out) -> list[Path]:
+def write_load(results: dict, out) -> list[Path]:
     """load.json (everything), load.csv (a row per transport and N), load_scaling.csv; returns the paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "load.json", out / "load.csv"]
-    paths[0].write_text(json.dumps(results, indent=1))
-    with open(paths[1], "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(flat(row) for row in results["runs"])
+    tables = {"load.csv": [flat(row) for row in results["runs"]]}
     if results.get("scaling"):
-        paths.append(out / "load_scaling.csv")
-        with open(paths[-1], "w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(["source", "clients", "Mbps", "messages_per_s"])
-            for clients, polling, frames in ((row["clients"], row["polling_mbps"], row["websocket_mbps"])
-                                             for row in scaling.paper_table()):
-                writer.writerows([["paper: polling, 871 B of headers per poll", clients, polling, 1],
-                                  ["paper: WebSocket, 2 B per frame", clients, frames, 1]])
-            row = results["scaling"]
-            for name, measured in row.items():
-                if isinstance(measured, dict):
-                    writer.writerow([f"measured: {name}", row["clients"], measured["mbps"], measured["messages_per_s"]])
-    return paths
+        row = results["scaling"]
+        paper = [{"source": source, "clients": paper["clients"], "Mbps": paper[key], "messages_per_s": 1}
+                 for paper in scaling.paper_table() for source, key in (
+                     ("paper: polling, 871 B of headers per poll", "polling_mbps"),
+                     ("paper: WebSocket, 2 B per frame", "websocket_mbps"))]
+        tables["load_scaling.csv"] = paper + [
+            {"source": f"measured: {name}", "clients": row["clients"], "Mbps": measured["mbps"],
+             "messages_per_s": measured["messages_per_s"]}
+            for name, measured in row.items() if isinstance(measured, dict)]
+    return write_files(out, "load.json", results, tables)
 
 
-def table(results: dict) -> str:
+def load_table(results: dict) -> str:
     """One line per transport and N: fan-out to the median and the last client, deliveries, and what the server
     paid (CPU per delivered message, memory, threads, requests and bytes per second while the events flowed)."""
     lines = [f"{'transport':<30}{'clients':>8}{'median':>9}{'last':>9}{'last p90':>9}{'last max':>9}"
@@ -158,7 +147,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def summary(results: dict) -> str:
+def load_summary(results: dict) -> str:
     """The table per transport and N, the goals, and the websocket.org row, as plain text."""
     meta, settings = results["meta"], results["meta"]["settings"]
     load = meta["load_average"]
@@ -166,7 +155,7 @@ def summary(results: dict) -> str:
              f"before {f'{load[0]:.2f}' if load else 'unknown'}; {settings['messages']} server events "
              f"{settings['every']:g} s apart per scenario",
              "Fan-out: from the server's stamp to the client holding the message, ms, median over the events", "",
-             table(results)]
+             load_table(results)]
     lines += ["", "At idle (clients connected, no events), per second:",
               f"{'transport':<30}{'clients':>8}{'CPU ms':>8}{'requests':>10}{'KB down':>9}{'KB up':>9}"]
     for row in results["runs"]:

@@ -1,6 +1,12 @@
-"""Plots of a run's results (matplotlib, Agg backend: files, no window). Each function in ``PLOTS`` takes the
-dict ``run()`` returns and gives back a Figure, so a notebook can show it; ``save_all`` writes PNGs. The
-functions after ``save_all`` draw the notebooks' figures from the data those notebooks measure themselves."""
+"""Every plot of the toolkit and the notebooks (matplotlib; the Agg backend, files and no window, outside a
+notebook). Each function takes plain data and gives back a Figure, so a notebook can show it:
+
+* a measurement run's figures (``PLOTS``: the dict ``measure.run.run()`` returns), which ``save_all`` writes
+  as PNGs; the load run's (``LOAD_PLOTS``: ``load.run.run_load()``'s), ``save_load``;
+* the figures the notebooks draw from what they measure themselves, below ``save_all``.
+
+The sequence diagrams draw on this module's ``plt`` (``clients/bench/diagrams/draw.py``).
+"""
 
 import sys
 from pathlib import Path
@@ -14,7 +20,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import scaling, stats  # noqa: E402
-from .colors import REFERENCE, color_of  # noqa: E402
+from .colors import REFERENCE, WEBSOCKET, color_of  # noqa: E402
+from .stats import MIN_SAMPLES  # noqa: E402
 
 # Lines of one colour (short polling at several intervals, the references) differ by style, in this order.
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 3))]
@@ -118,25 +125,10 @@ def bytes_per_message(results: dict):
 
 
 def bandwidth_vs_clients(results: dict):
-    """The websocket.org table as lines: the paper's bytes (dashed) and this run's, Mbps = bits/s / 2**20."""
-    table = results["scaling"]["measured"]
-    clients = [row["clients"] for row in table]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    names = {"paper_polling": ("paper: polling, 871 B headers", "short polling", "--"),
-             "polling_headers": ("measured: poll headers", "short polling", "-"),
-             "long_polling_total": ("measured: long poll, headers + body", "long polling", "-"),
-             "paper_websocket": ("paper: WebSocket, 2 B frame header", "WebSocket", "--"),
-             "websocket_frame_header": ("measured: frame header", "WebSocket", ":"),
-             "websocket_total": ("measured: frame + payload", "WebSocket", "-")}
-    for key, (label, transport, style) in names.items():
-        ax.plot(clients, [row[key] for row in table], style, marker="o", color=color_of(transport), label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("clients, one message per second each")
-    ax.set_ylabel("Mbps (bits/s / 2^20)")
-    ax.set_title("Bandwidth vs number of clients")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(**LEGEND_OUTSIDE)
+    """The websocket.org table at its numbers of clients, from a run's bytes: ``bandwidth_lines``."""
+    table = results["scaling"]
+    fig = bandwidth_lines(table["measured_bytes"], [row["clients"] for row in table["measured"]])
+    fig.axes[0].set_title("Bandwidth vs number of clients")
     return fig
 
 
@@ -236,10 +228,11 @@ def parts_per_message(per_message: dict, xlabel: str = "bytes per delivered mess
 
 
 def bandwidth_lines(measured_bytes: dict, clients=None):
-    """Bandwidth against clients as continuous lines (10 to 100,000 clients, one message a second each),
-    dashed for the paper's 871 and 2 bytes, solid for ``measured_bytes`` (keys "polling_headers",
-    "long_polling_total", "websocket_frame_header", "websocket_total"), each in its transport's colour.
-    ``bandwidth_vs_clients`` draws the same comparison at the table's three client counts only."""
+    """Bandwidth against clients, one message a second each: dashed for the paper's 871 and 2 bytes, solid (dotted
+    for the frame header alone) for ``measured_bytes`` (keys "polling_headers", "long_polling_total",
+    "websocket_frame_header", "websocket_total"), each in its transport's colour. ``clients``: where to draw
+    them, a marker at each (default: continuous lines from 10 to 100,000 clients)."""
+    marker = None if clients is None else "o"
     clients = np.logspace(1, 5, 30) if clients is None else clients
     lines = {"paper: poll headers": (scaling.PAPER_POLL_HEADER_BYTES, "--", "short polling"),
              "measured: short poll headers": (measured_bytes["polling_headers"], "-", "short polling"),
@@ -249,7 +242,7 @@ def bandwidth_lines(measured_bytes: dict, clients=None):
              "measured: frame header + payload": (measured_bytes["websocket_total"], "-", "WebSocket")}
     fig, ax = plt.subplots(figsize=(8, 4.8))
     for label, (size, style, transport) in lines.items():
-        ax.plot(clients, [scaling.mbps(size, n) for n in clients], style, color=color_of(transport),
+        ax.plot(clients, [scaling.mbps(size, n) for n in clients], style, marker=marker, color=color_of(transport),
                 label=f"{label}: {size:.0f} B/message")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -282,10 +275,63 @@ def failover_timeline(followers: dict, t0: float, killed_at: float):
     return fig
 
 
-# The load run (``python -m clients.bench load``): the dict ``load.run_load()`` returns, against the number of clients.
+def duplex_timeline(timeline: list):
+    """Each frame of ``full_duplex``'s timeline (notebook 05) as a mark on one WebSocket connection: up is our
+    client, down is the server; a notification the server sent unasked is filled, an answer to us hollow."""
+    kinds = {"our message": ("^", WEBSOCKET, 1), "notification": ("v", WEBSOCKET, 0),
+             "answer to us": ("v", REFERENCE, 0)}  # marker, colour, row
+    fig, ax = plt.subplots(figsize=(9, 2.4))
+    for kind, (marker, color, row) in kinds.items():
+        at = [t for t, _, k in timeline if k == kind]
+        ax.scatter(at, [row] * len(at), marker=marker, s=60, label=kind, edgecolors=color,
+                   facecolors="none" if kind == "answer to us" else color)
+    ax.set_yticks([0, 1], ["server -> client", "client -> server"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlabel("seconds, one WebSocket connection")
+    ax.legend(**LEGEND_OUTSIDE)
+    return fig
 
 
-from .stats import MIN_SAMPLES  # noqa: E402
+def pubsub_against_stream(result: dict, away: range):
+    """``scaleout.pubsub_against_stream`` (notebook 06): one row per kind of subscriber, a filled dot for each
+    message it received, a hollow one if lost."""
+    fig, ax = plt.subplots(figsize=(8, 1.9))
+    for row, (kind, color) in enumerate((("pub/sub", REFERENCE), ("stream", WEBSOCKET))):
+        got, lost = result[kind]["received"], result[kind]["lost"]
+        ax.scatter(got, [row] * len(got), color=color, s=70, label="received" if row else None)
+        ax.scatter(lost, [row] * len(lost), facecolors="none", edgecolors="#b91c1c", s=70,
+                   label="lost" if lost else None)
+    ax.axvspan(away.start - 0.5, away.stop - 0.5, color="#f3f4f6", zorder=0)
+    ax.text((away.start + away.stop - 1) / 2, 1.45, "subscriber away", ha="center", fontsize=8)
+    ax.set_yticks([0, 1], ["Redis pub/sub", "Redis Stream"])
+    ax.set_ylim(-0.6, 1.8)
+    ax.set_xlabel("message number, in the order published")
+    ax.legend(**LEGEND_OUTSIDE)
+    fig.tight_layout()
+    return fig
+
+
+def node_costs(rows: list[dict]):
+    """``scaleout.node_costs`` (notebook 06): server threads per client, and Redis commands per broadcast, for
+    each transport."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
+    labels = [row["transport"] for row in rows]
+    colors = [color_of(label) for label in labels]
+    for ax, key, title in ((axes[0], "threads per client", "node threads held per client"),
+                           (axes[1], "Redis commands per broadcast", f"Redis commands for one message to "
+                                                                     f"{rows[0]['clients']} clients")):
+        values = [row[key] for row in rows]
+        ax.barh(labels, values, color=colors)
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:g}", va="center", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(0, max(values) * 1.25)
+    fig.tight_layout()
+    return fig
+
+
+# The load run (``python -m clients.bench load``): the dict ``load.run.run_load()`` returns, against the number
+# of clients.
 
 
 def _load_series(results: dict) -> dict[str, list[dict]]:
@@ -314,7 +360,7 @@ def _clients_axis(ax, ylabel: str, title: str, clients: list[int]) -> None:
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(**LEGEND_OUTSIDE)
 
 
 def load_latency(results: dict):

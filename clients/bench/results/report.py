@@ -63,15 +63,21 @@ def bytes_rows(results: dict) -> list[dict]:
 
 def write(results: dict, out: str | Path) -> list[Path]:
     """Write results.json and the CSV tables into ``out``; returns the paths written."""
+    scale = results["scaling"]
+    return write_files(out, "results.json", results, {
+        "latency.csv": latency_rows(results), "bytes_per_message.csv": bytes_rows(results),
+        "scaling.csv": scale["measured"], "scaling_paper.csv": scale["paper"],
+        "handshake.csv": results["overhead"]["handshake"], "idle.csv": results["overhead"]["idle"],
+        "keep_alive.csv": results["overhead"]["keep_alive"]})
+
+
+def write_files(out: str | Path, json_name: str, results: dict, tables: dict[str, list[dict]]) -> list[Path]:
+    """``results`` whole as ``json_name``, and each table ({file name: rows, one dict per row}) as a CSV file,
+    into ``out``; returns the paths written. A measurement run and a load run are written by it alike."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "results.json"]
+    paths = [out / json_name]
     paths[0].write_text(json.dumps(results, indent=1, default=_plain))
-    scale = results["scaling"]
-    tables = {"latency.csv": latency_rows(results), "bytes_per_message.csv": bytes_rows(results),
-              "scaling.csv": scale["measured"], "scaling_paper.csv": scale["paper"],
-              "handshake.csv": results["overhead"]["handshake"], "idle.csv": results["overhead"]["idle"],
-              "keep_alive.csv": results["overhead"]["keep_alive"]}
     for name, rows in tables.items():
         paths.append(out / name)
         with open(paths[-1], "w", newline="") as file:
@@ -79,6 +85,15 @@ def write(results: dict, out: str | Path) -> list[Path]:
             writer.writeheader()
             writer.writerows(rows)
     return paths
+
+
+def publish(results: dict, out: str | Path, write_files_of, summary_of, draw=None) -> None:
+    """Write a run's files into ``out`` (``write_files_of(results, out)``, and ``draw(results, out)``'s plots
+    unless ``draw`` is None), then print ``summary_of(results)`` and the files' names: what each command
+    of the toolkit ends with."""
+    paths = write_files_of(results, out) + (draw(results, out) if draw is not None else [])
+    print(summary_of(results))
+    print(f"\nWrote {', '.join(str(path) for path in paths)}")
 
 
 def _plain(value):

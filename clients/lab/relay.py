@@ -40,7 +40,7 @@ class Crossing:
     delivered: float | None = None
 
 
-class Connection:
+class RelayedConnection:
     """One relayed TCP connection: bytes up (client to server) and down, and when."""
 
     def __init__(self, index: int, record: bool, client_port: int = 0, upstream_port: int = 0) -> None:
@@ -91,7 +91,7 @@ class Relay:
                  record: bool = False) -> None:
         self.target = (target_host, target_port)
         self.delay, self.record = delay, record
-        self.connections: list[Connection] = []
+        self.connections: list[RelayedConnection] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []  # of the connections open now (each leaves on its end)
@@ -114,7 +114,7 @@ class Relay:
             for sock in (client, server):  # pass every chunk on at once, as it came
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
-                connection = Connection(len(self.connections), self.record, client_port,
+                connection = RelayedConnection(len(self.connections), self.record, client_port,
                                         server.getsockname()[1])
                 self.connections.append(connection)
                 self._sockets += [client, server]
@@ -126,7 +126,7 @@ class Relay:
                     self._threads.append(thread)
                     thread.start()
 
-    def _pump(self, source, sink, connection: Connection, direction: str, done: threading.Barrier) -> None:
+    def _pump(self, source, sink, connection: RelayedConnection, direction: str, done: threading.Barrier) -> None:
         """Copy one direction until EOF, then pass the EOF on (a half-close, as TCP allows)."""
         late: queue.Queue | None = None
         if self.delay:
@@ -164,7 +164,7 @@ class Relay:
             if not data:
                 return
 
-    def _finish(self, connection: Connection, client, server) -> None:
+    def _finish(self, connection: RelayedConnection, client, server) -> None:
         connection.closed = time.perf_counter()
         with self._lock:
             for sock in (client, server):

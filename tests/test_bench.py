@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from clients import wire
-from clients.wire import frame_header_size
 from clients.bench.measure import latency
+from clients.bench.measure.run import run
 from clients.bench.results import plots, report, scaling, stats
+from clients.bench.results.stats import MIN_SAMPLES, fmt, summarize
 from clients.lab.bytesplit import frame_bytes_at, split_stream
 from clients.lab.relay import Relay
+from clients.wire import frame_header_size
 from servers import polling_server, websocket_server
-from clients.bench.measure.run import run
-from clients.bench.results.stats import MIN_SAMPLES, fmt, summarize
 
 HANDSHAKE = wire.upgrade_request("127.0.0.1", "/echo", "dGhlIHNhbXBsZSBub25jZQ==")
 SIZES = (0, 125, 126, 65535, 65536, 70_000)  # the edges of the 7-bit, 16-bit and 64-bit length forms

@@ -11,9 +11,9 @@ import requests
 
 from clients.bench.measure import compression, overhead
 from clients.bench.results import colors, plots, stats
+from clients.lab.relay import Relay
 from notebooks.helpers import duplex, prose
 from notebooks.helpers.newsfeed import follow_the_news
-from clients.lab.relay import Relay
 from servers.chat import SERVER
 
 STYLE = Path(__file__).resolve().parent.parent / "servers" / "pages" / "style.css"

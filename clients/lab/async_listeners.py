@@ -111,7 +111,7 @@ class Poller(AsyncListener, PollingProtocol):
     interval: real pollers are not in step."""
 
     def __init__(self, url: str, interval: float | None = None, *, after: int | None = None,
-                 wait: float = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS, client: str | None = None,
+                 wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS, client: str | None = None,
                  counts: Counts | None = None) -> None:
         PollingProtocol.__init__(self, url, interval, after=after, wait=wait, headers=headers, client=client)
         AsyncListener.__init__(self, counts)

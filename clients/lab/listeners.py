@@ -197,7 +197,7 @@ class Poller(Listener, PollingProtocol):
     as ``requests`` does."""
 
     def __init__(self, url: str, interval: float | None = None, until=None, deadline: float | None = None, *,
-                 after: int | None = None, wait: float = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
+                 after: int | None = None, wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
                  client: str | None = None, until_id: int | None = None) -> None:
         PollingProtocol.__init__(self, url, interval, after=after, wait=wait, headers=headers, client=client)
         if until_id is not None:  # it holds that message: it stops, rather than begin one more long poll

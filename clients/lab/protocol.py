@@ -83,13 +83,15 @@ class Deliveries:
 class PollingProtocol(Deliveries):
     """One poller: the ``GET /api/messages?after=N`` it sends next, what it reads from each answer, when it asks
     again. Long polling (``interval`` None) adds ``&wait=S``: the server holds the request up to ``wait`` s
-    (the command-line client's ``LONG_POLL_WAIT`` by default) until there is news; short polling asks every
-    ``interval`` s and the server answers at once. ``after`` None: start from what is new (``newest_request``).
-    ``polls`` holds each poll's round trip, ``answers`` when each answer came and how many messages it brought.
+    (the command-line client's ``LONG_POLL_WAIT`` by default; None: it answers at once) until there is news;
+    short polling asks every ``interval`` s and the server answers at once. ``after`` None: start from what
+    is new (``newest_request``). ``polls`` holds each poll's round trip, ``answers`` when each answer came
+    and how many messages it brought.
     """
 
     def __init__(self, url: str, interval: float | None = None, *, after: int | None = None,
-                 wait: float = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS, client: str | None = None) -> None:
+                 wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
+                 client: str | None = None) -> None:
         super().__init__()
         self.host, self.port, _ = address(url)
         self.interval, self.after, self.headers, self.client = interval, after, headers, client
@@ -128,8 +130,8 @@ class PollingProtocol(Deliveries):
         return "close" in ((response.header("Connection") or "").lower(), self.headers.get("Connection", "").lower())
 
     def next_poll(self, due: float, now: float) -> float:
-        """When a short poller asks again after the poll ``due`` at ``due``: one interval later, on a fixed
-        schedule like a page's ``setInterval``, where a tick already missed at ``now`` is skipped."""
+        """When a short poller asks next, after the poll that was due at ``due``: one interval later, on a
+        fixed schedule like a page's ``setInterval``, where a tick already missed at ``now`` is skipped."""
         due += self.interval
         return due + self.interval * math.ceil((now - due) / self.interval) if now > due else due
 

@@ -9,7 +9,7 @@ and we record how late each event reaches the median and the last client, what
 was lost, duplicated or out of order, and what the server paid: CPU seconds per
 delivered message, memory and threads (per connection, idle), requests and bytes
 per second each way (from its own meter). ``command.py`` writes load.json, load.csv,
-load_scaling.csv and three plots, and prints the goals of issue 13.
+load_scaling.csv and three plots, and prints the goals the run is held to (``results/load_report.py``).
 
 Why separate processes: clients in the server's interpreter would share its GIL
 and its CPU time, and the server's figures would be theirs too.

@@ -8,7 +8,10 @@ bytes it wrote and read), an account independent of the relay.
 
 import json
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from matplotlib.text import Annotation
@@ -158,3 +161,10 @@ def test_bad_arguments_get_a_clear_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         command.main(argv)
     assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_the_toolkits_command_still_draws_diagrams():
+    """``python -m clients.bench diagram`` reaches the diagrams' command (here its clear error, without servers)."""
+    done = subprocess.run([sys.executable, "-m", "clients.bench", "diagram", "--delay", "soon"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "python -m clients.bench diagram: error:" in done.stderr

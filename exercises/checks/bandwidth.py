@@ -6,9 +6,8 @@ import threading
 import time
 
 import requests
-import simple_websocket
 
-from clients.lab.listeners import Poller
+from clients.lab.listeners import Poller, WebSocketListener
 from clients.lab.relay import Relay
 from servers.twins import Twins
 
@@ -76,7 +75,7 @@ def measure() -> dict:
     session = requests.Session()
     try:
         after = twins.chat.board.last_id
-        sockets = [simple_websocket.Client.connect(f"ws://127.0.0.1:{relays['WebSocket'].port}/ws")
+        sockets = [WebSocketListener(f"ws://127.0.0.1:{relays['WebSocket'].port}/ws").start()
                    for _ in range(CLIENTS)]
         pollers = [Poller(f"http://127.0.0.1:{relays[name].port}", interval, until=stop.is_set, after=after, wait=1)
                    for name, interval in TRANSPORTS.items() if name != "WebSocket" for _ in range(CLIENTS)]

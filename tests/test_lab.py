@@ -2,6 +2,7 @@
 deliveries on threads and on asyncio, reads that time out lose nothing, and a held long poll cut at once."""
 
 import asyncio
+import itertools
 import socket
 import threading
 import time
@@ -25,11 +26,8 @@ def first_request(send) -> bytes:
 
     def read() -> None:
         connection, _ = server.accept()
-        with connection:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += connection.recv(65536)
-            got.append(data)
+        with connection, connection.makefile("rb") as stream:  # lines up to the blank one that ends the head
+            got.append(b"".join(itertools.takewhile(lambda line: line != b"\r\n", stream)) + b"\r\n")
 
     reader = threading.Thread(target=read)
     reader.start()

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from clients import wire
-from clients.bench import latency, plots, report, scaling, stats
-from clients.bench.frames import frame_header_size, parse_frame, split_stream
-from clients.bench.relay import Relay
+from clients.bench.measure import latency
+from clients.bench.measure.run import run
+from clients.bench.results import plots, report, scaling, stats
+from clients.bench.results.stats import MIN_SAMPLES, fmt, summarize
+from clients.lab.bytesplit import frame_bytes_at, split_stream
+from clients.lab.relay import Relay
+from clients.wire import frame_header_size
 from servers import polling_server, websocket_server
-from clients.bench.run import run
-from clients.bench.stats import MIN_SAMPLES, fmt, summarize
 
 HANDSHAKE = wire.upgrade_request("127.0.0.1", "/echo", "dGhlIHNhbXBsZSBub25jZQ==")
 SIZES = (0, 125, 126, 65535, 65536, 70_000)  # the edges of the 7-bit, 16-bit and 64-bit length forms
@@ -29,15 +31,15 @@ def client_frame(payload: bytes, opcode: int = wire.TEXT) -> bytes:
 def test_frame_header_size_follows_the_three_length_forms(size, server, client):
     assert frame_header_size(size, masked=False) == server
     assert frame_header_size(size, masked=True) == client
-    frame = parse_frame(client_frame(b"a" * size))
+    frame = frame_bytes_at(client_frame(b"a" * size))
     assert (frame.header, frame.payload, frame.masked, frame.opcode) == (client, size, True, "text")
 
 
-def test_parse_frame_waits_for_the_whole_frame():
+def test_frame_bytes_wait_for_the_whole_frame():
     frame = client_frame(b"a" * 200)
-    assert parse_frame(frame[:3]) is None
-    assert parse_frame(frame[:-1]) is None
-    assert parse_frame(frame).payload == 200
+    assert frame_bytes_at(frame[:3]) is None
+    assert frame_bytes_at(frame[:-1]) is None
+    assert frame_bytes_at(frame).payload == 200
 
 
 def test_split_is_exact_on_the_wire_for_every_length_form(websocket):
@@ -224,7 +226,7 @@ def test_paper_figures_follow_from_871_and_2_bytes_in_binary_megabits():
 def test_fan_out_counts_every_server_thread_of_a_websocket(chat, polling, websocket):
     """Two per WebSocket client (the request's thread, which writes, and a reader), one per waiting long poll
     and one per event stream."""
-    from clients.bench import fanout
+    from clients.bench.measure import fanout
     assert dict(fanout.threads_of_one_websocket(websocket)) == {"request": 1, "socket reader": 1}
     for transport, server, per_client in (("WebSocket", websocket, 2), ("long polling", polling, 1)):
         result = fanout.fan_out(chat, transport, server, clients=4, broadcasts=3, gap=0.05)
@@ -237,7 +239,7 @@ def test_fan_out_counts_every_server_thread_of_a_websocket(chat, polling, websoc
 def test_failover_loses_and_repeats_nothing(chat):
     from types import SimpleNamespace
 
-    from clients.bench import failover
+    from clients.bench.measure import failover
     from servers.serving import RunningServer
     nodes = [SimpleNamespace(polling=RunningServer(polling_server.create_app(chat)),
                              websocket=RunningServer(websocket_server.create_app(chat))) for _ in "AB"]
@@ -268,7 +270,7 @@ def test_half_interval_rows_match_the_model_and_plot(tiny_run):
 
 
 def test_watch_counts_polls_and_bytes(chat, polling):
-    from clients.bench.watch import watch
+    from notebooks.helpers.watch import watch
     chat.board.post("someone", "before the watch")  # not counted: watch starts after the last id
     result = watch(polling.port, chat.board, 0.05, 0.3)
     assert len(result["polls"]) >= 3 and result["polls"][:, 1].sum() == 0 and len(result["delays"]) == 0

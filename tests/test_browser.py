@@ -621,7 +621,7 @@ def test_the_class_view_from_another_machine_cannot_switch(chat, open_page, lan_
 
 def test_the_pages_colours_are_the_toolkits():
     """One colour per transport everywhere: style.css's custom properties are clients/bench/colors.py's."""
-    from clients.bench import colors
+    from clients.bench.results import colors
 
     css = (Path(__file__).resolve().parent.parent / "servers" / "pages" / "style.css").read_text()
     for name, colour in (("polling", colors.LONG_POLLING), ("short-polling", colors.SHORT_POLLING),

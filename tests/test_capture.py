@@ -5,8 +5,8 @@ import platform
 import pytest
 
 from clients import wire
-from clients.bench import capture
-from clients.bench.capture import Capture, pick_loopback
+from clients.lab import capture
+from clients.lab.capture import Capture, pick_loopback
 from conftest import require_tool
 
 # What `tshark -D` prints on each system (abridged from real machines).

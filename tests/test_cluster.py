@@ -18,7 +18,7 @@ import pytest
 import redis
 import requests
 
-from clients.bench import scaleout
+from clients.bench.measure import scaleout
 from clients.websocket_client import connect as open_websocket
 from conftest import RawWebSocket, require_cluster_tools
 from servers.chat import LONGEST_WAIT

@@ -8,14 +8,17 @@ bytes it wrote and read), an account independent of the relay.
 
 import json
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from matplotlib.text import Annotation
 
 from clients import wire
-from clients.bench import diagram, scenario, sequence
-from clients.bench.relay import Relay
+from clients.bench.diagrams import command, draw, scenario, sequence
+from clients.lab.relay import Relay
 from servers.chat import SERVER
 
 DELAY = 0.02  # seconds each way: every arrow must take at least this long
@@ -139,22 +142,29 @@ def test_the_script_plays_over_every_transport(runs):
 
 
 def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(runs, tmp_path):
-    fig = diagram.figure(runs)
+    fig = draw.figure(runs)
     for ax, run in zip(fig.axes, runs):
         drawn = [(text.xyann, text.xy) for text in ax.texts if isinstance(text, Annotation)]
-        lanes = {"up": (diagram.CLIENT, diagram.SERVER), "down": (diagram.SERVER, diagram.CLIENT)}
+        lanes = {"up": (draw.CLIENT, draw.SERVER), "down": (draw.SERVER, draw.CLIENT)}
         assert drawn == [((lanes[arrow.direction][0], arrow.sent), (lanes[arrow.direction][1], arrow.arrived))
                          for arrow in run.arrows]
     fewer = [scenario.Run(run.transport, run.arrows[:-1], run.script, run.delay, run.seconds, run.received)
              for run in runs]
-    assert sum(isinstance(text, Annotation) for ax in diagram.figure(fewer).axes for text in ax.texts) == \
+    assert sum(isinstance(text, Annotation) for ax in draw.figure(fewer).axes for text in ax.texts) == \
         sum(len(run.arrows) for run in fewer)
-    paths = diagram.save(fig, tmp_path, "three")
+    paths = draw.save(fig, tmp_path, "three")
     assert [path.name for path in paths] == ["three.png", "three.svg"] and all(p.stat().st_size for p in paths)
 
 
 @pytest.mark.parametrize("argv", [["--delay", "-1"], ["--delay", "soon"], ["--transports", "carrier-pigeon"]])
 def test_bad_arguments_get_a_clear_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
-        diagram.main(argv)
+        command.main(argv)
     assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_the_toolkits_command_still_draws_diagrams():
+    """``python -m clients.bench diagram`` reaches the diagrams' command (here its clear error, without servers)."""
+    done = subprocess.run([sys.executable, "-m", "clients.bench", "diagram", "--delay", "soon"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "python -m clients.bench diagram: error:" in done.stderr

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from clients.bench import crowd, load, load_report
-from clients.bench.load_processes import ROOT, ClientProcess
+from clients.bench.load import command as load_command, crowd, run as load
+from clients.bench.load.processes import ROOT, ClientProcess
+from clients.bench.results import load_report
 from conftest import require_cluster_tools
 from servers import process
 
@@ -129,7 +130,7 @@ def test_the_load_command_writes_its_files_and_prints_the_goals(tmp_path):
     (["--every", "0.01"], "from 0.1 to 60"), (["--only", "carrier-pigeon"], "choose from")])
 def test_bad_arguments_get_a_sentence_not_a_traceback(argument, complaint, capsys):
     with pytest.raises(SystemExit) as exit_:
-        load.main(argument)
+        load_command.main(argument)
     assert exit_.value.code == 2
     assert complaint in capsys.readouterr().err
 
@@ -150,7 +151,7 @@ def test_the_load_run_targets_a_cluster_of_one_node_and_of_two():
         assert 0 <= row["parts_cpu_seconds"] < row["cpu_seconds"]
     # a poll a message per client crosses nginx (a WebSocket's few frames may take less than a clock tick of 10 ms)
     assert rows["long polling on 1 node"]["parts_cpu_seconds"] > 0
-    assert "Redis's and nginx's share" in load_report.summary(results)
+    assert "Redis's and nginx's share" in load_report.load_summary(results)
     # two node processes hold about twice the memory of one, and the threads each connection costs do not change
     assert rows["WebSocket on 2 nodes"]["rss_bytes"] > 1.5 * rows["WebSocket on 1 node"]["rss_bytes"]
     assert round(rows["WebSocket on 2 nodes"]["threads_per_connection"]) == 2

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import requests
 
-from clients.bench import colors, compression, duplex, overhead, plots, prose, stats
-from clients.bench.newsfeed import follow_the_news
-from clients.bench.relay import Relay
+from clients.bench.measure import compression, overhead
+from clients.bench.results import colors, plots, stats
+from clients.lab.relay import Relay
+from notebooks.helpers import duplex, prose
+from notebooks.helpers.newsfeed import follow_the_news
 from servers.chat import SERVER
 
 STYLE = Path(__file__).resolve().parent.parent / "servers" / "pages" / "style.css"

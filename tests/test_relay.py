@@ -22,8 +22,8 @@ import pytest
 import requests
 import websocket
 
-from clients.bench.capture import loopback_interface
-from clients.bench.relay import Relay
+from clients.lab.capture import loopback_interface
+from clients.lab.relay import Relay
 from conftest import require_tool, unavailable  # tests/ is on sys.path (rootdir conftest, no package)
 
 CAPTURE_LIMIT = 30  # seconds: tshark stops by itself even if a test goes wrong

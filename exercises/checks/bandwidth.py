@@ -7,9 +7,8 @@ import time
 
 import requests
 
-from clients import websocket_client
-from clients.bench.latency import Poller
-from clients.bench.relay import Relay
+from clients.lab.listeners import Poller, WebSocketListener
+from clients.lab.relay import Relay
 from servers.twins import Twins
 
 from . import Fail, check
@@ -76,7 +75,7 @@ def measure() -> dict:
     session = requests.Session()
     try:
         after = twins.chat.board.last_id
-        sockets = [websocket_client.connect(f"ws://127.0.0.1:{relays['WebSocket'].port}/ws", max_queue=None)
+        sockets = [WebSocketListener(f"ws://127.0.0.1:{relays['WebSocket'].port}/ws").start()
                    for _ in range(CLIENTS)]
         pollers = [Poller(f"http://127.0.0.1:{relays[name].port}", interval, until=stop.is_set, after=after, wait=1)
                    for name, interval in TRANSPORTS.items() if name != "WebSocket" for _ in range(CLIENTS)]

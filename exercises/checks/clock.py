@@ -3,7 +3,7 @@
 import math
 import time
 
-from clients.bench.relay import Relay
+from clients.lab.relay import Relay
 from servers.twins import Twins
 
 from . import Fail, check

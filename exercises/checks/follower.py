@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from clients.bench.relay import Relay
+from clients.lab.relay import Relay
 from servers.twins import Twins
 
 from . import Fail, check, run_in_thread, where

@@ -1,0 +1,212 @@
+"""Sequence diagrams drawn from real traffic: one script over each transport, side by side in time.
+
+``figure(runs)`` draws what crossed the wire during ``scenario.run_all()``, one panel per transport, on
+one time axis (``python -m clients.bench diagram`` saves it: ``command.py``). Every arrow is one HTTP
+request, response, WebSocket frame or TCP FIN the relay saw, placed at the moments it left one side and
+reached the other (``sequence.py``); none is drawn by hand. Time runs down the page; the scale bar says
+how long a second is.
+"""
+
+import math
+import textwrap
+from pathlib import Path
+
+from matplotlib.patches import Rectangle
+from matplotlib.transforms import Bbox
+
+from clients.bench.results.colors import color_of
+from clients.bench.results.plots import plt  # the Agg backend outside notebooks, the inline one inside
+
+from . import scenario
+
+CLIENT, SERVER = 0.0, 1.0  # the two lanes
+FONT = 7  # points, arrow labels
+INCHES_PER_SECOND = 2.6
+HELD = 0.03  # seconds: a server that took longer than this over a request gets a shaded bar
+STYLES = {  # how each arrow is drawn: line style, width, opacity
+    "data": ("-", 1.4, 1.0), "empty": ((0, (4, 3)), 1.0, 0.45), "fin": (":", 0.9, 0.6)}
+LEGEND = ("solid: carries data   dashed: an empty poll and its empty answer   dotted: TCP FIN   "
+          "shaded on the server lane: the server holds a request")
+
+
+def figure(runs: list[scenario.Run]):
+    """One panel per run, side by side on one time axis, with a scale bar and a legend."""
+    end = max(arrow.arrived for run in runs for arrow in run.arrows) + 0.15
+    width = 4.8 * len(runs)
+    legend = textwrap.fill(f"{LEGEND}.   Every arrow is traffic a relay recorded, holding it "
+                           f"{runs[0].delay * 1000:g} ms each way so that it slopes.", int(width * 17))
+    below = 0.3 + 0.14 * legend.count("\n")  # inches under the lanes, for the legend
+    fig, axes = plt.subplots(1, len(runs), figsize=(width, 1.3 + below + INCHES_PER_SECOND * end),
+                             sharey=True, squeeze=False)
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.03, right=0.97, top=1 - 0.9 / height, bottom=below / height, wspace=0.08)
+    for ax, run in zip(axes[0], runs):
+        draw(ax, run, end)
+    _scale_bar(axes[0][0], end)
+    fig.text(0.5, 0.1 / height, legend, ha="center", va="bottom", fontsize=FONT, color="0.3")
+    return fig
+
+
+def draw(ax, run: scenario.Run, end: float) -> None:
+    """One run's sequence diagram on ``ax``: lanes, script moments, arrows and their labels."""
+    color = color_of(run.transport)
+    ax.set_xlim(-0.5, 1.5)
+    ax.set_ylim(end, -0.12)  # time runs down
+    ax.axis("off")
+    for x, name in ((CLIENT, "client"), (SERVER, "server")):
+        ax.plot([x, x], [0, end], color="0.55", lw=1)
+        ax.text(x, -0.03, name, ha="center", va="bottom", fontsize=FONT + 1, weight="bold")
+    ax.set_title(f"{run.transport}\n{summary(run)}", fontsize=FONT + 3, color=color)
+    _script(ax, run.script)
+    for arrow in run.arrows:
+        style = _style(arrow)
+        line, width, alpha = STYLES[style]
+        ax.annotate("", xy=(_lanes(arrow)[1], arrow.arrived), xytext=(_lanes(arrow)[0], arrow.sent),
+                    arrowprops={"arrowstyle": "-|>", "color": "0.4" if style == "fin" else color, "lw": width,
+                                "ls": line, "alpha": alpha, "shrinkA": 0, "shrinkB": 0, "mutation_scale": 8})
+        if arrow.held_from is not None and arrow.sent - arrow.held_from > HELD:
+            ax.add_patch(Rectangle((SERVER - 0.025, arrow.held_from), 0.05, arrow.sent - arrow.held_from,
+                                   color=color, alpha=0.25, lw=0))
+        if arrow.unanswered:
+            ax.add_patch(Rectangle((SERVER - 0.025, arrow.arrived), 0.05, end - arrow.arrived, color=color,
+                                   alpha=0.12, lw=0))
+            ax.text(SERVER + 0.04, end - 0.05, "still held, unanswered", fontsize=FONT, color=color,
+                    va="bottom", rotation=90)
+    lines = {id(arrow): _line(ax, arrow) for arrow in run.arrows}
+    placed = []  # the labels' boxes so far, in pixels
+    for group in _together(run.arrows):
+        others = [box for arrow in run.arrows if arrow not in group for box in lines[id(arrow)]]
+        placed += _label(ax, group, end, placed + others)
+
+
+def _style(arrow) -> str:
+    return "fin" if arrow.kind == "fin" else "empty" if arrow.empty else "data"
+
+
+def _lanes(arrow) -> tuple[float, float]:
+    return (CLIENT, SERVER) if arrow.direction == "up" else (SERVER, CLIENT)
+
+
+def _together(arrows, within: float = 0.03) -> list[list]:
+    """Arrows that leave in the same direction within ``within`` s of each other share one label:
+    drawn apart, their labels would overlap."""
+    groups = []
+    for arrow in arrows:
+        same = [group for group in groups[-3:] if group[0].direction == arrow.direction]
+        if same and arrow.sent - same[-1][0].sent <= within:
+            same[-1].append(arrow)
+        else:
+            groups.append([arrow])
+    return groups
+
+
+def _label(ax, group: list, end: float, taken: list) -> list:
+    """The label of ``group``: one line parallel to its first arrow, just above it, at the first point
+    along it (the middle, then further out) where it overlaps none of the ``taken`` boxes (other labels
+    and arrows, in pixels); returns its own boxes."""
+    first = group[0]
+    start, finish = _lanes(first)
+    box, fig = ax.get_position(), ax.figure
+    across = (finish - start) * box.width * fig.get_figwidth() / 2.0  # inches; the x span is 2 lanes wide
+    down = (first.arrived - first.sent) * box.height * fig.get_figheight() / (end + 0.12)
+    angle = math.degrees(math.atan2(-down, across))
+    angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle  # never upside down
+    text = ax.text(0, 0, _joined([a.label for a in group]), fontsize=FONT, ha="center", va="bottom",
+                   rotation_mode="anchor", color="0.15" if _style(first) == "data" else "0.45")
+    extent = text.get_window_extent(fig.canvas.get_renderer())  # measured flat, then turned
+    text.set_rotation(angle)
+
+    def spot(along: float):
+        at = (start + (finish - start) * along, first.sent + (first.arrived - first.sent) * along)
+        return at, _strip(ax.transData.transform(at), extent.width, extent.height, math.radians(angle))
+
+    free = (spot(along) for along in (0.5, 0.6, 0.4, 0.7, 0.3, 0.8, 0.2))
+    at, boxes = next((found for found in free if not any(mine.overlaps(other) for mine in found[1]
+                                                         for other in taken)), spot(0.5))  # else: the middle
+    text.set_position(at)
+    return boxes
+
+
+def _line(ax, arrow) -> list[Bbox]:
+    """An arrow as a chain of small boxes, in pixels: an obstacle for the labels of the others."""
+    (x0, y0), (x1, y1) = ax.transData.transform([(_lanes(arrow)[0], arrow.sent), (_lanes(arrow)[1], arrow.arrived)])
+    return [Bbox.from_bounds(x0 + (x1 - x0) * k / 40 - 2, y0 + (y1 - y0) * k / 40 - 1, 4, 2) for k in range(41)]
+
+
+def _strip(anchor, width: float, height: float, angle: float, pieces: int = 6) -> list[Bbox]:
+    """A slanted label of ``width`` x ``height`` pixels, centred above ``anchor``, as a few small boxes."""
+    along, up = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
+    boxes = []
+    for k in range(pieces):
+        offset = width * ((k + 0.5) / pieces - 0.5)
+        x = anchor[0] + along[0] * offset + up[0] * height / 2
+        y = anchor[1] + along[1] * offset + up[1] * height / 2
+        boxes.append(Bbox.from_bounds(x - width / pieces / 2, y - height / 2, width / pieces, height))
+    return boxes
+
+
+def _joined(labels: list[str]) -> str:
+    """One line for several labels: "2 × FIN", "3 × text frame, 134 + 137 + 167 B", or "a · b"."""
+    if len(set(labels)) == 1:
+        return labels[0] if len(labels) == 1 else f"{len(labels)} × {labels[0]}"
+    heads = {label.rsplit(", ", 1)[0] for label in labels}
+    if len(heads) == 1 and all(label.endswith(" B") for label in labels):
+        sizes = " + ".join(label.rsplit(", ", 1)[1][:-2] for label in labels)
+        return f"{len(labels)} × {heads.pop()}, {sizes} B"
+    return " · ".join(labels)
+
+
+def _script(ax, script: scenario.Script) -> None:
+    """The script's moments, faint: the client's on its left, the server's across the lanes to its right."""
+    for at, event in script.events():
+        if event.startswith("notify"):
+            ax.axhline(at, xmin=0.25, xmax=0.75, color="0.6", lw=0.6, ls=(0, (1, 3)))
+            ax.text(SERVER + 0.06, at, f"notification {event.split()[1]}\nposted", fontsize=FONT, color="0.4",
+                    va="center", style="italic")
+        else:
+            words = f"sends\n\"{script.text}\"" if event == "send" else "leaves"
+            ax.text(CLIENT - 0.06, at, words, fontsize=FONT, color="0.4", va="center", ha="right", style="italic")
+
+
+def _scale_bar(ax, end: float) -> None:
+    second = 1.0 if end > 1.5 else 0.1
+    x, top = -0.42, end - second - 0.1
+    ax.plot([x, x], [top, top + second], color="0.2", lw=2, solid_capstyle="butt")
+    ax.text(x + 0.03, top + second / 2, f"{second:g} s", fontsize=FONT + 1, va="center")
+
+
+def summary(run: scenario.Run) -> str:
+    """What the client and server exchanged: requests (empty ones), frames, connections, bytes."""
+    requests = [arrow for arrow in run.arrows if arrow.kind == "request"]
+    frames = [arrow for arrow in run.arrows if arrow.kind == "frame"]
+    parts = [f"{len(requests)} request{'s' * (len(requests) != 1)}"
+             + (f" ({sum(arrow.empty for arrow in requests)} empty)" if len(requests) > 1 else "")]
+    if frames:
+        parts.append(f"{len(frames)} frames")
+    connections = len({arrow.connection for arrow in run.arrows})
+    parts.append(f"{connections} connection{'s' * (connections != 1)}")
+    parts.append(f"{sum(arrow.size for arrow in run.arrows):,} B")
+    return ", ".join(parts)
+
+
+def describe(runs: list[scenario.Run]) -> str:
+    """The script the runs played and what each recorded, in a few lines (notebooks print it)."""
+    script = runs[0].script
+    lines = [f"script: the client sends {script.text!r} at {script.send_at:g} s, the server posts notifications "
+             f"at {', '.join(f'{at:g}' for at in script.notify_at)} s, the client leaves at {script.close_at:g} s; "
+             + (f"short polls every {scenario.SHORT_INTERVAL:g} s; " if any(
+                 run.transport == "short polling" for run in runs) else "")
+             + f"the relay holds data {runs[0].delay * 1000:g} ms each way"]
+    width = max(len(run.transport) for run in runs)
+    lines += [f"{run.transport:{width}} {len(run.arrows):3} arrows: {summary(run)} (run took {run.seconds:.1f} s)"
+              for run in runs]
+    return "\n".join(lines)
+
+
+def save(fig, out: str, name: str) -> list[Path]:
+    """Write ``name``.png and ``name``.svg (for slides) into ``out``; returns the paths."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = [Path(out) / f"{name}.{kind}" for kind in ("png", "svg")]
+    for path in paths:
+        fig.savefig(path, dpi=110, metadata={"Date": None} if path.suffix == ".svg" else None)
+    return paths

@@ -12,13 +12,12 @@ import json
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
-import requests
 import simple_websocket
 from simple_websocket import ConnectionClosed
 
 from clients.backoff import Backoff
+from clients.polling_client import RESTARTED
 
 
 class Client(simple_websocket.Client):
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 ws.close()
             return 0
-        return chat(Client.connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
+        return chat(connect(args.url, 0, ""), args.url, args.name)  # the history, then live
     except (OSError, RuntimeError, TimeoutError) as error:  # refused, closed, or no reply (at the start)
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -74,6 +73,13 @@ def ask(ws: Client, name: str, text: str, timeout: float = 10) -> str:
     raise TimeoutError("no reply from the server")
 
 
+def connect(url: str, after: int, board: str | None) -> Client:
+    """/ws?after=N&board=B: every message after id N of board B ("" for none yet), then live. A server whose board
+    is another one (it restarted with a new one) names its own first and starts from its first message.
+    ``board`` None names no board: the cursor is then taken as it is, even by a server that restarted empty."""
+    return Client.connect(f"{url}?after={after}" + ("" if board is None else f"&board={board}"))
+
+
 def send(ws: Client, name: str, text: str) -> None:
     ws.send(json.dumps({"type": "send", "text": text, "author": name}))
 
@@ -87,9 +93,11 @@ def show(message: dict) -> None:
     print(f"{message['author']}: {message['text']}")
 
 
-def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_message=show, connected=None) -> None:
+def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_message=show, connected=None,
+           board: str | None = None) -> None:
     """Show every message the server pushes. When the connection drops, reconnect after a growing, random
-    wait (see backoff.py) and ask for what was missed with ?after=: nothing is lost, nothing shown twice.
+    wait (see backoff.py) and ask for what was missed with ?after= and ?board=, the board that id belongs to:
+    nothing is lost, nothing shown twice. ``ws`` was opened with ``connect(url, after, board)``.
     ``connected(ws)`` hears of every new connection (the chat sends over the latest)."""
     backoff = Backoff()
     while not stop.is_set():
@@ -101,6 +109,10 @@ def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_messa
                 if event["type"] == "message":
                     on_message(event["message"])
                     after = event["message"]["id"]
+                elif event["type"] == "board":  # not the board we named: it restarted, and starts from its first
+                    if board:
+                        print(RESTARTED, file=sys.stderr)
+                    board, after = event["board"], 0
                 elif event["type"] == "missed":
                     print(f"[{event['missed']['count']} older messages are no longer kept]", file=sys.stderr)
                 elif event["type"] == "error":
@@ -113,11 +125,8 @@ def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_messa
             if stop.wait(delay):
                 return
             try:
-                if newest_id(url) < after:
-                    print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
-                    after = 0
-                ws = Client.connect(f"{url}?after={after}")
-            except (OSError, RuntimeError, requests.RequestException):
+                ws = connect(url, after, board)
+            except (OSError, RuntimeError):
                 continue
             backoff.reset()
             if connected:
@@ -129,16 +138,6 @@ def follow(ws: Client, url: str, stop: threading.Event, after: int = 0, on_messa
         pass
 
 
-def newest_id(url: str) -> int:
-    """The board's newest id, from the WebSocket server's own /api/status, as the browser pages ask before
-    they resume: a cursor past it comes from a board the server no longer has."""
-    parts = urlsplit(url)
-    scheme = "https" if parts.scheme == "wss" else "http"
-    response = requests.get(f"{scheme}://{parts.netloc}/api/status", timeout=5)
-    response.raise_for_status()  # a server that cannot answer now (its board unavailable: 503) is tried again
-    return response.json()["last_id"]
-
-
 def chat(ws: Client, url: str, name: str) -> int:
     stop = threading.Event()
     link = [ws]  # the connection we send over: the follower replaces it when it reconnects
@@ -147,7 +146,8 @@ def chat(ws: Client, url: str, name: str) -> int:
         link[0] = new
 
     print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints
-    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": connected}, daemon=True)
+    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": connected, "board": ""},
+                                daemon=True)  # ws was opened naming no board yet: connect(url, 0, "")
     follower.start()
     try:
         for line in sys.stdin:

@@ -1,10 +1,19 @@
-"""Every exercise's checks fail on its untouched starter and pass on its solution, run as a student runs them.
+"""Every exercise's checks fail on its untouched starter, on each wrong solution of the catalogue (with the hint
+that names its mistake), and pass on its solution, run as a student runs them.
 
 A check that passes on the starter would tell a student "done" before they start;
-one that fails on the solution would never let them finish. Each run is a real
-``python -m exercises.check N`` process: real servers, real output, no traceback.
+one that passes a wrong solution teaches the wrong thing; one that fails on the
+solution would never let them finish. Each run is a real ``python -m exercises.check N``
+process: real servers, real output, no traceback.
+
+The catalogue, ``tests/wrong_solutions/NN-exercise/``, holds the mistakes a class makes, kept here rather than
+beside the exercises, where students look for hints: for exercises 1 to 6 each file is a whole student file;
+for exercise 7, the changes (``CHANGES``) that turn the solved servers into a wrong one. Each file's docstring
+says which check must fail (``Fails:``, the start of its description) and what its hint must say (``Hint:``).
 """
 
+import ast
+import importlib
 import shutil
 import subprocess
 import sys
@@ -15,6 +24,16 @@ import pytest
 from exercises.checks import EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = ROOT / "tests" / "wrong_solutions"
+WRONG = sorted(CATALOGUE.glob("[0-9][0-9]-*/*.py"))
+AT_LEAST = 6  # plausible mistakes per exercise in the catalogue
+# Wrong solutions that every check once passed: each must stay in the catalogue.
+ONCE_PASSED = {"01-follow-the-board": {"off_by_one_reset", "short_polling", "retry_without_pause"},
+               "04-clock-offset": {"median_of_the_offsets"},
+               "05-class-of-30": {"a_message_body_in_every_short_poll", "divides_by_eight"},
+               "06-reconnect": {"raises_a_new_timeout_error"},
+               "07-one-feature": {"lower_not_casefold", "refuses_100_characters", "a_list_body_is_a_500",
+                                  "searches_the_oldest_500_only", "matches_authors_too"}}
 
 
 def check(*args: str) -> subprocess.CompletedProcess:
@@ -60,6 +79,55 @@ def test_every_exercise_has_a_statement_a_starter_and_a_solution(number):
     assert f"{exercise.FOLDER}/README.md" in (ROOT / "exercises" / "README.md").read_text()
 
 
+def expectation(path: Path) -> tuple[str, str]:
+    """What a wrong solution's docstring promises: the check that fails (the start of its description) and a part
+    of the hint it must get."""
+    lines = ast.get_docstring(ast.parse(path.read_text())).splitlines()
+    fields = {line.partition(": ")[0]: line.partition(": ")[2] for line in lines if line.startswith(("Fails: ",
+                                                                                                    "Hint: "))}
+    return fields["Fails"], fields["Hint"]
+
+
+def wrong_copy(tmp_path: Path, path: Path) -> Path:
+    """A folder to check with ``--dir``, holding the wrong solution ``path`` where the student's work goes."""
+    number = int(path.parent.name[:2])
+    exercise = importlib.import_module(f"exercises.checks.{EXERCISES[number]}")
+    if not hasattr(exercise, "prepare"):
+        return write(tmp_path, exercise.FOLDER, exercise.FILE, path.read_text())
+    servers = solved_servers(tmp_path)  # exercise 7: the solved servers, changed as the file says
+    changes = {}
+    exec(compile(path.read_text(), str(path), "exec"), changes)
+    for name, edits in changes["CHANGES"].items():
+        source = (servers / name).read_text()
+        for old, new in edits:
+            assert source.count(old) == 1, f"{path.name}: {old!r} is not in the solved {name} exactly once"
+            source = source.replace(old, new)
+        (servers / name).write_text(source)
+    return tmp_path
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("path", WRONG, ids=lambda path: f"{path.parent.name[:2]}-{path.stem}")
+def test_each_wrong_solution_fails_with_the_hint_that_names_its_mistake(tmp_path, path):
+    fails, hint = expectation(path)
+    done = check(path.parent.name[:2].lstrip("0"), "--dir", str(wrong_copy(tmp_path, path)))
+    assert_readable(done)
+    assert done.returncode == 1, done.stdout
+    assert f"  FAIL  {fails}" in done.stdout, done.stdout
+    hints = [line for line in done.stdout.splitlines() if line.startswith("        hint: ")]
+    assert len(hints) == 1 and hint in hints[0], done.stdout
+
+
+def test_the_catalogue_holds_enough_mistakes_for_every_exercise_and_those_that_once_passed():
+    for number in EXERCISES:
+        exercise = importlib.import_module(f"exercises.checks.{EXERCISES[number]}")
+        names = {path.stem for path in WRONG if path.parent.name == exercise.FOLDER}
+        assert len(names) >= AT_LEAST, (exercise.FOLDER, sorted(names))
+        assert ONCE_PASSED.get(exercise.FOLDER, set()) <= names, exercise.FOLDER
+        for path in CATALOGUE.glob(f"{exercise.FOLDER}/*.py"):
+            expectation(path)  # every one says what must fail, and how
+
+
 def write(tmp_path: Path, folder: str, name: str, text: str) -> Path:
     (tmp_path / folder).mkdir()
     (tmp_path / folder / name).write_text(text)
@@ -87,18 +155,6 @@ def test_a_wrong_answer_gets_a_hint_for_that_mistake(tmp_path):
     done = check("2", "--dir", str(tmp_path))
     assert "hint: that is the hash in hex" in done.stdout
     assert "0 of 3 checks pass." in done.stdout
-
-
-def test_a_follower_that_loses_its_place_on_a_cut_is_caught(tmp_path):
-    """The checks after the first ones can fail too: this follower starts again from 0 after any error."""
-    solution = (ROOT / "exercises/solutions/01-follow-the-board/follower.py").read_text()
-    broken = solution.replace("                stop.wait(RETRY)\n", "                stop.wait(RETRY)\n"
-                              "                after = 0\n")
-    assert broken != solution
-    done = check("1", "--dir", str(write(tmp_path, "01-follow-the-board", "follower.py", broken)))
-    assert_readable(done)
-    assert "FAIL  a dropped connection loses nothing and repeats nothing" in done.stdout
-    assert "was delivered twice" in done.stdout
 
 
 def test_an_unknown_exercise_is_refused_with_the_list(tmp_path):

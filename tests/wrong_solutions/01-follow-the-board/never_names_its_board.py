@@ -1,0 +1,31 @@
+"""Exercise 1, wrong: looks for "board" in the answers but never sends one: the server, told of no board,
+never names its own, and a restart goes unnoticed.
+
+Fails: a restarted server (new empty board
+Hint: your requests name no board
+"""
+
+import requests
+
+WAIT = 2  # seconds each long poll may wait on the server for news (0 to 30)
+RETRY = 0.5  # seconds between attempts while the server is away
+
+
+def follow(url: str, deliver, stop) -> None:
+    """Long-poll ``url`` and ``deliver(message)`` once per message, oldest first, until ``stop`` is set."""
+    after, board = 0, ""  # the id of the last message delivered, and the board it belongs to ("": none yet)
+    with requests.Session() as session:
+        while not stop.is_set():
+            try:
+                response = session.get(f"{url}/api/messages", params={"after": after, "wait": WAIT},
+                                       timeout=WAIT + 5)
+                response.raise_for_status()
+                answer = response.json()
+            except (requests.RequestException, ValueError):  # away, or not our server's answer
+                stop.wait(RETRY)
+                continue
+            if "board" in answer:  # another board than ours: its messages start from its first
+                board, after = answer["board"], 0
+            for message in answer["messages"]:
+                deliver(message)
+                after = message["id"]

@@ -242,7 +242,8 @@ def test_restart_keeping_the_board_loses_nothing(site, open_page):
 
 
 RESTARTED = "the server restarted with an empty board: starting again from its first message"
-NEW_BOARDS = pytest.mark.parametrize("waiting", [0, 3], ids=["new-board-below-the-cursor", "new-board-past-the-cursor"])
+NEW_BOARDS = pytest.mark.parametrize("waiting", [0, 3],
+                                     ids=["new-board-below-the-cursor", "new-board-past-the-cursor"])
 
 
 def new_board(waiting: int) -> Chat:
@@ -313,6 +314,8 @@ def test_chat_pages_start_again_after_a_restart_with_an_empty_board(site, open_p
             expect(page.locator("#messages li", has_text=re.compile(f"^student: {text}$"))).to_have_count(1)
         expect(page.locator("#messages li[data-id]")).to_have_count(6 + last)
         assert ids_shown(page, "#messages li[data-id]") == [1, 2, 3, 4, 5, 6, *range(1, last + 1)]
+    counts = pages[2].evaluate("window.ssePage")  # the browser came back by itself, naming the old board in its URL;
+    assert counts["lost"] >= 1 and counts["created"] == 2  # told of the new one, the page opened one stream naming it
 
 
 @NEW_BOARDS

@@ -23,7 +23,7 @@ CLASS, DOWN = 30, 1.5  # clients, seconds their server stays away
 # jitter they are all alike (about 1 ms apart, from thread scheduling). A machine that stalls bunches the retries
 # somewhat, never down to SPREAD.
 SPREAD, WINDOW = 0.010, 0.010  # seconds
-SLACK = 0.25  # seconds a step may lag behind the deadline on a busy machine (a wait's own length is up to 5 s)
+SLACK = 0.25  # seconds a step may lag behind the deadline on a busy machine
 
 
 def _bound(student, attempt: int) -> float:
@@ -142,8 +142,8 @@ def gives_up(student):
     ended = time.monotonic()
     if thread.is_alive():
         raise Fail(f"connect_with_backoff was still trying {give_up_after + 4:g} s after it started "
-                   f"(give_up_after={give_up_after:g})", "note time.monotonic() before the first attempt, and raise once "
-                   "give_up_after seconds have passed")
+                   f"(give_up_after={give_up_after:g})", "note time.monotonic() before the first attempt, and raise "
+                   "once give_up_after seconds have passed")
     if not attempts.errors or not isinstance(thread.error, OSError):
         got = "returned" if thread.error is None else f"raised {type(thread.error).__name__}"
         raise Fail(f"with nothing listening, connect_with_backoff {got}", "re-raise the last error (a bare "

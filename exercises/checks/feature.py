@@ -77,6 +77,8 @@ def prepare(folder: Path) -> Checkout:
 def solved(patch: Path) -> Checkout:
     """The solution, tried in a copy: of servers/ as it is, or, when that has changes of its own the patch does not
     expect (a student's work on this exercise), of servers/ as last committed. The checkout is never written to."""
+    if shutil.which("git") is None:
+        raise Fail("git is not installed: the solution is a patch", f"install git, or read the patch itself: {patch}")
     temporary = tempfile.TemporaryDirectory(prefix="exercise-7-")
     root = Path(temporary.name)
     error = None
@@ -86,10 +88,6 @@ def solved(patch: Path) -> Checkout:
             copy(root)
             applied = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=root,
                                      capture_output=True, text=True, timeout=30)
-        except FileNotFoundError:
-            temporary.cleanup()
-            raise Fail("git is not installed: the solution is a patch", "install git, or read the patch itself: "
-                       f"{patch}") from None
         except (OSError, subprocess.SubprocessError, tarfile.TarError) as failure:
             error = str(failure)
             continue
@@ -114,8 +112,8 @@ def _committed_servers(root: Path) -> None:
                              capture_output=True, timeout=30)
     if archive.returncode != 0:
         raise OSError(archive.stderr.decode(errors="replace").strip() or "git archive failed")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(root, filter="data")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:  # "data": plain files only (Python 3.11.4 on)
+        tar.extractall(root, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
 
 
 class Servers:

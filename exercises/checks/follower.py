@@ -30,7 +30,7 @@ SETTLE = 5  # seconds a message may take to be delivered, beyond the student's W
 LONGEST_WAIT = 5  # seconds of WAIT the checks accept: they watch for WAIT and more, several times
 AWAY = 2.0  # seconds the server stays away, while connection attempts are counted
 MOST_ATTEMPTS = 10  # connection attempts in AWAY seconds: a pause of half a second makes about 4
-HAMMERING = 20  # requests in a second to a restarted server, past which the follower asks without waiting
+HAMMERING = 20  # requests to a restarted server before the follower waits on it (one that never waits: hundreds)
 REQUEST_LINE = re.compile(rb"^GET (\S+) HTTP/1\.[01]\r$", re.MULTILINE)
 
 NO_BOARD = ("your requests name no board. A restarted server's ids start again from 1, so your `after` cannot show "
@@ -227,7 +227,7 @@ def long_polls(student):
                    "set WAIT to a few seconds, so that the server holds each request until news comes")
     if wait > LONGEST_WAIT:
         raise Fail(f"WAIT is {wait:g}: the checks watch your follower for WAIT seconds and more, several times",
-                   f"keep WAIT at a few seconds, 1 to {LONGEST_WAIT}: a long poll answers as soon as news comes anyway")
+                   f"keep WAIT at a few seconds, 1 to {LONGEST_WAIT}: a long poll answers as soon as news comes")
     idle = wait + 1.5  # one empty long poll comes back within it, and what the follower does next shows
     with Followed(student, before=1) as followed:
         followed.wait_for(2, "while reading the first messages")

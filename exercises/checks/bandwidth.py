@@ -108,7 +108,7 @@ def scenarios(student):
         if not isinstance(value, (int, float)) or abs(value - right) > EXACT * right:
             every = f" polling every {interval:g} s" if interval else ""
             said = f"{value:,.0f} bit/s" if isinstance(value, (int, float)) else repr(value)
-            raise Fail(f"{transport}: {clients} clients at {rate:g} messages a second{every}, sizes "
+            raise Fail(f"{transport}: {clients} clients at {rate:g} message{'s' * (rate != 1)} a second{every}, sizes "
                        f"{', '.join(f'{name} {size}' for name, size in sizes.items())}: your model says {said}, "
                        f"the right model {right:,.0f} bit/s",
                        _model_mistake(value, transport, clients, rate, interval, sizes, reference)

@@ -95,7 +95,7 @@ def best_exchange(student):
         answers.append((offsets, trips, got))
         if not (_close(got[0], offsets[shortest]) and _close(got[1], trips[shortest] / 2)):
             shown = ", ".join(f"{trip:g}" for trip in trips)
-            raise Fail(f"for round trips of {shown} s, best_of gave {got}, expected "
+            raise Fail(f"for round trips of {shown} s, best_of gave ({got[0]:.6g}, {got[1]:.6g}), expected "
                        f"({offsets[shortest]:g}, {trips[shortest] / 2:g})", _choice(student, answers))
     return "in each set, the exchange with the shortest round trip (0.1 s, 0.05 s, 0.02 s)"
 

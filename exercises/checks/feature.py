@@ -287,8 +287,8 @@ def search_over_http(student):
     if street != expected(servers, "STRASSE"):
         raise Fail(f"the search for \"STRASSE\" answered the ids {ids(street or [])}, not "
                    f"{ids(expected(servers, 'STRASSE'))}: \"Grüße aus der Straße\" contains it, ignoring case",
-                   "use casefold(), not lower(): 'ß'.lower() is 'ß', 'ß'.casefold() is 'ss', as for every "
-                   "language's case rules")
+                   "use casefold(), not lower(): 'ß'.lower() is 'ß', 'ß'.casefold() is 'ss'; casefold() is made "
+                   "for comparing texts whatever their case")
     return f"\"paris\" found ids {ids(got)} (the messages and the server's replies that quote them); \"STRASSE\" " \
            f"found \"Straße\""
 

@@ -19,6 +19,7 @@ from clients.backoff import Backoff
 
 LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
 URL = "http://127.0.0.1:8001"  # the polling server, as python -m servers starts it
+RESTARTED = "[the server restarted with an empty board: reading it from the start]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,13 +64,22 @@ class BoardRestarted(Exception):
     """The board's newest id is below our cursor: the server restarted with an empty board."""
 
 
-def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list[dict]:
-    """One GET: the messages after id ``after`` (long poll: wait up to ``wait`` seconds for one)."""
-    response = session.get(f"{url}/api/messages", params={"after": after, "wait": wait}, timeout=wait + 10)
+def read(session: requests.Session, url: str, after: int, wait: int = 0, board: str | None = None) -> dict:
+    """One GET: the answer for the messages after id ``after`` of ``board`` (long poll: wait up to ``wait`` seconds
+    for one), ``{"messages": [...], "last_id": L}``, with ``"board"`` when the server's board is not the one named."""
+    response = session.get(f"{url}/api/messages", params={"after": after, "board": board, "wait": wait},
+                           timeout=wait + 10)  # requests leaves out a parameter that is None
     response.raise_for_status()
-    if response.json()["last_id"] < after:
+    return response.json()
+
+
+def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list[dict]:
+    """The messages after id ``after``, for a caller that names no board: a server restarted with an empty board
+    shows only while its newest id is below ``after`` (then BoardRestarted), not once its ids have passed it."""
+    answer = read(session, url, after, wait)
+    if answer["last_id"] < after:
         raise BoardRestarted()
-    return response.json()["messages"]
+    return answer["messages"]
 
 
 def show(message: dict) -> None:
@@ -77,26 +87,31 @@ def show(message: dict) -> None:
 
 
 def follow(session: requests.Session, url: str, interval: float | None, stop: threading.Event, after: int = 0,
-           on_message=show) -> None:
+           on_message=show, board: str | None = None) -> None:
     """Show every message, asking the server again and again. When it cannot be reached, try again after a
-    growing, random wait (see backoff.py), from the last id shown: nothing is lost, nothing shown twice."""
+    growing, random wait (see backoff.py), from the last id shown: nothing is lost, nothing shown twice.
+
+    Every request names the board the cursor belongs to (``board``: "" for none yet; None names none, and the
+    cursor is then taken as it is, even by a server that restarted empty). An answer that names another board
+    comes from a server whose board is not ours (it restarted with a new one): its messages start from that
+    board's first, and our cursor is now on it."""
     backoff = Backoff()
     while not stop.is_set():
         try:
-            messages = poll(session, url, after, wait=0 if interval else LONG_POLL_WAIT)
+            answer = read(session, url, after, wait=0 if interval else LONG_POLL_WAIT, board=board)
             backoff.reset()
-        except BoardRestarted:
-            print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
-            after = 0
-            continue
         except requests.RequestException as error:
             delay = backoff.next_delay()
             print(f"[poll failed: {error}; trying again in {delay:.1f} s]", file=sys.stderr)
             stop.wait(delay)
             continue
-        if messages and messages[0]["id"] > after + 1:  # ids are contiguous: the board no longer keeps these
-            print(f"[{messages[0]['id'] - after - 1} older messages are no longer kept]", file=sys.stderr)
-        for message in messages:
+        if "board" in answer:
+            if board:
+                print(RESTARTED, file=sys.stderr)
+            board, after = answer["board"], 0
+        if "missed" in answer:  # the board no longer keeps the oldest messages after our cursor
+            print(f"[{answer['missed']['count']} older messages are no longer kept]", file=sys.stderr)
+        for message in answer["messages"]:
             on_message(message)
             after = message["id"]
         if interval:
@@ -108,7 +123,8 @@ def chat(session: requests.Session, url: str, name: str, interval: float | None)
     print(f"Connected to {url} by {'short polling every %gs' % interval if interval else 'long polling'}. "
           "Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints anything
     # the follower gets its own session: requests.Session is not shared between threads
-    threading.Thread(target=follow, args=(requests.Session(), url, interval, stop), daemon=True).start()
+    threading.Thread(target=follow, args=(requests.Session(), url, interval, stop), kwargs={"board": ""},
+                     daemon=True).start()
     send_typed_lines(session, url, name)
     stop.set()
     return 0

@@ -18,7 +18,7 @@ import requests
 
 from clients import wire
 from clients.backoff import Backoff
-from clients.polling_client import URL, send, send_typed_lines, show
+from clients.polling_client import RESTARTED, URL, send, send_typed_lines, show
 
 STREAM_TIMEOUT = 40  # seconds without a byte before we give the stream up (the server's heartbeat comes every 15)
 
@@ -52,10 +52,11 @@ def ask(url: str, name: str, text: str, timeout: float = 10) -> str:
     raise TimeoutError("no reply from the server")
 
 
-def open_stream(session: requests.Session, url: str, headers: dict, after: int | None = None) -> requests.Response:
+def open_stream(session: requests.Session, url: str, headers: dict, after: int | None = None,
+                board: str | None = None) -> requests.Response:
     """GET /api/events: the answer's body never ends, so requests hands it over as it arrives (stream=True)."""
-    response = session.get(f"{url}/api/events", params={} if after is None else {"after": after}, headers=headers,
-                           stream=True, timeout=(10, STREAM_TIMEOUT))
+    response = session.get(f"{url}/api/events", params={"after": after, "board": board}, headers=headers,
+                           stream=True, timeout=(10, STREAM_TIMEOUT))  # requests leaves out a parameter that is None
     if response.status_code != 200:
         raise RuntimeError(f"{response.status_code}: {response.json()['message']}")
     return response
@@ -75,21 +76,28 @@ def events(response: requests.Response, parser: wire.EventParser | None = None):
                 yield event
 
 
-def follow(url: str, stop: threading.Event, after: int = 0, on_message=show) -> None:
+def follow(url: str, stop: threading.Event, after: int = 0, on_message=show, board: str | None = None) -> None:
     """Show every message the stream carries. When it ends or breaks, reconnect after a growing, random
-    wait (see backoff.py) with the last id seen as Last-Event-ID, as a browser's EventSource does."""
+    wait (see backoff.py) with the last id seen as Last-Event-ID, as a browser's EventSource does, and the
+    board that id belongs to (``board``: "" for none yet; None names none). A ``board`` event says the server's
+    board is another one (it restarted with a new one): the stream goes on from that board's first message."""
     parser, backoff = wire.EventParser(), Backoff()
     parser.last_id = str(after)
     with requests.Session() as session:
         while not stop.is_set():
             try:
-                with open_stream(session, url, {"Last-Event-ID": parser.last_id}) as response:
+                with open_stream(session, url, {"Last-Event-ID": parser.last_id}, board=board) as response:
                     backoff.reset()
                     for event in events(response, parser):
                         if event.type == "message":
                             on_message(json.loads(event.data))
-                        elif event.type in ("restarted", "missed"):
-                            print(f"[the server says: {event.type} {event.data}]", file=sys.stderr)
+                        elif event.type == "board":
+                            if board:
+                                print(RESTARTED, file=sys.stderr)
+                            board, parser.last_id = json.loads(event.data)["board"], "0"
+                        elif event.type == "missed":
+                            print(f"[{json.loads(event.data)['count']} older messages are no longer kept]",
+                                  file=sys.stderr)
                         if stop.is_set():
                             return
             except (requests.RequestException, RuntimeError) as error:
@@ -102,7 +110,7 @@ def follow(url: str, stop: threading.Event, after: int = 0, on_message=show) -> 
 def chat(url: str, name: str) -> int:
     stop = threading.Event()
     print(f"Connected to {url} by Server-Sent Events. Type a message and press Enter; Ctrl-D to quit.")
-    threading.Thread(target=follow, args=(url, stop), daemon=True).start()  # from the first message on
+    threading.Thread(target=follow, args=(url, stop), kwargs={"board": ""}, daemon=True).start()  # from the first
     with requests.Session() as session:
         send_typed_lines(session, url, name)
     stop.set()

@@ -12,19 +12,23 @@ import json
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
-import requests
 import websockets.sync.client
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import ClientConnection
 
 from clients.backoff import Backoff
+from clients.polling_client import RESTARTED
 
 
-def connect(url: str, max_queue: int | None = 16) -> ClientConnection:
+def connect(url: str, after: int | None = None, board: str | None = None,
+            max_queue: int | None = 16) -> ClientConnection:
     """A WebSocket to ``url``, opened with the seed article's library (its client for threads, not asyncio).
 
+    ``after`` and ``board`` ask for /ws?after=N&board=B: every message after id N of board B ("" for none yet),
+    then live. A server whose board is another one (it restarted with a new one) names its own first and starts
+    from its first message. ``board`` None names no board: the cursor is then taken as it is, even by a server
+    that restarted empty; ``after`` None asks for only what comes next.
     Frames that arrive in the same read as the ``101`` (the history, with ``?after=``) are delivered at once.
     It answers the server's pings and sends none of its own, and offers no permessage-deflate: an idle
     connection costs nothing, and every frame on the wire is the plain one ``clients.bench`` counts.
@@ -32,6 +36,8 @@ def connect(url: str, max_queue: int | None = 16) -> ClientConnection:
     program catches up; ``None`` reads everything as it comes, as a browser does, for a listener that takes
     nothing (the measurements'): its unread messages must not hold back the server's Close.
     """
+    if after is not None:
+        url += f"?after={after}" + ("" if board is None else f"&board={board}")
     return websockets.sync.client.connect(url, compression=None, ping_interval=None, max_queue=max_queue,
                                           legacy=True)
 
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 ws.close()
             return 0
-        return chat(connect(f"{args.url}?after=0"), args.url, args.name)  # the history, then live
+        return chat(connect(args.url, 0, ""), args.url, args.name)  # the history, then live
     except (OSError, WebSocketException, RuntimeError, TimeoutError) as error:  # refused, closed, no reply
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -91,10 +97,11 @@ def show(message: dict) -> None:
     print(f"{message['author']}: {message['text']}")
 
 
-def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0, on_message=show,
-           connected=None) -> None:
+def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0, on_message=show, connected=None,
+           board: str | None = None) -> None:
     """Show every message the server pushes. When the connection drops, reconnect after a growing, random
-    wait (see backoff.py) and ask for what was missed with ?after=: nothing is lost, nothing shown twice.
+    wait (see backoff.py) and ask for what was missed with ?after= and ?board=, the board that id belongs to:
+    nothing is lost, nothing shown twice. ``ws`` was opened with ``connect(url, after, board)``.
     ``connected(ws)`` hears of every new connection (the chat sends over the latest)."""
     backoff = Backoff()
     while not stop.is_set():
@@ -106,6 +113,10 @@ def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0
                 if event["type"] == "message":
                     on_message(event["message"])
                     after = event["message"]["id"]
+                elif event["type"] == "board":  # not the board we named: it restarted, and starts from its first
+                    if board:
+                        print(RESTARTED, file=sys.stderr)
+                    board, after = event["board"], 0
                 elif event["type"] == "missed":
                     print(f"[{event['missed']['count']} older messages are no longer kept]", file=sys.stderr)
                 elif event["type"] == "error":
@@ -118,11 +129,8 @@ def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0
             if stop.wait(delay):
                 return
             try:
-                if newest_id(url) < after:
-                    print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
-                    after = 0
-                ws = connect(f"{url}?after={after}")
-            except (OSError, WebSocketException, requests.RequestException):
+                ws = connect(url, after, board)
+            except (OSError, WebSocketException):
                 continue
             backoff.reset()
             if connected:
@@ -134,16 +142,6 @@ def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0
         pass
 
 
-def newest_id(url: str) -> int:
-    """The board's newest id, from the WebSocket server's own /api/status, as the browser pages ask before
-    they resume: a cursor past it comes from a board the server no longer has."""
-    parts = urlsplit(url)
-    scheme = "https" if parts.scheme == "wss" else "http"
-    response = requests.get(f"{scheme}://{parts.netloc}/api/status", timeout=5)
-    response.raise_for_status()  # a server that cannot answer now (its board unavailable: 503) is tried again
-    return response.json()["last_id"]
-
-
 def chat(ws: ClientConnection, url: str, name: str) -> int:
     stop = threading.Event()
     link = [ws]  # the connection we send over: the follower replaces it when it reconnects
@@ -152,7 +150,8 @@ def chat(ws: ClientConnection, url: str, name: str) -> int:
         link[0] = new
 
     print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints
-    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": connected}, daemon=True)
+    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": connected, "board": ""},
+                                daemon=True)  # ws was opened naming no board yet: connect(url, 0, "")
     follower.start()
     try:
         for line in sys.stdin:

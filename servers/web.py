@@ -15,14 +15,14 @@ from werkzeug.exceptions import HTTPException
 
 from . import process
 from .board import BoardUnavailable
-from .chat import BadInput, Chat, parse_json, read_after, read_client, read_ticker, read_wait
+from .chat import BadInput, Chat, parse_json, read_after, read_board, read_client, read_ticker, read_wait
 from .origins import host_allowed, is_loopback, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
 PROXY_TOKEN_HEADER = "X-Proxy-Token"  # what the cluster's nginx adds to every request it passes on (see Proxy)
-STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_wait": 400, "invalid_client": 400,
-          "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400, "forbidden_origin": 403,
-          "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415}
+STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_board": 400, "invalid_wait": 400,
+          "invalid_client": 400, "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400,
+          "forbidden_origin": 403, "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415}
 # every other BadInput is 422 Unprocessable Content: well-formed JSON with a value we refuse
 
 
@@ -82,6 +82,11 @@ def delivered(count: int) -> None:
 def requested_cursor(newest: int) -> int:
     """Where a stream starts: after ``?after=N``, else after ``newest`` (only what comes next)."""
     return read_after(request.args["after"]) if "after" in request.args else newest
+
+
+def named_board() -> str | None:
+    """The board the client names with ``?board=`` (its cursor's; "" for none yet), or None when it names none."""
+    return read_board(request.args["board"]) if "board" in request.args else None
 
 
 def read_json():

@@ -1,7 +1,7 @@
 """The chat over WebSockets: one connection, and either side speaks when it likes.
 
-A client connects to ``/ws`` (or ``/ws?after=N`` to get what it missed since
-id N: ``after=0`` is the whole history; without it, only what comes next), sends
+A client connects to ``/ws`` (or ``/ws?after=N&board=B`` to get what it missed since
+id N of board B: ``after=0`` is the whole history; without it, only what comes next), sends
 ``{"type": "send", "text": ...}`` frames, and the server pushes every new
 message down the same connection the moment it is stored. ``/echo`` sends back
 every frame unchanged: the reference for a bare round trip. Read this file
@@ -21,7 +21,7 @@ import json
 from flask import Flask, current_app, g, request
 
 from . import web
-from .board import BoardUnavailable, Message
+from .board import BoardUnavailable, Message, other_board
 from .broadcast import BACKLOG, BOARD_UNAVAILABLE, Broadcaster, catch_up
 from .chat import BadInput, Chat, parse_json, read_new_message
 from .websocket_connection import NORMAL, TOO_BIG, Connection, websocket_view
@@ -63,8 +63,11 @@ def refuse_broken_handshake():
         raise BadInput("invalid_key", "Sec-WebSocket-Key must be 16 random bytes in base64")
     # The cursor is taken here, before the 101 goes out: whatever is posted once the client
     # knows it is connected must reach it, even without ?after=.
-    newest = current_app.extensions["chat"].board.last_id  # an unavailable board (Redis down): 503, before the upgrade
-    g.after = web.requested_cursor(newest)
+    board = current_app.extensions["chat"].board
+    g.after = web.requested_cursor(board.last_id)  # an unavailable board (Redis down): 503, before the upgrade
+    g.board = other_board(board, web.named_board())
+    if g.board is not None:  # the cursor is from another board (the server restarted), or none: this one's start
+        g.after = 0
     return None
 
 
@@ -74,7 +77,7 @@ def converse(ws: Connection) -> None:
     ws.mailbox.account = g.get("account")  # told what reaches this client, for the class view (see meter.py)
     try:
         with current_app.extensions["broadcaster"].subscription(ws.mailbox, g.after) as caught_up_to:
-            read_messages(ws, chat.board, g.after, caught_up_to)
+            read_messages(ws, chat.board, g.after, caught_up_to, g.board)
             ws.caught_up()
             while (data := ws.receive()) is not None:
                 code, reason = answer(ws, chat, data)
@@ -110,9 +113,12 @@ def send_message(chat: Chat, request_: dict) -> str:
     return event("sent", message)
 
 
-def read_messages(ws: Connection, board, after: int, up_to: int) -> None:
+def read_messages(ws: Connection, board, after: int, up_to: int, news: str | None) -> None:
     """The twin of polling's GET, run by the server for the client: what was stored after ``after``, a page
-    at a time, up to where the broadcaster takes over; first, how many the board no longer keeps, if any."""
+    at a time, up to where the broadcaster takes over; first, this board's identity when the client named another
+    one (``news``: the messages then start from this board's first), and how many the board no longer keeps, if any."""
+    if news is not None:
+        ws.send(json.dumps({"type": "board", "board": news}))
     for missing, messages in catch_up(board, after, up_to):
         if missing:
             ws.send(json.dumps({"type": "missed", "missed": missing}))

@@ -134,6 +134,28 @@ def test_a_reconnecting_client_gets_exactly_what_it_missed(connect, chat):
     assert receive(again)["message"]["text"] == "live again"
 
 
+@pytest.mark.parametrize("named", ["", "Xy3_kQ9a"], ids=["none-yet", "a-board-gone"])
+def test_a_cursor_naming_another_board_gets_this_board_named_then_its_first_message_on(connect, chat, named):
+    """The server restarted with a new board whose ids have passed the client's cursor (6): "after 6" means nothing
+    there. The first frame names this board; the history follows from its first message, then live."""
+    for n in range(4):
+        chat.send("ana", f"on the new board #{n}")  # ids 1-8
+    ws = connect(f"/ws?after=6&board={named}")
+    assert receive(ws) == {"type": "board", "board": chat.board.identity}
+    assert [e["message"]["id"] for e in receive_all(ws, 8)] == list(range(1, 9))
+    assert nothing_more(ws)
+    chat.board.post("bob", "live")
+    assert receive(ws)["message"]["id"] == 9
+
+
+def test_a_cursor_naming_this_board_resumes_with_nothing_more_said(connect, chat):
+    for n in range(2):
+        chat.send("ana", f"m{n}")
+    ws = connect(f"/ws?after=2&board={chat.board.identity}")
+    assert [e["message"]["id"] for e in receive_all(ws, 2)] == [3, 4]
+    assert nothing_more(ws)
+
+
 def test_server_events_are_pushed(connect, chat):
     ws = connect()
     chat.start_ticker(0.02)
@@ -263,6 +285,11 @@ def test_plain_get_gets_426_upgrade_required(websocket, path):
 @pytest.mark.parametrize("after", ["-1", "abc", "1.5", ""])
 def test_bad_after_gets_400(websocket, after):
     refused(handshake(websocket, f"/ws?after={after}"), 400, "invalid_after")
+
+
+@pytest.mark.parametrize("board", ["a%20b", "x" * 41])
+def test_bad_board_gets_400(websocket, chat, board):
+    refused(handshake(websocket, f"/ws?after=0&board={board}"), 400, "invalid_board")
 
 
 def test_unknown_path_gets_404_json(websocket):

@@ -18,6 +18,8 @@ import requests
 from clients.backoff import Backoff
 
 LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
+# seconds an answer may take beyond that wait: then the poll has failed, the server or the link to it gone silent
+ANSWER_TIMEOUT = 10
 URL = "http://127.0.0.1:8001"  # the polling server, as python -m servers starts it
 
 
@@ -65,7 +67,7 @@ class BoardRestarted(Exception):
 
 def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list[dict]:
     """One GET: the messages after id ``after`` (long poll: wait up to ``wait`` seconds for one)."""
-    response = session.get(f"{url}/api/messages", params={"after": after, "wait": wait}, timeout=wait + 10)
+    response = session.get(f"{url}/api/messages", params={"after": after, "wait": wait}, timeout=wait + ANSWER_TIMEOUT)
     response.raise_for_status()
     if response.json()["last_id"] < after:
         raise BoardRestarted()

@@ -9,6 +9,7 @@ stored. Compare with ``polling_client.py``, which has the same functions in the 
 
 import argparse
 import json
+import logging
 import sys
 import threading
 import time
@@ -21,19 +22,29 @@ from websockets.sync.client import ClientConnection
 
 from clients.backoff import Backoff
 
+# How a connection that went silent (a pulled cable, a server's machine that froze) is noticed: it closes nothing,
+# so only a ping that gets no pong tells. We ping every PING_INTERVAL s; PING_TIMEOUT s without the pong, the
+# library sends its Close and waits CLOSE_TIMEOUT s for the server's (which never comes): then ``follow``
+# reconnects, 30 to 50 s after the link went silent with these, the library's defaults.
+PING_INTERVAL = 20
+PING_TIMEOUT = 20
+CLOSE_TIMEOUT = 10
+logging.getLogger("websockets").addHandler(logging.NullHandler())  # its traceback for a late pong: we say it ourselves
+
 
 def connect(url: str, max_queue: int | None = 16) -> ClientConnection:
     """A WebSocket to ``url``, opened with the seed article's library (its client for threads, not asyncio).
 
     Frames that arrive in the same read as the ``101`` (the history, with ``?after=``) are delivered at once.
-    It answers the server's pings and sends none of its own, and offers no permessage-deflate: an idle
-    connection costs nothing, and every frame on the wire is the plain one ``clients.bench`` counts.
+    It answers the server's pings and sends its own every ``PING_INTERVAL`` s (above); it offers no
+    permessage-deflate, so every frame on the wire is the plain one ``clients.bench`` counts.
     Past ``max_queue`` messages received and not yet taken, the library stops reading the socket until the
     program catches up; ``None`` reads everything as it comes, as a browser does, for a listener that takes
     nothing (the measurements'): its unread messages must not hold back the server's Close.
     """
-    return websockets.sync.client.connect(url, compression=None, ping_interval=None, max_queue=max_queue,
-                                          legacy=True)
+    return websockets.sync.client.connect(url, compression=None, ping_interval=PING_INTERVAL,
+                                          ping_timeout=PING_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
+                                          max_queue=max_queue, legacy=True)
 
 
 def main(argv: list[str] | None = None) -> int:

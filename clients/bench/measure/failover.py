@@ -134,25 +134,35 @@ def lose_a_node(chat, how: str, timeouts: Timeouts = TIMEOUTS, gap: float = 0.05
     events, first = round((before + after) / gap), chat.board.last_id
     clients, nodes = clients or clients_for(timeouts), []
     followed = {name: {"got": [], "log": []} for name in clients}
-    deadline = time.monotonic() + before + after + CATCH_UP
-    followers = [threading.Thread(target=follow, args=(nodes, first, first + events, followed[name]["got"],
-                                                       followed[name]["log"], client_for, "connected to", deadline))
-                 for name, client_for in clients.items()]
     try:
         for _ in "AB":
             nodes.append(Node(chat, timeouts))  # one by one: a second that fails to start leaves the first stopped
-        for follower in followers:
-            follower.start()
-        while not all(client["log"] for client in followed.values()) and time.monotonic() < deadline:
-            time.sleep(0.01)  # each client is on node A (nothing to wait on: its first log line)
-        failed_at = post(chat.board, events, gap, round(before / gap), lambda: nodes[0].fail(how))
-        for follower in followers:
-            follower.join(max(0.0, deadline - time.monotonic()) + 1)
+        failed_at = watch(nodes, [(clients[name], followed[name]) for name in clients], chat.board, first, events,
+                          gap, before, lambda: nodes[0].fail(how), before + after + CATCH_UP)
     finally:
         for node in nodes:
             node.stop()
     return {"how": how, "timeouts": timeouts, "first": first, "events": events, "failed_at": failed_at,
             "clients": followed}
+
+
+def watch(nodes, clients: list, board, first: int, events: int, gap: float, before: float, fail, seconds: float,
+          names=("node A", "node B")) -> float:
+    """``follow`` on a thread of its own for each of ``clients`` ((client_for, {"got", "log"}) pairs), from the
+    message after ``first`` on, ``seconds`` at most; once every one is connected, ``post`` ``events``
+    notifications into ``board``, ``gap`` s apart, and ``fail()`` ``before`` s in. Returns when it failed."""
+    deadline = time.monotonic() + seconds
+    threads = [threading.Thread(target=follow, args=(nodes, first, first + events, followed["got"], followed["log"],
+                                                     client_for, "connected to", deadline), kwargs={"names": names})
+               for client_for, followed in clients]
+    for thread in threads:
+        thread.start()
+    while not all(followed["log"] for _, followed in clients) and time.monotonic() < deadline:
+        time.sleep(0.01)  # each client is connected (nothing to wait on: its first log line)
+    failed_at = post(board, events, gap, round(before / gap), fail)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()) + 1)
+    return failed_at
 
 
 def post(board, events: int, gap: float, fail_before: int, fail) -> float:
@@ -213,7 +223,7 @@ def describe_costs(rows: dict, how: str) -> str:
             continue
         lines.append(f"  {name:18} noticed at {row['noticed_s']:.2f} (computed: "
                      f"{_span(row['earliest_s'], row['latest_s'])}), on node B at {row['moved_s']:.2f}, had "
-                     f"everything at {row['has_everything_s']:.2f}: {row['missed']} notifications came late, the "
+                     f"everything at {row['has_everything_s']:.2f}: late, {row['missed']} notifications, the "
                      f"worst shown {row['worst_delay_s']:.2f} s after it was posted; {row['lost']} lost, "
                      f"{row['duplicates']} twice")
     return "\n".join(lines)
@@ -247,8 +257,8 @@ def client_defaults() -> dict:
     each waits before it connects again. The pages set no timeout: ``latest`` None."""
     ws, events, polls = websocket_client, sse_client, polling_client
     page = ("a browser's WebSocket neither pings nor shows the server's pings to the page, and the pages set no "
-            "timeout: a page learns of a silent drop when the browser or the system gives the connection up (not "
-            "measured here)")
+            "timeout: a page learns of a silent drop when the browser or the system gives the connection up, "
+            "which is not measured here")
     return {
         "WebSocket, python -m clients.websocket_client": _row(
             ws.PING_TIMEOUT + ws.CLOSE_TIMEOUT, ws.PING_INTERVAL + ws.PING_TIMEOUT + ws.CLOSE_TIMEOUT,
@@ -269,8 +279,8 @@ def client_defaults() -> dict:
         "short polling, python -m clients.polling_client --interval 1": _row(
             polls.ANSWER_TIMEOUT, 1 + polls.ANSWER_TIMEOUT,
             f"it polls every second and gives a poll up after {polls.ANSWER_TIMEOUT} s", FIRST),
-        "every transport, the browser pages": _row(None, None, page + f" (EventSource then waits the server's "
-                                                                      f"retry: {sse.RETRY / 1000:g} s)", None)}
+        "every transport, the browser pages": _row(None, None, page + f"; EventSource then waits the server's "
+                                                                      f"retry: {sse.RETRY / 1000:g} s", None)}
 
 
 def describe_computed(rows: dict) -> str:

@@ -29,7 +29,9 @@ from clients.backoff import Backoff
 PING_INTERVAL = 20
 PING_TIMEOUT = 20
 CLOSE_TIMEOUT = 10
-logging.getLogger("websockets").addHandler(logging.NullHandler())  # its traceback for a late pong: we say it ourselves
+# The library's log for our connections: it logs a traceback when a pong is late, and ``follow`` says so itself.
+CONNECTION_LOG = logging.getLogger(__name__)
+CONNECTION_LOG.addHandler(logging.NullHandler())  # printed only where the program sets up logging
 
 
 def connect(url: str, max_queue: int | None = 16) -> ClientConnection:
@@ -44,7 +46,7 @@ def connect(url: str, max_queue: int | None = 16) -> ClientConnection:
     """
     return websockets.sync.client.connect(url, compression=None, ping_interval=PING_INTERVAL,
                                           ping_timeout=PING_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
-                                          max_queue=max_queue, legacy=True)
+                                          max_queue=max_queue, logger=CONNECTION_LOG, legacy=True)
 
 
 def main(argv: list[str] | None = None) -> int:

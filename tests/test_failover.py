@@ -15,12 +15,11 @@ import pytest
 import requests
 
 from clients import polling_client, sse_client, websocket_client
-from clients.bench.measure import failover
+from clients.bench.measure import failover, scaleout
 from clients.bench.results import colors, plots
 from clients.lab.listeners import EventStream, Poller, WebSocketListener
 from clients.lab.peers import RawEcho
 from clients.lab.relay import Relay
-from clients.bench.measure import scaleout
 from conftest import eventually, require_cluster_tools  # tests/ is on sys.path (rootdir conftest, no package)
 from servers import polling_server, websocket_server
 from servers.chat import SERVER
@@ -62,7 +61,6 @@ def node(chat):
             RunningServer(websocket_server.create_app(chat, ping_interval=0.5)) as websocket, \
             Relay(polling.port) as polling_link, Relay(websocket.port) as websocket_link:
         yield {"polling": f"http://127.0.0.1:{polling_link.port}", "ws": f"ws://127.0.0.1:{websocket_link.port}/ws",
-               "direct polling": polling.url, "direct ws": f"ws://127.0.0.1:{websocket.port}/ws",
                "links": (polling_link, websocket_link)}
 
 
@@ -81,7 +79,7 @@ def test_a_lab_client_gives_a_silent_link_up_after_its_timeout_and_not_before(ch
     client = LAB_CLIENTS[transport](node, silence).start()
     chat.board.post(SERVER, "before")
     assert client.wait_until(lambda: client.last_id == 1, 5)
-    time.sleep(1)  # idle, but pinged, beating or answered: the client stays
+    time.sleep(silence + 1)  # idle for longer than ``silence``, but pinged, beating or answered: the client stays
     assert not client.ended
     frozen = time.perf_counter()
     for link in node["links"]:

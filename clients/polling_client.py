@@ -18,6 +18,8 @@ import requests
 from clients.backoff import Backoff
 
 LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
+# seconds an answer may take beyond that wait: then the poll has failed, the server or the link to it gone silent
+ANSWER_TIMEOUT = 10
 URL = "http://127.0.0.1:8001"  # the polling server, as python -m servers starts it
 RESTARTED = "[the server restarted with an empty board: reading it from the start]"
 
@@ -68,7 +70,7 @@ def read(session: requests.Session, url: str, after: int, wait: int = 0, board: 
     """One GET: the answer for the messages after id ``after`` of ``board`` (long poll: wait up to ``wait`` seconds
     for one), ``{"messages": [...], "last_id": L}``, with ``"board"`` when the server's board is not the one named."""
     response = session.get(f"{url}/api/messages", params={"after": after, "board": board, "wait": wait},
-                           timeout=wait + 10)  # requests leaves out a parameter that is None
+                           timeout=wait + ANSWER_TIMEOUT)  # requests leaves out a None parameter
     response.raise_for_status()
     return response.json()
 

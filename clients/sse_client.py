@@ -15,6 +15,7 @@ import threading
 import time
 
 import requests
+import urllib3
 
 from clients import wire
 from clients.backoff import Backoff
@@ -100,8 +101,8 @@ def follow(url: str, stop: threading.Event, after: int = 0, on_message=show, boa
                                   file=sys.stderr)
                         if stop.is_set():
                             return
-            except (requests.RequestException, RuntimeError) as error:
-                print(f"[stream failed: {error}]", file=sys.stderr)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, RuntimeError) as error:
+                print(f"[stream failed: {error}]", file=sys.stderr)  # urllib3's: silent for STREAM_TIMEOUT s, or cut
             delay = backoff.next_delay()
             print(f"[stream ended; reconnecting in {delay:.1f} s]", file=sys.stderr)
             stop.wait(delay)

@@ -9,6 +9,7 @@ stored. Compare with ``polling_client.py``, which has the same functions in the 
 
 import argparse
 import json
+import logging
 import sys
 import threading
 import time
@@ -20,6 +21,17 @@ from websockets.sync.client import ClientConnection
 from clients.backoff import Backoff
 from clients.polling_client import RESTARTED
 
+# How a connection that went silent (a pulled cable, a server's machine that froze) is noticed: it closes nothing,
+# so only a ping that gets no pong tells. We ping every PING_INTERVAL s; PING_TIMEOUT s without the pong, the
+# library sends its Close and waits CLOSE_TIMEOUT s for the server's (which never comes): then ``follow``
+# reconnects, 30 to 50 s after the link went silent with these, the library's defaults.
+PING_INTERVAL = 20
+PING_TIMEOUT = 20
+CLOSE_TIMEOUT = 10
+# The library's log for our connections: it logs a traceback when a pong is late, and ``follow`` says so itself.
+CONNECTION_LOG = logging.getLogger(__name__)
+CONNECTION_LOG.addHandler(logging.NullHandler())  # printed only where the program sets up logging
+
 
 def connect(url: str, after: int | None = None, board: str | None = None,
             max_queue: int | None = 16) -> ClientConnection:
@@ -30,16 +42,17 @@ def connect(url: str, after: int | None = None, board: str | None = None,
     from its first message. ``board`` None names no board: the cursor is then taken as it is, even by a server
     that restarted empty; ``after`` None asks for only what comes next.
     Frames that arrive in the same read as the ``101`` (the history, with ``?after=``) are delivered at once.
-    It answers the server's pings and sends none of its own, and offers no permessage-deflate: an idle
-    connection costs nothing, and every frame on the wire is the plain one ``clients.bench`` counts.
+    It answers the server's pings and sends its own every ``PING_INTERVAL`` s (above); it offers no
+    permessage-deflate, so every frame on the wire is the plain one ``clients.bench`` counts.
     Past ``max_queue`` messages received and not yet taken, the library stops reading the socket until the
     program catches up; ``None`` reads everything as it comes, as a browser does, for a listener that takes
     nothing (the measurements'): its unread messages must not hold back the server's Close.
     """
     if after is not None:
         url += f"?after={after}" + ("" if board is None else f"&board={board}")
-    return websockets.sync.client.connect(url, compression=None, ping_interval=None, max_queue=max_queue,
-                                          legacy=True)
+    return websockets.sync.client.connect(url, compression=None, ping_interval=PING_INTERVAL,
+                                          ping_timeout=PING_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
+                                          max_queue=max_queue, logger=CONNECTION_LOG, legacy=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,14 @@ thread, noting each message with the moment it arrived, until ``until()`` holds,
 passed, ``close()`` ends it or its connection fails (``error``); ``wait_until`` waits for what it noted.
 Not started, its caller reads it step by step (``poll``, ``next_event``, ``next_message``): round trips
 timed without a hand-off between threads.
+
+A server that dies closes its connections, and a started client ends at its next read. A link that goes silent (a
+pulled cable, a machine that froze) closes nothing: a client notices only by a timeout, which only works if
+the server promises to say something every so often. A poll is answered within its ``wait``, so a poller
+gives up ``grace`` s after that; the server pings a WebSocket (``--ping-interval``) and writes a heartbeat
+on an idle event stream (every 15 s), so those two give up after ``silence`` s without a byte: set it above
+that promise. Without it (None, the default) they wait for ever, as a page's WebSocket does: the browser
+neither pings nor shows the server's pings to the page.
 """
 
 import json
@@ -24,12 +32,10 @@ import threading
 import time
 
 from clients import wire
-from clients.polling_client import LONG_POLL_WAIT
+from clients.polling_client import ANSWER_TIMEOUT, LONG_POLL_WAIT
 
 from .protocol import (CLOSE_TIMEOUT, HTTP_HEADERS, EventStreamProtocol, PollingProtocol, ServerClosed,
                        WebSocketProtocol)
-
-ANSWER_TIMEOUT = 10.0  # seconds an answer may take beyond what the request asked the server to wait
 
 
 def deadline_in(timeout: float | None) -> float | None:
@@ -198,8 +204,9 @@ class Poller(Listener, PollingProtocol):
 
     def __init__(self, url: str, interval: float | None = None, until=None, deadline: float | None = None, *,
                  after: int | None = None, wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
-                 client: str | None = None, until_id: int | None = None) -> None:
+                 client: str | None = None, until_id: int | None = None, grace: float = ANSWER_TIMEOUT) -> None:
         PollingProtocol.__init__(self, url, interval, after=after, wait=wait, headers=headers, client=client)
+        self.grace = grace  # seconds an answer may take beyond ``wait`` before the poll fails (TimeoutError)
         if until_id is not None:  # it holds that message: it stops, rather than begin one more long poll
             until = lambda: self.last_id >= until_id  # noqa: E731
         Listener.__init__(self, "poller", until, deadline)
@@ -218,7 +225,7 @@ class Poller(Listener, PollingProtocol):
         if self.connection is None:
             self.connection = Connection(self.host, self.port)
         self.connection.write(self.request())
-        if self.read(self.connection.response(deadline_in((self.wait or 0) + ANSWER_TIMEOUT)), sent):
+        if self.read(self.connection.response(deadline_in((self.wait or 0) + self.grace)), sent):
             self.connection.close()  # the server closes it after this answer
             self.connection = None
 
@@ -237,12 +244,14 @@ class Poller(Listener, PollingProtocol):
 
 class WebSocketListener(Listener, WebSocketProtocol):
     """A WebSocket, opened by the Upgrade handshake (``connect``) and closed by the closing handshake
-    (``close``); ``send`` and ``send_event`` write text frames, ``receive`` and ``next_event`` read them."""
+    (``close``); ``send`` and ``send_event`` write text frames, ``receive`` and ``next_event`` read them.
+    Started, it gives up (TimeoutError) after ``silence`` s without a frame, a ping included (None: never)."""
 
     def __init__(self, url: str, *, after: int | None = None, origin: str | None = None, client: str | None = None,
-                 until=None) -> None:
+                 until=None, silence: float | None = None) -> None:
         WebSocketProtocol.__init__(self, url, after=after, origin=origin, client=client)
         Listener.__init__(self, "websocket listener", until)
+        self.silence = silence
 
     def connect(self) -> "WebSocketListener":
         self.connection = Connection(self.host, self.port)
@@ -280,7 +289,12 @@ class WebSocketListener(Listener, WebSocketProtocol):
         return self.send(json.dumps(event))
 
     def step(self) -> None:
-        self.next_event()
+        """One frame: a ping answered, an event read; each frame, whatever it holds, shows the link is alive."""
+        text, answer = self.read(self.connection.frame(deadline_in(self.silence)))
+        if answer is not None:
+            self.connection.write(answer)
+        if text is not None:
+            self.read_event(text)
 
     def finish(self) -> None:
         if self.closing or self.closed_by_server:  # after its Close the server closes TCP first: wait for its FIN
@@ -314,12 +328,14 @@ class WebSocketListener(Listener, WebSocketProtocol):
 class EventStream(Listener, EventStreamProtocol):
     """One ``GET /api/events``, whose answer never ends: ``connect`` returns once the stream is open (its retry
     hint has come); ``next_message`` reads up to the next message; ``close`` leaves, as a closing
-    EventSource does, by closing the connection. ``headers``: none besides ``Host`` by default."""
+    EventSource does, by closing the connection. ``headers``: none besides ``Host`` by default. Started, it
+    gives up (TimeoutError) after ``silence`` s without a line, a heartbeat included (None: never)."""
 
     def __init__(self, url: str, *, after: int | None = None, headers: dict | None = None,
-                 client: str | None = None, until=None) -> None:
+                 client: str | None = None, until=None, silence: float | None = None) -> None:
         EventStreamProtocol.__init__(self, url, after=after, headers=headers, client=client)
         Listener.__init__(self, "event stream", until)
+        self.silence = silence
 
     def connect(self) -> "EventStream":
         self.connection = Connection(self.host, self.port)
@@ -343,4 +359,4 @@ class EventStream(Listener, EventStreamProtocol):
         return message
 
     def step(self) -> None:
-        self.read_line(self.connection.line())
+        self.read_line(self.connection.line(deadline_in(self.silence)))

@@ -15,6 +15,7 @@ import matplotlib
 
 if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend, whatever it imported first
     matplotlib.use("Agg")  # elsewhere: files, no display needed
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -272,6 +273,40 @@ def failover_timeline(followers: dict, t0: float, killed_at: float):
     ax.set_ylabel("delay, ms (log scale)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(**LEGEND_OUTSIDE)
+    return fig
+
+
+def failure_delays(runs: dict):
+    """``failover.lose_a_node`` runs side by side (``runs``: {title: run}, a column each), a row per transport in
+    its colour: how long each notification took from posted to shown (seconds) against when it was posted,
+    seconds after node A was lost (the grey line); a dotted line where that client noticed. One scale for all,
+    so a process killed and a link gone silent compare at a glance."""
+    names = list(next(iter(runs.values()))["clients"])
+    fig, axes = plt.subplots(len(names), len(runs), figsize=(9, 1.3 * len(names) + 0.8), sharex="col",
+                             sharey=True, squeeze=False)
+    for column, (title, run) in enumerate(runs.items()):
+        axes[0][column].set_title(title, fontsize=10)
+        axes[-1][column].set_xlabel("seconds after node A was lost, when posted", fontsize=9)
+        for row, name in enumerate(names):
+            ax, client, failed = axes[row][column], run["clients"][name], run["failed_at"]
+            first = {}  # the first arrival of each id, by id
+            for at, message_id, stamp in client["got"]:
+                first.setdefault(message_id, (stamp - failed, at - stamp))
+            posted, delay = zip(*sorted(first.values())) if first else ((), ())
+            ax.plot(posted, delay, "-o", markersize=2.5, linewidth=1, color=color_of(name))
+            ax.axvline(0, color=REFERENCE, linestyle="--", linewidth=1)
+            noticed = next((at for at, what, _ in client["log"] if what.startswith("lost") and at >= failed), None)
+            if noticed is not None:
+                ax.axvline(noticed - failed, color=color_of(name), linestyle=":", linewidth=1)
+            ax.grid(True, alpha=0.3)
+            ax.tick_params(labelsize=8)
+            if column == 0:
+                ax.set_ylabel(f"{name}\ndelay, s", fontsize=8)
+    marks = [matplotlib.lines.Line2D([], [], color=REFERENCE, linestyle="--", linewidth=1),
+             matplotlib.lines.Line2D([], [], color=REFERENCE, linestyle=":", linewidth=1)]
+    fig.legend(marks, ["node A lost", "the client noticed"], loc="upper center", ncol=2, fontsize=8,
+               bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     return fig
 
 

@@ -37,6 +37,7 @@ MAX_CONNECTIONS = 2000  # per server: each costs a thread (two for a WebSocket);
 REFUSING_AT_ONCE = 32  # connections being told 503 at one time; past that, new ones are closed at once
 REFUSAL_TIMEOUT = 2  # seconds a refused connection has to send its request and hear the 503
 UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
+BUFFERED_INPUT = "serving.buffered_input"  # environ key: the reader HTTP is parsed with, for a WebSocket to let go of
 DRAIN_LIMIT = 64 * 1024  # unread request body we skip to reuse a connection
 LONGEST_LENGTH = 18  # digits in a Content-Length we read: a larger body could not be sent anyway
 JSON = [("Content-Type", "application/json")]
@@ -67,6 +68,7 @@ class RequestHandler(WSGIRequestHandler):
     def run_wsgi(self) -> None:
         self.connection.waiting_since = None  # the request is here: it is served, not evicted
         environ = self.environ = self.make_environ()
+        environ[BUFFERED_INPUT] = self.rfile
         if self.connection.refused:
             self.close_connection = True
             self._respond(503, "Service Unavailable", JSON + [("Retry-After", "1")], BUSY, False)

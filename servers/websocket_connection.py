@@ -42,7 +42,7 @@ from functools import wraps
 
 from flask import Response, current_app, request
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection as Protocol, ConnectionState
 from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping, Pong, Request,
                             TextMessage)
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
@@ -50,7 +50,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from .broadcast import BACKLOG, BACKLOG_BYTES, BOARD_UNAVAILABLE, FELL_BEHIND, STOPPING, Mailbox
 from .chat import BadInput
 from .deflate import BoundedDeflate
-from .serving import UPGRADED
+from .serving import BUFFERED_INPUT, UPGRADED
 from .watchman import Watchman, wait_for
 
 CLOSE_TIMEOUT = 2  # seconds the client has to answer the server's Close (and then to close TCP)
@@ -126,8 +126,8 @@ class Connection:
         self.close_code: int | None = None  # how the connection ended, once it has
         self.mailbox = Mailbox(backlog, backlog_bytes)  # filled by the broadcaster (see broadcast.py)
         self.mailbox.on_end = self._knock
-        self._protocol = WSConnection(ConnectionType.SERVER)
         self._deflate = BoundedDeflate(max_message)
+        self._protocol = self._handshake(environ)  # wsproto's frames and states, once the handshake is done
         self._lock = WriteLock(self._flush)  # wsproto's state and the outbox: every frame is written under it
         self._outbox = bytearray()  # frames encoded and not yet taken by the socket
         self._waiting_since: float | None = None  # since when the outbox has been waiting for room
@@ -139,26 +139,39 @@ class Connection:
         self._parser_failed = False  # wsproto refused a frame: it parses nothing more
         self._cut = False  # the connection was cut: nothing more is read or written
         self._finished = False
-        self._handshake(environ)
         self._events = self._protocol.events()
         self._message: list = []  # the parts of the message being received
         self._message_bytes, self._message_frames = 0, 0
         self._awaiting_pong = False
         self._next_ping = time.monotonic() + (ping_interval or 0)
         self.sock.setblocking(False)  # waits happen in poll, never in a read or a write
+        self._take_over(environ.get(BUFFERED_INPUT))
 
     # --- the opening handshake (RFC 6455 section 4.2) ----------------------------------------
 
-    def _handshake(self, environ: dict) -> None:
-        """Hand wsproto the request Werkzeug has already parsed, and write its 101 answer."""
+    def _handshake(self, environ: dict) -> Protocol:
+        """Hand wsproto the request Werkzeug has already parsed, and write its 101 answer. Returns wsproto's
+        connection; the rest of its handshake machinery (an HTTP parser) is let go: it is not needed again."""
+        handshake = WSConnection(ConnectionType.SERVER)
         head = f"GET {environ.get('RAW_URI') or environ.get('PATH_INFO', '/')} HTTP/1.1\r\n"
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 head += f"{key[5:].replace('_', '-').title()}: {value}\r\n"
-        self._protocol.receive_data((head + "\r\n").encode("latin-1"))
-        next(event for event in self._protocol.events() if isinstance(event, Request))
+        handshake.receive_data((head + "\r\n").encode("latin-1"))
+        next(event for event in handshake.events() if isinstance(event, Request))
         # permessage-deflate when the client offers it (browsers do): measured in notebook 04
-        self.sock.sendall(self._protocol.send(AcceptConnection(extensions=[self._deflate])))
+        self.sock.sendall(handshake.send(AcceptConnection(extensions=[self._deflate])))
+        return handshake.connection
+
+    def _take_over(self, buffered_input) -> None:
+        """From now on this connection reads its socket itself: the bytes the HTTP server's reader already
+        holds beyond the handshake (a client that did not wait for the 101) go to wsproto, and the reader
+        is closed, which frees its 8 KiB buffer (the socket stays open). ``flask run`` has no such reader."""
+        if buffered_input is not None:
+            if early := buffered_input.peek():  # what it holds, without waiting: the socket is non-blocking
+                self._protocol.receive_data(early)
+                self._events = self._protocol.events()
+            buffered_input.close()
 
     # --- what the view calls ------------------------------------------------------------------
 
@@ -267,8 +280,7 @@ class Connection:
             finally:
                 with self._lock:
                     self._asleep = False
-            if not (readable or writable):
-                self._on_time()
+            self._on_time(reading=bool(readable))
             if not readable:
                 continue
             try:
@@ -486,20 +498,23 @@ class Connection:
         due = [deadline for deadline in self._deadlines() if deadline is not None]
         return bool(self._outbox), min(due) if due else None
 
-    def _on_time(self) -> None:
-        """A wait timed out: cut the connection past a deadline, or ping when a ping is due."""
+    def _on_time(self, reading: bool = False) -> None:
+        """After a wait: cut the connection past a deadline; ping when a ping is due. A ping unanswered for
+        a whole interval closes with 1008, unless the pong may be unread yet: the server has bytes to read
+        (``reading``), or its own frames wait for room, when it reads nothing (the write deadline rules then)."""
         with self._lock:
             if any(deadline is not None and deadline <= time.monotonic() for deadline in self._deadlines()):
                 self._cut_locked()
                 return
+            not_reading = bool(self._outbox)
         if not self.ping_interval or time.monotonic() < self._next_ping or self._state() is not ConnectionState.OPEN:
             return
         self._next_ping = time.monotonic() + self.ping_interval
-        if self._awaiting_pong:  # the last ping got no pong within a whole interval
-            self.close(CloseCode.POLICY_VIOLATION, "no pong within the ping interval")
-        else:
+        if not self._awaiting_pong:
             self._awaiting_pong = True
             self._write(Ping())
+        elif not (reading or not_reading):  # the last ping got no pong within a whole interval
+            self.close(CloseCode.POLICY_VIOLATION, "no pong within the ping interval")
 
     def cut(self) -> None:
         """End the connection without a word: the client sees TCP end (1006). For a client that never takes

@@ -308,6 +308,20 @@ def test_echo_byte_for_byte(websocket, raw_websocket):
         assert ws.read_frame() == (opcode, payload)
 
 
+def test_a_frame_sent_with_the_handshake_is_not_lost(websocket):
+    """A client that does not wait for the 101 (RFC 6455 says it should): the HTTP server has read its first
+    frame along with the request, and the connection takes it over."""
+    sock = socket.create_connection(("127.0.0.1", websocket.port), timeout=5)
+    key = wire.new_key()
+    sock.sendall(wire.upgrade_request(f"127.0.0.1:{websocket.port}", "/echo", key)
+                 + wire.build_frame(wire.TEXT, b"impatient", mask=os.urandom(4)))
+    rfile = sock.makefile("rb")
+    wire.check_upgrade(wire.read_response(rfile), key)
+    assert wire.read_frame(rfile).payload == b"impatient"
+    rfile.close()
+    sock.close()
+
+
 def test_echo_refuses_a_message_over_its_limit(websocket, raw_websocket):
     ws = raw_websocket(websocket.port, "/echo")
     ws.send_frame(ws.BINARY, b"x" * (websocket_server.ECHO_MAX + 1))

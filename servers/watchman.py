@@ -21,14 +21,16 @@ import threading
 import time
 
 IDLE = 1.0  # seconds the watchman stays with nothing to watch before its thread ends
+WINDOWS_SELECT = 512  # sockets one select call takes on Windows
 
 
 def wait_for(readers: list, writers: list, timeout: float | None) -> tuple[list, list]:
     """The sockets among ``readers`` with bytes to read (or at their end) and among ``writers`` with room to
     write, waiting up to ``timeout`` s (None: for ever) for one. poll where there is one, since it takes no
-    file descriptor and has no limit on descriptor numbers (select stops at 1023); select on Windows."""
+    file descriptor and has no limit on descriptor numbers (select stops at 1023); select on Windows, which
+    takes 512 sockets at most: past that, the first ones are watched, the others on a later call."""
     if not hasattr(select, "poll"):
-        readable, writable, _ = select.select(readers, writers, [], timeout)
+        readable, writable, _ = select.select(readers, writers[:WINDOWS_SELECT - len(readers)], [], timeout)
         return readable, writable
     poller, by_fd = select.poll(), {}
     for sock in readers + writers:
@@ -89,6 +91,8 @@ class Watchman:
             writers, deadline = [], None
             for connection in watched:
                 waits_for_room, its_deadline = connection.watched()
+                if connection.sock.fileno() < 0:  # closed: its connection has ended
+                    waits_for_room, its_deadline = False, None
                 if waits_for_room:
                     writers.append(connection.sock)
                 if its_deadline is not None:

@@ -1,9 +1,11 @@
 """One WebSocket connection, server side: RFC 6455 through wsproto, one thread, every frame written under one lock.
 
-One thread serves a connection: the request's own (Werkzeug's). It waits in ``poll`` on its socket,
-reads what the client sends, hands each message to the view, and writes the view's answers, the
-pongs, the pings and the Close. No message of the client's crosses to another thread. Two other
-threads may write to its client, under the same lock, and never wait for it:
+One thread serves a connection: the request's own (Werkzeug's). It waits in ``poll`` on its socket
+(``select`` on Windows; neither costs a file descriptor, unlike epoll), reads what the client sends,
+hands each message to the view, and writes the view's answers, the pongs, the pings and the Close.
+No message of the client's crosses to another thread: the pushes of the messages it stores go out
+with the view's answer, from this thread (``send``'s ``own``). Two other threads may write to its
+client, under the same lock, and never wait for it:
 
 * the broadcaster (``broadcast.py``) writes a push itself when the socket has room and nothing else
   is waiting (``_write_now``); otherwise the push waits in the connection's mailbox, bounded in
@@ -202,7 +204,7 @@ class Connection:
         ``own``: the pushes (id, frame) of the messages this client just stored, in id order. When every
         earlier message has reached this connection already, they are written now, before ``data``, by
         this thread, and the broadcaster skips them here; else the broadcaster pushes them as to everyone."""
-        if not self._wait_for_room():
+        if self._outbox and not self._wait_for_room():  # (a look without the lock: a push may just be going out)
             return False
         with self._lock:
             if own and self._live and self._protocol.state is ConnectionState.OPEN:
@@ -237,20 +239,22 @@ class Connection:
         HTTP server does after the view returns. The client's answer has a deadline: CLOSE_TIMEOUT
         seconds after our Close went out, whatever it keeps sending.
         """
-        self.close(code, reason)
-        while self._state() is ConnectionState.LOCAL_CLOSING and not self._parser_failed:
-            event = self._next_event()  # its messages meanwhile are dropped, uninflated
-            if event is None or isinstance(event, CloseConnection):
-                break
-        if self._wait_for_room():  # our Close is out
-            try:
-                self.sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            self._read_until_eof()
-        with self._lock:
-            self._finished = True
-        self.watchman.forget(self)
+        try:
+            self.close(code, reason)
+            while self._state() is ConnectionState.LOCAL_CLOSING and not self._parser_failed:
+                event = self._next_event()  # its messages meanwhile are dropped, uninflated
+                if event is None or isinstance(event, CloseConnection):
+                    break
+            if self._wait_for_room():  # our Close is out
+                try:
+                    self.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                self._read_until_eof()
+        finally:
+            with self._lock:
+                self._finished = True
+            self.watchman.forget(self)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -398,7 +402,8 @@ class Connection:
             if self._protocol.state is ConnectionState.OPEN and not self._cut:
                 self._outbox += self._protocol.send(Message(data=item))
                 self.mailbox.delivered(1)
-                self._flush()
+                if not self._send_outbox() and self._asleep and not self._cut:  # the rest: the watchman's
+                    self.watchman.watch(self)
             return True
         finally:
             self._lock.release()
@@ -411,27 +416,33 @@ class Connection:
     def _flush(self) -> None:
         """Write the outbox, then the waiting pong, the mailbox and the end of the subscription, as far as
         the socket takes them without waiting (the caller holds the lock)."""
-        while not (self._cut or self._finished):
-            if self._outbox:
-                try:
-                    sent = self.sock.send(self._outbox)
-                except (BlockingIOError, InterruptedError):
-                    sent = 0
-                except (OSError, ValueError):  # the client is gone (ValueError: its socket is closed already)
-                    self._cut_locked()
-                    return
-                del self._outbox[:sent]
-                if self._outbox:  # the socket is full
-                    self._waiting_since = self._waiting_since or time.monotonic()
-                    break
-            self._waiting_since = None
-            if self._close_written is None and self._protocol.state in (ConnectionState.LOCAL_CLOSING,
-                                                                         ConnectionState.CLOSED):
-                self._close_written = time.monotonic()  # the client's time to answer starts now
-            if not self._encode_what_waits():
-                break
+        while self._send_outbox() and self._encode_what_waits():
+            pass
         if self._asleep and self.watched() != (False, None):  # its thread cannot see this: the watchman will
             self.watchman.watch(self)
+
+    def _send_outbox(self) -> bool:
+        """Write as much of the outbox as the socket takes now; True once all of it is written (the caller
+        holds the lock). Our Close's deadline starts when it is out."""
+        if self._cut or self._finished:
+            return False
+        if self._outbox:
+            try:
+                sent = self.sock.send(self._outbox)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except (OSError, ValueError):  # the client is gone (ValueError: its socket is closed already)
+                self._cut_locked()
+                return False
+            del self._outbox[:sent]
+            if self._outbox:  # the socket is full
+                self._waiting_since = self._waiting_since or time.monotonic()
+                return False
+        self._waiting_since = None
+        if self._close_written is None and self._protocol.state in (ConnectionState.LOCAL_CLOSING,
+                                                                     ConnectionState.CLOSED):
+            self._close_written = time.monotonic()  # the client's time to answer starts now
+        return True
 
     def _encode_what_waits(self) -> bool:
         """Move the waiting pong, then the mailbox's pushes (or its Close, if it ended) into the outbox;

@@ -39,7 +39,7 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cached_property
 
 KEEP = 10_000  # messages kept by default: hours of a busy classroom, a few megabytes
@@ -60,7 +60,9 @@ class Message:
     reply_to: int | None = None  # id of the message this one answers
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """Its fields as a dict, written out: ``dataclasses.asdict`` deep-copies each one, a fifth of the
+        server's time for a WebSocket reply."""
+        return {"id": self.id, "author": self.author, "text": self.text, "time": self.time, "reply_to": self.reply_to}
 
     @cached_property
     def encoded(self) -> str:

@@ -45,6 +45,7 @@ REFUSING_AT_ONCE = 32  # connections being told 503 at one time; past that, new 
 REFUSAL_TIMEOUT = 2  # seconds a refused connection has to send its request and hear the 503
 LINGER_BYTES = 1024 * 1024  # what the server reads and drops, at most, after refusing a request (see _linger)
 UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
+BUFFERED_INPUT = "serving.buffered_input"  # environ key: the reader HTTP is parsed with, for a WebSocket to let go of
 JSON = [("Content-Type", "application/json")]
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BUSY = "this server is serving as many connections as it may: try again"
@@ -110,6 +111,7 @@ class RequestHandler(WSGIRequestHandler):
         environ.pop("wsgi.input_terminated", None)  # the body was chunked: it is decoded now, and its length known
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        environ[BUFFERED_INPUT] = self.rfile
         status, headers, content = self._call_app(environ)
         if environ.get(UPGRADED):  # the WebSocket library wrote its own 101; the socket is its own now
             self.close_connection = True

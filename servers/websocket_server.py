@@ -12,7 +12,9 @@ says what this one adds, and why.
 
 One broadcaster per server (``broadcast.py``) follows the board and hands each
 new message, encoded once, to every connection: it writes the frame itself when
-the connection is idle, else the connection's own thread does (``websocket_connection.py``).
+the connection's socket has room, else the frame waits for whichever thread next
+finds room (``websocket_connection.py``). The messages a client sends, and their
+replies, its own thread pushes to it at once, with the "sent" answer.
 """
 
 import base64
@@ -24,25 +26,24 @@ from . import web
 from .board import BoardUnavailable, Message, other_board
 from .broadcast import BACKLOG, BOARD_UNAVAILABLE, Broadcaster, catch_up
 from .chat import BadInput, Chat, parse_json, read_new_message
-from .websocket_connection import NORMAL, TOO_BIG, Connection, websocket_view
+from .watchman import Watchman
+from .websocket_connection import CloseCode, Connection, websocket_view
 
-MAX_BODY = 16 * 1024  # bytes in one chat frame, as the polling server's request body
+MAX_BODY = 16 * 1024  # bytes in one chat message, as the polling server's request body
 ECHO_MAX = 1024 * 1024  # bytes in one /echo message
-# Close code (RFC 6455 section 7.4.1) for a frame /ws cannot take; the connection's own codes (NORMAL,
-# TOO_BIG, ...) are in websocket_connection.py, and 1007 (invalid UTF-8) is sent by wsproto itself.
-UNSUPPORTED_DATA = 1003
 
 
 def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowed_origins=(),
                max_body: int = MAX_BODY, ping_interval: float | None = None, backlog: int = BACKLOG) -> Flask:
     app = web.create_app(__name__, chat, transport="websocket", landing_page="websocket.html",
                          twin_port=twin_port, allowed_origins=allowed_origins)
-    app.config.update(WEBSOCKET={"max_message": ECHO_MAX, "ping_interval": ping_interval, "backlog": backlog},
-                      MAX_BODY=max_body)
+    app.config.update(WEBSOCKET={"ping_interval": ping_interval, "backlog": backlog}, MAX_BODY=max_body,
+                      ECHO_MAX=ECHO_MAX)
     app.extensions["broadcaster"] = Broadcaster(app.extensions["chat"].board, push, name="websocket-broadcaster")
+    app.extensions["watchman"] = Watchman()
     app.before_request(refuse_broken_handshake)
-    app.add_url_rule("/ws", "converse", websocket_view(converse), websocket=True)
-    app.add_url_rule("/echo", "echo", websocket_view(echo), websocket=True)
+    app.add_url_rule("/ws", "converse", websocket_view(converse, limit="MAX_BODY"), websocket=True)
+    app.add_url_rule("/echo", "echo", websocket_view(echo, limit="ECHO_MAX"), websocket=True)
     app.add_url_rule("/ws", "upgrade_required", upgrade_required)
     app.add_url_rule("/echo", "upgrade_required", upgrade_required)
     return app
@@ -81,7 +82,7 @@ def converse(ws: Connection) -> None:
             ws.caught_up()
             while (data := ws.receive()) is not None:
                 code, reason = answer(ws, chat, data)
-                if code != NORMAL:
+                if code != CloseCode.NORMAL_CLOSURE:
                     ws.close(code, reason)
                     return
     except BoardUnavailable:  # Redis went away: the client comes back later, from its last id
@@ -89,28 +90,29 @@ def converse(ws: Connection) -> None:
 
 
 def answer(ws: Connection, chat: Chat, data) -> tuple[int, str | None]:
-    """Handle one frame from the client; a close code other than NORMAL (1000) ends the connection."""
+    """Handle one message from the client (at most MAX_BODY bytes: the connection refuses longer ones
+    with 1009); a close code other than NORMAL_CLOSURE (1000) ends the connection."""
     if isinstance(data, bytes):
-        return UNSUPPORTED_DATA, "binary frames are not accepted on /ws: send JSON text"
-    if len(data.encode()) > current_app.config["MAX_BODY"]:
-        return TOO_BIG, f"frames on /ws are limited to {current_app.config['MAX_BODY']} bytes"
+        return CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted on /ws: send JSON text"
     try:
         request_ = parse_json(data)
         if not isinstance(request_, dict):
             raise BadInput("invalid_message", "expected a JSON object like {\"type\": \"send\", \"text\": ...}")
         if request_.get("type") != "send":
             raise BadInput("unknown_type", "expected {\"type\": \"send\", \"text\": ...}")
-        ws.send(send_message(chat, request_))
+        sent, pushes = send_message(chat, request_)
+        ws.send(sent, own=pushes)
     except BadInput as error:
         ws.send(json.dumps({"type": "error", **error.to_json()}))
-    return NORMAL, None
+    return CloseCode.NORMAL_CLOSURE, None
 
 
-def send_message(chat: Chat, request_: dict) -> str:
-    """{"type": "send", "text": ...}: store it. The reply goes on the board and is pushed."""
+def send_message(chat: Chat, request_: dict) -> tuple[str, list[tuple[int, str]]]:
+    """{"type": "send", "text": ...}: store it. The reply goes on the board and is pushed: returns the
+    "sent" frame, and the pushes (id, frame) of the message and its reply, which this client gets too."""
     author, text = read_new_message(request_, chat.max_text)
-    message, _reply = chat.send(author, text)
-    return event("sent", message)
+    message, reply = chat.send(author, text)
+    return event("sent", message), [(message.id, push(message)), (reply.id, push(reply))]
 
 
 def read_messages(ws: Connection, board, after: int, up_to: int, news: str | None) -> None:

@@ -224,11 +224,11 @@ def test_paper_figures_follow_from_871_and_2_bytes_in_binary_megabits():
 
 
 def test_fan_out_counts_every_server_thread_of_a_websocket(chat, polling, websocket):
-    """Two per WebSocket client (the request's thread, which writes, and a reader), one per waiting long poll
+    """One per WebSocket client (the request's thread, which reads and writes), one per waiting long poll
     and one per event stream."""
     from clients.bench.measure import fanout
-    assert dict(fanout.threads_of_one_websocket(websocket)) == {"request": 1, "socket reader": 1}
-    for transport, server, per_client in (("WebSocket", websocket, 2), ("long polling", polling, 1)):
+    assert dict(fanout.threads_of_one_websocket(websocket)) == {"request": 1}
+    for transport, server, per_client in (("WebSocket", websocket, 1), ("long polling", polling, 1)):
         result = fanout.fan_out(chat, transport, server, clients=4, broadcasts=3, gap=0.05)
         assert len(result["delays"]) == 4 * 3 and len(result["spreads"]) == 3
         assert result["threads_per_client"] == per_client

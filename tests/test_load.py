@@ -154,4 +154,4 @@ def test_the_load_run_targets_a_cluster_of_one_node_and_of_two():
     assert "Redis's and nginx's share" in load_report.load_summary(results)
     # two node processes hold about twice the memory of one, and the threads each connection costs do not change
     assert rows["WebSocket on 2 nodes"]["rss_bytes"] > 1.5 * rows["WebSocket on 1 node"]["rss_bytes"]
-    assert round(rows["WebSocket on 2 nodes"]["threads_per_connection"]) == 2
+    assert round(rows["WebSocket on 2 nodes"]["threads_per_connection"]) == 1

@@ -116,12 +116,12 @@ def test_full_duplex_interleaves_on_one_websocket_and_http_stays_silent(twins):
 
 
 def test_threads_in_words():
-    assert prose.threads_in_words(Counter({"request": 50, "socket reader": 50}), per=50) == (
-        "2 server threads: Werkzeug's request thread (it runs the handler and writes what waits for the client) "
-        "and a thread reading the client's frames")
-    assert prose.threads_in_words({"request": 1}) == (
-        "1 server thread: Werkzeug's request thread (it runs the handler and writes what waits for the client)")
-    assert prose.threads_in_words({"broadcaster": 2}) == "2 server threads: 2 × broadcaster"  # an unknown kind
+    request = ("Werkzeug's request thread (it runs the handler: reads what the client sends and writes what waits "
+               "for it)")
+    assert prose.threads_in_words(Counter({"request": 50, "broadcaster": 1}), per=50) == (
+        f"1.02 server threads: {request} and 0.02 × broadcaster")  # an unknown kind goes by its name
+    assert prose.threads_in_words({"request": 1}) == f"1 server thread: {request}"
+    assert prose.threads_in_words({"broadcaster": 2}) == "2 server threads: 2 × broadcaster"
     assert prose.listing(["a", "b", "c"]) == "a, b and c"
 
 

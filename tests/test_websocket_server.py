@@ -334,6 +334,20 @@ def test_echo_byte_for_byte(websocket, raw_websocket):
         assert ws.read_frame() == (opcode, payload)
 
 
+def test_a_frame_sent_with_the_handshake_is_not_lost(websocket):
+    """A client that does not wait for the 101 (RFC 6455 says it should): the HTTP server has read its first
+    frame along with the request, and the connection takes it over."""
+    sock = socket.create_connection(("127.0.0.1", websocket.port), timeout=5)
+    key = wire.new_key()
+    sock.sendall(wire.upgrade_request(f"127.0.0.1:{websocket.port}", "/echo", key)
+                 + wire.build_frame(wire.TEXT, b"impatient", mask=os.urandom(4)))
+    rfile = sock.makefile("rb")
+    wire.check_upgrade(wire.read_response(rfile), key)
+    assert wire.read_frame(rfile).payload == b"impatient"
+    rfile.close()
+    sock.close()
+
+
 def test_echo_refuses_a_message_over_its_limit(websocket, raw_websocket):
     ws = raw_websocket(websocket.port, "/echo")
     ws.send_frame(ws.BINARY, b"x" * (websocket_server.ECHO_MAX + 1))
@@ -359,14 +373,10 @@ def test_a_client_vanishing_mid_push_leaves_no_error_behind(websocket, raw_webso
         ws.close()  # linger 0: the connection is reset, no Close frame, no FIN
         for _ in range(50):  # pushes into the reset connection
             chat.board.post("ana", "x" * 1000)
-    broadcaster = websocket.server.app.extensions["broadcaster"]
-    eventually(lambda: not (websocket.server.connections or readers() or broadcaster.listeners), 5)
-    assert not websocket.server.connections and not readers() and not broadcaster.listeners
+    broadcaster, watchman = (websocket.server.app.extensions[name] for name in ("broadcaster", "watchman"))
+    eventually(lambda: not (websocket.server.connections or broadcaster.listeners or watchman.watching), 5)
+    assert not websocket.server.connections and not broadcaster.listeners and not watchman.watching
     assert errors == []
-
-
-def readers() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == "websocket-reader"]
 
 
 # --- faults: a bug, pings under load, a client that does not read, a short memory -----------------
@@ -453,7 +463,8 @@ def small_buffer_websocket(port: int, path: str) -> tuple[socket.socket, object]
 
 def test_a_client_that_never_reads_delays_no_one_and_resumes_by_id(chat):
     """Its mailbox holds at most `backlog` messages; past that it is closed with 1008 and comes back with
-    ?after=, while a client that reads gets everything at once."""
+    ?after=, while a client that reads gets everything at once. The messages add up to more than the
+    kernel buffers for one connection (4 MiB on Linux), so the mailbox does fill."""
     backlog, count = 50, 2000
     with RunningServer(websocket_server.create_app(chat, backlog=backlog)) as server:
         broadcaster = server.server.app.extensions["broadcaster"]
@@ -464,7 +475,7 @@ def test_a_client_that_never_reads_delays_no_one_and_resumes_by_id(chat):
         reading.start()
         started = time.monotonic()
         for n in range(count):
-            chat.board.post("ana", f"{n:04d} " + "x" * 1000)
+            chat.board.post("ana", f"{n:04d} " + "x" * 4000)
             time.sleep(0.0005)  # about 2,000 messages a second: a reading client keeps up
             assert max(broadcaster.backlogs(), default=0) <= backlog  # memory stays bounded
         reading.join(10)
@@ -558,3 +569,33 @@ def test_every_message_delivered_is_counted_once_whoever_writes_it(chat):
         assert chat.meter.report(["slow"])["slow"]["messages_delivered"] == total
         slow_file.close()
         slow.close()
+
+
+# --- other peers: the websockets library, with permessage-deflate -------------------------------------
+
+def test_the_websockets_library_with_compression_is_echoed_then_refused_past_the_limit(websocket):
+    """A real peer negotiates permessage-deflate (as browsers do): messages near the limit come back whole,
+    its pings get pongs, and one byte over the limit is refused with 1009, counted as it inflates."""
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.sync.client import connect
+
+    with connect(f"{websocket.ws_url}/echo", proxy=None, max_size=2 * websocket_server.ECHO_MAX) as ws:
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+        for message in ("ünïcödé ✓ " * 1000, os.urandom(300_000), "x" * websocket_server.ECHO_MAX):
+            ws.send(message)
+            assert ws.recv(timeout=10) == message
+        assert ws.ping(b"still there?").wait(5)
+        ws.send("x" * (websocket_server.ECHO_MAX + 1))  # 1 MiB of x compresses to about a kilobyte
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 1009
+
+
+def test_the_websockets_library_with_compression_chats_on_ws(websocket, chat):
+    from websockets.sync.client import connect
+
+    with connect(f"{websocket.ws_url}/ws", proxy=None) as ws:
+        ws.send(json.dumps({"type": "send", "text": "compressed?"}))
+        events = [json.loads(ws.recv(timeout=5)) for _ in range(3)]
+    assert sorted(e["type"] for e in events) == ["message", "message", "sent"]
+    assert chat.board.last_id == 2

@@ -11,8 +11,8 @@ from collections import Counter
 # What each kind of server thread counted by ``fanout.server_threads`` does, in words. A kind not listed
 # here (after a change to the server) is named as ``fanout`` names it.
 # (Besides these, each server runs one broadcaster thread for all its clients, however many: ``broadcast.py``.)
-THREAD_ROLES = {"request": "Werkzeug's request thread (it runs the handler and writes what waits for the client)",
-                "socket reader": "a thread reading the client's frames"}
+THREAD_ROLES = {"request": "Werkzeug's request thread (it runs the handler: reads what the client sends and writes "
+                           "what waits for it)"}
 
 
 def say(markdown: str) -> None:

@@ -161,7 +161,7 @@ class Connection:
                 head += f"{key[5:].replace('_', '-').title()}: {value}\r\n"
         handshake.receive_data((head + "\r\n").encode("latin-1"))
         next(event for event in handshake.events() if isinstance(event, Request))
-        # permessage-deflate when the client offers it (browsers do): measured in notebook 04
+        # permessage-deflate when the client offers it (browsers do): measured in notebook 05
         self.sock.sendall(handshake.send(AcceptConnection(extensions=[self._deflate])))
         return handshake.connection
 

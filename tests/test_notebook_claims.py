@@ -1,5 +1,5 @@
 """What the notebooks' sentences rest on: the noise test, the byte counts they quote, the experiments of
-notebook 05 and the colours of every plot. Real servers on loopback, as everywhere else."""
+notebook 06 and the colours of every plot. Real servers on loopback, as everywhere else."""
 
 import re
 from collections import Counter
@@ -51,7 +51,7 @@ def test_against_model_tolerates_chance_and_catches_a_wrong_model():
     assert stats.against_model(waits, 3).higher
 
 
-# --- the bytes notebook 04 quotes -------------------------------------------------------------------
+# --- the bytes notebook 05 quotes -------------------------------------------------------------------
 
 def test_empty_poll_bodies_are_counted_apart_from_payload(twins):
     with Relay(twins.polling.port, record=True) as relay, requests.Session() as session:
@@ -94,7 +94,7 @@ def test_hpack_figures_come_from_rfc_7541s_examples():
                      "repeated fields of the second request": 4}
 
 
-# --- notebook 05's experiments ----------------------------------------------------------------------
+# --- notebook 06's experiments ----------------------------------------------------------------------
 
 def test_every_follower_gets_every_notification_and_pays_for_all(twins):
     bills = follow_the_news(twins.chat, twins.polling, twins.websocket, seconds=0.8, tick=0.2, short_interval=0.1)

@@ -1,7 +1,7 @@
-"""Server-Sent Events beside the WebSocket and long polling, for notebook 05's decision guide.
+"""Server-Sent Events beside the WebSocket and long polling, for notebook 06's decision guide.
 
-Notebook 05 measures the news feed, connection set-up and a crowd with every transport;
-what it still needs for its guide are the two latencies notebook 3 measures at length:
+Notebook 06 measures the news feed, connection set-up and a crowd with every transport;
+what it still needs for its guide are the two latencies notebook 4 measures at length:
 ``reply_and_push`` takes them on the notebook's own servers, in a few seconds.
 
 * Reply round trip: the WebSocket and the event stream in turn (one exchange each, over
@@ -57,7 +57,7 @@ def card(side: dict, bills: dict, setup: dict, idle: dict, crowd: dict, heartbea
                ("websocket_handshake", "sse_stream_open", "http_request_new")}
     columns = ("reply round trip", "push latency", "bytes per message", "idle, per client", "connection set-up",
                f"last of {clients} clients served after")
-    half = "half its interval more (notebook 3's model, not measured here)"
+    half = "half its interval more (notebook 4's model, not measured here)"
     quiet = idle["websocket"]["bytes_up_per_s"] + idle["websocket"]["bytes_down_per_s"]
     quiet = "nothing" if quiet == 0 else f"{quiet:.0f} B/s"  # a WebSocket with nothing to say, without pings
     rows = {

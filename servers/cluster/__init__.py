@@ -10,7 +10,7 @@ Everything listens on 127.0.0.1 only, unless ``host`` names an address for nginx
 the room's network: ``--host 0.0.0.0``); the nodes and Redis stay on loopback, reached through nginx alone. Every
 node shares the class (its mode, its students) through Redis, as it shares the board. The configuration, logs
 and Redis's data live in a temporary folder that ``stop`` removes. ``Cluster`` is what the command, the tests
-and notebook 06 start.
+and notebook 08 start.
 """
 
 import secrets

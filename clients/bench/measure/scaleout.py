@@ -1,4 +1,4 @@
-"""Several server processes behind nginx (``servers.cluster``), measured: what notebook 06 and the tests run.
+"""Several server processes behind nginx (``servers.cluster``), measured: what notebook 08 and the tests run.
 
 * ``separate_boards``: two nodes without Redis, each with a board of its own: what a client sees;
 * ``across_nodes``: a WebSocket client of one node, a poster on another: does the message arrive?

@@ -311,7 +311,7 @@ def failure_delays(runs: dict):
 
 
 def duplex_timeline(timeline: list):
-    """Each frame of ``full_duplex``'s timeline (notebook 05) as a mark on one WebSocket connection: up is our
+    """Each frame of ``full_duplex``'s timeline (notebook 06) as a mark on one WebSocket connection: up is our
     client, down is the server; a notification the server sent unasked is filled, an answer to us hollow."""
     kinds = {"our message": ("^", WEBSOCKET, 1), "notification": ("v", WEBSOCKET, 0),
              "answer to us": ("v", REFERENCE, 0)}  # marker, colour, row
@@ -328,7 +328,7 @@ def duplex_timeline(timeline: list):
 
 
 def pubsub_against_stream(result: dict, away: range):
-    """``scaleout.pubsub_against_stream`` (notebook 06): one row per kind of subscriber, a filled dot for each
+    """``scaleout.pubsub_against_stream`` (notebook 08): one row per kind of subscriber, a filled dot for each
     message it received, a hollow one if lost."""
     fig, ax = plt.subplots(figsize=(8, 1.9))
     for row, (kind, color) in enumerate((("pub/sub", REFERENCE), ("stream", WEBSOCKET))):
@@ -347,7 +347,7 @@ def pubsub_against_stream(result: dict, away: range):
 
 
 def node_costs(rows: list[dict]):
-    """``scaleout.node_costs`` (notebook 06): server threads per client, and Redis commands per broadcast, for
+    """``scaleout.node_costs`` (notebook 08): server threads per client, and Redis commands per broadcast, for
     each transport."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
     labels = [row["transport"] for row in rows]

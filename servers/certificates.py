@@ -28,12 +28,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-FOLDER = Path(__file__).resolve().parents[1] / ".tls"  # the project's, ignored by git
+from .trust import FOLDER, PRIVATE_NAMES, PRIVATE_NETWORKS, private
+
 CA_DAYS = 825  # the CA's lifetime: a class's browsers trust it for a couple of years
 SERVER_DAYS = 30  # a server certificate's; every start makes a new one
-PRIVATE_NETWORKS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
-                    "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10")  # what the CA may vouch for
-PRIVATE_NAMES = ("localhost", "local", "lan", "internal", "home.arpa")  # and these names, with their subdomains
 ORGANIZATION = "Polling vs WebSockets, measured"
 
 
@@ -51,15 +49,6 @@ class Certificates:
         context.load_cert_chain(self.certificate, self.key)
         context.set_alpn_protocols(["http/1.1"])
         return context
-
-
-def private(name: str) -> bool:
-    """Whether the CA may vouch for ``name``: a private or loopback address, or a name no public site has."""
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return any(name == suffix or name.endswith("." + suffix) for suffix in PRIVATE_NAMES)
-    return any(address in ipaddress.ip_network(network) for network in PRIVATE_NETWORKS)
 
 
 def make(names: list[str], folder: Path = FOLDER, *, valid_from: datetime.datetime | None = None,

@@ -8,7 +8,9 @@ WebSocket to a classroom server from a student's browser. Non-browser clients
 
 A page may talk to the server that served it (same origin), to its twin (the
 other transport's server on the same host, which the side-by-side page needs),
-and to any origin listed explicitly.
+and to any origin listed explicitly. The page may be ``http://`` or ``https://`` (``--tls``, or the
+cluster's nginx, which speaks TLS to the browser and plain HTTP to us): a host and a port name one server,
+whichever the scheme, and a port serves one of the two.
 
 "Same origin" is judged against the ``Host`` header, which a page controls
 through DNS: an attacker's domain can be made to resolve to 127.0.0.1 (DNS
@@ -19,6 +21,8 @@ an explicitly allowed origin.
 
 import ipaddress
 from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}  # the schemes a page of ours may come from, and their ports
 
 
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:
@@ -42,10 +46,11 @@ def origin_allowed(origin: str | None, host: str, twin_port: int | None, allowed
         return True
     try:
         page, us = urlsplit(origin), urlsplit("//" + host)
-        page_port, our_port = page.port or 80, us.port or 80
+        default = DEFAULT_PORTS.get(page.scheme)
+        page_port, our_port = page.port or default, us.port or default
     except ValueError:
         return False
-    if page.scheme != "http" or page.hostname != us.hostname or page.path:
+    if default is None or page.hostname != us.hostname or page.path:
         return False
     return page_port == our_port or page_port == twin_port
 

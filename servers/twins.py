@@ -33,6 +33,7 @@ class Proxy:
     websocket_port: int
     host: str = "127.0.0.1"  # the address it listens on besides loopback (0.0.0.0: every address)
     token: str | None = None
+    tls: bool = False  # it serves https:// and wss:// (the cluster's --tls), and passes plain HTTP on to the twins
 
 
 class Twins:

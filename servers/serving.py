@@ -240,6 +240,14 @@ class RequestHandler(WSGIRequestHandler):
             self.close_connection = True
             return "500 Internal Server Error", [("Content-Type", "text/plain")], b"internal error\n"
 
+    def finish(self) -> None:
+        """The connection is done: what is left of an answer is written, unless the client has gone (then the
+        rest of it is dropped: there is nobody to write to)."""
+        try:
+            super().finish()
+        except OSError:
+            self.rfile.close()
+
     def log_request(self, code="-", size="-") -> None:
         if not self.server.quiet:
             super().log_request(code, size)

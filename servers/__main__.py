@@ -152,7 +152,8 @@ def show_addresses(args: argparse.Namespace, twins: Twins, certificates) -> None
     print(f"HTTP polling server:  {http}://{shown}:{polling.port}/pages/polling.html   (API: /api/messages)")
     print(f"WebSocket server:     {http}://{shown}:{websocket.port}/   ({ws}://{shown}:{websocket.port}/ws)")
     for url in network_urls(args.host, polling.port, http):
-        print(f"Students open:        {url}   (the class view, on this machine: {http}://127.0.0.1:{polling.port}/class)")
+        print(f"Students open:        {url}   "
+              f"(the class view, on this machine: {http}://127.0.0.1:{polling.port}/class)")
     if certificates:
         print(trust.instructions(certificates.ca))
 

@@ -59,7 +59,8 @@ def test_the_seed_question_over_all_four_transports_with_the_certificate_verifie
 
 
 def test_the_command_line_clients_take_the_ca(tls_twins, certs):
-    for client, url in (("clients.polling_client", tls_twins.polling.url), ("clients.sse_client", tls_twins.polling.url),
+    for client, url in (("clients.polling_client", tls_twins.polling.url),
+                        ("clients.sse_client", tls_twins.polling.url),
                         ("clients.websocket_client", tls_twins.ws_url + "/ws")):
         done = run_client(client, "--url", url, "--ca", str(certs.ca), "--once", "How are you?")
         assert done.returncode == 0 and done.stdout.strip() == REPLY, done.stderr

@@ -3,6 +3,7 @@
     python -m clients.polling_client                      # interactive chat, long polling
     python -m clients.polling_client --interval 1         # short polling, once a second
     python -m clients.polling_client --once "How are you?"
+    python -m clients.polling_client --url https://127.0.0.1:8001 --ca .tls/ca.pem   # python -m servers --tls
 
 There is no way for the server to reach us: every message we see, we asked for.
 Compare with ``websocket_client.py``, which has the same functions in the same order.
@@ -15,6 +16,7 @@ import time
 
 import requests
 
+from clients import tls
 from clients.backoff import Backoff
 
 LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
@@ -31,16 +33,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     parser.add_argument("--interval", type=_seconds, metavar="SECONDS",
                         help="short polling every SECONDS (default: long polling)")
+    tls.add_argument(parser)
     args = parser.parse_args(argv)
-    session = requests.Session()  # one keep-alive connection for all requests
+    session = new_session(args.ca)  # one keep-alive connection for all requests
     try:
         if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
             print(ask(session, args.url, args.name, args.once))
             return 0
         return chat(session, args.url, args.name, args.interval)
     except (requests.RequestException, RuntimeError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {tls.describe(error)}", file=sys.stderr)
         return 1
+
+
+class Session(requests.Session):
+    """A requests session whose own ``verify`` (a CA file) is used: requests lets REQUESTS_CA_BUNDLE, when the
+    environment sets it, replace a session's ``verify`` for every request that names none itself."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        return super().merge_environment_settings(url, proxies, stream, self.verify if verify is None else verify,
+                                                  cert)
+
+
+def new_session(ca: str | None = None) -> requests.Session:
+    """A session whose connections are kept open between requests, verifying https:// against ``ca`` (a CA file;
+    None: the system's CAs)."""
+    session = Session()
+    session.verify = tls.verify(ca)
+    return session
 
 
 def ask(session: requests.Session, url: str, name: str, text: str, timeout: float = 10) -> str:
@@ -124,9 +144,10 @@ def chat(session: requests.Session, url: str, name: str, interval: float | None)
     stop = threading.Event()
     print(f"Connected to {url} by {'short polling every %gs' % interval if interval else 'long polling'}. "
           "Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints anything
-    # the follower gets its own session: requests.Session is not shared between threads
-    threading.Thread(target=follow, args=(requests.Session(), url, interval, stop), kwargs={"board": ""},
-                     daemon=True).start()
+    # the follower gets its own session (requests.Session is not shared between threads), trusting the same CA
+    follower = new_session()
+    follower.verify = session.verify
+    threading.Thread(target=follow, args=(follower, url, interval, stop), kwargs={"board": ""}, daemon=True).start()
     send_typed_lines(session, url, name)
     stop.set()
     return 0

@@ -2,6 +2,7 @@
 
     python -m clients.sse_client                      # interactive chat
     python -m clients.sse_client --once "How are you?"
+    python -m clients.sse_client --url https://127.0.0.1:8001 --ca .tls/ca.pem   # python -m servers --tls
 
 One long HTTP response (GET /api/events on the polling server) carries every message to us
 the moment it is stored, as a WebSocket would; what we say still goes up as a POST, as it
@@ -17,9 +18,9 @@ import time
 import requests
 import urllib3
 
-from clients import wire
+from clients import tls, wire
 from clients.backoff import Backoff
-from clients.polling_client import RESTARTED, URL, send, send_typed_lines, show
+from clients.polling_client import RESTARTED, URL, new_session, send, send_typed_lines, show
 
 STREAM_TIMEOUT = 40  # seconds without a byte before we give the stream up (the server's heartbeat comes every 15)
 
@@ -29,20 +30,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=URL, help="the polling server, which serves the stream")
     parser.add_argument("--name", default="sse-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
+    tls.add_argument(parser)
     args = parser.parse_args(argv)
     try:
         if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
-            print(ask(args.url, args.name, args.once))
+            print(ask(args.url, args.name, args.once, ca=args.ca))
             return 0
-        return chat(args.url, args.name)
+        return chat(args.url, args.name, args.ca)
     except (requests.RequestException, RuntimeError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {tls.describe(error)}", file=sys.stderr)
         return 1
 
 
-def ask(url: str, name: str, text: str, timeout: float = 10) -> str:
-    """Open the stream, send one message, and wait for the server's reply to it on the stream."""
-    with requests.Session() as session, open_stream(session, url, {}) as response:
+def ask(url: str, name: str, text: str, timeout: float = 10, ca: str | None = None) -> str:
+    """Open the stream, send one message, and wait for the server's reply to it on the stream (``ca``: the CA
+    file to verify https:// with; None: the system's)."""
+    with new_session(ca) as session, open_stream(session, url, {}) as response:
         sent = send(session, url, name, text)
         deadline = time.monotonic() + timeout
         for event in events(response):
@@ -77,14 +80,15 @@ def events(response: requests.Response, parser: wire.EventParser | None = None):
                 yield event
 
 
-def follow(url: str, stop: threading.Event, after: int = 0, on_message=show, board: str | None = None) -> None:
+def follow(url: str, stop: threading.Event, after: int = 0, on_message=show, board: str | None = None,
+           ca: str | None = None) -> None:
     """Show every message the stream carries. When it ends or breaks, reconnect after a growing, random
     wait (see backoff.py) with the last id seen as Last-Event-ID, as a browser's EventSource does, and the
     board that id belongs to (``board``: "" for none yet; None names none). A ``board`` event says the server's
     board is another one (it restarted with a new one): the stream goes on from that board's first message."""
     parser, backoff = wire.EventParser(), Backoff()
     parser.last_id = str(after)
-    with requests.Session() as session:
+    with new_session(ca) as session:
         while not stop.is_set():
             try:
                 with open_stream(session, url, {"Last-Event-ID": parser.last_id}, board=board) as response:
@@ -108,11 +112,11 @@ def follow(url: str, stop: threading.Event, after: int = 0, on_message=show, boa
             stop.wait(delay)
 
 
-def chat(url: str, name: str) -> int:
+def chat(url: str, name: str, ca: str | None = None) -> int:
     stop = threading.Event()
     print(f"Connected to {url} by Server-Sent Events. Type a message and press Enter; Ctrl-D to quit.")
-    threading.Thread(target=follow, args=(url, stop), kwargs={"board": ""}, daemon=True).start()  # from the first
-    with requests.Session() as session:
+    threading.Thread(target=follow, args=(url, stop), kwargs={"board": "", "ca": ca}, daemon=True).start()  # from 1
+    with new_session(ca) as session:
         send_typed_lines(session, url, name)
     stop.set()
     return 0

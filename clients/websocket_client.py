@@ -2,6 +2,7 @@
 
     python -m clients.websocket_client                      # interactive chat
     python -m clients.websocket_client --once "How are you?"
+    python -m clients.websocket_client --url wss://127.0.0.1:8002/ws --ca .tls/ca.pem   # python -m servers --tls
 
 One connection stays open; the server pushes every message the moment it is
 stored. Compare with ``polling_client.py``, which has the same functions in the same order.
@@ -18,6 +19,7 @@ import websockets.sync.client
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import ClientConnection
 
+from clients import tls
 from clients.backoff import Backoff
 from clients.polling_client import RESTARTED
 
@@ -34,7 +36,7 @@ CONNECTION_LOG.addHandler(logging.NullHandler())  # printed only where the progr
 
 
 def connect(url: str, after: int | None = None, board: str | None = None,
-            max_queue: int | None = 16) -> ClientConnection:
+            max_queue: int | None = 16, ca: str | None = None) -> ClientConnection:
     """A WebSocket to ``url``, opened with the seed article's library (its client for threads, not asyncio).
 
     ``after`` and ``board`` ask for /ws?after=N&board=B: every message after id N of board B ("" for none yet),
@@ -47,12 +49,14 @@ def connect(url: str, after: int | None = None, board: str | None = None,
     Past ``max_queue`` messages received and not yet taken, the library stops reading the socket until the
     program catches up; ``None`` reads everything as it comes, as a browser does, for a listener that takes
     nothing (the measurements'): its unread messages must not hold back the server's Close.
+    A wss:// URL is verified against ``ca``, a CA file (None: the system's CAs).
     """
     if after is not None:
         url += f"?after={after}" + ("" if board is None else f"&board={board}")
     return websockets.sync.client.connect(url, compression=None, ping_interval=PING_INTERVAL,
                                           ping_timeout=PING_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
-                                          max_queue=max_queue, logger=CONNECTION_LOG, legacy=True)
+                                          max_queue=max_queue, logger=CONNECTION_LOG, legacy=True,
+                                          ssl=tls.context(ca) if url.startswith("wss:") else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,18 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default="ws://127.0.0.1:8002/ws", help="the WebSocket endpoint")
     parser.add_argument("--name", default="websocket-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
+    tls.add_argument(parser)
     args = parser.parse_args(argv)
     try:
         if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
-            ws = connect(args.url)  # no ?after=: only what comes next, not the history
+            ws = connect(args.url, ca=args.ca)  # no ?after=: only what comes next, not the history
             try:
                 print(ask(ws, args.name, args.once))
             finally:
                 ws.close()
             return 0
-        return chat(connect(args.url, 0, ""), args.url, args.name)  # the history, then live
+        return chat(connect(args.url, 0, "", ca=args.ca), args.url, args.name, args.ca)  # the history, then live
     except (OSError, WebSocketException, RuntimeError, TimeoutError) as error:  # refused, closed, no reply
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {tls.describe(error)}", file=sys.stderr)
         return 1
 
 
@@ -111,7 +116,7 @@ def show(message: dict) -> None:
 
 
 def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0, on_message=show, connected=None,
-           board: str | None = None) -> None:
+           board: str | None = None, ca: str | None = None) -> None:
     """Show every message the server pushes. When the connection drops, reconnect after a growing, random
     wait (see backoff.py) and ask for what was missed with ?after= and ?board=, the board that id belongs to:
     nothing is lost, nothing shown twice. ``ws`` was opened with ``connect(url, after, board)``.
@@ -142,7 +147,7 @@ def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0
             if stop.wait(delay):
                 return
             try:
-                ws = connect(url, after, board)
+                ws = connect(url, after, board, ca=ca)
             except (OSError, WebSocketException):
                 continue
             backoff.reset()
@@ -155,7 +160,7 @@ def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0
         pass
 
 
-def chat(ws: ClientConnection, url: str, name: str) -> int:
+def chat(ws: ClientConnection, url: str, name: str, ca: str | None = None) -> int:
     stop = threading.Event()
     link = [ws]  # the connection we send over: the follower replaces it when it reconnects
 
@@ -163,7 +168,8 @@ def chat(ws: ClientConnection, url: str, name: str) -> int:
         link[0] = new
 
     print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints
-    follower = threading.Thread(target=follow, args=(ws, url, stop), kwargs={"connected": connected, "board": ""},
+    follower = threading.Thread(target=follow, args=(ws, url, stop),
+                                kwargs={"connected": connected, "board": "", "ca": ca},
                                 daemon=True)  # ws was opened naming no board yet: connect(url, 0, "")
     follower.start()
     try:

@@ -48,8 +48,10 @@ def refuse_foreign_origin() -> None:
     """Requests and handshakes from a page of another site get 403, before anything else happens."""
     if not host_allowed(request.host, current_app.config["ALLOWED_ORIGINS"]):
         raise BadInput("forbidden_host", f"reach this server by its IP address or localhost, not {request.host}")
+    proxy = current_app.config["PROXY"]
+    scheme = "https" if request.scheme == "https" or (proxy is not None and proxy.tls) else "http"  # as reached
     if not origin_allowed(request.origin, request.host, current_app.config["TWIN_PORT"],
-                          current_app.config["ALLOWED_ORIGINS"]):
+                          current_app.config["ALLOWED_ORIGINS"], scheme):
         raise BadInput("forbidden_origin", f"pages from {request.origin} may not use this server")
 
 

@@ -28,6 +28,7 @@ neither pings nor shows the server's pings to the page.
 
 import json
 import socket
+import ssl
 import threading
 import time
 
@@ -48,9 +49,9 @@ class Connection:
     line), so that a read that times out leaves what came in the buffer. Each read waits until its
     ``deadline`` (``time.monotonic()``; None: as long as it takes) and raises TimeoutError after it."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.host = f"{host}:{port}"
-        self.sock = socket.create_connection((host, port), timeout=ANSWER_TIMEOUT)
+        self.sock = wire.connect(host, port, tls, ANSWER_TIMEOUT)  # inside TLS with ``tls`` (wss://)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as requests and websocket-client do
         self.pending = b""
 
@@ -245,16 +246,17 @@ class Poller(Listener, PollingProtocol):
 class WebSocketListener(Listener, WebSocketProtocol):
     """A WebSocket, opened by the Upgrade handshake (``connect``) and closed by the closing handshake
     (``close``); ``send`` and ``send_event`` write text frames, ``receive`` and ``next_event`` read them.
-    Started, it gives up (TimeoutError) after ``silence`` s without a frame, a ping included (None: never)."""
+    Started, it gives up (TimeoutError) after ``silence`` s without a frame, a ping included (None: never).
+    A wss:// URL is opened inside TLS, with ``tls`` (an ``ssl.SSLContext`` that trusts the server's CA)."""
 
     def __init__(self, url: str, *, after: int | None = None, origin: str | None = None, client: str | None = None,
-                 until=None, silence: float | None = None) -> None:
+                 until=None, silence: float | None = None, tls: ssl.SSLContext | None = None) -> None:
         WebSocketProtocol.__init__(self, url, after=after, origin=origin, client=client)
         Listener.__init__(self, "websocket listener", until)
-        self.silence = silence
+        self.silence, self.tls = silence, tls
 
     def connect(self) -> "WebSocketListener":
-        self.connection = Connection(self.host, self.port)
+        self.connection = Connection(self.host, self.port, self.tls)
         request = self.handshake()
         self.connection.write(request)
         try:

@@ -16,6 +16,13 @@ through nginx comes from nginx's loopback address. So nginx passes the address i
 gave it and the nodes (``X-Proxy-Token``), and a node believes that address only from a
 request that carries the secret (``servers.web.client_address``).
 
+With TLS (``python -m servers.cluster --tls``), nginx terminates it: browsers and clients speak https:// and
+wss:// to nginx, HTTP/2 where they offer it (ALPN), and nginx speaks plain HTTP/1.1 to the nodes, on loopback.
+A WebSocket stays on an HTTP/1.1 connection of its own even where the page came over HTTP/2: RFC 8441 carries a
+WebSocket inside an HTTP/2 stream (an extended CONNECT) only with a server that announces it
+(SETTINGS_ENABLE_CONNECT_PROTOCOL), and nginx does not (notebook 09 shows its SETTINGS, and which connection
+Chromium opens). Under TLS nginx also logs each request's connection number and protocol (``access.log``).
+
 The configuration is written into the cluster's temporary folder, readable by its owner only (it holds the
 secret), with nginx's pid file and temporary files there too (its errors go to the cluster's log), so nginx
 runs as any user, without root and without touching /etc/nginx or /var.
@@ -45,7 +52,7 @@ error_log stderr warn;  # into our pipe, then nginx.log
 events {{ worker_connections {connections}; }}
 
 http {{
-    access_log off;
+{access_log}
     client_body_temp_path {folder}/client_body;
     proxy_temp_path {folder}/proxy;
     fastcgi_temp_path {folder}/fastcgi;
@@ -57,7 +64,7 @@ http {{
     proxy_send_timeout {read_timeout};
     proxy_next_upstream error timeout;  # a node that is gone: the same request goes to the next (GETs only)
     add_header X-Upstream $upstream_addr always;  # which node answered (two, when the first was gone)
-
+{tls}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
 
     upstream polling {{
@@ -95,9 +102,23 @@ http {{
 """
 
 
-def config(folder: Path, proxy: Proxy, nodes, read_timeout: float = READ_TIMEOUT, ping: float = PING_INTERVAL) -> str:
+TLS = """\
+    ssl_certificate {certificate};  # key and certificate in one file, made by servers/certificates.py
+    ssl_certificate_key {certificate};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:tls:1m;  # TLS 1.2's resumption by session id (tickets need no cache)
+"""
+PROTOCOL_LOG = """\
+    log_format protocols '$connection $server_protocol $request_method $uri $status';
+    access_log {folder}/access.log protocols;  # which connection, which HTTP: the answer to "did it use HTTP/2?"
+"""
+
+
+def config(folder: Path, proxy: Proxy, nodes, read_timeout: float = READ_TIMEOUT, ping: float = PING_INTERVAL,
+           certificate: Path | None = None) -> str:
     """nginx.conf for ``nodes`` (each with ``polling_port`` and ``websocket_port``), as ``proxy`` says; nginx
-    waits ``read_timeout`` s for a node that is silent."""
+    waits ``read_timeout`` s for a node that is silent. With ``certificate`` (key and certificate in one file),
+    it serves TLS and HTTP/2 on both ports."""
     def servers(ports):
         return "\n".join(f"        server 127.0.0.1:{port} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT}s;"
                          for port in ports)
@@ -106,9 +127,11 @@ def config(folder: Path, proxy: Proxy, nodes, read_timeout: float = READ_TIMEOUT
                            read_timeout=duration(read_timeout), longest_wait=LONGEST_WAIT, ping=f"{ping:g}",
                            polling_servers=servers(node.polling_port for node in nodes),
                            websocket_servers=servers(node.websocket_port for node in nodes),
-                           polling_listen=listen(proxy.host, proxy.polling_port),
-                           websocket_listen=listen(proxy.host, proxy.websocket_port),
-                           token_header=PROXY_TOKEN_HEADER, token=proxy.token)
+                           polling_listen=listen(proxy.host, proxy.polling_port, certificate is not None),
+                           websocket_listen=listen(proxy.host, proxy.websocket_port, certificate is not None),
+                           token_header=PROXY_TOKEN_HEADER, token=proxy.token,
+                           tls=TLS.format(certificate=certificate) if certificate else "",
+                           access_log=PROTOCOL_LOG.format(folder=folder) if certificate else "    access_log off;\n")
 
 
 def duration(seconds: float) -> str:
@@ -116,25 +139,28 @@ def duration(seconds: float) -> str:
     return f"{seconds:g}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
 
 
-def listen(host: str, port: int) -> str:
-    """nginx's listen lines: loopback always (the teacher's own machine), and ``host`` (0.0.0.0: every address)."""
+def listen(host: str, port: int, tls: bool = False) -> str:
+    """nginx's listen lines: loopback always (the teacher's own machine), and ``host`` (0.0.0.0: every address);
+    with ``tls``, TLS and HTTP/2 on them (nginx 1.22 names both on the listen line)."""
+    options = " ssl http2" if tls else ""
     if host == "0.0.0.0":
-        return f"        listen {port};"
+        return f"        listen {port}{options};"
     if host == "::":
-        return f"        listen [::]:{port} ipv6only=off;"
+        return f"        listen [::]:{port} ipv6only=off{options};"
     addresses = ["127.0.0.1"] + ([host] if not is_loopback(host) else [])
     shown = [f"[{address}]" if ":" in address else address for address in addresses]  # IPv6 in brackets
-    return "\n".join(f"        listen {address}:{port};" for address in shown)
+    return "\n".join(f"        listen {address}:{port}{options};" for address in shown)
 
 
 class Nginx:
     def __init__(self, folder: Path, proxy: Proxy, nodes, echo=None, read_timeout: float = READ_TIMEOUT,
-                 ping: float = PING_INTERVAL) -> None:
+                 ping: float = PING_INTERVAL, certificate: Path | None = None) -> None:
         self.folder, self.polling_port, self.websocket_port = Path(folder), proxy.polling_port, proxy.websocket_port
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config = self.folder / "nginx.conf"
         self.config.touch(0o600)  # before the secret is written into it
-        self.config.write_text(config(self.folder, proxy, nodes, read_timeout, ping))
+        self.config.write_text(config(self.folder, proxy, nodes, read_timeout, ping, certificate))
+        self.access_log = self.folder / "access.log"  # written under TLS only
         argv = [find_tool("nginx"), "-p", str(self.folder), "-c", str(self.config), "-e", "stderr"]
         self.child = Child("nginx", argv, self.folder / "nginx.log", echo=echo)
         wait_for_file(self.folder / "nginx.pid", self.child)  # written once nginx listens on both ports

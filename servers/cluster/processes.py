@@ -165,6 +165,7 @@ class Node:
         argv += ["--redis", redis_url] if redis_url else []
         if proxy:
             argv += ["--proxy-ports", f"{proxy.polling_port}:{proxy.websocket_port}", "--proxy-host", proxy.host]
+            argv += ["--proxy-tls"] if proxy.tls else []
         argv += ["--keep", str(keep)] if keep else []
         self.child = Child(f"node {number}", argv, Path(folder) / f"node-{number}.log", ready="Press Ctrl-C",
                            echo=echo, env={PROXY_TOKEN_VARIABLE: proxy.token} if proxy and proxy.token else None)

@@ -474,7 +474,7 @@ async function start() {
   setPollInterval(byId("interval").value);
   pollForever();
   if (first.twin_port) {
-    pusher.url = `ws://${location.hostname}:${first.twin_port}/ws`;
+    pusher.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.hostname}:${first.twin_port}/ws`;  // wss under TLS
     connect();
   } else {
     websocket.say("this server was started without a WebSocket twin (python -m servers starts both)", true);

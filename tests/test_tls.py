@@ -20,7 +20,7 @@ from servers import certificates
 from servers.cluster import Cluster
 from servers.twins import Twins
 
-from conftest import require_cluster_tools
+from conftest import eventually, require_cluster_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"
@@ -176,8 +176,9 @@ def test_http2_is_negotiated_through_nginx_for_polling_and_server_sent_events(tl
         with client.stream("GET", f"{tls_cluster.polling_url}/api/events?after=0") as stream:
             assert stream.http_version == "HTTP/2"
             assert next(stream.iter_raw()).startswith(b"retry:")
-    log = tls_cluster.nginx.access_log.read_text()
-    assert "HTTP/2.0 GET /api/messages 200" in log and "HTTP/2.0 GET /api/events 200" in log
+    log = tls_cluster.nginx.access_log  # nginx writes a request's line once the request has ended
+    assert eventually(lambda: "HTTP/2.0 GET /api/events 200" in log.read_text(), 5), log.read_text()
+    assert "HTTP/2.0 GET /api/messages 200" in log.read_text()
 
 
 def test_nginx_announces_no_websocket_over_http2_and_the_websocket_goes_over_http11(tls_cluster, certs):

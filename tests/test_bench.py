@@ -210,6 +210,15 @@ def test_percentiles_need_enough_samples():
     assert "–" in report.table({"tiny": few})
 
 
+def test_medians_are_printed_as_precisely_as_their_samples_allow():
+    """Three significant figures, two for fewer samples than a p90 needs: 5 samples cannot tell microseconds."""
+    assert [report.significant(v) for v in (24.376, 0.03771, 1234.5, 252.0)] == ["24.4", "0.0377", "1230", "252"]
+    five = report.table({"five": summarize([0.026091, 0.0262, 0.0251, 0.0303, 0.0274])}).splitlines()[1]
+    assert five.split()[1:3] == ["5", "26ms"]
+    forty = report.table({"forty": summarize([0.0241 + i / 100_000 for i in range(40)])}).splitlines()[1]
+    assert forty.split()[1:3] == ["40", "24.3ms"]
+
+
 def test_keep_alive_uses_one_connection_and_closing_one_per_poll(tiny_run):
     modes = {row["mode"]: row for row in tiny_run["overhead"]["keep_alive"]}
     assert modes["keep-alive"]["connections"] == 1

@@ -139,6 +139,7 @@ def test_the_script_plays_over_every_transport(runs):
         "GET /ws (Upgrade: websocket)", "101 Switching Protocols", "Close 1000", "Close 1000", "FIN", "FIN"]
     events = [arrow.label.split(",")[0] for arrow in by_name["Server-Sent Events"].arrows if arrow.kind == "frame"]
     assert events == ["retry hint", "event", "event", "event"]  # our message, its reply, the notification
+    assert "4 events" in draw.summary(by_name["Server-Sent Events"]) and "frames" in draw.summary(by_name["WebSocket"])
 
 
 def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(runs, tmp_path):

@@ -94,6 +94,24 @@ def test_hpack_figures_come_from_rfc_7541s_examples():
                      "repeated fields of the second request": 4}
 
 
+def test_hpack_fields_show_which_fields_a_connection_sent_before():
+    """RFC 7541 Appendix C.3: three of the first request's four fields are static-table entries, one byte from the
+    first request on; only :authority is spelled out, then one byte from the dynamic table. C.5: a response's
+    fields, spelled out once, cost a byte each the second time. A length past its prefix takes more bytes."""
+    blocks = compression.HPACK_EXAMPLES
+    first, second = compression.hpack_fields([blocks["first request"][0], blocks["second request"][0]])
+    assert [(field["bytes"], field["how"].split(" table")[0]) for field in first] == [
+        (1, "static"), (1, "static"), (1, "static"), (17, "spelled out, added to the dynamic")]
+    assert first[3]["field"] == second[3]["field"] == ":authority: www.example.com"
+    assert [field["bytes"] for field in second] == [1, 1, 1, 1, 10] and second[3]["how"] == "dynamic table entry 62"
+    _, again = compression.hpack_fields([blocks["first response"][0], blocks["second response"][0]])
+    assert [(field["field"].split(":")[0] or ":status", field["bytes"]) for field in again] == [
+        (":status", 5), ("cache-control", 1), ("date", 1), ("location", 1)]
+    long_value = "40" + "03" + b"abc".hex() + "7f03" + b"x".hex() * 130  # a new name; 130 = 127 + 3 (section 5.1)
+    assert compression.hpack_fields([long_value]) == [[{"bytes": 137, "field": "abc: " + "x" * 130,
+                                                        "how": "spelled out, added to the dynamic table"}]]
+
+
 # --- notebook 06's experiments ----------------------------------------------------------------------
 
 def test_every_follower_gets_every_notification_and_pays_for_all(twins):

@@ -176,13 +176,14 @@ def _scale_bar(ax, end: float) -> None:
 
 
 def summary(run: scenario.Run) -> str:
-    """What the client and server exchanged: requests (empty ones), frames, connections, bytes."""
+    """What the client and server exchanged: requests (empty ones), frames (or an event stream's events and retry
+    hint), connections, bytes."""
     requests = [arrow for arrow in run.arrows if arrow.kind == "request"]
     frames = [arrow for arrow in run.arrows if arrow.kind == "frame"]
     parts = [f"{len(requests)} request{'s' * (len(requests) != 1)}"
              + (f" ({sum(arrow.empty for arrow in requests)} empty)" if len(requests) > 1 else "")]
     if frames:
-        parts.append(f"{len(frames)} frames")
+        parts.append(f"{len(frames)} {'frames' if any('frame' in arrow.label for arrow in frames) else 'events'}")
     connections = len({arrow.connection for arrow in run.arrows})
     parts.append(f"{connections} connection{'s' * (connections != 1)}")
     parts.append(f"{sum(arrow.size for arrow in run.arrows):,} B")

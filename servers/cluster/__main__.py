@@ -4,9 +4,10 @@ import argparse
 import ipaddress
 import sys
 
-from ..__main__ import NETWORK_WARNING, listen_for_stop_signals
+from ..__main__ import NETWORK_WARNING
 from ..classroom import network_urls
 from ..origins import is_loopback
+from ..stop_signals import listen_for_stop_signals
 from . import MAX_NODES, Cluster, ToolMissing
 
 

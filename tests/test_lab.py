@@ -127,6 +127,43 @@ def test_threads_and_asyncio_get_the_same_messages(twins):
         assert ids[0] == ids[1] == list(range(after + 1, after + 4)), name
 
 
+def test_a_client_that_names_its_board_reads_a_new_board_from_its_first_message(twins):
+    """A client resumes after id 6 of a board that is gone (the server restarted), and the new board already holds
+    8 messages: naming the board its id belongs to, it is told, takes the new board as its own and reads it from
+    its first message, in both flavours (servers/README.md, "The board's identity"). Naming none, it would skip
+    ids 1 to 6."""
+    for n in range(4):
+        twins.chat.send("bob", f"on the new board #{n}")  # ids 1 to 8
+    urls = {"polling": twins.polling.url, "websocket": f"{twins.ws_url}/ws", "sse": twins.polling.url}
+
+    def of(module):
+        return {"polling": module.Poller(urls["polling"], after=6, board="a-board-gone", wait=1),
+                "websocket": module.WebSocketListener(urls["websocket"], after=6, board="a-board-gone"),
+                "sse": module.EventStream(urls["sse"], after=6, board="a-board-gone")}
+
+    threaded = {name: client.start() for name, client in of(listeners).items()}
+
+    async def follow() -> dict:
+        clients = of(async_listeners)
+        for client in clients.values():
+            await client.connect()
+            client.start()
+        deadline = time.monotonic() + 5
+        while not all(client.last_id >= 8 for client in clients.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for client in clients.values():
+            await client.close()
+        return clients
+
+    flavoured = asyncio.run(follow())
+    for name, client in threaded.items():
+        client.wait_until(lambda: client.last_id >= 8, 5)
+        client.close()
+        for both in (client, flavoured[name]):
+            assert [arrival.message["id"] for arrival in both.received] == list(range(1, 9)), name
+            assert both.board == twins.chat.board.identity, name
+
+
 def test_a_websocket_client_answers_pings_in_both_flavours(chat):
     """The idle cost of a pinged WebSocket counts a ping and its pong; a ping left unanswered for a whole
     interval would have the server close the connection."""

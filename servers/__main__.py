@@ -8,8 +8,6 @@ processes serve one chat (``python -m servers.cluster`` starts them behind nginx
 
 import argparse
 import os
-import signal
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +20,7 @@ from .meter import Meter
 from .origins import is_loopback
 from .room import Room
 from .serving import MAX_CONNECTIONS, allow_open_files
+from .stop_signals import listen_for_stop_signals
 from .twins import PROXY_TOKEN_VARIABLE, Proxy, Twins
 
 NETWORK_WARNING = ("WARNING: binding {host}: other machines on your network can reach these servers.\n"
@@ -180,24 +179,6 @@ def open_room(redis_url: str | None, meter: Meter) -> Room:
         return Room(meter)
     from .redis_room import RedisRoom
     return RedisRoom(redis_url, meter)
-
-
-def listen_for_stop_signals() -> tuple[socket.socket, socket.socket]:
-    """A socket pair whose first end becomes readable when SIGINT or SIGTERM arrives, however many come
-    and however fast (keep both ends open while waiting).
-
-    Python runs a signal handler on the main thread between two bytecodes, even in the middle of
-    another handler, so a handler that takes a lock (``Event.set`` does) deadlocks when a second
-    signal lands while the first holds it: a terminal closing, or ``make`` passing on the SIGTERM
-    its process group got, sends two at once. So our handlers do nothing at all, and the
-    interpreter's own C-level handler writes each signal's number to this socket pair.
-    """
-    readable, writable = socket.socketpair()
-    writable.setblocking(False)
-    signal.set_wakeup_fd(writable.fileno(), warn_on_full_buffer=False)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-    return readable, writable
 
 
 def _ticker_interval(value: str) -> float:

@@ -64,6 +64,7 @@ def class_report():
             "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
 
 
+@web.control
 def class_mode():
     """GET /api/class/mode: what the student pages should use now."""
     return {"mode": current_app.extensions["chat"].room.mode}

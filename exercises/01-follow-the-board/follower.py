@@ -22,7 +22,7 @@ def follow(url: str, deliver, stop) -> None:
             for message in answer["messages"]:
                 deliver(message)
                 after = message["id"]
-            # TODO 1: when the server goes away for a moment (a restart, a Wi-Fi hiccup), the request above
+            # TODO 1: when the server goes away for a moment (a restart, a connection cut), the request above
             #         raises requests.RequestException: wait a little (stop.wait(0.5)) and try again, without
             #         losing your place.
             # TODO 2: a server that restarted has a new board, and its ids start again from 1: your `after` means

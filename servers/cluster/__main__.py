@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 from .. import trust
-from ..__main__ import NETWORK_WARNING, listen_for_stop_signals, tls_names
+from ..__main__ import NETWORK_WARNING, tls_names
 from ..classroom import network_urls
 from ..origins import is_loopback
+from ..stop_signals import listen_for_stop_signals
 from . import MAX_NODES, Cluster, ToolMissing
 
 

@@ -11,8 +11,9 @@ posted every ``gap`` seconds, before, during and after A is lost in one of two w
   when something it was promised has not come: the server's ping on a WebSocket, the heartbeat on an event
   stream, the answer to a poll (``clients/lab/listeners.py``: ``silence``, ``grace``).
 
-Each client then moves to node B at once and resumes after the last id it holds (``after=``), so it should
-lose nothing and get nothing twice; ``costs`` says when it noticed, when it was on B, when it held everything
+Each client then moves to node B at once and resumes after the last id it holds (``after=``), naming the board
+that id belongs to (``board=``: servers/README.md, "The board's identity"), so it should lose nothing and get
+nothing twice; ``costs`` says when it noticed, when it was on B, when it held everything
 again, and what it missed meanwhile. ``TIMEOUTS`` are a notebook's (a second or two); ``computed`` gives the same
 bounds from any timeouts, and ``client_defaults`` what the command-line clients' and the pages' own give.
 
@@ -78,17 +79,18 @@ class Node:
             part.stop()
 
 
-def clients_for(timeouts: Timeouts) -> dict:
-    """{transport: client_for(node, after)}: the lab's clients, each giving up as ``timeouts`` say."""
+def clients_for(timeouts: Timeouts, board: str | None) -> dict:
+    """{transport: client_for(node, after)}: the lab's clients, each resuming after ``after`` on ``board`` (the
+    identity of the board every node serves) and giving up as ``timeouts`` say."""
     t = timeouts
-    return {"WebSocket": lambda node, after: WebSocketListener(node.ws_url, after=after,
+    return {"WebSocket": lambda node, after: WebSocketListener(node.ws_url, after=after, board=board,
                                                                silence=t.ping_interval + t.grace),
-            "Server-Sent Events": lambda node, after: EventStream(node.polling_url, after=after,
+            "Server-Sent Events": lambda node, after: EventStream(node.polling_url, after=after, board=board,
                                                                   silence=t.heartbeat + t.grace),
-            "long polling": lambda node, after: Poller(node.polling_url, after=after, wait=t.long_poll_wait,
-                                                       grace=t.grace),
+            "long polling": lambda node, after: Poller(node.polling_url, after=after, board=board,
+                                                       wait=t.long_poll_wait, grace=t.grace),
             "short polling": lambda node, after: Poller(node.polling_url, t.short_interval, after=after,
-                                                        grace=t.grace)}
+                                                        board=board, grace=t.grace)}
 
 
 def follow(nodes, after: int, last: int, got: list, log: list, client_for, joined: str,
@@ -124,15 +126,15 @@ def follow(nodes, after: int, last: int, got: list, log: list, client_for, joine
 
 def lose_a_node(chat, how: str, timeouts: Timeouts = TIMEOUTS, gap: float = 0.05, before: float = 0.5,
                 clients: dict | None = None) -> dict:
-    """One client per transport (``clients``: ``clients_for(timeouts)``) follows ``chat``'s board through node
-    A while a notification is posted every ``gap`` s; ``before`` s in, A is lost (``how``: KILL or SILENT), and
-    the posting goes on until every client should have noticed and moved (``computed``'s latest, and ``SETTLE``
-    s more): about 2 s (KILL) or 4 s (SILENT) at ``TIMEOUTS``, with ``CATCH_UP`` s more at most for a client
-    that never catches up. Returns {"how", "timeouts", "first", "events", "failed_at", "clients":
+    """One client per transport (``clients``: ``clients_for(timeouts, chat.board.identity)``) follows ``chat``'s
+    board through node A while a notification is posted every ``gap`` s; ``before`` s in, A is lost (``how``: KILL
+    or SILENT), and the posting goes on until every client should have noticed and moved (``computed``'s latest,
+    and ``SETTLE`` s more): about 2 s (KILL) or 4 s (SILENT) at ``TIMEOUTS``, with ``CATCH_UP`` s more at most
+    for a client that never catches up. Returns {"how", "timeouts", "first", "events", "failed_at", "clients":
     {transport: {"got", "log"}}}, as ``follow`` fills them (wall-clock seconds)."""
     after = max(row["latest"] for row in computed(timeouts, how).values()) + SETTLE
     events, first = round((before + after) / gap), chat.board.last_id
-    clients, nodes = clients or clients_for(timeouts), []
+    clients, nodes = clients or clients_for(timeouts, chat.board.identity), []
     followed = {name: {"got": [], "log": []} for name in clients}
     try:
         for _ in "AB":
@@ -302,16 +304,16 @@ def _span(earliest: float | None, latest: float | None) -> str:
         f"{earliest:g} to {latest:g} s after the failure"
 
 
-def follow_websocket(nodes, after: int, last: int, got: list, log: list) -> None:
-    """Read pushed messages; on a dropped connection, reconnect to the other node with ?after=."""
+def follow_websocket(nodes, after: int, last: int, got: list, log: list, board: str | None) -> None:
+    """Read pushed messages; on a dropped connection, reconnect to the other node with ?after= and ?board=."""
     follow(nodes, after, last, got, log, lambda node, after: WebSocketListener(
-        f"ws://127.0.0.1:{node.websocket.port}/ws", after=after), "connected to")
+        f"ws://127.0.0.1:{node.websocket.port}/ws", after=after, board=board), "connected to")
 
 
-def follow_long_polling(nodes, after: int, last: int, got: list, log: list) -> None:
-    """Long-poll; a failed request means "try the other node", from the last id held."""
-    follow(nodes, after, last, got, log, lambda node, after: Poller(node.polling.url, after=after, until_id=last),
-           "polling")
+def follow_long_polling(nodes, after: int, last: int, got: list, log: list, board: str | None) -> None:
+    """Long-poll; a failed request means "try the other node", from the last id held, on the same board."""
+    follow(nodes, after, last, got, log, lambda node, after: Poller(node.polling.url, after=after, board=board,
+                                                                    until_id=last), "polling")
 
 
 FOLLOWERS = {"WebSocket": follow_websocket, "long polling": follow_long_polling}
@@ -323,7 +325,8 @@ def drop_a_node(chat, node_a, node_b, events: int, kill_before: int, gap: float)
     first = chat.board.last_id
     followers = {name: {"got": [], "log": []} for name in FOLLOWERS}
     runners = [threading.Thread(target=follower, args=((node_a, node_b), first, first + events,
-                                                       followers[name]["got"], followers[name]["log"]))
+                                                       followers[name]["got"], followers[name]["log"],
+                                                       chat.board.identity))
                for name, follower in FOLLOWERS.items()]
     for runner in runners:
         runner.start()

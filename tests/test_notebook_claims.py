@@ -149,13 +149,39 @@ def test_plots_draw_each_transport_in_its_colour_with_legends_off_the_data():
     plots.plt.close(fig)
 
 
-def test_failover_timeline_puts_the_delay_on_the_y_axis():
-    got = [(10.0 + i * 0.1 + 0.002, i, 10.0 + i * 0.1) for i in range(5)]
-    fig = plots.failover_timeline({"WebSocket": {"got": got}, "long polling": {"got": got}}, 10.0, 10.25)
+@pytest.mark.parametrize("low, high", [(0.3, 5.0), (0.2, 30.0), (0.5, 900.0)])
+def test_log_axes_say_plain_numbers_that_never_collide(low, high):
+    """Within a decade or two the minor ticks need numbers too (2 and 5); across more they would crowd."""
+    rows = {"WebSocket": {"samples_ms": list(np.geomspace(low, high, 40)), "median_ms": 1.0, "n": 40}}
+    fig, ax = plots.plt.subplots(figsize=(9, 3))
+    plots.cdf(ax, rows, "test")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ticks = [tick.label1 for tick in ax.xaxis.get_major_ticks() + ax.xaxis.get_minor_ticks()
+             if tick.label1.get_visible() and tick.label1.get_text()
+             and low / 1.01 <= tick.get_loc() <= high * 1.01]
+    texts = [tick.get_text() for tick in ticks]
+    assert len(texts) >= 2 and not any("10^" in text or "$" in text for text in texts), texts
+    boxes = sorted((tick.get_window_extent(renderer) for tick in ticks), key=lambda box: box.x0)
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:])), texts
+    plots.plt.close(fig)
+
+
+def test_the_pubsub_plots_legend_marks_are_its_dots():
+    result = {"pub/sub": {"received": [1, 2, 3, 7], "lost": [4, 5, 6]}, "stream": {"received": list(range(1, 8)),
+                                                                                   "lost": []}}
+    fig = plots.pubsub_against_stream(result, away=range(4, 7))
     ax = fig.axes[0]
-    assert ax.get_yscale() == "log" and "delay" in ax.get_ylabel()
-    assert [round(y, 3) for y in ax.get_lines()[0].get_ydata()] == [2.0] * 5
-    assert ax.get_lines()[0].get_color() == colors.WEBSOCKET
+    legend = ax.get_legend()
+    colours = {text.get_text(): handle for text, handle in zip(legend.get_texts(), legend.legend_handles)}
+    assert set(colours) == {"received", "lost"}
+    for collection in ax.collections:
+        if not len(collection.get_offsets()):
+            continue
+        kind = "lost" if collection.get_facecolor().size == 0 or collection.get_facecolor()[0][3] == 0 else "received"
+        mark = colours[kind]
+        assert np.allclose(collection.get_edgecolor()[0], mark.get_edgecolor()[0]), kind
+        assert np.allclose(collection.get_facecolor(), mark.get_facecolor()), kind
     plots.plt.close(fig)
 
 

@@ -13,6 +13,7 @@ import math
 import textwrap
 from pathlib import Path
 
+import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
 
@@ -84,10 +85,10 @@ def draw(ax, run: scenario.Run, end: float) -> None:
             ax.text(SERVER + 0.04, end - 0.05, "still held, unanswered", fontsize=FONT, color=color,
                     va="bottom", rotation=90)
     lines = {id(arrow): _line(ax, arrow) for arrow in run.arrows}
-    placed = []  # the labels' boxes so far, in pixels
+    placed = taken  # the boxes of the script's words and of the labels so far, in pixels
     for group in _together(run.arrows):
-        others = [box for arrow in run.arrows if arrow not in group for box in lines[id(arrow)]]
-        placed += _label(ax, group, end, placed + taken, others)
+        others = np.vstack([lines[id(arrow)] for arrow in run.arrows if arrow not in group] or [np.empty((0, 4))])
+        placed = np.vstack([placed, _label(ax, group, end, placed, others)])
 
 
 def _style(arrow) -> str:
@@ -111,7 +112,7 @@ def _together(arrows, within: float = 0.03) -> list[list]:
     return groups
 
 
-def _label(ax, group: list, end: float, labels: list, arrows: list) -> list:
+def _label(ax, group: list, end: float, labels: np.ndarray, arrows: np.ndarray) -> np.ndarray:
     """The label of ``group``: parallel to its first arrow, just above it or just below it, at the first
     point along it (the middle, then further out: ``ALONG``) where it covers the fewest of the ``labels``
     boxes (other labels and the script's words, in pixels), and of those the fewest of the ``arrows``' boxes.
@@ -129,49 +130,58 @@ def _label(ax, group: list, end: float, labels: list, arrows: list) -> list:
                    color="0.15" if _style(first) == "data" else "0.45")
     if text.get_window_extent(renderer).width > 0.9 * math.hypot(across, down) * fig.dpi:
         text.set_text(_two_lines(words))
+    flat = text.get_window_extent(renderer)  # measured flat, then turned
     text.set_rotation(angle)
     spots = []
     for along, side in ((along, side) for along in ALONG for side in ("bottom", "top")):
-        text.set_position((start + (finish - start) * along, first.sent + (first.arrived - first.sent) * along))
-        text.set_va(side)
-        boxes = label_boxes(text)
-        spots.append((_overlaps(boxes, labels), _overlaps(boxes, arrows), (along, side), boxes))
-    _, _, (along, side), boxes = min(spots, key=lambda spot: spot[:2])  # the first of the least crowded
-    text.set_position((start + (finish - start) * along, first.sent + (first.arrived - first.sent) * along))
+        at = (start + (finish - start) * along, first.sent + (first.arrived - first.sent) * along)
+        boxes = _footprint(ax.transData.transform(at), flat.width, flat.height, angle, side)
+        spots.append((_overlaps(boxes, labels), _overlaps(boxes, arrows), at, side, boxes))
+    _, _, at, side, boxes = min(spots, key=lambda spot: spot[:2])  # the first of the least crowded
+    text.set_position(at)
     text.set_va(side)
     return boxes
 
 
-def label_boxes(text, pieces: int = 6) -> list[Bbox]:
+def label_boxes(text) -> list[Bbox]:
     """Where a slanted label lies, in pixels, as a few small boxes along it (one box around the whole of a
     slanted label would cover much more than the label)."""
-    ax, rotation = text.axes, text.get_rotation()
+    rotation = text.get_rotation()
     text.set_rotation(0)
-    flat = text.get_window_extent(ax.figure.canvas.get_renderer())  # measured flat, then turned about its anchor
+    flat = text.get_window_extent(text.axes.figure.canvas.get_renderer())  # measured flat, then turned
     text.set_rotation(rotation)
-    angle = math.radians(rotation)
-    width, height = flat.width, flat.height
-    anchor = ax.transData.transform(text.get_position())
-    lift = {"bottom": height / 2, "top": -height / 2, "center": 0.0}[text.get_va()]
-    along, up = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
-    boxes = []
-    for k in range(pieces):
-        offset = width * ((k + 0.5) / pieces - 0.5)
-        x = anchor[0] + along[0] * offset + up[0] * lift
-        y = anchor[1] + along[1] * offset + up[1] * lift
-        boxes.append(Bbox.from_bounds(x - width / pieces / 2, y - height / 2, width / pieces, height))
-    return boxes
+    anchor = text.axes.transData.transform(text.get_position())
+    return [Bbox([[x0, y0], [x1, y1]]) for x0, y0, x1, y1 in
+            _footprint(anchor, flat.width, flat.height, rotation, text.get_va())]
 
 
-def _overlaps(mine: list[Bbox], others: list[Bbox]) -> int:
-    """How many of ``others`` a label's boxes cover."""
-    return sum(any(box.overlaps(other) for box in mine) for other in others)
+def _footprint(anchor, width: float, height: float, angle: float, side: str, pieces: int = 6) -> np.ndarray:
+    """A label of ``width`` x ``height`` pixels turned by ``angle`` degrees about ``anchor``, above it (``side``
+    "bottom": the text's bottom at the anchor) or below it ("top"), as ``pieces`` boxes: rows of x0, y0, x1, y1."""
+    radians = math.radians(angle)
+    along, up = np.array([math.cos(radians), math.sin(radians)]), np.array([-math.sin(radians), math.cos(radians)])
+    lift = height / 2 if side == "bottom" else -height / 2
+    offsets = width * ((np.arange(pieces) + 0.5) / pieces - 0.5)
+    centres = np.asarray(anchor) + np.outer(offsets, along) + up * lift
+    half = np.array([width / pieces / 2, height / 2])
+    return np.hstack([centres - half, centres + half])
 
 
-def _line(ax, arrow) -> list[Bbox]:
-    """An arrow as a chain of small boxes, in pixels: an obstacle for the labels of the others."""
-    (x0, y0), (x1, y1) = ax.transData.transform([(_lanes(arrow)[0], arrow.sent), (_lanes(arrow)[1], arrow.arrived)])
-    return [Bbox.from_bounds(x0 + (x1 - x0) * k / 40 - 2, y0 + (y1 - y0) * k / 40 - 1, 4, 2) for k in range(41)]
+def _overlaps(mine: np.ndarray, others: np.ndarray) -> int:
+    """How many of the boxes ``others`` the boxes ``mine`` cover (rows of x0, y0, x1, y1)."""
+    if not len(others):
+        return 0
+    apart = ((mine[:, None, 2] < others[None, :, 0]) | (others[None, :, 2] < mine[:, None, 0])
+             | (mine[:, None, 3] < others[None, :, 1]) | (others[None, :, 3] < mine[:, None, 1]))
+    return int((~apart).any(axis=0).sum())
+
+
+def _line(ax, arrow) -> np.ndarray:
+    """An arrow as a chain of small boxes, in pixels (rows of x0, y0, x1, y1): an obstacle for the labels of
+    the others."""
+    ends = ax.transData.transform([(_lanes(arrow)[0], arrow.sent), (_lanes(arrow)[1], arrow.arrived)])
+    points = ends[0] + np.outer(np.arange(41) / 40, ends[1] - ends[0])
+    return np.hstack([points - (2, 1), points + (2, 1)])
 
 
 def _joined(labels: list[str]) -> str:
@@ -200,7 +210,7 @@ def _two_lines(words: str) -> str:
     return words
 
 
-def _script(ax, script: scenario.Script) -> list[Bbox]:
+def _script(ax, script: scenario.Script) -> np.ndarray:
     """The script's moments, faint: the client's on its left, the server's across the lanes to its right.
     Returns where their words lie, in pixels, for the labels to keep clear of."""
     texts = []
@@ -214,7 +224,7 @@ def _script(ax, script: scenario.Script) -> list[Bbox]:
             texts.append(ax.text(CLIENT - 0.06, at, words, fontsize=FONT, color="0.4", va="center", ha="right",
                                  style="italic"))
     renderer = ax.figure.canvas.get_renderer()
-    return [text.get_window_extent(renderer) for text in texts]
+    return np.array([text.get_window_extent(renderer).extents for text in texts]).reshape(-1, 4)
 
 
 def _scale_bar(ax, end: float) -> None:

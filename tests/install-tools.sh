@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System tools the test suite drives: Debian's Chromium (browser tests, via Playwright),
 # tshark (packet captures that check our byte counts), redis-server and nginx (the cluster:
-# servers/cluster.py, notebook 06), tinyproxy (the set-up check through a real HTTP proxy).
+# servers/cluster/, notebook 08), tinyproxy (the set-up check through a real HTTP proxy).
 # Installed with apt-get when missing and we may (as root,
 # or with password-less sudo); otherwise we say what to install.
 set -u

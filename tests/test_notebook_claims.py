@@ -1,5 +1,6 @@
 """What the notebooks' sentences rest on: the noise test, the byte counts they quote, the experiments of
-notebook 06 and the colours of every plot. Real servers on loopback, as everywhere else."""
+notebooks 06 and 07, the decision guide's prices and the colours of every plot. Real servers on loopback, as
+everywhere else."""
 
 import re
 from collections import Counter
@@ -12,7 +13,8 @@ import requests
 from clients.bench.measure import compression, overhead
 from clients.bench.results import colors, plots, stats
 from clients.lab.relay import Relay
-from notebooks.helpers import duplex, prose
+from clients.bench.load import run as load
+from notebooks.helpers import crowd, duplex, guide, prose
 from notebooks.helpers.newsfeed import follow_the_news
 from servers.chat import SERVER
 
@@ -123,6 +125,51 @@ def test_threads_in_words():
     assert prose.threads_in_words({"request": 1}) == f"1 server thread: {request}"
     assert prose.threads_in_words({"broadcaster": 2}) == "2 server threads: 2 × broadcaster"
     assert prose.listing(["a", "b", "c"]) == "a, b and c"
+
+
+def test_guide_prices_an_idle_client_at_the_projects_own_intervals():
+    idle = {"websocket + pings": {"bytes_up_per_event": 6, "bytes_down_per_event": 2},
+            "server-sent events": {"bytes_up_per_event": 0, "bytes_down_per_event": 14},
+            "long polling": {"bytes_up_per_event": 175, "bytes_down_per_event": 175},
+            "short polling": {"bytes_up_per_event": 168, "bytes_down_per_event": 175}}
+    priced = guide.at_defaults(idle)
+    assert priced["websocket + pings"][2] == pytest.approx(8 * 60 / 20)  # a 2 B ping and a 6 B pong every 20 s
+    assert priced["server-sent events"][2] == pytest.approx(14 * 60 / 15)  # sse.HEARTBEAT
+    assert priced["long polling"][2] == pytest.approx(350 * 60 / 25)  # the clients' long poll
+    assert priced["short polling"][2] == pytest.approx(343 * 60)
+    assert "20 s" in priced["websocket + pings"][1] and "15 s" in priced["server-sent events"][1]
+
+
+def test_prose_spans_say_one_figure_when_both_ends_read_the_same():
+    assert prose.span(1.96, 1.964) == "2.0 s" and prose.span(1.2, 1.96) == "1.2 to 2.0 s"
+    assert prose.span(25, 40, "notifications", ".0f") == "25 to 40 notifications"
+
+
+# --- notebook 07's crowd: one short poll per client and interval ------------------------------------
+
+def short_polls_at_idle(clients: int, seconds: float, interval: float, polls: float) -> dict:
+    """A load run's row as far as ``crowd.idle_polls`` reads it."""
+    return {"connected": clients, "interval": interval,
+            "idle": {"seconds": seconds, "requests_per_s": polls / seconds}}
+
+
+def test_the_idle_poll_model_holds_within_rounding_and_rejects_what_it_cannot_explain():
+    assert crowd.idle_polls(short_polls_at_idle(10, 0.375, 0.25, 15)).within_noise  # 1.5 intervals: 15 expected
+    assert crowd.idle_polls(short_polls_at_idle(40, 0.375, 0.25, 57)).within_noise
+    assert not crowd.idle_polls(short_polls_at_idle(10, 0.375, 0.25, 9)).within_noise  # 24 a second, not 40
+    assert not crowd.idle_polls(short_polls_at_idle(40, 0.375, 0.25, 80)).within_noise  # a poll more each: too many
+    assert crowd.idle_polls(short_polls_at_idle(10, 0.5, 0.25, 20)).within_noise  # whole intervals: no spread...
+    assert not crowd.idle_polls(short_polls_at_idle(10, 0.5, 0.25, 21)).within_noise  # ...so one poll too many shows
+
+
+def test_a_real_crowd_of_short_pollers_asks_once_per_interval_while_idle():
+    """Ten short pollers in a client process of their own, against ``python -m servers``: the count over the idle
+    window is one per client and interval within the rounding's spread, and not one per half interval."""
+    run = load.run_load({"clients": [10], "messages": 2, "every": 0.1, "interval": 0.25, "idle": 0.625, "drain": 5.0},
+                        ("short-polling",), say=lambda line: None)
+    row = run["runs"][0]
+    assert row["connected"] == 10 and crowd.idle_polls(row).within_noise, crowd.idle_polls(row).how
+    assert not crowd.idle_polls({**row, "interval": 0.125}).within_noise  # a model twice too busy is rejected
 
 
 # --- one colour per transport ------------------------------------------------------------------------

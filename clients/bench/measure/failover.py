@@ -220,8 +220,9 @@ def describe_costs(rows: dict, how: str) -> str:
             continue
         lines.append(f"  {name:18} noticed at {row['noticed_s']:.2f} (computed: "
                      f"{_span(row['earliest_s'], row['latest_s'])}), on node B at {row['moved_s']:.2f}, had "
-                     f"everything at {row['has_everything_s']:.2f}: late, {row['missed']} notifications, the "
-                     f"worst shown {row['worst_delay_s']:.2f} s after it was posted; {row['lost']} lost, "
+                     f"everything at {row['has_everything_s']:.2f}: late, {row['missed']} "
+                     f"notification{'s' * (row['missed'] != 1)}, the worst shown {row['worst_delay_s']:.2f} s after "
+                     f"it was posted; {row['lost']} lost, "
                      f"{row['duplicates']} twice")
     return "\n".join(lines)
 

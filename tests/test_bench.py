@@ -15,7 +15,6 @@ from clients.bench.results.stats import MIN_SAMPLES, fmt, summarize
 from clients.lab.bytesplit import frame_bytes_at, split_stream
 from clients.lab.relay import Relay
 from clients.wire import frame_header_size
-from servers import polling_server, websocket_server
 
 HANDSHAKE = wire.upgrade_request("127.0.0.1", "/echo", "dGhlIHNhbXBsZSBub25jZQ==")
 SIZES = (0, 125, 126, 65535, 65536, 70_000)  # the edges of the 7-bit, 16-bit and 64-bit length forms
@@ -243,25 +242,6 @@ def test_fan_out_counts_every_server_thread_of_a_websocket(chat, polling, websoc
         assert result["threads_per_client"] == per_client
     # last: the stream's thread outlives the client until the server next writes to it
     assert dict(fanout.threads_of_one_event_stream(polling)) == {"request": 1}  # the thread that writes the events
-
-
-def test_failover_loses_and_repeats_nothing(chat):
-    from types import SimpleNamespace
-
-    from clients.bench.measure import failover
-    from servers.serving import RunningServer
-    nodes = [SimpleNamespace(polling=RunningServer(polling_server.create_app(chat)),
-                             websocket=RunningServer(websocket_server.create_app(chat))) for _ in "AB"]
-    try:
-        drop = failover.drop_a_node(chat, *nodes, events=6, kill_before=3, gap=0.05)
-    finally:
-        for node in nodes:
-            node.polling.stop()
-            node.websocket.stop()
-    for follower in drop["followers"].values():
-        ids = [message_id for _, message_id, _ in follower["got"]]
-        assert len(ids) == len(set(ids)) == 6
-        assert any("node B" in what for _, what, _ in follower["log"])
 
 
 def test_half_interval_rows_match_the_model_and_plot(tiny_run):

@@ -1,4 +1,4 @@
-"""Exercise 1: a long-poll follower that survives a server restart (notebooks 01, 03 and 06).
+"""Exercise 1: a long-poll follower that survives a server restart (notebooks 01, 03, 07 and 08).
 The statement is README.md beside this file.
 
 Check your work with:  make check EX=1   (or: python -m exercises.check 1)

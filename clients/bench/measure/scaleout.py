@@ -313,10 +313,12 @@ def describe_freeze(run: dict, rows: dict) -> str:
              f"(max_fails={MAX_FAILS}); the node froze and stayed frozen"]
     for kind, row in rows.items():
         first, last = row["noticed_s"]
+        when = None if first is None else f"{last:.2f}" if f"{first:.2f}" == f"{last:.2f}" else \
+            f"{first:.2f} to {last:.2f}"
         lines.append(f"  {kind}: {row['noticed']} of {row['clients']} clients noticed"
                      + ("" if first is None else
-                        f" ({row['by its own timeout']} by their own timeout), {first:.2f} to {last:.2f} s after "
-                        f"the freeze (their own computed: at most {row['computed_s']:g}); all had everything "
+                        f" ({row['by its own timeout']} by their own timeout), {when} s after the freeze (their own "
+                        f"computed: at most {row['computed_s']:g}); all had everything "
                         f"again {row['has_everything_s']:.2f} s after it; then {row['failed_again']} more "
                         "connections given up")
                      + f"; worst delay {row['worst_delay_s']:.2f} s; lost {row['lost']}, duplicated "

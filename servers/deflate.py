@@ -39,7 +39,9 @@ AFTER_THE_END = (b"", b"\x00")  # what may follow a final DEFLATE block in a mes
 INFLATE_BITS = 15  # the client's messages are inflated with the largest window, which reads any smaller one
 DEFLATE_BITS = range(9, 16)  # windows zlib compresses with: RFC 7692 allows 8 too, which zlib refuses (declined)
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 2616's token, of which RFC 6455 (9.1) builds extensions
-PARAMETER = re.compile(rf'\s*;\s*({TOKEN.pattern})(?:\s*=\s*(?:({TOKEN.pattern})|"((?:[^"\\]|\\.)*)"))?\s*')  # ;a=b
+QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # a quoted string: backslash pairs in it, written so that it never backtracks
+PARAMETER = re.compile(rf"\s*;\s*({TOKEN.pattern})(?:\s*=\s*(?:({TOKEN.pattern})|{QUOTED}))?\s*")  # ; name=value
+QUOTED_PAIR = re.compile(r"\\(.)")  # a backslash and the character it stands for, in a quoted value
 WINDOW_BITS = re.compile("8|9|1[0-5]")  # a max_window_bits value: a whole number 8 to 15, no leading zero
 FLAGS = ("client_no_context_takeover", "server_no_context_takeover")  # parameters without a value
 ANSWERED = FLAGS + ("client_max_window_bits", "server_max_window_bits")  # in the order the answer names them
@@ -54,7 +56,7 @@ def read_offer(offer: str) -> list[tuple[str, str | None]]:
     while at < len(text):
         match = PARAMETER.match(text, at)
         name, token, quoted = match.groups() if match else (None, None, None)
-        value = token if quoted is None else re.sub(r"\\(.)", r"\1", quoted)
+        value = token if quoted is None else "".join(QUOTED_PAIR.split(quoted))
         if match is None or (quoted is not None and not TOKEN.fullmatch(value)):
             raise RemoteProtocolError(f"a permessage-deflate offer breaks the grammar of RFC 6455 section 9.1 "
                                       f"at {text[at:at + 30]!r}")

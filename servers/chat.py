@@ -11,6 +11,7 @@ import json
 import re
 import threading
 import time
+import unicodedata
 
 from .board import BoardUnavailable, Message, MessageBoard
 from .meter import Meter
@@ -33,6 +34,7 @@ MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body or frame 
 NESTING = re.compile(r'"(?:[^"\\]|\\.)*+"?|[\[\]{}]', re.DOTALL)  # a string (even one never closed), or a bracket
 DEPTH_CHANGE = {"[": 1, "{": 1, "]": -1, "}": -1}
 SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads leaves of a \u escape without its other half
+REORDERING = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}  # bidi classes of direction controls
 
 
 class BadInput(ValueError):
@@ -105,10 +107,29 @@ def read_new_message(payload: object, max_text: int = MAX_TEXT) -> tuple[str, st
         raise BadInput("invalid_text", "\"text\" must be a non-empty string")
     if len(text) > max_text:
         raise BadInput("text_too_long", f"\"text\" is {len(text)} characters; the limit is {max_text}")
-    author = payload.get("author", "anonymous")
-    if not isinstance(author, str) or not author or len(author) > MAX_AUTHOR or author == SERVER:
-        raise BadInput("invalid_author", f"\"author\" must be a name of 1 to {MAX_AUTHOR} characters, not \"{SERVER}\"")
-    return author, text
+    return read_author(payload.get("author", "anonymous")), text
+
+
+def read_author(author: object) -> str:
+    r"""A client's name for itself: 1 to MAX_AUTHOR characters, none of them a control character (a line break,
+    a terminal's escape, or one that reorders the text after it: ``\u202erevres`` shows as "server"), that
+    reads as a name, and not as the server's.
+
+    What a page shows is what is read: the name folded to its compatibility forms (NFKC: full-width letters,
+    ligatures, a long s) and to one case. Nothing visible in it (only spaces, zero-width characters): no name.
+    Its letters and digits spelling "server", whatever is between them (``Server``, ``server\u200b``,
+    ``S.E.R.V.E.R``, ``ｓｅｒｖｅｒ``): the server's, which only the server may use.
+    """
+    if not isinstance(author, str) or not 0 < len(author) <= MAX_AUTHOR or any(
+            unicodedata.category(char) == "Cc" or unicodedata.bidirectional(char) in REORDERING for char in author):
+        raise BadInput("invalid_author", f"\"author\" must be a name of 1 to {MAX_AUTHOR} characters, "
+                                         "without control characters")
+    folded = unicodedata.normalize("NFKC", author).casefold()
+    if not any(char.isprintable() and not char.isspace() for char in folded) \
+            or "".join(filter(str.isalnum, folded)) == SERVER:
+        raise BadInput("invalid_author", f"\"author\" must read as a name, and not as \"{SERVER}\": that one is "
+                                         "the server's")
+    return author
 
 
 def whole_number(value: object, highest: int) -> int | None:

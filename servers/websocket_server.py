@@ -52,6 +52,9 @@ def refuse_broken_handshake():
     """Check what RFC 6455 section 4.2.1 requires of a handshake, so a bad one gets a clear answer."""
     if request.url_rule is None or not request.url_rule.websocket:
         return None
+    if request.method != "GET" or request.environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+        raise BadInput("invalid_handshake", "a WebSocket handshake is a GET request in HTTP/1.1 or later (RFC 6455 "
+                                            "section 4.1)")
     if request.headers.get("Sec-WebSocket-Version") != "13":
         error = BadInput("unsupported_version", "this server speaks WebSocket version 13 (RFC 6455)")
         return error.to_json(), 426, {"Sec-WebSocket-Version": "13", "Upgrade": "websocket"}

@@ -235,6 +235,9 @@ def test_a_scenario_that_held_everyone_and_kept_up_ran_out_of_nothing():
     row = {"clients": 1000, "connected": 1000, "every": 1.0, "lost": 0, "events": {"cpu_per_s": 0.97},
            "fanout_last_client": {"median_ms": 80.0}, "client_busiest": 0.3}
     assert limits.ran_out(row) == []  # busy, but every event reached every client within its second
+    short = {**row, "interval": 1.0, "fanout_last_client": {"median_ms": 1002.0}}
+    assert limits.ran_out(short) == []  # a short poller's wait for its next poll is no sign of a server behind
+    assert limits.ran_out({**short, "fanout_last_client": {"median_ms": 2500.0}})[0]["resource"] == "CPU"
 
 
 def test_the_profile_puts_each_sample_on_the_servers_own_line_of_code():

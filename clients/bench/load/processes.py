@@ -242,12 +242,13 @@ def processes_for(clients: int) -> int:
 
 
 def _limit_open_files(open_files: int | None):
-    """A function that lowers the child's open-file limit to ``open_files`` before it starts (None: leave it)."""
+    """A function that lowers the child's open-file limit to ``open_files`` before it starts (None: leave it).
+    It runs between fork and exec, where nothing may be imported (another thread may hold the import lock)."""
     if open_files is None or sys.platform == "win32":
         return None
+    import resource
+    lowest = min(open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
     def limit() -> None:
-        import resource
-        lowest = min(open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         resource.setrlimit(resource.RLIMIT_NOFILE, (lowest, lowest))
     return limit

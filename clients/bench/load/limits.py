@@ -108,6 +108,10 @@ def ran_out(row: dict, server_log: str = "", server_note: str | None = None,
     # behind: the last client got an event after the next one was due (a short poller may wait an interval more)
     late = row.get("lost", 0) or row.get("stopped_early", 0) or (row.get("fanout_last_client") or {}).get(
         "median_ms", 0) > 1000 * (row.get("every", 1) + (row.get("interval") or 0))
+    asked, stamped = row.get("events_asked"), row.get("messages")
+    if asked and stamped is not None and stamped < asked:
+        note(CPU, f"the server's own ticker stamped {stamped} of the {asked} events it was asked for before the run "
+                  "stopped waiting for them: it had no time to spare")
     if cpu is not None and cpu >= SERVER_BUSY and late:
         note(CPU, f"the server used {cpu:.2f} CPU seconds per second while the events flowed, and the clients "
                   "fell behind: a Python server runs its code on one core at a time")

@@ -7,9 +7,9 @@ recorded, so the profiler's own cost never enters the goals). It samples the thr
 interpreter lock (``--gil``): the Python work, which one core at most can do. Reading the stacks of
 thousands of threads at each sample would leave too few samples, and a fan-out is the broadcaster's work
 anyway. ``fold`` puts each sample on the innermost line of the server's own code on its stack
-(``servers/...``), whatever library it was in below; dividing by the samples per second, the posts and
-the clients gives what each step costs per client, per message. Time spent outside the lock, in the
-system calls that write to the sockets, does not show: set the server's CPU per post beside the total.
+(``servers/...``), whatever library it was in below, and shares out the CPU time the server says it spent
+per post by those samples: what each step costs per post and per client. Time spent outside the lock, in
+the system calls that write to the sockets, is not sampled: it goes with the lines around them.
 On Linux py-spy needs the right to trace another process (ptrace): root, or ``kernel.yama.ptrace_scope`` 0.
 
     python -m clients.bench load --clients 1000 --only websocket,reference --profile --out results/profile
@@ -29,9 +29,9 @@ from clients.bench.results.stats import fmt
 
 from .processes import ROOT, LoadError
 
-RATE = 250  # samples per second: enough for a few thousand samples over the posts, little enough to leave the
-# server its speed (py-spy reads every thread's stack at each sample, and ours has a thread or two per client)
-POSTS = 10  # messages posted while it records
+RATE = 250  # samples per second asked: enough for a few hundred samples over the posts, few enough for py-spy to
+# keep up (at each sample it looks at every thread to find the lock's holder, and ours has one or two per client)
+POSTS = 20  # messages posted while it records
 SHOWN = 12  # steps printed; the rest are added up in one line
 OWN_CODE = "servers/"  # where the server's own functions live, as py-spy names their files
 STOP_TIMEOUT = 30  # seconds py-spy may take to write what it recorded
@@ -78,24 +78,27 @@ class Profiler:
             self.summary = {"file": None, "py_spy_said": self.said[-2000:], "lines": [
                 f"No profile: py-spy recorded nothing ({self.said.splitlines()[-1] if self.said else 'no word'})"]}
             return
-        self.summary = summarize(self.path.read_text(), self.rate, clients, posts, self.root)
+        cpu = recorded["server_cpu_ms_per_post"]
+        self.summary = summarize(self.path.read_text(), clients, posts, cpu, self.root)
         last = recorded["from_post_last_client"].get("median_ms")
         before = (unrecorded or {}).get("from_post_last_client", {}).get("median_ms")
-        self.summary.update({"file": str(self.path), "py_spy_said": self.said[-2000:],
-                             "server_cpu_ms_per_post": recorded["server_cpu_ms_per_post"],
-                             "last_client_ms": last, "last_client_ms_unrecorded": before})
-        self.summary["lines"] += [
-            f"  The server's CPU per post while recorded: {recorded['server_cpu_ms_per_post']:.1f} ms (in and out of "
-            f"the lock, system calls included); the last client held each post {fmt(last, '.1f')} ms after its POST "
-            f"({fmt(before, '.1f')} ms unrecorded: py-spy slows the server it reads)."]
+        behind = "behind in sampling" in self.said
+        self.summary.update({"file": str(self.path), "py_spy_said": self.said[-2000:], "rate": self.rate,
+                             "fell_behind": behind, "last_client_ms": last, "last_client_ms_unrecorded": before})
+        self.summary["lines"][0] += f" ({self.rate} samples a second asked{': py-spy fell behind' * behind})"
+        self.summary["lines"].append(
+            f"  While recorded, the last client held each post {fmt(last, '.1f')} ms after its POST "
+            f"({fmt(before, '.1f')} ms unrecorded: py-spy slows the server it reads).")
 
 
-def summarize(raw: str, rate: int, clients: int, posts: int, root: Path = ROOT) -> dict:
+def summarize(raw: str, clients: int, posts: int, cpu_ms_per_post: float, root: Path = ROOT) -> dict:
     """Fold py-spy's raw samples (a line per distinct stack: frames outermost first, ``;`` between them, then how
     often it was seen) into steps: each the innermost line of the server's own code on the stack, read from
     ``root``; a stack without any is the libraries' and the interpreter's own ("outside the server's code", by
-    its innermost frame). Returns the steps with milliseconds per post and microseconds per client per post,
-    what each was mostly in below, and printable lines."""
+    its innermost frame). Each step's share of the samples, applied to the CPU time the server spent per post
+    (``cpu_ms_per_post``, as the server itself counts it), says what it cost per post and per client: shares
+    hold however many samples py-spy managed to take. Returns the steps, what each was mostly in below, and
+    printable lines."""
     steps: Counter = Counter()
     below: dict[str, Counter] = {}
     for line in raw.splitlines():
@@ -109,14 +112,15 @@ def summarize(raw: str, rate: int, clients: int, posts: int, root: Path = ROOT) 
         steps[step] += int(count)
         below.setdefault(step, Counter())[callee] += int(count)
     total = sum(steps.values())
-    per_post = 1000 / rate / max(posts, 1)  # milliseconds per post of one sample
-    rows = [{"step": step, "code": _source(step, root), "samples": samples, "ms_per_post": samples * per_post,
-             "us_per_client": samples * per_post * 1000 / max(clients, 1), "share": samples / max(total, 1),
+    rows = [{"step": step, "code": _source(step, root), "samples": samples, "share": samples / max(total, 1),
+             "ms_per_post": samples / max(total, 1) * cpu_ms_per_post,
+             "us_per_client": samples / max(total, 1) * cpu_ms_per_post * 1000 / max(clients, 1),
              "mostly_in": below[step].most_common(1)[0][0]} for step, samples in steps.most_common()]
     lines = [f"Where the server's time went while {posts} posts fanned out to {clients:,} WebSockets (two frames per "
-             f"client each: the message and the server's reply): py-spy, {rate} samples a second of the thread "
-             f"holding the interpreter lock, {total:,} samples; each step is the innermost line of the server's own "
-             "code on the stack, with what it called below:",
+             f"client each: the message and the server's reply): {cpu_ms_per_post:.1f} ms of CPU per post, as the "
+             f"server counts it, shared out by {total:,} py-spy samples of the thread holding the interpreter lock. "
+             "Each step is the innermost line of the server's own code on the stack, with what it called below "
+             "(time in system calls, outside the lock, goes with the lines around them)",
              f"  {'ms/post':>8}{'us/client':>10}{'share':>7}  step"]
     for row in rows[:SHOWN]:
         code = f": {row['code']}" if row["code"] else ""
@@ -128,9 +132,9 @@ def summarize(raw: str, rate: int, clients: int, posts: int, root: Path = ROOT) 
         lines.append(f"  {sum(row['ms_per_post'] for row in rest):8.2f}"
                      f"{sum(row['us_per_client'] for row in rest):10.2f}{sum(row['share'] for row in rest):7.0%}  "
                      f"{len(rest)} more lines")
-    lines.append(f"  {total * per_post:8.2f}{total * per_post * 1000 / max(clients, 1):10.2f}{'100%':>7}  "
-                 "in all, with the lock held")
-    return {"rate": rate, "clients": clients, "posts": posts, "samples": total, "steps": rows, "lines": lines}
+    lines.append(f"  {cpu_ms_per_post:8.2f}{cpu_ms_per_post * 1000 / max(clients, 1):10.2f}{'100%':>7}  in all")
+    return {"clients": clients, "posts": posts, "cpu_ms_per_post": cpu_ms_per_post, "samples": total, "steps": rows,
+            "lines": lines}
 
 
 def _function(frame: str) -> str:

@@ -74,7 +74,7 @@ def run_scenario(crowd: Crowd, transport: str, clients: int, settings: dict, nod
     name = label(transport, settings["interval"]) + (f" on {nodes} node{'s' * (nodes > 1)}" if nodes else "")
     spec = {"transport": "websocket" if transport == "reference" else transport, "clients": clients,
             "label": name, "host": HOST, "nodes": nodes, "client_id": f"load-{transport}",
-            "interval": settings["interval"], "every": settings["every"],
+            "interval": settings["interval"], "every": settings["every"], "events_asked": settings["messages"],
             "server": "reference" if transport == "reference" else "cluster" if nodes else "ours"}
     posts = settings.get("posts", 0) if spec["transport"] == "websocket" else 0
     progress = {"connected": 0}  # what a failed scenario had measured when it failed
@@ -294,7 +294,7 @@ def figures(spec: dict, snapshots: dict, tallied: dict, connected: int) -> dict:
     return {"server": spec["server"], "transport": spec["transport"], "label": spec["label"],
             "clients": spec["clients"], "tried": spec["tried"], "connected": connected, "every": spec["every"],
             "interval": spec["interval"] if spec["transport"] == "short-polling" else None,
-            "messages": tallied["expected_per_client"], **tallied,
+            "messages": tallied["expected_per_client"], "events_asked": spec["events_asked"], **tallied,
             "fanout_median_client": summarize(median_client), "fanout_last_client": summarize(last_client),
             "median_client_ms": milliseconds(median_client), "last_client_ms": milliseconds(last_client),
             "bytes_counted_by": "server meter" if metered else "clients",

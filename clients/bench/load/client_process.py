@@ -9,10 +9,14 @@ open-file limit it got. The commands, in a scenario's order:
 * ``{"do": "connect", "spec": {...}, "clients": N, "at_once": K, "seconds": S}``: N clients of the scenario's
   transport (``clients.lab.async_listeners``), K handshakes at a time, all within S seconds (``crowd.py``),
   each started on what it follows once connected; answers how many connected, how long it took, the errors;
-* ``{"do": "counts"}``: the bytes its clients read and wrote so far, and this process's CPU time;
+* ``{"do": "counts"}``: the bytes its clients read and wrote so far, and this process's CPU time (user and
+  system, ``time.process_time``: finer than the 10 ms ticks psutil reads);
 * ``{"do": "wait", "last_id": L, "seconds": S}``: until each running client holds message L, or S seconds;
 * ``{"do": "collect", "after": A}``: what each client received after id A, and why any stopped;
 * ``{"do": "close"}``: every client's closing handshake, then a fresh start for the next scenario.
+
+All but ``close`` take a ``group`` too: two servers measured side by side get a group of clients each, in the
+same processes (``scenario.posts_side_by_side``).
 
 Its clients' tasks run between commands: stdin is read by a thread, the event loop never waits for it.
 """
@@ -23,14 +27,11 @@ import sys
 import time
 import traceback
 
-import psutil
-
 from clients.lab.async_listeners import Counts, EventStream, Poller, WebSocketListener
 from clients.lab.protocol import HTTP_HEADERS
 
 from . import crowd
 
-_SELF = psutil.Process()
 COMMANDS = ("connect", "counts", "wait", "collect", "close")
 WAIT_STEP = 0.02  # seconds between two looks at the clients still waiting for a message
 
@@ -49,53 +50,62 @@ def listeners_for(spec: dict, clients: int, counts: Counts) -> list:
             for _ in range(clients)]
 
 
-class Share:
-    """This process's clients in the scenario under way, and the answer to each command."""
+class Group:
+    """The clients of one server: their bytes, and the ones that connected."""
 
     def __init__(self) -> None:
         self.bytes = Counts()  # what its clients read and wrote
         self.connected: list = []
 
-    async def connect(self, spec: dict, clients: int, at_once: int, seconds: float) -> dict:
-        started = time.monotonic()
-        listeners = listeners_for(spec, clients, self.bytes)
+
+class Share:
+    """This process's clients in the scenario under way, in groups (one per server, when two servers are measured
+    side by side), and the answer to each command. ``group`` names one; the first scenario's is "crowd"."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, Group] = {}
+
+    async def connect(self, spec: dict, clients: int, at_once: int, seconds: float, group: str = "crowd") -> dict:
+        started, clients_of = time.monotonic(), self.groups.setdefault(group, Group())
+        listeners = listeners_for(spec, clients, clients_of.bytes)
         connected, errors = await crowd.connect_all(listeners, at_once, started + seconds)
         for listener in connected:
             listener.start()
-        self.connected += connected
+        clients_of.connected += connected
         return {"connected": len(connected), "seconds": time.monotonic() - started, "failures": len(errors),
                 "errors": sorted(set(errors))[:5]}
 
-    async def counts(self) -> dict:
-        cpu = _SELF.cpu_times()
-        return {"read": self.bytes.read, "written": self.bytes.written, "cpu_seconds": cpu.user + cpu.system}
+    async def counts(self, group: str = "crowd") -> dict:
+        bytes_ = self.groups.get(group, Group()).bytes
+        return {"read": bytes_.read, "written": bytes_.written, "cpu_seconds": time.process_time()}
 
-    async def wait(self, last_id: int, seconds: float) -> dict:
+    async def wait(self, last_id: int, seconds: float, group: str = "crowd") -> dict:
         """Look every ``WAIT_STEP`` s, at the clients still behind only: thousands of looks would cost this
         process the CPU its clients need."""
-        deadline, behind = time.monotonic() + seconds, self.connected
+        deadline, behind = time.monotonic() + seconds, self.groups[group].connected
         while True:
             behind = [listener for listener in behind if listener.last_id < last_id and not listener.task.done()]
             if not behind or time.monotonic() >= deadline:
                 return {"behind": len(behind)}
             await asyncio.sleep(WAIT_STEP)
 
-    async def collect(self, after: int) -> dict:
+    async def collect(self, after: int, group: str = "crowd") -> dict:
         """Each client's deliveries after id ``after`` as (id, seconds from the server's stamp, ``perf_counter``
         on arrival), and what stopped any client early (before ``close``)."""
-        errors = [crowd.describe(listener.error) for listener in self.connected if listener.error]
+        connected = self.groups[group].connected
+        errors = [crowd.describe(listener.error) for listener in connected if listener.error]
         return {"received": [[(arrival.message["id"], round(arrival.delay, 6), round(arrival.at, 6))
                               for arrival in listener.received if arrival.message["id"] > after]
-                             for listener in self.connected],
-                "stopped_early": sum(listener.task.done() for listener in self.connected),
-                "closed_by_server": sum(bool(getattr(listener, "closed_by_server", None))
-                                        for listener in self.connected),
-                "poll_failures": sum(getattr(listener, "failures", 0) for listener in self.connected),
+                             for listener in connected],
+                "stopped_early": sum(listener.task.done() for listener in connected),
+                "closed_by_server": sum(bool(getattr(listener, "closed_by_server", None)) for listener in connected),
+                "poll_failures": sum(getattr(listener, "failures", 0) for listener in connected),
                 "errors": sorted(set(errors))[:5], "error_count": len(errors)}
 
     async def close(self) -> dict:
-        await crowd.close_all(self.connected)
-        self.connected, self.bytes = [], Counts()
+        """Every group's clients: the scenario is over."""
+        await crowd.close_all([listener for clients_of in self.groups.values() for listener in clients_of.connected])
+        self.groups = {}
         return {"closed": True}
 
 

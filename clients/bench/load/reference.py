@@ -133,7 +133,8 @@ async def serve_until_stopped(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clients.bench.load.reference", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m clients.bench.load.reference",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 (default): any free port, printed")
     args = parser.parse_args(argv)

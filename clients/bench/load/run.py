@@ -37,7 +37,8 @@ from clients.bench.results.stats import milliseconds, summarize
 
 from . import limits
 from .processes import HOST, ROOT, START_TIMEOUT, Crowd, LoadError, ReferenceProcess, ServersProcess, processes_for
-from .scenario import bound, posts_bound, run_scenario
+from . import posts as posting
+from .scenario import bound, run_scenario
 
 FULL = {"clients": [10, 100, 1000], "messages": 20, "every": 1.0, "interval": 1.0, "idle": 3.0, "drain": 30.0,
         "posts": 20, "round_trips": 200}
@@ -50,7 +51,7 @@ ROUND_TRIP_WARMUP = 20
 def run_load(settings: dict | None = None, transports=TRANSPORTS, say=print, profiler=None) -> dict:
     """Every transport at every N in ``settings["clients"]`` (defaults: ``FULL``); returns the dict load.json
     holds. ``say`` gets one line per step (pass ``lambda line: None`` for silence); ``profiler``
-    (``profile.Profiler``) records our WebSocket server while the posts fan out at the largest N.
+    (``profile.Profiler``) records our WebSocket server while more posts fan out at the largest N.
     Further settings: ``client_processes`` (how many a scenario uses; default: one per
     ``processes.CLIENTS_PER_PROCESS`` clients), ``server_files`` (the servers' open-file limit) and
     ``servers_root`` (the checkout whose servers to run)."""
@@ -65,30 +66,58 @@ def run_load(settings: dict | None = None, transports=TRANSPORTS, say=print, pro
     if "websocket" in transports and "reference" in transports and settings["round_trips"]:
         results["round_trips"] = reply_round_trips(settings)
         say(f"[{time.monotonic() - started:6.1f} s] {load_report.round_trip_line(results['round_trips'])}")
-    scenarios = [(clients, transport, nodes) for clients in settings["clients"] for transport in transports
-                 for nodes in (settings.get("nodes") or [None] if transport != "reference" else [None])]
     with Crowd(settings.get("client_processes") or processes_for(largest), settings.get("client_processes")) as crowd:
         results["meta"]["open_files"] = crowd.open_files
         problem = crowd.problem(largest)
         if problem:
             raise LoadError(problem)
-        for clients, transport, nodes in scenarios:
-            row = run_scenario(crowd, transport, clients, settings, nodes, profiler if clients == largest else None)
-            results["runs"].append(row)
-            say(f"[{time.monotonic() - started:6.1f} s] {load_report.one_line(row)}")
-            if "failed" in row:
-                try:
-                    crowd.reset()  # now that its server has stopped: its threads would slow the new processes' start
-                except LoadError as error:
-                    results["meta"]["run_stopped"] = f"after {row['label']}, {clients} clients: {error}"
-                    say(f"The run stopped {results['meta']['run_stopped']}")
-                    break
+        for clients in settings["clients"]:
+            try:
+                rows = [run_each(crowd, transport, clients, settings, nodes, started, say) for transport in transports
+                        for nodes in (settings.get("nodes") or [None] if transport != "reference" else [None])]
+                results["runs"] += rows
+                sides = [side for side in posting.SIDES if side in transports]
+                if settings["posts"] and sides and not settings.get("nodes"):
+                    post_each(crowd, clients, settings, sides, rows, profiler if clients == largest else None,
+                              started, say)
+            except LoadError as error:  # the client processes could not be started again after a failure
+                results["meta"]["run_stopped"] = f"at {clients} clients: {error}"
+                say(f"The run stopped {results['meta']['run_stopped']}")
+                break
     results["meta"]["duration_s"] = time.monotonic() - started
     if profiler is not None:
         results["profile"] = profiler.summary
     results["goals"] = load_report.goals(results["runs"], results.get("round_trips"))
     results["scaling"] = load_report.scaling_row(results["runs"], settings["every"])
     return results
+
+
+def run_each(crowd: Crowd, transport: str, clients: int, settings: dict, nodes: int | None, started: float,
+             say) -> dict:
+    """One scenario, said in a line; after a failure, fresh client processes (LoadError if they cannot start)."""
+    row = run_scenario(crowd, transport, clients, settings, nodes)
+    say(f"[{time.monotonic() - started:6.1f} s] {load_report.one_line(row)}")
+    if "failed" in row:
+        crowd.reset()  # now that its server has stopped: its threads would slow the new processes' start
+    return row
+
+
+def post_each(crowd: Crowd, clients: int, settings: dict, sides: list[str], rows: list[dict], profiler,
+              started: float, say) -> None:
+    """The posts to our WebSocket server and the library's side by side (``posts.py``), each server's figures
+    kept with its scenario's row (``posted``); a failure is kept there too (``posts_failed``)."""
+    by_transport = {("reference" if row["server"] == "reference" else row["transport"]): row for row in rows}
+    try:
+        posted = posting.posts_side_by_side(crowd, clients, settings, sides, profiler)
+    except (LoadError, OSError, RuntimeError, ValueError) as error:
+        for side in sides:
+            by_transport[side]["posts_failed"] = str(error).strip()
+        say(f"[{time.monotonic() - started:6.1f} s] posts, {clients} clients: failed ({error})")
+        crowd.reset()
+        return
+    for side, figures in posted.items():
+        by_transport[side]["posted"] = figures
+    say(f"[{time.monotonic() - started:6.1f} s] {load_report.posts_line(posted, clients)}")
 
 
 def reply_round_trips(settings: dict) -> dict:
@@ -103,13 +132,15 @@ def reply_round_trips(settings: dict) -> dict:
 
 
 def run_bound(settings: dict, transports, profiled_posts: int = 0) -> float:
-    """The longest the run may take, in seconds: the round trips and every scenario's ``bound`` (with
-    ``profiled_posts`` more posts on our WebSocket at the largest N, while a profiler records it)."""
-    round_trips = 2 * START_TIMEOUT + 10 if "websocket" in transports and "reference" in transports else 0
-    scenarios = [bound(clients, settings, settings["posts"] if transport in ("websocket", "reference") else 0)
-                 for clients in settings["clients"] for transport in transports
+    """The longest the run may take, in seconds: the round trips, every scenario's ``bound``, and the posts (with
+    ``profiled_posts`` more to our WebSocket at the largest N, while a profiler records it)."""
+    both = "websocket" in transports and "reference" in transports
+    round_trips = 2 * START_TIMEOUT + 10 if both else 0
+    scenarios = [bound(clients, settings) for clients in settings["clients"] for transport in transports
                  for _ in (settings.get("nodes") or [None] if transport != "reference" else [None])]
-    return round_trips + sum(scenarios) + posts_bound(profiled_posts, settings["every"])
+    sides = sum(side in transports for side in posting.SIDES) if settings["posts"] and not settings.get("nodes") else 0
+    posts = [posting.step_bound(clients, settings, sides) for clients in settings["clients"]] if sides else []
+    return round_trips + sum(scenarios) + sum(posts) + posting.bound(profiled_posts, settings["every"])
 
 
 def small_load(clients=(10, 40), transports=("websocket", "long-polling", "short-polling"), messages: int = 3,

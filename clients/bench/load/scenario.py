@@ -5,10 +5,8 @@ Step by step: read what the server costs with no clients; connect one client and
 server starts once, for its first client, is its own, not a connection's); connect the others; let them sit
 idle (what an idle connection costs: memory, threads, CPU and bytes per second); start the server's ticker,
 one event every ``every`` seconds, for ``messages`` events; stop it; wait until every client holds the last
-event (or ``drain`` seconds pass); read the costs again. Then, on a WebSocket (ours or the library's), post
-``posts`` messages as a page does, one at a time (each once every client holds the one before, and at
-least ``every`` s after it): how long from the moment the POST leaves to the median and the last client
-holding the message (with a profiler, a few more posts while it records our server). Then close every client.
+event (or ``drain`` seconds pass); read the costs again; close every client. (Messages posted as a page posts
+them are timed apart, on our WebSocket server and the library's side by side: ``posts.py``.)
 
 Nothing here waits without a bound (``bound`` says how long a scenario may take), and a scenario whose
 server or clients give out returns what it measured and what ran out (``limits.py``) instead of stopping
@@ -30,8 +28,6 @@ from .processes import (HOST, ROOT, SPARE_CONNECTIONS, START_TIMEOUT, Crowd, Loa
 SETTLE_SHARE = 0.5  # the share of the idle time left for the clients' first requests before costs are read
 FIRST_SETTLE = 0.2  # seconds the first client is given before the server's own threads are counted
 LATE_TICKS = 10  # how far behind its schedule (in intervals) the server's ticker may fall before we give up on it
-POST_WAIT = 10.0  # seconds every client may take to hold a posted message and its reply
-POST_TEXT = "Load #{number}: one message for every client"
 ANSWER_MARGIN = 60.0  # seconds a client process may take to answer beyond the time its command allows (a machine
 # crowded with a threaded server's ten thousand threads gives it little time)
 
@@ -48,35 +44,27 @@ def connect_seconds(clients: int) -> float:
     return 20 + clients / 100
 
 
-def bound(clients: int, settings: dict, posts: int) -> float:
+def bound(clients: int, settings: dict) -> float:
     """The longest a scenario may take, in seconds: every step's own bound, added up."""
     return (2 * START_TIMEOUT + connect_seconds(clients) + settings["idle"] + FIRST_SETTLE
             + (settings["messages"] + LATE_TICKS) * settings["every"] + 5 + settings["drain"]
-            + posts_bound(posts, settings["every"]) + close_seconds(clients))
-
-
-def posts_bound(posts: int, every: float) -> float:
-    """The longest ``posts`` messages posted one at a time may take, in seconds."""
-    return posts * (every + POST_WAIT)
+            + close_seconds(clients))
 
 
 def close_seconds(clients: int) -> float:
     return 30 + clients / 100
 
 
-def run_scenario(crowd: Crowd, transport: str, clients: int, settings: dict, nodes: int | None = None,
-                 profiler=None) -> dict:
+def run_scenario(crowd: Crowd, transport: str, clients: int, settings: dict, nodes: int | None = None) -> dict:
     """One transport, ``clients`` clients, on a server process (or a cluster of ``nodes``) started for it and
     stopped afterwards. ``settings``: the run's (``run.FULL``), with ``servers_root`` and ``server_files``
-    for ``ServersProcess`` if given. ``profiler`` (``profile.Profiler``) records our WebSocket server while
-    more posts fan out, after the measured ones. A scenario that fails returns a row with ``failed`` (why)
-    and ``ran_out``; its client processes may be in the middle of a command, so ``crowd.reset()`` them."""
+    for ``ServersProcess`` if given. A scenario that fails returns a row with ``failed`` (why) and
+    ``ran_out``; its client processes may be in the middle of a command, so ``crowd.reset()`` them."""
     name = label(transport, settings["interval"]) + (f" on {nodes} node{'s' * (nodes > 1)}" if nodes else "")
     spec = {"transport": "websocket" if transport == "reference" else transport, "clients": clients,
             "label": name, "host": HOST, "nodes": nodes, "client_id": f"load-{transport}",
             "interval": settings["interval"], "every": settings["every"], "events_asked": settings["messages"],
             "server": "reference" if transport == "reference" else "cluster" if nodes else "ours"}
-    posts = settings.get("posts", 0) if spec["transport"] == "websocket" else 0
     progress = {"connected": 0}  # what a failed scenario had measured when it failed
     with ExitStack() as stack:
         server = None
@@ -85,8 +73,7 @@ def run_scenario(crowd: Crowd, transport: str, clients: int, settings: dict, nod
             stack.callback(probe.close)
             spec["tried"] = crowd_size(clients, spec["transport"], getattr(server, "max_connections", None))
             progress["tried"] = spec["tried"]
-            row = measure(crowd, probe, spec, settings, posts, progress,
-                          profiler if spec["server"] == "ours" else None, server and server.pid)
+            row = measure(crowd, probe, spec, settings, progress, server and server.pid)
         except (LoadError, OSError, RuntimeError, ValueError) as error:  # the server or a client process gave out
             row = {"label": name, "transport": spec["transport"], "server": spec["server"], "clients": clients,
                    "every": settings["every"], **progress, "failed": str(error).strip(),
@@ -130,23 +117,22 @@ def _start(stack: ExitStack, transport: str, clients: int, settings: dict, nodes
             ours.websocket_port if transport == "websocket" else ours.polling_port)
 
 
-def measure(crowd: Crowd, probe, spec: dict, settings: dict, posts: int, progress: dict, profiler,
-            server_pid: int | None) -> dict:
+def measure(crowd: Crowd, probe, spec: dict, settings: dict, progress: dict, server_pid: int | None) -> dict:
     """The scenario's steps (see the module's docstring); returns its figures. ``progress`` holds how many
     clients connected and what the others were told, as soon as that is known."""
     shares = crowd.split(spec["tried"])
 
     def snapshot() -> dict:
-        return {**probe.snapshot(), **_crowd_counts(crowd)}
+        return {**probe.snapshot(), **crowd_counts(crowd)}
 
     snapshots = {"before": snapshot()}
     spec = {**spec, "after": snapshots["before"]["last_id"]}
     overflows = limits.listen_overflows()
     started = time.monotonic()
-    connected = _connect(crowd, spec, [1] + [0] * (len(shares) - 1), started)
+    connected = connect(crowd, spec, [1] + [0] * (len(shares) - 1), started)
     time.sleep(FIRST_SETTLE)
     snapshots["first"] = snapshot()
-    connected = _merge(connected, _connect(crowd, spec, [shares[0] - 1] + shares[1:], started))
+    connected = _merge(connected, connect(crowd, spec, [shares[0] - 1] + shares[1:], started))
     connect_seconds_taken = time.monotonic() - started
     overflows = limits.listen_overflows() - overflows if overflows is not None else None
     progress.update({"connected": connected["connected"], "connect_failures": connected["failures"],
@@ -165,17 +151,6 @@ def measure(crowd: Crowd, probe, spec: dict, settings: dict, posts: int, progres
     last_id = snapshots["stopped"]["last_id"]
     crowd.ask({"do": "wait", "last_id": last_id, "seconds": settings["drain"]}, settings["drain"] + ANSWER_MARGIN)
     snapshots["drained"] = snapshot()
-    posted, profiled = {}, {}
-    if posts and connected["connected"]:
-        posted = post_one_at_a_time(probe, crowd, posts, spec["every"])
-        snapshots["posted"] = snapshot()
-        if profiler is not None:  # more posts, recorded: the profiler's own cost stays out of the figures above
-            profiler.start(server_pid)
-            try:
-                profiled = post_one_at_a_time(probe, crowd, profiler.posts, spec["every"])
-            finally:
-                profiler.stop()
-            snapshots["profiled"] = snapshot()
     collected = crowd.ask({"do": "collect", "after": snapshots["idle"]["last_id"]},
                           ANSWER_MARGIN + spec["clients"] / 1000)
     crowd.ask({"do": "close"}, ANSWER_MARGIN + close_seconds(spec["clients"]))
@@ -190,19 +165,16 @@ def measure(crowd: Crowd, probe, spec: dict, settings: dict, posts: int, progres
            **{key: sum(answer[key] for answer in collected)
               for key in ("stopped_early", "closed_by_server", "poll_failures")},
            "client_errors": sorted({error for answer in collected for error in answer["errors"]})[:5],
-           **_client_cpu(snapshots["idle"], snapshots["drained"]), "pressure": pressure, "snapshots": snapshots}
-    if posted:
-        row["posted"] = posted_figures(received, posted, snapshots["drained"], snapshots["posted"])
-    if profiled:
-        row["profiled"] = posted_figures(received, profiled, snapshots["posted"], snapshots["profiled"])
-        profiler.fold(connected["connected"], len(profiled), row["profiled"], row.get("posted"))
+           **client_cpu(snapshots["idle"], snapshots["drained"]), "pressure": pressure, "snapshots": snapshots}
     return row
 
 
-def _connect(crowd: Crowd, spec: dict, shares: list[int], started: float) -> dict:
+def connect(crowd: Crowd, spec: dict, shares: list[int], started: float, group: str = "crowd") -> dict:
+    """Connect ``shares`` clients (one number per client process in use) of ``spec``'s transport, as one ``group``,
+    within the crowd's time from ``started``: how many connected, how many did not, and a few of their errors."""
     seconds = max(1.0, started + connect_seconds(spec["clients"]) - time.monotonic())
-    answers = crowd.ask({"do": "connect", "spec": spec, "at_once": crowd.connect_at_once(), "seconds": seconds},
-                        seconds + ANSWER_MARGIN, [{"clients": share} for share in shares])
+    answers = crowd.ask({"do": "connect", "spec": spec, "at_once": crowd.connect_at_once(), "seconds": seconds,
+                         "group": group}, seconds + ANSWER_MARGIN, [{"clients": share} for share in shares])
     return {"connected": sum(answer["connected"] for answer in answers),
             "failures": sum(answer["failures"] for answer in answers),
             "errors": sorted({error for answer in answers for error in answer["errors"]})[:5]}
@@ -213,14 +185,15 @@ def _merge(first: dict, rest: dict) -> dict:
             "errors": sorted(set(first["errors"] + rest["errors"]))[:5]}
 
 
-def _crowd_counts(crowd: Crowd) -> dict:
-    answers = crowd.ask({"do": "counts"}, ANSWER_MARGIN)
+def crowd_counts(crowd: Crowd, group: str = "crowd") -> dict:
+    """What the crowd's clients of ``group`` read and wrote so far, and every client process's CPU time."""
+    answers = crowd.ask({"do": "counts", "group": group}, ANSWER_MARGIN)
     return {"client_read": sum(answer["read"] for answer in answers),
             "client_written": sum(answer["written"] for answer in answers),
             "client_cpu": [answer["cpu_seconds"] for answer in answers], "client_t": time.monotonic()}
 
 
-def _client_cpu(start: dict, end: dict) -> dict:
+def client_cpu(start: dict, end: dict) -> dict:
     """The clients' CPU time between two snapshots, all processes, and the busiest one's share of the wall time:
     at 1.0 it had no time to spare, and the latencies are partly its own."""
     spent = [after - before for before, after in zip(start["client_cpu"], end["client_cpu"])]
@@ -237,38 +210,6 @@ def until_posted(probe, last_id: int, every: float) -> None:
     deadline = time.monotonic() + LATE_TICKS * every + 5
     while probe.status()["last_id"] < last_id and time.monotonic() < deadline:
         time.sleep(min(0.02, every / 5))
-
-
-def post_one_at_a_time(probe, crowd: Crowd, posts: int, every: float) -> dict[int, float]:
-    """Post ``posts`` messages, each once every client holds the one before and its reply (or ``POST_WAIT``
-    s passed) and at least ``every`` s after it; returns {message id: ``perf_counter`` as its POST left}."""
-    posted, due = {}, time.monotonic()
-    for number in range(1, posts + 1):
-        time.sleep(max(0.0, due - time.monotonic()))
-        due = time.monotonic() + every
-        sent, message = probe.post(POST_TEXT.format(number=number))
-        posted[message["id"]] = sent
-        crowd.ask({"do": "wait", "last_id": message["id"] + 1, "seconds": POST_WAIT}, POST_WAIT + ANSWER_MARGIN)
-    return posted
-
-
-def posted_figures(received: list[list], posted: dict[int, float], start: dict, end: dict) -> dict:
-    """The fan-out of messages posted between two snapshots: from the moment each POST left, and from the server's
-    stamp, to the median and the last client; every message (the posts and their replies) checked for loss,
-    duplicates and order; what the server and the clients spent per post."""
-    after = start["last_id"]
-    tallied = crowds.tally([[delivery for delivery in client if after < delivery[0] <= end["last_id"]]
-                            for client in received], range(after + 1, end["last_id"] + 1), posted)
-    clients = _client_cpu(start, end)
-    return {"posts": len(posted), "messages": tallied["expected_per_client"], "delivered": tallied["delivered"],
-            **{key: tallied[key] for key in ("lost", "duplicated", "out_of_order", "unexpected")},
-            "from_post_last_client": summarize(tallied["post_last_client"]),
-            "from_post_median_client": summarize(tallied["post_median_client"]),
-            "from_stamp_last_client": summarize(tallied["post_stamp_last_client"]),
-            "from_post_last_client_ms": milliseconds(tallied["post_last_client"]),
-            "server_cpu_ms_per_post": (end["cpu_seconds"] - start["cpu_seconds"]) * 1000 / len(posted),
-            "client_cpu_ms_per_post": clients["client_cpu_seconds"] * 1000 / len(posted),
-            "client_busiest": clients["client_busiest"]}
 
 
 def figures(spec: dict, snapshots: dict, tallied: dict, connected: int) -> dict:

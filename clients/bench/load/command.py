@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=_positive(float), metavar="SECONDS",
                         help="short polling interval (default 1)")
     parser.add_argument("--posts", type=_count, metavar="K",
-                        help="messages posted one at a time on each WebSocket scenario, timed from the POST to the "
-                             "last client (default 20; 0: none)")
+                        help="messages posted one at a time to our WebSocket server and the library's in turn, "
+                             "each timed from the POST to the last client (default 20; 0: none)")
     parser.add_argument("--round-trips", type=_count, metavar="K",
                         help="reply round trips on our /ws beside the library's echo (default 200; 0: none)")
     parser.add_argument("--client-processes", type=_positive(int), metavar="K",
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers-from", type=_checkout, metavar="DIR",
                         help="run the servers of another checkout of this project (its python -m servers)")
     parser.add_argument("--profile", action="store_true",
-                        help="record our WebSocket server with py-spy while the posts fan out at the largest "
-                             "number of clients, and say which steps cost what per client (needs py-spy)")
+                        help="record our WebSocket server with py-spy while more posts fan out at the largest "
+                             "number of clients, and say which lines of its code cost what per client (needs py-spy)")
     parser.add_argument("--nodes", type=_counts("nodes", MAX_NODES), metavar="N,N,...",
                         help="run our transports against a cluster of N nodes (Redis and nginx in front), once per "
                              "N: 1,2 compares one node with two (needs Debian's redis-server and nginx)")

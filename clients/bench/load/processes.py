@@ -31,7 +31,7 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 30  # seconds a process may take to say it is listening (a loaded 2-core machine is slow)
 CLIENTS_PER_PROCESS = 500  # clients per asyncio process: each reads every frame of a fan-out one after the other
 MOST_PROCESSES = 2 * (os.cpu_count() or 1)  # client processes at most: beyond the cores they only take turns
-SPARE_CONNECTIONS = 100  # a server's connections beyond the crowd's: the run's own questions and posts
+SPARE_CONNECTIONS = 16  # a server's connections beyond the crowd's: the run's own questions and posts, kept alive
 LOG_TAIL = 200_000  # characters of a child's stderr kept for reading what went wrong
 
 

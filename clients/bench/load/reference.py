@@ -76,9 +76,13 @@ class WebsocketsBroadcast:
         self.interval, self._ticker = interval, asyncio.create_task(self.tick(interval)) if interval else None
 
     async def tick(self, interval: float) -> None:
-        count = 0
+        """Wait, then post, as our ticker does, on a fixed schedule: a broadcast to ten thousand clients takes
+        a good part of a second here, and would otherwise push every later event back by as much."""
+        loop = asyncio.get_running_loop()
+        count, due = 0, loop.time()
         while True:
-            await asyncio.sleep(interval)  # wait, then post: as our ticker does
+            due += interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
             count += 1
             self.post(SERVER, NOTIFICATION.format(count=count))
 

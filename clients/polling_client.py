@@ -3,9 +3,11 @@
     python -m clients.polling_client                      # interactive chat, long polling
     python -m clients.polling_client --interval 1         # short polling, once a second
     python -m clients.polling_client --once "How are you?"
+    python -m clients.polling_client --url https://127.0.0.1:8001 --ca .tls/ca.pem   # python -m servers --tls
 
 There is no way for the server to reach us: every message we see, we asked for.
-Compare with ``websocket_client.py``, which has the same functions in the same order.
+Compare with ``websocket_client.py`` and ``sse_client.py``: the same functions in the same order (what the
+three share is in ``terminal.py``), so ``diff`` shows only the transport.
 """
 
 import argparse
@@ -15,10 +17,14 @@ import time
 
 import requests
 
+from clients import tls
 from clients.backoff import Backoff
+from clients.terminal import missed, new_board, new_session, send_typed_lines, show
 
-LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
 URL = "http://127.0.0.1:8001"  # the polling server, as python -m servers starts it
+LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
+# seconds an answer may take beyond that wait: then the poll has failed, the server or the link to it gone silent
+ANSWER_TIMEOUT = 10
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,15 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     parser.add_argument("--interval", type=_seconds, metavar="SECONDS",
                         help="short polling every SECONDS (default: long polling)")
+    tls.add_argument(parser)
     args = parser.parse_args(argv)
-    session = requests.Session()  # one keep-alive connection for all requests
+    session = new_session(args.ca)  # one keep-alive connection for all requests
     try:
         if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
             print(ask(session, args.url, args.name, args.once))
             return 0
         return chat(session, args.url, args.name, args.interval)
     except (requests.RequestException, RuntimeError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {tls.describe(error)}", file=sys.stderr)
         return 1
 
 
@@ -45,7 +52,7 @@ def ask(session: requests.Session, url: str, name: str, text: str, timeout: floa
     sent = send(session, url, name, text)
     after, deadline = sent["id"], time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for message in poll(session, url, after, wait=1):
+        for message in read(session, url, after, wait=1)["messages"]:
             if message["reply_to"] == sent["id"]:
                 return message["text"]
             after = message["id"]
@@ -53,50 +60,46 @@ def ask(session: requests.Session, url: str, name: str, text: str, timeout: floa
 
 
 def send(session: requests.Session, url: str, name: str, text: str) -> dict:
+    """POST /api/messages: returns the message as the server stored it (the Server-Sent Events client sends so too)."""
     response = session.post(f"{url}/api/messages", json={"text": text, "author": name}, timeout=10)
     if response.status_code != 201:
         raise RuntimeError(f"{response.status_code}: {response.json()['message']}")
     return response.json()["message"]
 
 
-class BoardRestarted(Exception):
-    """The board's newest id is below our cursor: the server restarted with an empty board."""
-
-
-def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list[dict]:
-    """One GET: the messages after id ``after`` (long poll: wait up to ``wait`` seconds for one)."""
-    response = session.get(f"{url}/api/messages", params={"after": after, "wait": wait}, timeout=wait + 10)
+def read(session: requests.Session, url: str, after: int, wait: int = 0, board: str | None = None) -> dict:
+    """One GET: the answer for the messages after id ``after`` of ``board`` (long poll: wait up to ``wait`` seconds
+    for one), ``{"messages": [...], "last_id": L}``, with ``"board"`` when the server's board is not the one named."""
+    response = session.get(f"{url}/api/messages", params={"after": after, "board": board, "wait": wait},
+                           timeout=wait + ANSWER_TIMEOUT)  # requests leaves out a None parameter
     response.raise_for_status()
-    if response.json()["last_id"] < after:
-        raise BoardRestarted()
-    return response.json()["messages"]
-
-
-def show(message: dict) -> None:
-    print(f"{message['author']}: {message['text']}")
+    return response.json()
 
 
 def follow(session: requests.Session, url: str, interval: float | None, stop: threading.Event, after: int = 0,
-           on_message=show) -> None:
+           on_message=show, board: str | None = None) -> None:
     """Show every message, asking the server again and again. When it cannot be reached, try again after a
-    growing, random wait (see backoff.py), from the last id shown: nothing is lost, nothing shown twice."""
+    growing, random wait (see backoff.py), from the last id shown: nothing is lost, nothing shown twice.
+
+    Every request names the board the cursor belongs to (``board``: "" for none yet; None names none, and the
+    cursor is then taken as it is, even by a server that restarted empty). An answer that names another board
+    comes from a server whose board is not ours (it restarted with a new one): its messages start from that
+    board's first, and our cursor is now on it."""
     backoff = Backoff()
     while not stop.is_set():
         try:
-            messages = poll(session, url, after, wait=0 if interval else LONG_POLL_WAIT)
+            answer = read(session, url, after, wait=0 if interval else LONG_POLL_WAIT, board=board)
             backoff.reset()
-        except BoardRestarted:
-            print("[the server restarted with an empty board: reading it from the start]", file=sys.stderr)
-            after = 0
-            continue
         except requests.RequestException as error:
             delay = backoff.next_delay()
             print(f"[poll failed: {error}; trying again in {delay:.1f} s]", file=sys.stderr)
             stop.wait(delay)
             continue
-        if messages and messages[0]["id"] > after + 1:  # ids are contiguous: the board no longer keeps these
-            print(f"[{messages[0]['id'] - after - 1} older messages are no longer kept]", file=sys.stderr)
-        for message in messages:
+        if "board" in answer:  # not the board we named: it restarted, and this answer starts from its first
+            board, after = new_board(board, answer["board"])
+        if "missed" in answer:
+            missed(answer["missed"])
+        for message in answer["messages"]:
             on_message(message)
             after = message["id"]
         if interval:
@@ -107,21 +110,14 @@ def chat(session: requests.Session, url: str, name: str, interval: float | None)
     stop = threading.Event()
     print(f"Connected to {url} by {'short polling every %gs' % interval if interval else 'long polling'}. "
           "Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints anything
-    # the follower gets its own session: requests.Session is not shared between threads
-    threading.Thread(target=follow, args=(requests.Session(), url, interval, stop), daemon=True).start()
-    send_typed_lines(session, url, name)
+    # the follower gets its own session (requests.Session is not shared between threads), trusting the same CA
+    follower = new_session()
+    follower.verify = session.verify
+    threading.Thread(target=follow, args=(follower, url, interval, stop), kwargs={"board": ""},
+                     daemon=True).start()  # from the first message, no board known yet
+    send_typed_lines(lambda text: send(session, url, name, text))
     stop.set()
     return 0
-
-
-def send_typed_lines(session: requests.Session, url: str, name: str) -> None:
-    """Every line typed, until Ctrl-D or Ctrl-C, as a POST (the Server-Sent Events client sends the same way)."""
-    try:
-        for line in sys.stdin:
-            if line.strip():
-                send(session, url, name, line.rstrip("\n"))
-    except KeyboardInterrupt:
-        pass
 
 
 def _seconds(value: str) -> float:

@@ -10,7 +10,10 @@ nothing needs fixing. ``--before-install`` checks only the Python version: ``mak
 install`` asks it first, so a Python too old is told what to install before anything
 is downloaded.
 
-It uses only Python's standard library (and ``clients/wire.py`` and ``servers/origins.py``,
+A teacher who serves https:// (``python -m servers --tls``) gives students the CA file too:
+``--ca FILE`` checks the servers against it, as a browser that trusts it would.
+
+It uses only Python's standard library (and ``clients/wire.py``, ``clients/tls.py`` and ``servers/origins.py``,
 themselves standard library only), so it runs before anything is installed, and it checks the Python
 version before importing anything that an old Python could not read.
 """
@@ -44,6 +47,8 @@ NEWER_PYTHON = {  # what to install, by sys.platform, when this Python is too ol
 def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clients.setup_check", description=__doc__.splitlines()[0])
     parser.add_argument("--url", metavar="URL", help="the teacher's polling server, e.g. http://192.168.1.20:8001")
+    parser.add_argument("--ca", metavar="FILE", help="the teacher's CA file, for an https:// URL (python -m servers "
+                                                     "--tls prints it)")
     parser.add_argument("--ports", type=int, nargs="+", default=list(PORTS), metavar="PORT",
                         help="ports your own demo needs free (default: 8001 8002)")
     parser.add_argument("--before-install", action="store_true",
@@ -54,7 +59,7 @@ def main(argv: list | None = None) -> int:
         results += [check_venv(), check_packages()] + [check_port(port) for port in args.ports]
     if args.url and not args.before_install:
         if sys.version_info[:2] >= OLDEST:
-            results += check_teacher(args.url)
+            results += check_teacher(args.url, args.ca)
         else:
             results.append((False, "the teacher's servers", "not checked: fix Python first"))
     for ok, what, detail in results:
@@ -136,29 +141,30 @@ def check_port(port: int) -> tuple:
     return True, f"port {port}", "free"
 
 
-def check_teacher(url: str) -> list:
-    """The polling server at ``url`` answers /api/status, names its twin, and the twin completes a handshake."""
-    from clients import wire  # only now: it needs a Python recent enough to read it
+def check_teacher(url: str, ca: str | None = None) -> list:
+    """The polling server at ``url`` answers /api/status, names its twin, and the twin completes a handshake;
+    over https://, each with its certificate verified (against ``ca``, the teacher's CA file)."""
+    from clients import tls as trust, wire  # only now: they need a Python recent enough to read them
 
     parts = urlsplit(url)
     try:
-        port = parts.port or 80
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     except ValueError:
         port = None
-    if parts.scheme != "http" or not parts.hostname or port is None:
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
         return [(False, "the teacher's URL", f"{url!r} is not an address like http://192.168.1.20:8001 "
-                 "(http://, the teacher's IP address, a colon and the port)")]
-    host = parts.hostname
-    status, problem = get_status(wire, host, port)
+                 "(http:// or https://, the teacher's IP address, a colon and the port)")]
+    host, tls = parts.hostname, trust.context(ca) if parts.scheme == "https" else None
+    status, problem = get_status(wire, host, port, tls)
     if problem:
         return [(False, f"the teacher's polling server ({host}:{port})", problem)]
-    results = [(True, f"the teacher's polling server ({host}:{port})", "answers")]
+    results = [(True, f"the teacher's polling server ({host}:{port})", "answers" + (", over TLS" if tls else ""))]
     twin = status.get("twin_port")
-    _, problem = get_status(wire, host, twin)
+    _, problem = get_status(wire, host, twin, tls)
     if problem:
         return results + [(False, f"the teacher's WebSocket server ({host}:{twin})", problem)]
     try:
-        sock, rfile, _, _ = wire.open_websocket(host, twin, "/ws")
+        sock, rfile, _, _ = wire.open_websocket(host, twin, "/ws", tls=tls)
         wire.close(sock, rfile)
     except wire.HandshakeError as refused:
         return results + [(False, f"a WebSocket to {host}:{twin}", (
@@ -167,16 +173,17 @@ def check_teacher(url: str) -> list:
     except (OSError, ValueError) as error:
         return results + [(False, f"a WebSocket to {host}:{twin}", explain(error, host, twin))]
     results.append((True, f"the teacher's WebSocket server ({host}:{twin})", "answers, and a WebSocket opens"))
-    return results + check_browsers_way(wire, host, port, twin)
+    return results + check_browsers_way(wire, host, port, twin, tls)
 
 
-def check_browsers_way(wire, host: str, port: int, twin: int) -> list:
+def check_browsers_way(wire, host: str, port: int, twin: int, tls=None) -> list:
     """Both servers through the proxy this system names for ``host``, as a browser would reach them: an HTTP
-    request in absolute form, and a WebSocket through a CONNECT tunnel. A browser goes straight to a loopback
-    address, and to one the system's bypass list names: then the checks above were already the browser's way."""
+    request in absolute form, and a WebSocket through a CONNECT tunnel (over https://, both through tunnels, and
+    TLS inside them). A browser goes straight to a loopback address, and to one the system's bypass list names:
+    then the checks above were already the browser's way."""
     from servers.origins import is_loopback  # standard library only, like wire
 
-    proxy = getproxies().get("http")
+    proxy = getproxies().get("https" if tls else "http") or getproxies().get("http")
     if not proxy or is_loopback(host) or proxy_bypass(host):
         return [(True, "the way your browser goes", "straight to the teacher (no proxy for this address), as above")]
     where = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
@@ -184,32 +191,60 @@ def check_browsers_way(wire, host: str, port: int, twin: int) -> list:
     fix = (f"your browser goes through the proxy {where.hostname}:{where.port or 80}, which {{}}. Ask for "
            f"{host} to be added to its bypass list (no proxy for), or turn the proxy off for the class")
     try:
-        with socket.create_connection(via, timeout=TIMEOUT) as sock, sock.makefile("rb") as rfile:
-            _, response = wire.http_exchange(sock, rfile, "GET", f"http://{host}:{port}/api/status", f"{host}:{port}")
+        if tls:
+            with tunnel(wire, via, host, port, tls) as sock, sock.makefile("rb") as rfile:
+                _, response = wire.http_exchange(sock, rfile, "GET", "/api/status", f"{host}:{port}")
+        else:
+            with socket.create_connection(via, timeout=TIMEOUT) as sock, sock.makefile("rb") as rfile:
+                _, response = wire.http_exchange(sock, rfile, "GET", f"http://{host}:{port}/api/status",
+                                                 f"{host}:{port}")
     except (OSError, ValueError, IndexError) as error:
         return [(False, shown, fix.format(f"cannot be reached ({type(error).__name__}: {error})"))]
     if response.status != 200 or b"twin_port" not in response.body:
         return [(False, shown, fix.format(f"answers HTTP {response.status} for the teacher's page"))]
     results = [(True, shown, "the teacher's polling server answers, as your browser will reach it")]
     try:
-        with socket.create_connection(via, timeout=TIMEOUT) as sock, sock.makefile("rb") as rfile:
-            _, tunnel = wire.http_exchange(sock, rfile, "CONNECT", f"{host}:{twin}", f"{host}:{twin}")
-            if tunnel.status != 200:
-                return results + [(False, f"a WebSocket {shown}", fix.format(
-                    f"will not carry a WebSocket to port {twin} (HTTP {tunnel.status} to CONNECT): WebSocket mode "
-                    "fails in your browser, the polling modes and Server-Sent Events work") + "; or tell the teacher")]
+        with tunnel(wire, via, host, twin, tls) as sock, sock.makefile("rb") as rfile:
             key = wire.new_key()
             sock.sendall(wire.upgrade_request(f"{host}:{twin}", "/ws", key))
             wire.check_upgrade(wire.read_response(rfile), key)
+    except Refused as refused:
+        return results + [(False, f"a WebSocket {shown}", fix.format(
+            f"will not carry a WebSocket to port {twin} (HTTP {refused.status} to CONNECT): WebSocket mode "
+            "fails in your browser, the polling modes and Server-Sent Events work") + "; or tell the teacher")]
     except (OSError, ValueError, IndexError, wire.HandshakeError) as error:
         return results + [(False, f"a WebSocket {shown}", fix.format(f"broke the WebSocket handshake ({error})"))]
     return results + [(True, f"a WebSocket {shown}", "opens: the proxy tunnels it")]
 
 
-def get_status(wire, host: str, port: int) -> tuple:
+class Refused(OSError):
+    """A proxy refused to open a tunnel (its answer to CONNECT was not 200)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status} to CONNECT")
+        self.status = status
+
+
+def tunnel(wire, via: tuple, host: str, port: int, tls=None) -> socket.socket:
+    """A CONNECT tunnel through the proxy at ``via`` to ``host:port``, with TLS inside it when ``tls`` is given,
+    as a browser opens one for https:// and for a WebSocket. Raises Refused when the proxy will not."""
+    sock = socket.create_connection(via, timeout=TIMEOUT)
+    try:
+        sock.sendall(wire.request_bytes("CONNECT", f"{host}:{port}", f"{host}:{port}"))
+        with sock.makefile("rb") as rfile:  # a proxy sends nothing after its 200 before we speak
+            opened = wire.read_response(rfile)
+        if opened.status != 200:
+            raise Refused(opened.status)
+        return tls.wrap_socket(sock, server_hostname=host) if tls else sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def get_status(wire, host: str, port: int, tls=None) -> tuple:
     """(the JSON of GET /api/status, None), or (None, what to fix)."""
     try:
-        with socket.create_connection((host, port), timeout=TIMEOUT) as sock, sock.makefile("rb") as rfile:
+        with wire.connect(host, port, tls, TIMEOUT) as sock, sock.makefile("rb") as rfile:
             _, response = wire.http_exchange(sock, rfile, "GET", "/api/status", f"{host}:{port}")
     except (OSError, ValueError, IndexError) as error:
         return None, explain(error, host, port)
@@ -221,6 +256,9 @@ def get_status(wire, host: str, port: int) -> tuple:
         return None, (f"a login page answers instead of the teacher's server (HTTP {response.status}): the Wi-Fi "
                       "wants you to sign in first (a captive portal). Open any web page in your browser, sign in, "
                       "then check again")
+    if response.status == 400 and body.get("error") == "https_required":
+        return None, (f"the teacher's servers speak HTTPS: check https://{host}:{port} with --ca and the teacher's "
+                      "CA file")
     if response.status == 403 and body.get("error") == "forbidden_host":
         return None, "the server answers only to its IP address: use the IP the teacher shows, not a name"
     if response.status != 200 or "twin_port" not in body:
@@ -231,6 +269,10 @@ def get_status(wire, host: str, port: int) -> tuple:
 
 def explain(error: BaseException, host: str, port: int) -> str:
     """What a failed connection most likely means, in plain words."""
+    from clients import tls
+
+    if advice := tls.explain(error):
+        return advice
     if isinstance(error, socket.gaierror):
         return f"the name {host!r} is unknown here: type the IP address the teacher shows instead"
     if isinstance(error, ConnectionRefusedError):

@@ -12,7 +12,8 @@ client, in plain Python, with nothing in between us and ``socket``:
 * the closing handshake (section 7).
 
 It is a teaching client, not a library: no extensions, no fragmentation of
-outgoing messages, no TLS. Reading always goes through a buffered file
+outgoing messages. TLS (https://, wss://) is the standard library's, around the
+same bytes: ``connect`` with an ``ssl.SSLContext``. Reading always goes through a buffered file
 (``sock.makefile("rb")``) because a server may send its first frames in the
 same TCP segment as the end of its ``101`` response: a bare ``recv`` would
 swallow them together with the headers.
@@ -22,6 +23,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 from dataclasses import dataclass, field
 
@@ -149,9 +151,22 @@ def check_upgrade(response: Response, key: str) -> None:
         raise HandshakeError("Sec-WebSocket-Accept does not match our key", response)
 
 
-def open_websocket(host: str, port: int, path: str = "/ws", origin: str | None = None):
-    """Connect, handshake, check. Returns (sock, rfile, request bytes, response)."""
-    sock = socket.create_connection((host, port), timeout=10)
+def connect(host: str, port: int, tls: ssl.SSLContext | None = None, timeout: float = 10) -> socket.socket:
+    """A TCP connection to ``host``, inside TLS when ``tls`` is given (its certificate verified for ``host``)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if tls is None:
+        return sock
+    try:
+        return tls.wrap_socket(sock, server_hostname=host)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def open_websocket(host: str, port: int, path: str = "/ws", origin: str | None = None,
+                   tls: ssl.SSLContext | None = None):
+    """Connect (over TLS: wss://), handshake, check. Returns (sock, rfile, request bytes, response)."""
+    sock = connect(host, port, tls)
     rfile = sock.makefile("rb")
     key = new_key()
     sent = upgrade_request(f"{host}:{port}", path, key, origin)

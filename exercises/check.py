@@ -15,10 +15,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .checks import EXERCISES, Fail, in_file, where
+from .checks import EXERCISES, SOLUTIONS, Fail, in_file, where
 
 HERE = Path(__file__).resolve().parent
-SOLUTIONS = HERE / "solutions"
 
 
 def main(argv: list[str] | None = None) -> int:

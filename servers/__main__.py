@@ -8,18 +8,19 @@ processes serve one chat (``python -m servers.cluster`` starts them behind nginx
 
 import argparse
 import os
-import signal
-import socket
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import trust
 from .board import KEEP, BoardUnavailable, MessageBoard
 from .chat import TICKER_RANGE, Chat
-from .classroom import network_urls
+from .classroom import network_addresses, network_urls
 from .meter import Meter
 from .origins import is_loopback
 from .room import Room
 from .serving import MAX_CONNECTIONS, allow_open_files
+from .stop_signals import listen_for_stop_signals
 from .twins import PROXY_TOKEN_VARIABLE, Proxy, Twins
 
 NETWORK_WARNING = ("WARNING: binding {host}: other machines on your network can reach these servers.\n"
@@ -28,6 +29,35 @@ SPARE_FILES = 64  # open files the process needs besides its connections (listen
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    if not is_loopback(args.host):
+        print(NETWORK_WARNING.format(host=args.host), file=sys.stderr)
+    fit_connections_to_open_files(args)
+    board = open_board(args.redis, args.keep)
+    if board is None:
+        return 2
+    certificates = None
+    if args.tls and (certificates := make_certificates(args)) is None:
+        board.close()
+        return 2
+    meter = Meter()
+    chat = Chat(board, meter=meter, room=open_room(args.redis, meter))
+    if args.ticker:
+        chat.start_ticker(args.ticker)
+    twins = start_twins(args, chat, certificates)
+    stop_signals, _ = listen_for_stop_signals()  # before "Press Ctrl-C": a signal sent when it appears counts
+    show_addresses(args, twins, certificates)
+    print("Press Ctrl-C to stop both.", flush=True)
+
+    stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
+    twins.stop()
+    chat.room.close()
+    board.close()
+    print("Stopped.")
+    return 0
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m servers", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--polling-port", type=int, default=8001, help="port of the HTTP polling server (8001)")
@@ -43,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
                         help="also accept browser pages from this origin (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve https:// and wss:// with a certificate made now, signed by the project's own CA "
+                             "(made once; the launcher prints how to trust it)")
+    parser.add_argument("--tls-folder", type=Path, default=trust.FOLDER, metavar="FOLDER",
+                        help="where --tls keeps the CA and the certificate (default: .tls/ in the project, which git "
+                             "ignores)")
     parser.add_argument("--redis", type=_redis_url, metavar="redis://HOST:PORT/DB",
                         help="keep the board in Redis, shared with other server processes (default: in memory)")
     parser.add_argument("--ping-interval", type=_ping_interval, metavar="SECONDS",
@@ -54,44 +90,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-host", default="127.0.0.1", metavar="ADDRESS",
                         help="the address that proxy listens on besides loopback: the class view shows students its "
                              f"URLs (with --proxy-ports; its secret comes in the environment, {PROXY_TOKEN_VARIABLE})")
-    args = parser.parse_args(argv)
+    parser.add_argument("--proxy-tls", action="store_true",
+                        help="that proxy serves https:// and wss:// (the class view shows students https:// URLs)")
+    return parser.parse_args(argv)
 
-    if not is_loopback(args.host):
-        print(NETWORK_WARNING.format(host=args.host), file=sys.stderr)
+
+def fit_connections_to_open_files(args: argparse.Namespace) -> None:
+    """Each connection costs an open file (two, counting the one a thread may open): lower --max-connections to
+    what the system's limit allows, and say so."""
     files = allow_open_files(2 * args.max_connections + SPARE_FILES)
     if files < 2 * args.max_connections + SPARE_FILES:
         args.max_connections = max(1, (files - SPARE_FILES) // 2)
         print(f"Note: this system allows {files} open files, so each server takes at most "
               f"{args.max_connections} connections.", file=sys.stderr)
-    board = open_board(args.redis, args.keep)
-    if board is None:
-        return 2
-    meter = Meter()
-    chat = Chat(board, meter=meter, room=open_room(args.redis, meter))
-    if args.ticker:
-        chat.start_ticker(args.ticker)
-    twins = Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
-                  keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin,
-                  max_connections=args.max_connections, ping_interval=args.ping_interval,
-                  proxy=args.proxy_ports and Proxy(*args.proxy_ports, host=args.proxy_host,
-                                                   token=os.environ.get(PROXY_TOKEN_VARIABLE)))
+
+
+def make_certificates(args: argparse.Namespace):
+    """The CA (made once) and a server certificate for every address this run is reached by; None after saying
+    why there is none (``cryptography`` missing, or a name the CA may not vouch for)."""
+    try:
+        from . import certificates  # only the servers that serve TLS need its library
+        return certificates.make(tls_names(args.host, args.allow_origin), args.tls_folder)
+    except ImportError as error:
+        print(f"error: --tls needs the cryptography package ({error}): make install", file=sys.stderr)
+    except ValueError as error:
+        print(f"error: {error}: reach the servers by an IP address of this network, or a name under .local or "
+              ".lan", file=sys.stderr)
+    return None
+
+
+def tls_names(host: str, allowed_origins: list[str]) -> list[str]:
+    """What the server certificate names: loopback, localhost, the addresses other machines reach ``host`` by,
+    and the hosts of --allow-origin. The CA vouches for private names only (``trust.private``): an address
+    named with --host must be one; of every address (0.0.0.0), the others are left out, and said so."""
+    reached = network_addresses(host)
+    if host in ("0.0.0.0", "::") and (public := [address for address in reached if not trust.private(address)]):
+        print(f"Note: the certificate leaves out {', '.join(public)}: the project's CA vouches for private "
+              "addresses only.", file=sys.stderr)
+        reached = [address for address in reached if trust.private(address)]
+    names = ["127.0.0.1", "::1", "localhost", *reached]
+    return names + [name for origin in allowed_origins if (name := urlsplit(origin).hostname) and name not in names]
+
+
+def start_twins(args: argparse.Namespace, chat: Chat, certificates) -> Twins:
+    proxy = args.proxy_ports and Proxy(*args.proxy_ports, host=args.proxy_host, tls=args.proxy_tls,
+                                       token=os.environ.get(PROXY_TOKEN_VARIABLE))
+    return Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
+                 keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin,
+                 max_connections=args.max_connections, ping_interval=args.ping_interval, proxy=proxy,
+                 tls=certificates and certificates.server_context())
+
+
+def show_addresses(args: argparse.Namespace, twins: Twins, certificates) -> None:
+    """The URLs to open, and under TLS how to trust the CA."""
     polling, websocket = twins.polling, twins.websocket
-    stop_signals, _ = listen_for_stop_signals()  # before "Press Ctrl-C": a signal sent when it appears counts
+    http, ws = ("https", "wss") if certificates else ("http", "ws")
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown  # an IPv6 address in a URL goes in brackets
-    print(f"Open the side-by-side page: http://{shown}:{polling.port}/")
-    print(f"HTTP polling server:  http://{shown}:{polling.port}/pages/polling.html   (API: /api/messages)")
-    print(f"WebSocket server:     http://{shown}:{websocket.port}/   (ws://{shown}:{websocket.port}/ws)")
-    for url in network_urls(args.host, polling.port):
-        print(f"Students open:        {url}   (the class view, on this machine: http://127.0.0.1:{polling.port}/class)")
-    print("Press Ctrl-C to stop both.", flush=True)
-
-    stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
-    twins.stop()
-    chat.room.close()
-    board.close()
-    print("Stopped.")
-    return 0
+    print(f"Open the side-by-side page: {http}://{shown}:{polling.port}/")
+    print(f"HTTP polling server:  {http}://{shown}:{polling.port}/pages/polling.html   (API: /api/messages)")
+    print(f"WebSocket server:     {http}://{shown}:{websocket.port}/   ({ws}://{shown}:{websocket.port}/ws)")
+    for url in network_urls(args.host, polling.port, http):
+        print(f"Students open:        {url}   "
+              f"(the class view, on this machine: {http}://127.0.0.1:{polling.port}/class)")
+    if certificates:
+        print(trust.instructions(certificates.ca))
 
 
 def open_board(redis_url: str | None, keep: int):
@@ -116,24 +179,6 @@ def open_room(redis_url: str | None, meter: Meter) -> Room:
         return Room(meter)
     from .redis_room import RedisRoom
     return RedisRoom(redis_url, meter)
-
-
-def listen_for_stop_signals() -> tuple[socket.socket, socket.socket]:
-    """A socket pair whose first end becomes readable when SIGINT or SIGTERM arrives, however many come
-    and however fast (keep both ends open while waiting).
-
-    Python runs a signal handler on the main thread between two bytecodes, even in the middle of
-    another handler, so a handler that takes a lock (``Event.set`` does) deadlocks when a second
-    signal lands while the first holds it: a terminal closing, or ``make`` passing on the SIGTERM
-    its process group got, sends two at once. So our handlers do nothing at all, and the
-    interpreter's own C-level handler writes each signal's number to this socket pair.
-    """
-    readable, writable = socket.socketpair()
-    writable.setblocking(False)
-    signal.set_wakeup_fd(writable.fileno(), warn_on_full_buffer=False)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-    return readable, writable
 
 
 def _ticker_interval(value: str) -> float:

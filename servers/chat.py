@@ -19,12 +19,14 @@ from .room import Room
 SERVER = "server"
 REPLY = "Client:{text}\nServer:I am fine, thanks!"  # the seed article's answer, exactly
 MAX_TEXT = 1000  # characters in one chat message
+MAX_BODY = 16 * 1024  # bytes in what carries one: a request body on the polling server, a message on /ws
 MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
-PAGE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
+PAGE_SIZE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
 MAX_ID = 2**63 - 1  # the largest cursor we read: ids fit in 64 bits, in memory as in Redis
 NOTIFICATION = "Notification #{count}: the server speaks first"  # what the ticker posts, count from 1
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
+BOARD_ID = re.compile(r"[A-Za-z0-9_-]{0,40}")  # how a client names the board of its cursor ("": none yet)
 TICKER_RANGE = (0.1, 60.0)  # seconds between server-originated events
 TICKER_STOP = 5  # seconds a stopping ticker may take to finish the post it is making (Redis may be slow)
 MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body or frame (a message needs one)
@@ -147,6 +149,14 @@ def read_client(value: str) -> str:
     raise BadInput("invalid_client", "\"client\" must be 1 to 40 letters, digits, '-' or '_'")
 
 
+def read_board(value: str) -> str:
+    """The board a client's cursor belongs to (``?board=``), as the server named it; "" for none yet."""
+    if BOARD_ID.fullmatch(value):
+        return value
+    raise BadInput("invalid_board", "\"board\" must be the identity the server gave its board (up to 40 letters, "
+                   "digits, '-' or '_'), or empty for none yet")
+
+
 def read_ticker(payload: object) -> float | None:
     """``{"interval": seconds}`` starts the ticker, ``{"interval": null}`` stops it."""
     interval = payload.get("interval", False) if isinstance(payload, dict) else False
@@ -181,9 +191,10 @@ class Chat:
         return self.board.post_with_reply(author, text, SERVER, REPLY.format(text=text))
 
     def status(self, clients: list[str]) -> dict:
-        """What the browser pages ask for: the server clock (for time sync), the ticker, byte counts."""
-        return {"time": time.time(), "last_id": self.board.last_id, "ticker": self.ticker_interval,
-                "clients": self.meter.report(clients)}
+        """What the browser pages ask for: the server clock (for time sync), where the board is (its newest id and
+        its identity: a page starts from both), the ticker, byte counts."""
+        return {"time": time.time(), "last_id": self.board.last_id, "board": self.board.identity,
+                "ticker": self.ticker_interval, "clients": self.meter.report(clients)}
 
     def start_ticker(self, interval: float) -> None:
         """Post a server-originated event every ``interval`` seconds (the article's notifications)."""

@@ -64,6 +64,7 @@ def class_report():
             "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
 
 
+@web.control
 def class_mode():
     """GET /api/class/mode: what the student pages should use now."""
     return {"mode": current_app.extensions["chat"].room.mode}
@@ -87,15 +88,21 @@ def join_urls() -> list[str]:
     cluster's nginx, nginx's."""
     proxy = current_app.config["PROXY"]
     if proxy is not None:
-        return network_urls(proxy.host, proxy.polling_port)
-    return network_urls(request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT"))
+        return network_urls(proxy.host, proxy.polling_port, "https" if proxy.tls else "http")
+    return network_urls(request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT"), request.scheme)
 
 
-def network_urls(host: str, port) -> list[str]:
-    """http://ADDRESS:PORT/ for every address other machines can reach a server bound to ``host`` by."""
+def network_addresses(host: str) -> list[str]:
+    """The addresses other machines can reach a server bound to ``host`` by (none for loopback)."""
     if host in ("0.0.0.0", "::"):
         hosts = [address.address for addresses in psutil.net_if_addrs().values() for address in addresses
                  if address.family == socket.AF_INET]
     else:
         hosts = [host]
-    return [f"http://{host}:{port}/" for host in hosts if not is_loopback(host)]
+    return [host for host in hosts if not is_loopback(host)]
+
+
+def network_urls(host: str, port, scheme: str = "http") -> list[str]:
+    """http://ADDRESS:PORT/ (https:// under TLS) for every address other machines can reach a server bound to
+    ``host`` by."""
+    return [f"{scheme}://{address}:{port}/" for address in network_addresses(host)]

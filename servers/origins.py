@@ -8,7 +8,9 @@ WebSocket to a classroom server from a student's browser. Non-browser clients
 
 A page may talk to the server that served it (same origin), to its twin (the
 other transport's server on the same host, which the side-by-side page needs),
-and to any origin listed explicitly.
+and to any origin listed explicitly. An origin is a scheme, a host and a port: the page's scheme must be the
+one the browser reached us by, ``https`` under TLS (``--tls``, or the cluster's nginx, which speaks TLS to the
+browser and plain HTTP to us), ``http`` otherwise.
 
 "Same origin" is judged against the ``Host`` header, which a page controls
 through DNS: an attacker's domain can be made to resolve to 127.0.0.1 (DNS
@@ -19,6 +21,8 @@ an explicitly allowed origin.
 
 import ipaddress
 from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:
@@ -36,16 +40,17 @@ def host_allowed(host: str, allowed: frozenset[str]) -> bool:
         return False
 
 
-def origin_allowed(origin: str | None, host: str, twin_port: int | None, allowed: frozenset[str]) -> bool:
-    """``host`` is the request's Host header: the name the browser used to reach us."""
+def origin_allowed(origin: str | None, host: str, twin_port: int | None, allowed: frozenset[str],
+                   scheme: str = "http") -> bool:
+    """``host`` is the request's Host header: the name the browser used to reach us; ``scheme`` how it did."""
     if origin is None or origin in allowed:
         return True
     try:
         page, us = urlsplit(origin), urlsplit("//" + host)
-        page_port, our_port = page.port or 80, us.port or 80
+        page_port, our_port = page.port or DEFAULT_PORTS[scheme], us.port or DEFAULT_PORTS[scheme]
     except ValueError:
         return False
-    if page.scheme != "http" or page.hostname != us.hostname or page.path:
+    if page.scheme != scheme or page.hostname != us.hostname or page.path:
         return False
     return page_port == our_port or page_port == twin_port
 

@@ -13,6 +13,10 @@ work unchanged on either:
 * ``after(N)`` is ``XRANGE`` from ``N+1``; ``last_id`` reads the counter, so it
   never lags behind Redis;
 * ``keep`` is the stream's ``MAXLEN``: Redis trims the oldest entries itself;
+* the board's identity (see ``board.py``) is a key beside the stream: every node, and
+  a node restarted, share it; a Redis that lost its data lost it too, and the first
+  node to ask then makes a new one (``SET NX``: if two try at once, one wins), so the
+  clients of every node learn that the board is new;
 * waiting: one follower thread per board (per node) blocks in ``XREAD BLOCK``
   and wakes the node's waiters through a condition variable, so a thousand long
   polls wait on one Redis connection, not on a thousand. This is the node's
@@ -32,7 +36,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .board import KEEP, BoardUnavailable, Message
+from .board import KEEP, BoardUnavailable, Message, new_identity
 
 POOL = 16  # Redis connections a node's requests share; a request waits for a free one (up to COMMAND_TIMEOUT)
 CONNECT_TIMEOUT = 2  # seconds to reach Redis
@@ -57,6 +61,11 @@ if count == 2 then
 end
 return first
 """
+# KEYS: the identity. ARGV: a new identity, kept only if the board has none yet. Returns the board's identity.
+IDENTIFY = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
 
 
 class RedisBoard:
@@ -66,11 +75,12 @@ class RedisBoard:
         if keep < 1:
             raise ValueError("a board keeps at least one message")
         self.url, self.keep = url, keep
-        self.stream, self.counter = "board:messages", "board:last_id"
+        self.stream, self.counter, self.identity_key = "board:messages", "board:last_id", "board:identity"
         self._pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL, timeout=COMMAND_TIMEOUT,
                                                            socket_timeout=COMMAND_TIMEOUT, **OPTIONS)
         self._redis = redis.Redis(connection_pool=self._pool)
         self._store = self._redis.register_script(STORE)
+        self._identify = self._redis.register_script(IDENTIFY)
         self._changed = threading.Condition()  # the follower's news, for this node's waiters
         self._newest = -1  # the newest id the follower knows of (-1: it has not looked yet)
         self._outages = 0  # times the follower lost Redis: a waiter that sees this change gives up
@@ -95,6 +105,12 @@ class RedisBoard:
         return Message(first, author, text, now), Message(first + 1, reply_author, reply_text, now, first)
 
     # --- reading ---------------------------------------------------------------------------------
+
+    @property
+    def identity(self) -> str:
+        """The board's identity, read from Redis each time (one round trip): it changes only when Redis lost
+        its data, and a node must not keep an identity the board no longer has."""
+        return self._call(self._identify, keys=[self.identity_key], args=[new_identity()])
 
     @property
     def last_id(self) -> int:

@@ -10,10 +10,10 @@ the overhead a student measures, so here it is an explicit switch:
 
 This handler also knows that after a successful WebSocket upgrade (the view
 sets ``environ[UPGRADED]``) the connection no longer speaks HTTP: the WebSocket
-library has already written its own ``101 Switching Protocols``, so nothing
-more may be written here (Werkzeug's server writes an ``HTTP/1.1 200 OK``
-there, which browsers read as a corrupt frame). The other half of that fix, closing TCP after the closing handshake,
-lives in ``websocket_server.py``.
+connection (``websocket_connection.py``) has already written its own ``101 Switching
+Protocols``, so nothing more may be written here (Werkzeug's server writes an ``HTTP/1.1 200 OK``
+there, which browsers read as a corrupt frame). The other half of that fix, closing TCP after the
+closing handshake, lives in ``websocket_connection.py`` too.
 
 Each request is read whole, head and body, before the app sees it (``http_request.py`` says how, and
 which framing it refuses): within REQUEST_TIMEOUT of its first byte, or it is answered ``408``. Until
@@ -27,6 +27,7 @@ browser pages can show exact bytes on the wire per client (see ``meter.py``).
 
 import io
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -40,17 +41,20 @@ from .http_request import Refusal
 
 IDLE_TIMEOUT = 60  # seconds a keep-alive connection may wait for its next request
 REQUEST_TIMEOUT = 10  # seconds a request has, from its first byte, to arrive whole (head and body)
-MAX_CONNECTIONS = 2000  # per server: each costs a thread (two for a WebSocket); see Server
+MAX_CONNECTIONS = 2000  # per server: each costs a thread, a WebSocket's too; see Server
 REFUSING_AT_ONCE = 32  # connections being told 503 at one time; past that, new ones are closed at once
 REFUSAL_TIMEOUT = 2  # seconds a refused connection has to send its request and hear the 503
 LINGER_BYTES = 1024 * 1024  # what the server reads and drops, at most, after refusing a request (see _linger)
 UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
+BUFFERED_INPUT = "serving.buffered_input"  # environ key: the reader HTTP is parsed with, for a WebSocket to let go of
 JSON = [("Content-Type", "application/json")]
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BUSY = "this server is serving as many connections as it may: try again"
 
 
 class RequestHandler(WSGIRequestHandler):
+    wbufsize = -1  # a response's head and body leave in one write (one TCP segment, one TLS record), not two
+
     def handle_one_request(self) -> None:
         """Wait for a request (a keep-alive connection may idle), read it whole within the request timeout,
         then serve it.
@@ -65,6 +69,8 @@ class RequestHandler(WSGIRequestHandler):
         self.request_version = "HTTP/1.1"  # the version of any error the server answers on its own
         self.close_connection = True
         connection.settimeout(REFUSAL_TIMEOUT if connection.refused else self.server.idle_timeout)
+        if connection.handshake_due and not self._secure():
+            return
         try:
             if not self.rfile.peek(1):  # the client closed the connection (or it was evicted)
                 return
@@ -99,10 +105,35 @@ class RequestHandler(WSGIRequestHandler):
             self.close_connection = not head.keep_alive
             if head.expects_continue and head.length != 0:
                 self.wfile.write(CONTINUE)
+                self.wfile.flush()
             return http_request.read_body(self.rfile, head)
         except TimeoutError:
             message = f"a request must arrive whole within {self.server.request_timeout} s of its first byte"
             raise Refusal(408, "request_timeout", message) from None
+
+    def _secure(self) -> bool:
+        """Over TLS, the handshake first, once per connection, within the request timeout (until it is done the
+        connection counts as waiting, and may be cut to make room). A client that speaks plain HTTP to a TLS
+        port is told, in plain HTTP, which URL to use; one that refuses our certificate or fails the handshake
+        is logged (a browser that does not trust the CA says so here) and let go."""
+        connection = self.connection
+        connection.deadline = time.monotonic() + self.server.request_timeout
+        try:
+            connection.handshake()
+        except tls.PlainHTTP:
+            host, port = connection.getsockname()[:2]
+            host = f"[{host}]" if ":" in host else host
+            self._refuse(Refusal(400, "https_required", f"this server speaks HTTPS: use https://{host}:{port}/ "
+                                                        "(and wss:// for its WebSockets)"))
+            return False
+        except ssl.SSLError as error:
+            if not self.server.quiet:
+                self.log("info", "TLS handshake with %s failed: %s", self.address_string(), tls.explain(error))
+            return False
+        except (OSError, ValueError):  # silent past the deadline, evicted, or gone
+            return False
+        connection.deadline = None
+        return True
 
     def serve(self, body: bytes) -> None:
         """Hand the request, whole, to the app, and write its answer."""
@@ -110,6 +141,7 @@ class RequestHandler(WSGIRequestHandler):
         environ.pop("wsgi.input_terminated", None)  # the body was chunked: it is decoded now, and its length known
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        environ[BUFFERED_INPUT] = self.rfile
         status, headers, content = self._call_app(environ)
         if environ.get(UPGRADED):  # the WebSocket library wrote its own 101; the socket is its own now
             self.close_connection = True
@@ -208,6 +240,14 @@ class RequestHandler(WSGIRequestHandler):
             self.close_connection = True
             return "500 Internal Server Error", [("Content-Type", "text/plain")], b"internal error\n"
 
+    def finish(self) -> None:
+        """The connection is done: what is left of an answer is written, unless the client has gone (then the
+        rest of it is dropped: there is nobody to write to)."""
+        try:
+            super().finish()
+        except OSError:
+            self.rfile.close()
+
     def log_request(self, code="-", size="-") -> None:
         if not self.server.quiet:
             super().log_request(code, size)
@@ -235,6 +275,7 @@ class CountingSocket(socket.socket):
         self._account = None
         self._held = [0, 0]  # sent, received
         self._accounts = weakref.WeakSet()  # every account this connection billed: a forgotten one drops out
+        self.handshake_due = False  # a TLS connection's is True until its handshake is done (tls.TLSSocket)
         # What the server's admission control (see Server) knows of this connection:
         self.waiting_since: float | None = time.monotonic()  # waiting for a request, or receiving it, since;
         # None while its request is served
@@ -306,16 +347,19 @@ class Server(ThreadedWSGIServer):
 
     def __init__(self, host: str, port: int, app, keep_alive: bool = True, quiet: bool = False,
                  max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT,
-                 request_timeout: float = REQUEST_TIMEOUT) -> None:
-        self.keep_alive, self.quiet = keep_alive, quiet
+                 request_timeout: float = REQUEST_TIMEOUT, tls: ssl.SSLContext | None = None) -> None:
+        self.keep_alive, self.quiet, self.tls = keep_alive, quiet, tls
         self.max_connections, self.idle_timeout, self.request_timeout = max_connections, idle_timeout, request_timeout
         self.connections: set[CountingSocket] = set()  # open, with a thread each (refused ones included)
         self._admission = threading.Lock()
         super().__init__(host, port, app, handler=RequestHandler)
+        self.ssl_context = tls  # Werkzeug's name for it: requests are https:// (wsgi.url_scheme), but see get_request
 
     def get_request(self) -> tuple[CountingSocket, tuple]:
+        """The next connection, counting its bytes; under TLS, encrypting over them (``tls.py``: the meter counts
+        the records on the wire), its handshake left to the connection's own thread (``RequestHandler._secure``)."""
         connection, address = self.socket.accept()
-        return CountingSocket(connection), address
+        return (CountingSocket(connection) if self.tls is None else tls.TLSSocket(connection, self.tls)), address
 
     def process_request(self, connection: CountingSocket, client_address) -> None:
         """Admit the new connection, making room if need be, then serve it on a thread of its own."""
@@ -392,10 +436,10 @@ class RunningServer:
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, keep_alive: bool = True, quiet: bool = True,
-                 **limits):
-        self.server = Server(host, port, app, keep_alive=keep_alive, quiet=quiet, **limits)
+                 tls: ssl.SSLContext | None = None, **limits):
+        self.server = Server(host, port, app, keep_alive=keep_alive, quiet=quiet, tls=tls, **limits)
         self.host, self.port = host, self.server.port
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
         # serve_forever notices stop() once per poll interval: 0.05 s instead of 0.5 keeps stopping quick
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name=f"server:{self.port}",
                                         daemon=True)
@@ -412,3 +456,6 @@ class RunningServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+from . import tls  # noqa: E402 (last: tls.TLSSocket builds on CountingSocket, above)

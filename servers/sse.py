@@ -9,7 +9,10 @@ stored on the board is written to it as an event whose id is the message's id::
 
 A browser's ``EventSource`` reconnects by itself when the stream ends and sends the last
 id it received as the ``Last-Event-ID`` header, so the server resumes right after it:
-nothing lost, nothing twice (``?after=N`` does the same for a first connection). A comment
+nothing lost, nothing twice (``?after=N`` does the same for a first connection). The URL,
+which EventSource cannot change, names the board those ids belong to (``&board=B``): a
+server whose board is another one (it restarted) says so first and starts from its first
+message, and the page opens a stream naming the new board. A comment
 line every 15 s keeps proxies from closing an idle stream and tells the server whether the
 client is still there. Messages still reach the server by ``POST /api/messages``: SSE pushes
 one way only. It lives on the polling server because it is plain HTTP; ``polling_server.py``
@@ -21,7 +24,7 @@ import json
 from flask import Flask, Response, current_app, g, request
 
 from . import web
-from .board import Message
+from .board import Message, other_board
 from .broadcast import Broadcaster, Mailbox, catch_up
 from .chat import BadInput, read_after
 
@@ -43,27 +46,33 @@ def event(message: Message) -> bytes:
 
 
 def notice(name: str, data: dict) -> bytes:
-    """An event of its own type (``restarted``, ``missed``): EventSource hands it to listeners of that name."""
+    """An event of its own type (``board``, ``restarted``, ``missed``): EventSource hands it to listeners of that
+    name."""
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+@web.receives("sse")
 def stream_events():
-    """GET /api/events[?after=N]: the board's messages after the cursor, then every new one, as events."""
+    """GET /api/events[?after=N][&board=B]: the board's messages after the cursor, then every new one, as events."""
     board = current_app.extensions["chat"].board
     broadcaster = current_app.extensions["sse"]
     heartbeat = current_app.config["SSE_HEARTBEAT"]
     newest = board.last_id
     after = cursor(newest)
-    restarted = after > newest  # a cursor from a board the server no longer has (it restarted empty)
+    named = web.named_board()
+    news = other_board(board, named)  # the cursor is from another board (the server restarted), or none
+    restarted = named is None and after > newest  # a client that names no board, its cursor past the newest id
     account = g.get("account")  # the client this stream is billed to, if any: told what reaches it
 
     def events():
         """Runs after the view has returned, while the server writes each chunk it yields (see serving.py)."""
         mailbox = Mailbox()
         mailbox.account = account
-        start = 0 if restarted else after  # EventSource cannot change its URL: the server starts it again
-        with broadcaster.subscription(mailbox, start) as caught_up_to:
+        start = 0 if news is not None or restarted else after  # EventSource cannot change its URL: the server
+        with broadcaster.subscription(mailbox, start) as caught_up_to:  # starts it again, from the first message
             yield f"retry: {RETRY}\n\n".encode()
+            if news is not None:
+                yield notice("board", {"board": news})
             if restarted:
                 yield notice("restarted", {"last_id": caught_up_to})
             for missing, messages in catch_up(board, start, caught_up_to):

@@ -80,7 +80,7 @@ def session():
 
 
 @EXAMPLES
-@given(params=st.dictionaries(st.sampled_from(["after", "wait", "client"]), any_text))
+@given(params=st.dictionaries(st.sampled_from(["after", "board", "wait", "client"]), any_text))
 def test_any_poll_is_answered_and_changes_nothing(twins, session, params):
     last_id = twins.chat.board.last_id
     assume(not long_poll_that_would_wait(params, last_id))
@@ -150,7 +150,7 @@ def test_any_ticker_switch_is_answered(twins, session, body):
 
 
 @EXAMPLES
-@given(params=st.dictionaries(st.sampled_from(["after", "client"]), any_text))
+@given(params=st.dictionaries(st.sampled_from(["after", "board", "client"]), any_text))
 def test_any_handshake_query_is_answered_before_or_by_the_upgrade(twins, params):
     query = "&".join(f"{name}={requests.utils.quote(value)}" for name, value in params.items())
     try:
@@ -166,7 +166,7 @@ header_text = st.one_of(st.text(st.characters(min_codepoint=32, max_codepoint=12
 
 
 @EXAMPLES
-@given(params=st.dictionaries(st.sampled_from(["after", "client"]), any_text),
+@given(params=st.dictionaries(st.sampled_from(["after", "board", "client"]), any_text),
        last_event_id=st.one_of(st.none(), header_text))
 def test_any_event_stream_request_is_answered_and_changes_nothing(twins, params, last_event_id):
     """GET /api/events: an error before the stream, or the stream's head; never a 500, and the board stays."""

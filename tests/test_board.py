@@ -10,7 +10,8 @@ import time
 import pytest
 import redis
 
-from servers.board import KEEP, Message, MessageBoard, missed
+from servers.board import KEEP, Message, MessageBoard, missed, other_board
+from servers.chat import BOARD_ID
 from servers.cluster.processes import RedisServer
 from servers.redis_board import RedisBoard
 
@@ -185,3 +186,19 @@ def test_a_message_and_its_reply_share_one_wake_up(new_board):
     waiter.join(5)
     assert (message.id, reply.id, reply.reply_to) == (1, 2, 1)
     assert got == [[1, 2]]  # woken once, both there
+
+
+def test_a_board_has_one_identity_and_tells_a_client_naming_another(new_board):
+    board = new_board()
+    identity = board.identity
+    assert BOARD_ID.fullmatch(identity) and len(identity) == 8 and board.identity == identity
+    board.post("ana", "an identity does not change with what is posted")
+    assert board.identity == identity
+    assert other_board(board, None) is None  # a client that names no board: its cursor is taken as it is
+    assert other_board(board, identity) is None  # this board: read on
+    assert other_board(board, "") == other_board(board, "Xy3_kQ9a") == identity  # none yet, or another: this one
+
+
+def test_a_new_board_in_memory_is_another_board():
+    """What a restarted ``python -m servers`` has: a board of its own, whatever the one before it was."""
+    assert len({MessageBoard().identity for _ in range(100)}) == 100

@@ -229,7 +229,7 @@ def test_restart_keeping_the_board_loses_nothing(site, open_page):
     expect(said(page, "websocket", "before the restart")).to_have_count(1)
     site.restart()
     page.wait_for_function("sideBySide.pusher.lost >= 1")  # it noticed (the words on screen change fast: the
-    # first retry may come after a jittered wait of almost nothing, and say "server unreachable" instead)
+    # first retry may come after a jittered wait of almost nothing, and fail before the server is back)
     expect(page.locator("#websocket .state")).to_contain_text("connected;", timeout=10_000)
     site.chat.send("student", "after the restart")
     last = site.chat.board.last_id
@@ -241,52 +241,102 @@ def test_restart_keeping_the_board_loses_nothing(site, open_page):
     expect(page.locator(".messages li.notice")).to_have_count(0)  # same board: nothing to start again
 
 
-@pytest.mark.parametrize("mode", ["short", "long"])
-def test_restart_with_an_empty_board_starts_again(site, open_page, mode):
-    """``python -m servers`` restarted: a new, empty board whose ids start at 1 again, below both columns' cursors.
+RESTARTED = "the server restarted with an empty board: starting again from its first message"
+NEW_BOARDS = pytest.mark.parametrize("waiting", [0, 3],
+                                     ids=["new-board-below-the-cursor", "new-board-past-the-cursor"])
 
-    A long poll held when the server stops fails; the page then asks once without waiting, and the answer's
-    last_id tells.
-    """
+
+def new_board(waiting: int) -> Chat:
+    """The board of a restarted ``python -m servers``: new and empty, then ``waiting`` messages (and their replies)
+    said before anyone reconnects. With ``Site.restart``'s own message (and reply), 3 of them make ids 1-8: past
+    the pages' cursor, 6, so that the newest id no longer says anything and only the board's identity tells."""
+    chat = Chat()
+    for n in range(waiting):
+        chat.send("student", f"while you were away #{n}")
+    return chat
+
+
+def ids_shown(page, selector: str) -> list[int]:
+    return page.locator(selector).evaluate_all("items => items.map(item => Number(item.dataset.id))")
+
+
+@NEW_BOARDS
+@pytest.mark.parametrize("mode", ["short", "long", "sse"])
+def test_restart_with_an_empty_board_starts_again(site, open_page, mode, waiting):
+    """``python -m servers`` restarted: a new board whose ids start at 1 again, below both columns' cursors or past
+    them by the time they come back. Every request names the board its cursor belongs to; the new server names its
+    own and sends from its first message. With the left column on Server-Sent Events, the browser's EventSource
+    comes back by itself, with Last-Event-ID 6 and the old board in its URL."""
     page = open_page(site.polling.url + "/")
     columns_ready(page)
-    page.fill("#interval", "0")  # poll every 100 ms
-    page.dispatch_event("#interval", "input")
-    page.check(f"input[value={mode}]")
-    for text in ("one", "two", "three"):  # ids 1-6 with the replies: well past what the new board will hold
+    if mode == "sse":
+        page.select_option("#left", "sse")
+        page.wait_for_function("sideBySide.streamer.opened === 1")
+    else:
+        page.fill("#interval", "0")  # poll every 100 ms
+        page.dispatch_event("#interval", "input")
+        page.check(f"input[value={mode}]")
+    for text in ("one", "two", "three"):  # ids 1-6 with the replies
         site.chat.send("student", text)
     page.wait_for_function("sideBySide.polling.lastId === 6 && sideBySide.websocket.lastId === 6")
-    site.restart(Chat())  # the new board: 1 and 2, "said while the servers were down" and its reply
+    site.restart(new_board(waiting))  # ids 1 to 2 * waiting + 2 on the new board before anyone comes back
     for kind in ("polling", "websocket"):
-        expect(page.locator(f"#{kind} .messages li.notice")).to_have_text(
-            "the server restarted with an empty board: starting again from its first message", timeout=10_000)
-    expect(page.locator("#websocket .state")).to_contain_text("connected;", timeout=10_000)
+        expect(page.locator(f"#{kind} .messages li.notice")).to_have_text(RESTARTED, timeout=10_000)
+    columns_ready(page)
     site.chat.send("student", "after the restart")
+    last = site.chat.board.last_id
     for kind in ("polling", "websocket"):
-        page.wait_for_function(f"sideBySide.{kind}.lastId === 4")
+        page.wait_for_function(f"sideBySide.{kind}.lastId === {last}")
         for text in ("said while the servers were down", "after the restart"):
             expect(said(page, kind, text)).to_have_count(1)
-        expect(page.locator(f"#{kind} .messages li[data-id]")).to_have_count(6 + 4)  # nothing twice
-    assert [column["shown"] for column in figures(page)] == [10, 10]
+        assert ids_shown(page, f"#{kind} .messages li[data-id]") == [*range(last, 0, -1), 6, 5, 4, 3, 2, 1]
+    assert [column["shown"] for column in figures(page)] == [6 + last] * 2  # nothing twice, nothing lost
     assert [column["missing"] for column in figures(page)] == [0, 0]
 
 
-def test_chat_pages_start_again_after_a_restart_with_an_empty_board(site, open_page):
-    pages = [open_page(site.polling.url + "/pages/polling.html"), open_page(site.websocket.url + "/")]
+@NEW_BOARDS
+def test_chat_pages_start_again_after_a_restart_with_an_empty_board(site, open_page, waiting):
+    """The three chat pages, one per transport; sse.html's EventSource reconnects by itself (Last-Event-ID 6)."""
+    pages = [open_page(site.polling.url + "/pages/polling.html"), open_page(site.websocket.url + "/"),
+             open_page(site.polling.url + "/pages/sse.html")]
     for page in pages:
         expect(page.locator("#state")).not_to_have_text("starting")
     for text in ("one", "two", "three"):  # ids 1-6 with the replies
         site.chat.send("student", text)
     for page in pages:
         expect(page.locator("#messages li")).to_have_count(6)
-    site.restart(Chat())
+    site.restart(new_board(waiting))
     site.chat.send("student", "after the restart")
+    last = site.chat.board.last_id
     for page in pages:
-        expect(page.locator("#messages li.notice")).to_have_text(
-            "the server restarted with an empty board: starting again from its first message", timeout=10_000)
+        expect(page.locator("#messages li.notice")).to_have_text(RESTARTED, timeout=10_000)
         for text in ("said while the servers were down", "after the restart"):
             expect(page.locator("#messages li", has_text=re.compile(f"^student: {text}$"))).to_have_count(1)
-        expect(page.locator("#messages li[data-id]")).to_have_count(6 + 4)
+        expect(page.locator("#messages li[data-id]")).to_have_count(6 + last)
+        assert ids_shown(page, "#messages li[data-id]") == [1, 2, 3, 4, 5, 6, *range(1, last + 1)]
+    counts = pages[2].evaluate("window.ssePage")  # the browser came back by itself, naming the old board in its URL;
+    assert counts["lost"] >= 1 and counts["created"] == 2  # told of the new one, the page opened one stream naming it
+
+
+@NEW_BOARDS
+@pytest.mark.parametrize("mode", ["long", "websocket", "sse"])
+def test_a_student_page_starts_again_after_a_restart_with_an_empty_board(site, open_page, mode, waiting):
+    """A student's page, on the transport the teacher chose (the restarted server forgets it: the test chooses it
+    again at once, and the page goes on from its last message whichever transport it is on meanwhile)."""
+    page = open_page(site.polling.url + "/pages/student.html?name=Ada")
+    requests.post(f"{site.polling.url}/api/class/mode", json={"mode": mode}, timeout=5).raise_for_status()
+    page.wait_for_function(f"studentPage.mode === '{mode}'")
+    for text in ("one", "two", "three"):  # ids 1-6 with the replies
+        site.chat.send("student", text)
+    page.wait_for_function("studentPage.lastId === 6")
+    site.restart(new_board(waiting))
+    requests.post(f"{site.polling.url}/api/class/mode", json={"mode": mode}, timeout=5).raise_for_status()
+    expect(page.locator("#messages li.notice")).to_have_text(RESTARTED, timeout=10_000)
+    site.chat.send("student", "after the restart")
+    last = site.chat.board.last_id
+    page.wait_for_function(f"studentPage.lastId === {last}")
+    expect(page.locator("#messages li[data-id]")).to_have_count(6 + last)
+    assert ids_shown(page, "#messages li[data-id]") == [*range(last, 0, -1), 6, 5, 4, 3, 2, 1]  # newest on top
 
 
 def test_byte_counts_are_exact(site):

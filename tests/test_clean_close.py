@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from servers import websocket_connection, websocket_server
 from servers.serving import RunningServer
 
-PROMPT = 0.5  # seconds: a clean close is quick, far under websocket_server.CLOSE_TIMEOUT
+PROMPT = 0.5  # seconds: a clean close is quick, far under websocket_connection.CLOSE_TIMEOUT
 
 
 class PlainWerkzeug:
@@ -112,3 +112,21 @@ def test_a_peer_that_closes_tcp_without_a_close_frame(server, raw_websocket):
     again = raw_websocket(server.port, "/echo")
     again.send_close()
     assert again.read_close() == 1000 and again.read_to_eof() == b""
+
+
+def test_a_client_trickling_bytes_after_a_clean_close_does_not_keep_its_connection(server, raw_websocket,
+                                                                                  monkeypatch):
+    """After the Close frames the server sends its FIN and reads until the client's, for CLOSE_TIMEOUT
+    seconds in all: a byte every 0.1 s, never a FIN, does not keep the connection open."""
+    monkeypatch.setattr(websocket_connection, "CLOSE_TIMEOUT", 0.5)
+    ws = raw_websocket(server.port, "/echo")
+    ws.send_close(1000)
+    assert ws.read_close() == 1000 and ws.read_to_eof() == b""  # the server's FIN: it has closed its side
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 5:
+            ws.sock.send(b"x")
+            time.sleep(0.1)
+    except OSError:  # the server closed the connection: its reset
+        pass
+    assert time.monotonic() - started < 0.5 + 0.5

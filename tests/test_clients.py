@@ -1,7 +1,9 @@
 """The terminal clients, run as a user runs them, against a real server in this process."""
 
+import ast
 import base64
 import hashlib
+import itertools
 import os
 import queue
 import re
@@ -14,8 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from clients import polling_client, sse_client, websocket_client
+from clients import polling_client, sse_client, terminal, websocket_client
 from conftest import eventually
+from servers.chat import Chat
 from servers.cluster.processes import free_port
 from servers.twins import Twins
 
@@ -171,39 +174,51 @@ def test_no_server_is_one_line_of_error_not_a_traceback(module, url):
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
 
 
+def follow_from_the_start(transport: str, twins: Twins, stop: threading.Event, shown: list) -> threading.Thread:
+    """A command-line client's follower from the board's first message on, naming no board yet (board ""), as
+    the clients' own chat does; ``shown`` gets the text of every message it shows."""
+    show = {"on_message": lambda message: shown.append(message["text"]), "board": ""}
+    if transport == "WebSocket":
+        url = f"{twins.ws_url}/ws"
+        return threading.Thread(target=websocket_client.follow, args=(websocket_client.connect(url, 0, ""), url, stop),
+                                kwargs=show)
+    if transport == "Server-Sent Events":
+        return threading.Thread(target=sse_client.follow, args=(twins.polling.url, stop), kwargs=show)
+    return threading.Thread(target=polling_client.follow, args=(requests.Session(), twins.polling.url, None, stop),
+                            kwargs=show)
+
+
 @pytest.mark.parametrize("transport", ["long polling", "WebSocket", "Server-Sent Events"])
-def test_a_follower_starts_again_when_the_server_restarts_with_an_empty_board(transport):
-    """A restarted demo has a new, empty board: a cursor from the old one would wait for ids that never come."""
+@pytest.mark.parametrize("waiting", [0, 4], ids=["new-board-below-the-cursor", "new-board-past-the-cursor"])
+def test_a_follower_starts_again_when_the_server_restarts_with_an_empty_board(transport, waiting):
+    """A restarted demo has a new board whose ids start at 1 again. The follower comes back at id 6 of the old one;
+    the new board holds ``waiting`` messages (and their replies) before it serves anyone: below the cursor, or
+    already past it (ids 1-8), where only the board's identity can tell that "after 6" means nothing there.
+    Either way: every message shown once, in order, nothing lost."""
     first = Twins()
-    first.chat.send("ana", "before")  # ids 1 and 2: the follower's cursor moves to 2
+    for n in range(3):
+        first.chat.send("ana", f"before #{n}")  # ids 1-6: the follower's cursor moves to 6
     polling_port, websocket_port = first.polling.port, first.websocket.port
     shown: list[str] = []
     stop = threading.Event()
-    if transport == "WebSocket":
-        url = f"{first.ws_url}/ws"
-        args = (websocket_client.connect(f"{url}?after=0"), url, stop)
-        follower = threading.Thread(target=websocket_client.follow, args=args,
-                                    kwargs={"on_message": lambda m: shown.append(m["text"])})
-    elif transport == "Server-Sent Events":
-        follower = threading.Thread(target=sse_client.follow, args=(first.polling.url, stop),
-                                    kwargs={"on_message": lambda m: shown.append(m["text"])})
-    else:
-        follower = threading.Thread(target=polling_client.follow, args=(requests.Session(), first.polling.url,
-                                                                        None, stop),
-                                    kwargs={"on_message": lambda m: shown.append(m["text"])})
+    follower = follow_from_the_start(transport, first, stop, shown)
     follower.start()
     second = None
     try:
-        assert eventually(lambda: len(shown) == 2, 15), "timed out"
+        assert eventually(lambda: len(shown) == 6, 15), "timed out"
         first.stop()
-        second = Twins(polling_port=polling_port, websocket_port=websocket_port)  # a new, empty board
+        new_board = Chat()
+        for n in range(waiting):
+            new_board.send("bob", f"while you were away #{n}")
+        second = Twins(new_board, polling_port=polling_port, websocket_port=websocket_port)
         second.chat.board.post("ana", "after the restart")
         assert eventually(lambda: "after the restart" in shown, 15), "timed out"
     finally:
         stop.set()
         follower.join(5)
         (second or first).stop()
-    assert shown == ["before", "Client:before\nServer:I am fine, thanks!", "after the restart"]
+    old = [text for n in range(3) for text in (f"before #{n}", f"Client:before #{n}\nServer:I am fine, thanks!")]
+    assert shown == old + [message.text for message in second.chat.board.after(0)]
 
 
 def test_a_websocket_follower_ends_quietly_when_its_socket_is_already_gone(websocket):
@@ -215,3 +230,20 @@ def test_a_websocket_follower_ends_quietly_when_its_socket_is_already_gone(webso
     stop = threading.Event()
     stop.set()
     websocket_client.follow(ws, url, stop)  # returns, raises nothing
+
+
+def test_the_three_clients_are_twins_whose_diff_is_the_transport():
+    """Read side by side, the clients differ in their transport only: the functions two of them have come in the
+    same order, and what is no transport (showing a message, the server's notices, a new board; sending what is
+    typed) has one home, terminal.py, which each client uses rather than a copy of its own."""
+    clients = (polling_client, websocket_client, sse_client)
+    functions = {client: [node.name for node in ast.parse(Path(client.__file__).read_text()).body
+                          if isinstance(node, ast.FunctionDef)] for client in clients}
+    for one, other in itertools.combinations(clients, 2):
+        shared = [name for name in functions[one] if name in functions[other]]
+        assert shared == [name for name in functions[other] if name in functions[one]], (one, other)
+        assert {"main", "ask", "follow", "chat"} <= set(shared)
+    shared_home = {"show", "new_board", "missed", "send_typed_lines"}
+    for client in clients:
+        assert not shared_home & set(functions[client]), client
+        assert client.show is terminal.show and client.new_board is terminal.new_board

@@ -10,9 +10,7 @@ message sizes 16 B, 1 KiB, 8 KiB and 8 KiB sent in 256-byte fragments, plus one 
 
 A case passes when the suite's verdict on what the server did is OK, NON-STRICT (allowed, not preferred) or
 INFORMATIONAL, and its verdict on the closing handshake OK or INFORMATIONAL; every other verdict fails, naming
-the case and quoting the suite. What the server does not do yet is listed in one place, ``KNOWN_FAILURES``:
-those cases must still fail, so the list goes the day they pass (beside it, ``KNOWN_TIMING_FAILURES``: the same
-faults in cases that pass or fail with the timing of the run).
+the case and quoting the suite.
 
 The suite is Python 2.7 code and lives in a virtualenv of its own (``tests/autobahn_suite.py``, run by
 ``make test``). ``make conformance`` runs this file alone and keeps the suite's HTML report, one page per case
@@ -43,17 +41,6 @@ PASSING = {"OK", "NON-STRICT", "INFORMATIONAL"}  # the suite's verdicts on what 
 PASSING_CLOSE = {"OK", "INFORMATIONAL"}  # and on how the connection closed
 AGENT = "websocket_server"  # the name the suite's report gives our server
 SUITE_TIMEOUT = 480  # seconds for the whole run, which takes a minute and a half on a busy 2-core machine
-
-# Cases the server fails today, each with what goes wrong. Strict: each must still fail (once fixed, delete it).
-KNOWN_FAILURES = {
-    "2.10": "ten pings in one burst get four pongs: RFC 6455 section 5.5.3 lets a server skip a ping only when "
-            "it answers a newer one, and the newest is never answered",
-}
-# Failures that come and go with timing: they may fail or pass (delete them with the fix of their strict twin).
-KNOWN_TIMING_FAILURES = {
-    "2.11": "the same ten pings sent a byte at a time: from four to ten pongs, as fast as the server answers",
-}
-
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory) -> "Run":
@@ -114,30 +101,19 @@ def test_the_compression_cases_conform(suite, capsys):
 
 
 def judge(suite: Run, found: dict, which: str, capsys) -> None:
-    """Fail on every case that broke the RFC and is not a known failure, and on every known failure that now
-    passes; print the verdicts that were allowed but not OK, and the known failures."""
+    """Fail on every case that broke the RFC; print the verdicts that were allowed but not OK."""
     assert found, f"the suite ran none of {which}"
     failing = {case for case, verdict in found.items() if not passes(verdict)}
-    known = KNOWN_FAILURES | KNOWN_TIMING_FAILURES
-    unexpected = sorted(failing - known.keys(), key=case_order)
-    fixed = sorted(KNOWN_FAILURES.keys() & found.keys() - failing, key=case_order)
+    unexpected = sorted(failing, key=case_order)
     lines = [f"Autobahn TestSuite against /echo, {which}: {len(found)} cases, {len(failing)} failing "
              f"(the whole run: {suite.took:.0f} s; report: {suite.report / 'index.html'})"]
     for case in sorted(found, key=case_order):
-        if case in failing and case in known:
-            lines.append(f"  known failure {case}: {known[case]}")
-        elif case not in failing and (found[case]["behavior"], found[case]["behaviorClose"]) != ("OK", "OK"):
+        if case not in failing and (found[case]["behavior"], found[case]["behaviorClose"]) != ("OK", "OK"):
             lines.append(f"  allowed: {suite.said(case)}")
     with capsys.disabled():  # worth reading in every run, not only when the test fails
         print("\n" + "\n".join(lines))
-    problems = []
-    if unexpected:
-        problems.append(f"{len(unexpected)} cases broke RFC 6455 (the report: {suite.report / 'index.html'}):\n"
-                        + "\n".join(suite.said(case) for case in unexpected))
-    if fixed:
-        problems.append(f"these known failures pass now: delete them from KNOWN_FAILURES (and the timing failures "
-                        f"they explain from KNOWN_TIMING_FAILURES): {', '.join(fixed)}")
-    assert not problems, "\n".join(problems)
+    assert not unexpected, (f"{len(unexpected)} cases broke RFC 6455 (the report: {suite.report / 'index.html'}):\n"
+                            + "\n".join(suite.said(case) for case in unexpected))
 
 
 def passes(verdict: dict) -> bool:

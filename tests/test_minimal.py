@@ -379,18 +379,33 @@ class SlowPeer:
         self.sock.sendall(wire.upgrade_request(f"127.0.0.1:{port}", "/ws" if kind == "minimal" else "/echo", key))
         self.rfile = self.sock.makefile("rb")
         wire.check_upgrade(wire.read_response(self.rfile), key)
+        self.sender = None
         if kind == "minimal":
             wire.send_frame(self.sock, wire.TEXT, b"x" * MORE_THAN_TCP_HOLDS)
-        else:
-            for _ in range(MORE_THAN_TCP_HOLDS // MIB):
-                wire.send_frame(self.sock, wire.BINARY, b"y" * MIB)
+        else:  # the measured server reads no more while its answer waits: our sending waits too, in a thread
+            self.sender = threading.Thread(target=self._send_echoes, daemon=True)
+            self.sender.start()
         readable, _, _ = select.select([self.sock], [], [], 10)
         assert readable, "the server never started writing"
 
+    def _send_echoes(self) -> None:
+        try:
+            for _ in range(MORE_THAN_TCP_HOLDS // MIB):
+                wire.send_frame(self.sock, wire.BINARY, b"y" * MIB)
+        except OSError:  # the test closed the socket first (it does not wait for the echoes)
+            pass
+
     def close_and_read_everything(self) -> bytes:
         """Send a Close while the server is stuck writing, then read all it sends until it closes TCP."""
-        wire.send_frame(self.sock, wire.CLOSE, wire.close_payload(1000))
+        if self.sender is None:
+            wire.send_frame(self.sock, wire.CLOSE, wire.close_payload(1000))
+        else:  # the Close follows the messages still being sent, while this thread reads
+            threading.Thread(target=self._close_after_sending, daemon=True).start()
         return self.rfile.read()
+
+    def _close_after_sending(self) -> None:
+        self.sender.join()
+        wire.send_frame(self.sock, wire.CLOSE, wire.close_payload(1000))
 
     def close(self) -> None:
         self.rfile.close()

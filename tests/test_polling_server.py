@@ -11,7 +11,7 @@ import requests
 
 from servers import polling_server
 from servers.board import MessageBoard
-from servers.chat import LONGEST_WAIT, MAX_TEXT, Chat
+from servers.chat import LONGEST_WAIT, MAX_TEXT, REPLY, Chat
 from servers.http_request import LARGEST_BODY
 from servers.serving import RunningServer
 
@@ -115,13 +115,52 @@ def test_get_returns_messages_after_the_cursor(api, chat):
 
 
 def test_a_long_history_comes_in_pages(api, chat):
-    for n in range(polling_server.PAGE + 1):
+    for n in range(polling_server.PAGE_SIZE + 1):
         chat.board.post("ana", str(n))
     first = requests.get(api, params={"after": 0}, timeout=5).json()
-    assert len(first["messages"]) == polling_server.PAGE
-    assert first["last_id"] == polling_server.PAGE + 1  # so the client knows there is more
+    assert len(first["messages"]) == polling_server.PAGE_SIZE
+    assert first["last_id"] == polling_server.PAGE_SIZE + 1  # so the client knows there is more
     rest = requests.get(api, params={"after": first["messages"][-1]["id"]}, timeout=5).json()
-    assert [m["id"] for m in rest["messages"]] == [polling_server.PAGE + 1]
+    assert [m["id"] for m in rest["messages"]] == [polling_server.PAGE_SIZE + 1]
+
+
+# --- the board's identity: a cursor names the board it belongs to -----------------------------------------------
+
+def test_a_cursor_naming_this_board_reads_on_and_the_answer_says_nothing_more(api, chat):
+    for n in range(3):
+        chat.send("ana", f"m{n}")
+    answer = requests.get(api, params={"after": 4, "board": chat.board.identity}, timeout=5)
+    assert [m["id"] for m in answer.json()["messages"]] == [5, 6]
+    assert answer.text.endswith(',"last_id":6}')  # byte for byte as for a client that names no board
+
+
+@pytest.mark.parametrize("named", ["", "Xy3_kQ9a"], ids=["none-yet", "a-board-gone"])
+def test_a_cursor_naming_another_board_reads_this_one_from_its_first_message_at_once(api, chat, named):
+    """The server restarted with a new board, whose ids have passed the client's cursor (6) already: "after 6" means
+    nothing on it. The answer names this board and starts from its first message, at once, however long the poll."""
+    for n in range(4):
+        chat.send("ana", f"on the new board #{n}")  # ids 1-8
+    answer = requests.get(api, params={"after": 6, "board": named, "wait": LONGEST_WAIT}, timeout=5)
+    messages = ",".join(message.encoded for message in chat.board.after(0))
+    assert answer.text == f'{{"messages":[{messages}],"last_id":8,"board":"{chat.board.identity}"}}'
+
+
+def test_an_empty_new_board_is_named_at_once_too(api, chat):
+    answer = requests.get(api, params={"after": 6, "board": "Xy3_kQ9a", "wait": LONGEST_WAIT}, timeout=5)
+    assert answer.json() == {"messages": [], "last_id": 0, "board": chat.board.identity}
+
+
+def test_a_long_poll_naming_this_board_waits_as_always(api, chat):
+    chat.send("ana", "already there")
+    waiting = post_when_waiting(chat, "news")
+    answer = requests.get(api, params={"after": 2, "board": chat.board.identity, "wait": 5}, timeout=10).json()
+    waiting.join()
+    assert [m["text"] for m in answer["messages"]] == ["news", REPLY.format(text="news")] and "board" not in answer
+
+
+def test_status_names_the_board(polling, chat):
+    status = requests.get(f"{polling.url}/api/status", timeout=5).json()
+    assert status["board"] == chat.board.identity and status["last_id"] == 0
 
 
 BAD_QUERIES = {
@@ -130,6 +169,8 @@ BAD_QUERIES = {
     "wait=-1": ({"wait": "-1"}, "invalid_wait"), "wait=soon": ({"wait": "soon"}, "invalid_wait"),
     "wait=0.5": ({"wait": "0.5"}, "invalid_wait"),
     "wait=longest+1": ({"wait": str(LONGEST_WAIT + 1)}, "invalid_wait"),
+    "board=a space": ({"board": "a b"}, "invalid_board"), "board=41": ({"board": "x" * 41}, "invalid_board"),
+    "board=é": ({"board": "é"}, "invalid_board"),
 }
 
 

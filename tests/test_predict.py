@@ -49,7 +49,7 @@ def test_every_notebook_gets_a_copy_without_any_answer(notebooks):
 def test_a_new_notebook_is_copied_too(notebooks):
     extra = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
     extra.cells[0].outputs = [nbformat.v4.new_output("stream", text="42\n")]
-    nbformat.write(extra, notebooks / "07-a-new-one.ipynb")
+    nbformat.write(extra, notebooks / "99-a-new-one.ipynb")
     copy = nbformat.read(predict.write_copies(notebooks)[-1], as_version=4)
     assert copy.cells[1].source == "print(6 * 7)" and copy.cells[1].outputs == []
 

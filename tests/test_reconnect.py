@@ -27,11 +27,12 @@ def test_a_class_gets_every_message_exactly_once_in_order_across_a_restart():
     shown = {(kind, n): [] for kind in ("WebSocket", "long polling") for n in range(CLIENTS)}
     followers = []
     for n in range(CLIENTS):
-        ws = websocket_client.connect(f"{twins.ws_url}/ws?after=0")
+        ws = websocket_client.connect(f"{twins.ws_url}/ws", 0, "")  # from the first message, no board known yet
         followers.append(threading.Thread(target=websocket_client.follow, args=(ws, f"{twins.ws_url}/ws", stop),
-                                          kwargs={"on_message": shown["WebSocket", n].append}))
+                                          kwargs={"on_message": shown["WebSocket", n].append, "board": ""}))
         followers.append(threading.Thread(target=polling_client.follow, args=(
-            requests.Session(), twins.polling.url, None, stop), kwargs={"on_message": shown["long polling", n].append}))
+            requests.Session(), twins.polling.url, None, stop),
+            kwargs={"on_message": shown["long polling", n].append, "board": ""}))
     for follower in followers:
         follower.start()
     try:

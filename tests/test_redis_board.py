@@ -8,6 +8,7 @@ from the servers), then everything works again without a restart.
 """
 
 import json
+import shutil
 import threading
 import time
 
@@ -132,6 +133,46 @@ def test_the_stream_holds_the_messages_as_redis_sees_them(redis_server):
         assert admin.get(board.counter) == "10"
     finally:
         board.close()
+
+
+def test_every_node_shares_the_identity_kept_in_redis_until_redis_loses_its_data(redis_server):
+    """The board's identity lives in Redis beside the messages: another node, a node restarted, Redis restarted
+    with its append-only file, all see one board. A Redis that lost its data lost the identity too: the next one
+    made is new, and a client naming the old one is read the new board from its first message."""
+    node, other = RedisBoard(redis_server.url), RedisBoard(redis_server.url)
+    twins = Twins(Chat(other))
+    try:
+        identity = node.identity
+        assert other.identity == identity == RedisBoard(redis_server.url).identity  # a third node, say restarted
+        for n in range(3):
+            node.post_with_reply("ana", f"old #{n}", "server", "re")  # ids 1-6
+        redis_server.stop()
+        redis_server.start()  # same port, same data
+        assert node.identity == identity
+        redis_server.stop()
+        shutil.rmtree(redis_server.folder)
+        redis_server.start()  # same port, nothing kept: ids start from 1 again
+        for n in range(4):
+            node.post_with_reply("bob", f"new #{n}", "server", "re")  # ids 1-8, past a cursor at 6
+        new = other.identity
+        assert new != identity and node.identity == new
+        answer = requests.get(f"{twins.polling.url}/api/messages", params={"after": 6, "board": identity},
+                              timeout=5).json()
+        assert answer["board"] == new and [m["id"] for m in answer["messages"]] == list(range(1, 9))
+    finally:
+        twins.stop()
+        node.close()
+        other.close()
+
+
+def test_nodes_asking_at_once_on_an_empty_redis_agree_on_one_identity(nodes):
+    seen = []
+    threads = [threading.Thread(target=lambda board=board: seen.append(board.identity)) for board in nodes * 10]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(seen) == 20 and len(set(seen)) == 1
 
 
 def test_while_redis_is_down_every_call_says_so_at_once_and_then_works_again(redis_server):

@@ -82,6 +82,26 @@ def test_a_cursor_from_a_board_restarted_empty_starts_again_from_its_first_messa
     assert ids([first]) == [1]
 
 
+@pytest.mark.parametrize("named", ["", "Xy3_kQ9a"], ids=["none-yet", "a-board-gone"])
+def test_a_stream_naming_another_board_gets_this_board_named_then_its_first_message_on(polling, chat, streams, named):
+    """What a browser's EventSource sends when it reconnects by itself to a server restarted with a new board whose
+    ids have passed its Last-Event-ID (6): the URL, with the old board in it, and the header. The stream names this
+    board first and starts from its first message."""
+    for n in range(4):
+        chat.send("ana", f"on the new board #{n}")  # ids 1-8
+    stream = streams(polling.port, f"?after=2&board={named}", {"Last-Event-ID": "6"})
+    expected = (b"retry: 2000\n\n" + f'event: board\ndata: {{"board": "{chat.board.identity}"}}\n\n'.encode()
+                + b"".join(f"id: {m.id}\ndata: {m.encoded}\n\n".encode() for m in chat.board.after(0)))
+    assert stream.rfile.read(len(expected)) == expected
+
+
+def test_a_stream_naming_this_board_resumes_after_last_event_id(polling, chat, streams):
+    for n in range(4):
+        chat.send("ana", f"m{n}")
+    stream = streams(polling.port, f"?after=2&board={chat.board.identity}", {"Last-Event-ID": "6"})
+    assert stream.rfile.read(len(b"retry: 2000\n\nid: 7\n")) == b"retry: 2000\n\nid: 7\n"
+
+
 def test_a_cursor_before_what_the_board_keeps_gets_missed_first(streams):
     chat = Chat(MessageBoard(keep=3))
     for n in range(8):
@@ -106,6 +126,7 @@ def test_an_idle_stream_carries_a_heartbeat(chat, streams):
     ("?after=abc", {}, 400, "invalid_after"),
     ("?after=" + "9" * 5000, {}, 400, "invalid_after"),
     ("", {"Last-Event-ID": "abc"}, 400, "invalid_last_event_id"),
+    ("?after=0&board=a%20b", {}, 400, "invalid_board"),
     ("?client=no spaces", {}, 400, "invalid_client"),
     ("", {"Origin": "http://elsewhere.example"}, 403, "forbidden_origin"),
 ])

@@ -134,6 +134,28 @@ def test_a_reconnecting_client_gets_exactly_what_it_missed(connect, chat):
     assert receive(again)["message"]["text"] == "live again"
 
 
+@pytest.mark.parametrize("named", ["", "Xy3_kQ9a"], ids=["none-yet", "a-board-gone"])
+def test_a_cursor_naming_another_board_gets_this_board_named_then_its_first_message_on(connect, chat, named):
+    """The server restarted with a new board whose ids have passed the client's cursor (6): "after 6" means nothing
+    there. The first frame names this board; the history follows from its first message, then live."""
+    for n in range(4):
+        chat.send("ana", f"on the new board #{n}")  # ids 1-8
+    ws = connect(f"/ws?after=6&board={named}")
+    assert receive(ws) == {"type": "board", "board": chat.board.identity}
+    assert [e["message"]["id"] for e in receive_all(ws, 8)] == list(range(1, 9))
+    assert nothing_more(ws)
+    chat.board.post("bob", "live")
+    assert receive(ws)["message"]["id"] == 9
+
+
+def test_a_cursor_naming_this_board_resumes_with_nothing_more_said(connect, chat):
+    for n in range(2):
+        chat.send("ana", f"m{n}")
+    ws = connect(f"/ws?after=2&board={chat.board.identity}")
+    assert [e["message"]["id"] for e in receive_all(ws, 2)] == [3, 4]
+    assert nothing_more(ws)
+
+
 def test_server_events_are_pushed(connect, chat):
     ws = connect()
     chat.start_ticker(0.02)
@@ -265,6 +287,11 @@ def test_bad_after_gets_400(websocket, after):
     refused(handshake(websocket, f"/ws?after={after}"), 400, "invalid_after")
 
 
+@pytest.mark.parametrize("board", ["a%20b", "x" * 41])
+def test_bad_board_gets_400(websocket, chat, board):
+    refused(handshake(websocket, f"/ws?after=0&board={board}"), 400, "invalid_board")
+
+
 def test_unknown_path_gets_404_json(websocket):
     refused(handshake(websocket, "/nope"), 404, "not_found")
     refused(requests.get(f"{websocket.url}/nope", timeout=5), 404, "not_found")
@@ -307,6 +334,20 @@ def test_echo_byte_for_byte(websocket, raw_websocket):
         assert ws.read_frame() == (opcode, payload)
 
 
+def test_a_frame_sent_with_the_handshake_is_not_lost(websocket):
+    """A client that does not wait for the 101 (RFC 6455 says it should): the HTTP server has read its first
+    frame along with the request, and the connection takes it over."""
+    sock = socket.create_connection(("127.0.0.1", websocket.port), timeout=5)
+    key = wire.new_key()
+    sock.sendall(wire.upgrade_request(f"127.0.0.1:{websocket.port}", "/echo", key)
+                 + wire.build_frame(wire.TEXT, b"impatient", mask=os.urandom(4)))
+    rfile = sock.makefile("rb")
+    wire.check_upgrade(wire.read_response(rfile), key)
+    assert wire.read_frame(rfile).payload == b"impatient"
+    rfile.close()
+    sock.close()
+
+
 def test_echo_refuses_a_message_over_its_limit(websocket, raw_websocket):
     ws = raw_websocket(websocket.port, "/echo")
     ws.send_frame(ws.BINARY, b"x" * (websocket_server.ECHO_MAX + 1))
@@ -332,14 +373,10 @@ def test_a_client_vanishing_mid_push_leaves_no_error_behind(websocket, raw_webso
         ws.close()  # linger 0: the connection is reset, no Close frame, no FIN
         for _ in range(50):  # pushes into the reset connection
             chat.board.post("ana", "x" * 1000)
-    broadcaster = websocket.server.app.extensions["broadcaster"]
-    eventually(lambda: not (websocket.server.connections or readers() or broadcaster.listeners), 5)
-    assert not websocket.server.connections and not readers() and not broadcaster.listeners
+    broadcaster, watchman = (websocket.server.app.extensions[name] for name in ("broadcaster", "watchman"))
+    eventually(lambda: not (websocket.server.connections or broadcaster.listeners or watchman.watching), 5)
+    assert not websocket.server.connections and not broadcaster.listeners and not watchman.watching
     assert errors == []
-
-
-def readers() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == "websocket-reader"]
 
 
 # --- faults: a bug, pings under load, a client that does not read, a short memory -----------------
@@ -426,7 +463,8 @@ def small_buffer_websocket(port: int, path: str) -> tuple[socket.socket, object]
 
 def test_a_client_that_never_reads_delays_no_one_and_resumes_by_id(chat):
     """Its mailbox holds at most `backlog` messages; past that it is closed with 1008 and comes back with
-    ?after=, while a client that reads gets everything at once."""
+    ?after=, while a client that reads gets everything at once. The messages add up to more than the
+    kernel buffers for one connection (4 MiB on Linux), so the mailbox does fill."""
     backlog, count = 50, 2000
     with RunningServer(websocket_server.create_app(chat, backlog=backlog)) as server:
         broadcaster = server.server.app.extensions["broadcaster"]
@@ -437,7 +475,7 @@ def test_a_client_that_never_reads_delays_no_one_and_resumes_by_id(chat):
         reading.start()
         started = time.monotonic()
         for n in range(count):
-            chat.board.post("ana", f"{n:04d} " + "x" * 1000)
+            chat.board.post("ana", f"{n:04d} " + "x" * 4000)
             time.sleep(0.0005)  # about 2,000 messages a second: a reading client keeps up
             assert max(broadcaster.backlogs(), default=0) <= backlog  # memory stays bounded
         reading.join(10)
@@ -531,3 +569,33 @@ def test_every_message_delivered_is_counted_once_whoever_writes_it(chat):
         assert chat.meter.report(["slow"])["slow"]["messages_delivered"] == total
         slow_file.close()
         slow.close()
+
+
+# --- other peers: the websockets library, with permessage-deflate -------------------------------------
+
+def test_the_websockets_library_with_compression_is_echoed_then_refused_past_the_limit(websocket):
+    """A real peer negotiates permessage-deflate (as browsers do): messages near the limit come back whole,
+    its pings get pongs, and one byte over the limit is refused with 1009, counted as it inflates."""
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.sync.client import connect
+
+    with connect(f"{websocket.ws_url}/echo", proxy=None, max_size=2 * websocket_server.ECHO_MAX) as ws:
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+        for message in ("ünïcödé ✓ " * 1000, os.urandom(300_000), "x" * websocket_server.ECHO_MAX):
+            ws.send(message)
+            assert ws.recv(timeout=10) == message
+        assert ws.ping(b"still there?").wait(5)
+        ws.send("x" * (websocket_server.ECHO_MAX + 1))  # 1 MiB of x compresses to about a kilobyte
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 1009
+
+
+def test_the_websockets_library_with_compression_chats_on_ws(websocket, chat):
+    from websockets.sync.client import connect
+
+    with connect(f"{websocket.ws_url}/ws", proxy=None) as ws:
+        ws.send(json.dumps({"type": "send", "text": "compressed?"}))
+        events = [json.loads(ws.recv(timeout=5)) for _ in range(3)]
+    assert sorted(e["type"] for e in events) == ["message", "message", "sent"]
+    assert chat.board.last_id == 2

@@ -90,12 +90,12 @@ def loopback_interface(tshark: str, system: str | None = None) -> str | None:
 
 
 class Capture:
-    """tshark capturing ``tcp port <port>`` on the loopback interface into a temporary pcapng file while
-    the block runs."""
+    """tshark capturing ``tcp port <port>`` (and the ports in ``also``) on the loopback interface into a
+    temporary pcapng file while the block runs."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, also: tuple[int, ...] = ()) -> None:
         self.system = platform.system()
-        self.port, self.tshark = port, find_tshark(self.system)
+        self.port, self.also, self.tshark = port, also, find_tshark(self.system)
         self.file = Path(tempfile.mkdtemp()) / "capture.pcapng"
         self.ok, self.reason, self._process, self.interface = False, None, None, None
 
@@ -109,7 +109,8 @@ class Capture:
                            .rstrip(": "))
             return self
         windows = self.system == "Windows"  # stopped with Ctrl-Break there: it needs its own process group
-        self._process = subprocess.Popen([self.tshark, "-i", self.interface, "-f", f"tcp port {self.port}",
+        ports = " or ".join(f"tcp port {port}" for port in (self.port, *self.also))
+        self._process = subprocess.Popen([self.tshark, "-i", self.interface, "-f", ports,
                                           "-w", str(self.file), "-a", f"duration:{LIMIT}"],
                                          stderr=subprocess.PIPE, text=True,
                                          creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0)

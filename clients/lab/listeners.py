@@ -16,20 +16,27 @@ thread, noting each message with the moment it arrived, until ``until()`` holds,
 passed, ``close()`` ends it or its connection fails (``error``); ``wait_until`` waits for what it noted.
 Not started, its caller reads it step by step (``poll``, ``next_event``, ``next_message``): round trips
 timed without a hand-off between threads.
+
+A server that dies closes its connections, and a started client ends at its next read. A link that goes silent (a
+pulled cable, a machine that froze) closes nothing: a client notices only by a timeout, which only works if
+the server promises to say something every so often. A poll is answered within its ``wait``, so a poller
+gives up ``grace`` s after that; the server pings a WebSocket (``--ping-interval``) and writes a heartbeat
+on an idle event stream (every 15 s), so those two give up after ``silence`` s without a byte: set it above
+that promise. Without it (None, the default) they wait for ever, as a page's WebSocket does: the browser
+neither pings nor shows the server's pings to the page.
 """
 
 import json
 import socket
+import ssl
 import threading
 import time
 
 from clients import wire
-from clients.polling_client import LONG_POLL_WAIT
+from clients.polling_client import ANSWER_TIMEOUT, LONG_POLL_WAIT
 
 from .protocol import (CLOSE_TIMEOUT, HTTP_HEADERS, EventStreamProtocol, PollingProtocol, ServerClosed,
                        WebSocketProtocol)
-
-ANSWER_TIMEOUT = 10.0  # seconds an answer may take beyond what the request asked the server to wait
 
 
 def deadline_in(timeout: float | None) -> float | None:
@@ -42,9 +49,9 @@ class Connection:
     line), so that a read that times out leaves what came in the buffer. Each read waits until its
     ``deadline`` (``time.monotonic()``; None: as long as it takes) and raises TimeoutError after it."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.host = f"{host}:{port}"
-        self.sock = socket.create_connection((host, port), timeout=ANSWER_TIMEOUT)
+        self.sock = wire.connect(host, port, tls, ANSWER_TIMEOUT)  # inside TLS with ``tls`` (wss://)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as requests and websocket-client do
         self.pending = b""
 
@@ -197,9 +204,12 @@ class Poller(Listener, PollingProtocol):
     as ``requests`` does."""
 
     def __init__(self, url: str, interval: float | None = None, until=None, deadline: float | None = None, *,
-                 after: int | None = None, wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
-                 client: str | None = None, until_id: int | None = None) -> None:
-        PollingProtocol.__init__(self, url, interval, after=after, wait=wait, headers=headers, client=client)
+                 after: int | None = None, board: str | None = None, wait: float | None = LONG_POLL_WAIT,
+                 headers: dict = HTTP_HEADERS, client: str | None = None, until_id: int | None = None,
+                 grace: float = ANSWER_TIMEOUT) -> None:
+        PollingProtocol.__init__(self, url, interval, after=after, board=board, wait=wait, headers=headers,
+                                 client=client)
+        self.grace = grace  # seconds an answer may take beyond ``wait`` before the poll fails (TimeoutError)
         if until_id is not None:  # it holds that message: it stops, rather than begin one more long poll
             until = lambda: self.last_id >= until_id  # noqa: E731
         Listener.__init__(self, "poller", until, deadline)
@@ -218,7 +228,7 @@ class Poller(Listener, PollingProtocol):
         if self.connection is None:
             self.connection = Connection(self.host, self.port)
         self.connection.write(self.request())
-        if self.read(self.connection.response(deadline_in((self.wait or 0) + ANSWER_TIMEOUT)), sent):
+        if self.read(self.connection.response(deadline_in((self.wait or 0) + self.grace)), sent):
             self.connection.close()  # the server closes it after this answer
             self.connection = None
 
@@ -237,15 +247,19 @@ class Poller(Listener, PollingProtocol):
 
 class WebSocketListener(Listener, WebSocketProtocol):
     """A WebSocket, opened by the Upgrade handshake (``connect``) and closed by the closing handshake
-    (``close``); ``send`` and ``send_event`` write text frames, ``receive`` and ``next_event`` read them."""
+    (``close``); ``send`` and ``send_event`` write text frames, ``receive`` and ``next_event`` read them.
+    Started, it gives up (TimeoutError) after ``silence`` s without a frame, a ping included (None: never).
+    A wss:// URL is opened inside TLS, with ``tls`` (an ``ssl.SSLContext`` that trusts the server's CA)."""
 
-    def __init__(self, url: str, *, after: int | None = None, origin: str | None = None, client: str | None = None,
-                 until=None) -> None:
-        WebSocketProtocol.__init__(self, url, after=after, origin=origin, client=client)
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, origin: str | None = None,
+                 client: str | None = None, until=None, silence: float | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        WebSocketProtocol.__init__(self, url, after=after, board=board, origin=origin, client=client)
         Listener.__init__(self, "websocket listener", until)
+        self.silence, self.tls = silence, tls
 
     def connect(self) -> "WebSocketListener":
-        self.connection = Connection(self.host, self.port)
+        self.connection = Connection(self.host, self.port, self.tls)
         request = self.handshake()
         self.connection.write(request)
         try:
@@ -280,7 +294,12 @@ class WebSocketListener(Listener, WebSocketProtocol):
         return self.send(json.dumps(event))
 
     def step(self) -> None:
-        self.next_event()
+        """One frame: a ping answered, an event read; each frame, whatever it holds, shows the link is alive."""
+        text, answer = self.read(self.connection.frame(deadline_in(self.silence)))
+        if answer is not None:
+            self.connection.write(answer)
+        if text is not None:
+            self.read_event(text)
 
     def finish(self) -> None:
         if self.closing or self.closed_by_server:  # after its Close the server closes TCP first: wait for its FIN
@@ -314,12 +333,14 @@ class WebSocketListener(Listener, WebSocketProtocol):
 class EventStream(Listener, EventStreamProtocol):
     """One ``GET /api/events``, whose answer never ends: ``connect`` returns once the stream is open (its retry
     hint has come); ``next_message`` reads up to the next message; ``close`` leaves, as a closing
-    EventSource does, by closing the connection. ``headers``: none besides ``Host`` by default."""
+    EventSource does, by closing the connection. ``headers``: none besides ``Host`` by default. Started, it
+    gives up (TimeoutError) after ``silence`` s without a line, a heartbeat included (None: never)."""
 
-    def __init__(self, url: str, *, after: int | None = None, headers: dict | None = None,
-                 client: str | None = None, until=None) -> None:
-        EventStreamProtocol.__init__(self, url, after=after, headers=headers, client=client)
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, headers: dict | None = None,
+                 client: str | None = None, until=None, silence: float | None = None) -> None:
+        EventStreamProtocol.__init__(self, url, after=after, board=board, headers=headers, client=client)
         Listener.__init__(self, "event stream", until)
+        self.silence = silence
 
     def connect(self) -> "EventStream":
         self.connection = Connection(self.host, self.port)
@@ -343,4 +364,4 @@ class EventStream(Listener, EventStreamProtocol):
         return message
 
     def step(self) -> None:
-        self.read_line(self.connection.line())
+        self.read_line(self.connection.line(deadline_in(self.silence)))

@@ -18,6 +18,13 @@ three-way handshake: the kernel completes a ``connect()`` to the relay at once.
 notes when each chunk reached the relay and when the relay passed it on (a
 ``Crossing``): ``sequence.arrows`` draws a sequence diagram from that. A
 recording grows with the traffic: record short exchanges only.
+
+Two ways for the link to fail. ``cut()`` (and ``stop()``) end every connection
+at once, both ways, as a kernel does for a process that died: each side reads
+its end of the stream and knows. ``freeze()`` passes nothing on and closes
+nothing, as a pulled cable or a machine that froze: both sides' writes still
+succeed (into the kernel's buffers), and neither learns anything until a
+timeout of its own says so; ``thaw()`` passes on what was held, in order.
 """
 
 import functools
@@ -97,6 +104,8 @@ class Relay:
         self._sockets: list[socket.socket] = []  # of the connections open now (each leaves on its end)
         self._threads: list[threading.Thread] = []  # pumps, for stop() to join: the ended ones are let go
         self._lock = threading.Lock()
+        self._flowing = threading.Event()  # cleared while frozen: nothing is read, passed on or connected
+        self._flowing.set()
         self._accepting = threading.Thread(target=self._accept, name=f"relay:{self.port}", daemon=True)
         self._accepting.start()
 
@@ -106,6 +115,7 @@ class Relay:
                 client, (_, client_port) = self._listener.accept()
             except OSError:  # the listener was closed: stop()
                 return
+            self._flowing.wait()  # frozen: the kernel completed the client's connect, nothing reaches the server
             try:
                 server = socket.create_connection(self.target)
             except OSError:
@@ -134,12 +144,15 @@ class Relay:
             writer = threading.Thread(target=self._deliver_late, args=(late, source, sink), daemon=True)
             writer.start()
         while True:
+            self._flowing.wait()  # frozen: read nothing more (the sender's writes fill the kernel's buffers)
             try:
                 data = source.recv(65536)
             except OSError:
                 data = b""
             received = time.perf_counter()
             crossing = connection.count(direction, data, received)
+            if late is None:
+                self._flowing.wait()  # frozen meanwhile: the chunk read waits, as one in flight on a dead link
             if late is not None:
                 late.put((received + self.delay, data, crossing))
             elif not _send(sink, data, crossing):
@@ -151,13 +164,13 @@ class Relay:
             writer.join()
         done.wait()
 
-    @staticmethod
-    def _deliver_late(late: queue.Queue, source: socket.socket, sink: socket.socket) -> None:
+    def _deliver_late(self, late: queue.Queue, source: socket.socket, sink: socket.socket) -> None:
         while True:
             due, data, crossing = late.get()
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
+            self._flowing.wait()
             if not _send(sink, data, crossing):
                 _cut(source, sink)
                 return
@@ -202,15 +215,26 @@ class Relay:
         return False
 
     def cut(self) -> None:
-        """Cut every connection open now, as a dropped Wi-Fi would, and go on accepting new ones."""
+        """Cut every connection open now, both ways, as the kernel of a process that died does, and go on
+        accepting new ones."""
         with self._lock:
             sockets = list(self._sockets)
         _cut(*sockets)
 
+    def freeze(self) -> None:
+        """Pass nothing on, either way, and close nothing: a pulled cable, a machine that froze. Connections
+        stay open, new ones are accepted (the kernel answers the handshake) and go no further."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """The link is back: what was held goes on, in order, to whichever side is still there."""
+        self._flowing.set()
+
     def stop(self) -> None:
-        """Close the listener and cut every connection still open."""
+        """Close the listener and cut every connection still open (a frozen relay too)."""
         _cut(self._listener)  # wakes the blocked accept() (closing alone does not, on Linux)
         self._listener.close()
+        self._flowing.set()  # what a freeze holds goes on, into sockets cut below
         self._accepting.join()
         with self._lock:
             sockets, threads = list(self._sockets), list(self._threads)

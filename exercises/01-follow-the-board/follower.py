@@ -1,4 +1,4 @@
-"""Exercise 1: a long-poll follower that survives a server restart (notebooks 01 and 05).
+"""Exercise 1: a long-poll follower that survives a server restart (notebooks 01, 03, 07 and 08).
 The statement is README.md beside this file.
 
 Check your work with:  make check EX=1   (or: python -m exercises.check 1)
@@ -22,7 +22,11 @@ def follow(url: str, deliver, stop) -> None:
             for message in answer["messages"]:
                 deliver(message)
                 after = message["id"]
-            # TODO 1: when the server goes away for a moment (a restart, a Wi-Fi hiccup), the request above
-            #         raises requests.RequestException: wait a little and try again, without losing your place.
-            # TODO 2: a server that restarted has an empty board, and its ids start again from 1. You can tell:
-            #         answer["last_id"] is then below your `after`. Start again from 0.
+            # TODO 1: when the server goes away for a moment (a restart, a connection cut), the request above
+            #         raises requests.RequestException: wait a little (stop.wait(0.5)) and try again, without
+            #         losing your place.
+            # TODO 2: a server that restarted has a new board, and its ids start again from 1: your `after` means
+            #         nothing there, and the ids cannot show it (the new board may already be past your `after`).
+            #         Name the board `after` belongs to in every request ("board": board in the params, "" at
+            #         first). An answer with a "board" field comes from another board: take it as yours, and set
+            #         after = 0 before you deliver its messages (they start from that board's first).

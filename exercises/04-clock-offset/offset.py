@@ -1,4 +1,4 @@
-"""Exercise 4: how far is the server's clock from yours? (notebook 03). The statement is README.md beside this file.
+"""Exercise 4: how far is the server's clock from yours? (notebook 04). The statement is README.md beside this file.
 
 Check your work with:  make check EX=4   (or: python -m exercises.check 4)
 """

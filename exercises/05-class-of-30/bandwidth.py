@@ -1,4 +1,4 @@
-"""Exercise 5: predict the bandwidth of a class of 30, then measure it (notebook 04).
+"""Exercise 5: predict the bandwidth of a class of 30, then measure it (notebook 05).
 The statement is README.md beside this file.
 
 Check your work with:  make check EX=5   (or: python -m exercises.check 5)

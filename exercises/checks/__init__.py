@@ -8,6 +8,7 @@ loopback ports, started and stopped by the checks themselves. An exercise that w
 on the servers themselves (7) has ``FILES`` and ``prepare(folder)`` instead of ``FILE``.
 """
 
+import importlib.util
 import socket
 import threading
 import traceback
@@ -15,6 +16,7 @@ from pathlib import Path
 
 # number: module
 EXERCISES = {1: "follower", 2: "accept_key", 3: "frame", 4: "clock", 5: "bandwidth", 6: "backoff", 7: "feature"}
+SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"  # one folder per exercise, as in exercises/
 
 
 class Fail(Exception):
@@ -67,3 +69,12 @@ def where(error: BaseException, path) -> str:
               if Path(frame.filename).resolve() == Path(path).resolve()]
     place = f" ({Path(path).name}, line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
     return f"{type(error).__name__}: {error}{place}"
+
+
+def solution(folder: str, file: str):
+    """The official solution's module (``solutions/<folder>/<file>``): the right answer, for a check that must
+    compare the student's with it in cases it makes up."""
+    spec = importlib.util.spec_from_file_location(f"solution_{Path(file).stem}", SOLUTIONS / folder / file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -30,6 +30,10 @@ def _diagnose(answer, key: str) -> str:
         return "that is the hash in hex: base64-encode the 20 raw bytes of .digest(), not .hexdigest()"
     if answer == base64.b64encode(hashlib.sha1(key.encode()).digest()).decode():
         return "append the GUID to the key before hashing"
+    if answer == base64.b64encode(hashlib.sha1((wire.GUID + key).encode()).digest()).decode():
+        return "the key comes first, then the GUID: key + GUID, not GUID + key"
+    if answer == base64.b64encode(hashlib.sha1((key + wire.GUID.lower()).encode()).digest()).decode():
+        return "the GUID is written in capitals in RFC 6455 (258EAFA5-...): copy it exactly, letter case too"
     if answer == base64.b64encode(hashlib.sha1(base64.b64decode(key) + wire.GUID.encode()).digest()).decode():
         return "use the key as the client sent it, as text: do not base64-decode it first"
     if len(answer) != 28:

@@ -1,5 +1,12 @@
-"""Exercise 5's checks: frame sizes, then the student's bandwidth model against a small class measured through
-byte-counting relays (5 clients per transport, the server's ticker at 5 messages a second, 3 seconds)."""
+"""Exercise 5's checks: frame sizes, the student's bandwidth model in made-up scenarios with exact answers (the
+official solution's), then against a small class measured through byte-counting relays (5 clients per transport,
+the server's ticker at 5 messages a second, 3 seconds).
+
+Why both: a measurement has noise, so it needs a tolerance, and a model with a mistake can hide inside one in a
+given run (a message body in every short poll is 13 % off here, about 30 % for a class of 30 at one message a
+second). The made-up scenarios have no noise, and each is chosen so that one usual mistake shows plainly; a wrong
+answer is then recognised by its value, and the hint names the mistake.
+"""
 
 import functools
 import threading
@@ -11,17 +18,34 @@ from clients.lab.listeners import Poller, WebSocketListener
 from clients.lab.relay import Relay
 from servers.twins import Twins
 
-from . import Fail, check
+from . import Fail, check, solution
 
 TITLE = "predict the bandwidth of a class of 30, then measure it"
 FOLDER, FILE = "05-class-of-30", "bandwidth.py"
 CLIENTS, RATE, INTERVAL, SECONDS = 5, 5.0, 0.1, 3.0  # the measured class
 CLASS, CLASS_RATE = 30, 1.0  # the class the student predicts
-TOLERANCE = 0.15  # 15 messages and 30 polls per client in the window: one more or less is 3 to 7 %
+# The measured window starts and ends at the same point between two ticks, once the tick before has reached every
+# client (SETTLED after it), so every message in it counts in its bytes and in its rate alike. What still varies is
+# whether a short poll falls just inside or outside each end: one of the 30 per client, 3 %, less over 5 clients
+# (the solution's model comes within 2 % run after run). A model with a usual mistake is further off: a message
+# body in every short poll, 13 %; and the made-up scenarios before these checks catch each mistake exactly.
+TOLERANCE = 0.06
+SETTLED = 0.14  # seconds after a tick by which every client has it: short polls come every 0.1 s, ticks every 0.2
+EXACT = 1e-6  # relative: the made-up scenarios have exact answers
 TRANSPORTS = {"WebSocket": None, "long polling": None, "short polling": INTERVAL}
 GUESSES = {"WebSocket": "WebSocket", "long polling": "long polling", "short polling": "short polling every 0.1 s"}
 EXAMPLE_SIZES = {"push_payload": 100, "request_headers": 90, "response_headers": 130, "empty_body": 30,
                  "message_body": 170}
+# (transport, clients, messages a second, poll interval, sizes), each where some mistake shows plainly
+SCENARIOS = [("short polling", CLASS, CLASS_RATE, 0.1, EXAMPLE_SIZES),  # the class of 30: most polls bring nothing
+             ("short polling", 10, 4.0, 0.25, EXAMPLE_SIZES),  # about one message in every answer
+             ("long polling", CLASS, 2.0, None, EXAMPLE_SIZES),
+             ("WebSocket", CLASS, 1.0, None, {**EXAMPLE_SIZES, "push_payload": 200})]  # past 125: a longer header
+# bits per second that are off by one of these factors: the unit, or a division the wrong way
+UNITS = [(1 / 8, "that is bytes per second: a byte is 8 bits, so multiply the bytes by 8"),
+         (1 / 64, "you divided by 8: a byte is 8 bits, so bits are bytes × 8, not bytes ÷ 8"),
+         (1 / 1000, "that is kilobits per second: return bits per second (the check shows kbit/s itself)"),
+         (1 / 8000, "that is kilobytes per second: return bits per second, bytes × 8")]
 
 
 @check("you wrote your guess first (MY_GUESS_KBPS: a number for each transport)")
@@ -59,10 +83,71 @@ def model_shape(student):
     websocket = student.bits_per_second("WebSocket", 1, 1.0, dict(EXAMPLE_SIZES))
     expected = 8 * (2 + EXAMPLE_SIZES["push_payload"])
     if abs(websocket - expected) > 1e-6:
-        hint = "bytes are 8 bits each" if abs(websocket * 8 - expected) < 1e-6 else (
+        hint = _units(websocket, expected) or (
+            "the server's frames are not masked: frame_bytes(push_payload, masked=False)"
+            if abs(websocket - 8 * (6 + EXAMPLE_SIZES["push_payload"])) < 1e-6 else
             "one client, one message a second: one frame from the server, header plus payload (no mask)")
         raise Fail(f"one WebSocket client at one message a second with a 100-byte payload: {websocket:g} bit/s, "
                    f"expected {expected}", hint)
+
+
+def _units(value, expected: float) -> str | None:
+    """The hint for a value off by a unit, or a division made the wrong way; None if it is not."""
+    if not isinstance(value, (int, float)):
+        return None
+    return next((hint for factor, hint in UNITS if abs(value - factor * expected) <= EXACT * expected), None)
+
+
+@check(f"bits_per_second in {len(SCENARIOS)} made-up scenarios with exact answers: where each usual mistake shows")
+def scenarios(student):
+    reference, shown = solution(FOLDER, FILE), []
+    for transport, clients, rate, interval, sizes in SCENARIOS:
+        right = reference.bits_per_second(transport, clients, rate, dict(sizes), interval)
+        value = student.bits_per_second(transport, clients, rate, dict(sizes), interval)
+        if not isinstance(value, (int, float)) or abs(value - right) > EXACT * right:
+            every = f" polling every {interval:g} s" if interval else ""
+            said = f"{value:,.0f} bit/s" if isinstance(value, (int, float)) else repr(value)
+            raise Fail(f"{transport}: {clients} clients at {rate:g} message{'s' * (rate != 1)} a second{every}, sizes "
+                       f"{', '.join(f'{name} {size}' for name, size in sizes.items())}: your model says {said}, "
+                       f"the right model {right:,.0f} bit/s",
+                       _model_mistake(value, transport, clients, rate, interval, sizes, reference)
+                       or _units(value, right) or _hint(transport))
+        shown.append(f"{transport}, {clients} clients: {right / 1000:,.1f} kbit/s")
+    return "; ".join(shown)
+
+
+def _model_mistake(value, transport: str, clients: int, rate: float, interval: float | None, sizes: dict,
+                   reference) -> str | None:
+    """The hint for a model with a usual mistake, recognised by the value it gives; None for others."""
+    request, response, empty, full = (sizes[name] for name in ("request_headers", "response_headers", "empty_body",
+                                                               "message_body"))
+    payload = sizes["push_payload"]
+    if transport == "short polling":
+        mistakes = [
+            ((request + response + full) / interval, "most short polls come back empty: only the answers that carry "
+             "a message (messages_per_second of them a second) have the bigger body, message_body"),
+            ((request + response + empty) / interval, "the answers that carry a message have a bigger body: add "
+             "messages_per_second × (message_body - empty_body)"),
+            ((request + response + empty) * interval + rate * (full - empty), "a poll every poll_interval seconds "
+             "is 1 / poll_interval polls a second: divide by the interval, do not multiply"),
+            ((response + empty) / interval + rate * (full - empty), "every poll is a request too: count "
+             "request_headers in each")]
+    elif transport == "long polling":
+        mistakes = [
+            (rate * (response + full), "each message costs a whole poll: its request too, not only the response"),
+            (rate * (request + response + empty), "an answer that carries a message has the body message_body, not "
+             "empty_body")]
+    else:
+        mistakes = [
+            (rate * reference.frame_bytes(payload, masked=True), "the server's frames are not masked: "
+             "frame_bytes(push_payload, masked=False)"),
+            (rate * (2 + payload), f"a payload of {payload} bytes takes a longer header than 2 bytes: use "
+             "frame_bytes(push_payload, masked=False)"),
+            (rate * payload, "a frame has a header too: frame_bytes(push_payload, masked=False)")]
+    if not isinstance(value, (int, float)):
+        return None
+    return next((hint for per_client, hint in mistakes
+                 if abs(value - 8 * clients * per_client) <= EXACT * abs(8 * clients * per_client)), None)
 
 
 @functools.cache
@@ -83,11 +168,12 @@ def measure() -> dict:
             poller.start()
         session.post(f"{twins.polling.url}/api/ticker", json={"interval": 1 / RATE}, timeout=5).raise_for_status()
         time.sleep(0.5)  # everyone connected and in step
-        start, first_id = time.monotonic(), _last_id(session, twins.polling.url)
+        start, first_id = _settled_tick(twins.chat.board)
         before = {name: relay.totals() for name, relay in relays.items()}
-        time.sleep(SECONDS)
+        time.sleep(SECONDS - 1 / RATE)
+        end, last_id = _settled_tick(twins.chat.board)
         after_ = {name: relay.totals() for name, relay in relays.items()}
-        seconds, messages = time.monotonic() - start, _last_id(session, twins.polling.url) - first_id
+        seconds, messages = end - start, last_id - first_id
         session.post(f"{twins.polling.url}/api/ticker", json={"interval": None}, timeout=5)
         for ws in sockets:
             ws.close()
@@ -104,19 +190,30 @@ def measure() -> dict:
         for relay in relays.values():
             relay.stop()
         twins.stop()
-    short, long_, ws = splits["short polling"], splits["long polling"], splits["WebSocket"]
-    sizes = {"push_payload": ws["down"]["payloads"] / ws["down"]["data_frames"],
-             "request_headers": short["up"]["http_headers"] / short["up"]["http_messages"],
-             "response_headers": short["down"]["http_headers"] / short["down"]["http_messages"],
-             "empty_body": len(empty) - len(str(1 << 40)) + len(str(first_id + messages)),
-             "message_body": long_["down"]["http_bodies"] / long_["down"]["http_messages"]}
+    long_, ws = splits["long polling"], splits["WebSocket"]
+    shared = {"push_payload": ws["down"]["payloads"] / ws["down"]["data_frames"],
+              "empty_body": len(empty),  # {"messages":[],"last_id":L}, L as in the window
+              "message_body": long_["down"]["http_bodies"] / long_["down"]["http_messages"]}
+    # each model gets the headers of its own polls (a long poll's request says wait=1 too)
+    polls = {name: splits["short polling" if name == "WebSocket" else name] for name in TRANSPORTS}
+    sizes = {name: {"push_payload": shared["push_payload"],
+                    "request_headers": split["up"]["http_headers"] / split["up"]["http_messages"],
+                    "response_headers": split["down"]["http_headers"] / split["down"]["http_messages"],
+                    "empty_body": shared["empty_body"], "message_body": shared["message_body"]}
+             for name, split in polls.items()}
     measured = {name: 8 * (after_[name]["up"] + after_[name]["down"] - before[name]["up"] - before[name]["down"])
                 / seconds for name in TRANSPORTS}
     return {"sizes": sizes, "rate": messages / seconds, "measured": measured}
 
 
-def _last_id(session: requests.Session, url: str) -> int:
-    return session.get(f"{url}/api/status", timeout=5).json()["last_id"]
+def _settled_tick(board) -> tuple[float, int]:
+    """(when, the newest id) just after the ticker's next message has reached every client: the window starts and
+    ends at this same point between two ticks, so each message in it is in both its bytes and its rate."""
+    tick = board.last_id
+    while board.last_id == tick:
+        time.sleep(0.002)
+    time.sleep(SETTLED)
+    return time.monotonic(), board.last_id
 
 
 def _transport_check(transport: str):
@@ -124,10 +221,10 @@ def _transport_check(transport: str):
            timeout=60)
     def matches(student):
         run = measure()
-        predicted = student.bits_per_second(transport, CLIENTS, run["rate"], dict(run["sizes"]),
+        predicted = student.bits_per_second(transport, CLIENTS, run["rate"], dict(run["sizes"][transport]),
                                             TRANSPORTS[transport])
         measured = run["measured"][transport]
-        sizes = ", ".join(f"{name} {value:.0f}" for name, value in run["sizes"].items())
+        sizes = ", ".join(f"{name} {value:.0f}" for name, value in run["sizes"][transport].items())
         if not isinstance(predicted, (int, float)) or abs(predicted - measured) > TOLERANCE * measured:
             raise Fail(f"{transport}: your model says {predicted:,.0f} bit/s, the relays counted {measured:,.0f} "
                        f"({CLIENTS} clients, {run['rate']:.2f} messages a second; bytes measured: {sizes})",
@@ -153,9 +250,9 @@ def _class_table(student, run: dict) -> str:
     """Your guess, your model and the measurement, scaled to a class of 30 at one message a second."""
     lines = [f"A class of {CLASS} at {CLASS_RATE:g} message a second, kbit/s:   your guess   your model",
              *(f"  {GUESSES[name]:<43}{student.MY_GUESS_KBPS[GUESSES[name]]:>10g}"
-               f"{student.bits_per_second(name, CLASS, CLASS_RATE, dict(run['sizes']), interval) / 1000:>13.1f}"
+               f"{student.bits_per_second(name, CLASS, CLASS_RATE, dict(run['sizes'][name]), interval) / 1000:>13.1f}"
                for name, interval in TRANSPORTS.items())]
     return "\n".join(lines)
 
 
-CHECKS = [guessed, frames, model_shape, *(_transport_check(name) for name in TRANSPORTS)]
+CHECKS = [guessed, frames, model_shape, scenarios, *(_transport_check(name) for name in TRANSPORTS)]

@@ -1,6 +1,6 @@
 """Exercise 4's checks: the clock offset from round trips, made-up and against a real server."""
 
-import math
+import statistics
 import time
 
 from clients.lab.relay import Relay
@@ -28,30 +28,88 @@ def one_exchange(student):
         call = f"offset_from{exchange}"
         got = _pair(student.offset_from(*exchange), call)
         if abs(got[0] - offset) > EXACT:
-            sign = " (the sign: server minus you)" if abs(got[0] + offset) < EXACT else ""
-            raise Fail(f"{call} gave the offset {got[0]!r}, expected {offset}{sign}",
-                       "the server's time belongs halfway between sent and received: "
-                       "server_time - (sent + received) / 2")
+            raise Fail(f"{call} gave the offset {got[0]!r}, expected {offset}", _offset_mistake(exchange, got[0]))
         if abs(got[1] - uncertainty) > EXACT:
             raise Fail(f"{call} gave the uncertainty {got[1]!r}, expected {uncertainty}",
-                       "if the server read its clock at the very start or end of the round trip, how far from "
-                       "the middle would it be? Half the round trip")
+                       "seconds, not milliseconds: the clocks count seconds" if _close(got[1], 1000 * uncertainty)
+                       else "if the server read its clock at the very start or end of the round trip, how far from "
+                       "the middle would it be? Half the round trip, not all of it")
     return "(100.0, 150.05, 100.1) -> offset 50.0 s, give or take 0.05 s"
 
 
-@check("best_of: trust the exchange with the shortest round trip")
+def _offset_mistake(exchange: tuple[float, float, float], offset: float) -> str:
+    """A hint for the usual mistakes in one exchange's offset, recognised by the value."""
+    sent, server_time, received = exchange
+    right = server_time - (sent + received) / 2
+    if _close(offset, -right):
+        return "the sign: the offset is the server's time minus yours, server_time - (sent + received) / 2"
+    if _close(offset, 1000 * right):
+        return "seconds, not milliseconds: the clocks count seconds"
+    if _close(offset, server_time - sent) or _close(offset, server_time - received):
+        return ("you compared the server's time with one end of the round trip: it read its clock somewhere in "
+                "between, so assume halfway, server_time - (sent + received) / 2")
+    return "the server's time belongs halfway between sent and received: server_time - (sent + received) / 2"
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(b))
+
+
+# Made-up exchanges (sent, server time, received) in which the right choice, the exchange with the shortest round
+# trip, is told apart from every other statistic a student might take (in one set or another): a single set once
+# let the median pass, because its shortest round trip was also its median offset.
+EXCHANGES = [
+    [(0.0, 5.0, 0.3), (1.0, 6.05, 1.1), (2.0, 7.2, 2.2)],  # round trips 0.3, 0.1, 0.2
+    [(10.0, 12.3, 10.4), (11.0, 13.325, 11.05), (12.0, 14.1, 12.2), (13.0, 15.05, 13.3), (14.0, 16.375, 14.25)],
+    [(20.0, 17.55, 20.3), (21.0, 17.91, 21.02), (22.0, 19.0, 22.6), (23.0, 19.55, 23.1), (24.0, 21.2, 24.2)],
+]
+# What else a best_of might return, each with the hint that names that choice.
+WRONG_CHOICES = {
+    "the median offset": (lambda offsets, trips: statistics.median(offsets),
+                          "you took the median offset: the estimate you trust most is the one with the smallest "
+                          "uncertainty, the shortest round trip, wherever its offset lies among the others"),
+    "the mean offset": (lambda offsets, trips: statistics.fmean(offsets),
+                        "you averaged: a round trip held up on one leg moves its estimate by half the delay, and an "
+                        "average keeps that error; take the exchange whose uncertainty is smallest"),
+    "the smallest offset": (lambda offsets, trips: min(offsets),
+                            "you kept the smallest offset: keep the exchange with the smallest uncertainty instead"),
+    "the largest offset": (lambda offsets, trips: max(offsets),
+                           "you kept the largest offset: keep the exchange with the smallest uncertainty instead"),
+    "the first exchange": (lambda offsets, trips: offsets[0],
+                           "you kept the first exchange: compare them all and keep the shortest round trip"),
+    "the last exchange": (lambda offsets, trips: offsets[-1],
+                          "you kept the last exchange: compare them all and keep the shortest round trip"),
+    "the longest round trip": (lambda offsets, trips: offsets[trips.index(max(trips))],
+                               "you kept the longest round trip, the least certain: keep the shortest (min, not max)"),
+}
+
+
+@check(f"best_of: trust the exchange with the shortest round trip, in {len(EXCHANGES)} made-up sets")
 def best_exchange(student):
-    exchanges = [(0.0, 5.0, 0.3), (1.0, 6.05, 1.1), (2.0, 7.2, 2.2)]  # round trips 0.3, 0.1, 0.2
-    got = _pair(student.best_of(list(exchanges)), "best_of(...)")
-    if math.isclose(got[0], 5.0, abs_tol=EXACT) and math.isclose(got[1], 0.05, abs_tol=EXACT):
-        return "of round trips 0.3, 0.1 and 0.2 s, the 0.1 s one: offset 5.0 s, give or take 0.05 s"
-    offsets = [4.85, 5.0, 5.1]
-    if math.isclose(got[0], sum(offsets) / 3, abs_tol=1e-6):
-        hint = ("you averaged: a round trip held up on one leg moves its estimate by half the delay, and an "
-                "average keeps that error; take the exchange whose uncertainty is smallest")
-    else:
-        hint = "compute offset_from for each exchange and keep the one with the smallest uncertainty"
-    raise Fail(f"for round trips of 0.3, 0.1 and 0.2 s, best_of gave {got}, expected (5.0, 0.05)", hint)
+    answers = []
+    for exchanges in EXCHANGES:
+        offsets = [server - (sent + received) / 2 for sent, server, received in exchanges]
+        trips = [received - sent for sent, _, received in exchanges]
+        shortest = trips.index(min(trips))
+        got = _pair(student.best_of(list(exchanges)), "best_of(...)")
+        answers.append((offsets, trips, got))
+        if not (_close(got[0], offsets[shortest]) and _close(got[1], trips[shortest] / 2)):
+            shown = ", ".join(f"{trip:g}" for trip in trips)
+            raise Fail(f"for round trips of {shown} s, best_of gave ({got[0]:.6g}, {got[1]:.6g}), expected "
+                       f"({offsets[shortest]:g}, {trips[shortest] / 2:g})", _choice(student, answers))
+    return "in each set, the exchange with the shortest round trip (0.1 s, 0.05 s, 0.02 s)"
+
+
+def _choice(student, answers: list) -> str:
+    """Name the statistic the student took, from every set: the one that gives their offset in each."""
+    for exchanges in EXCHANGES[len(answers):]:  # the sets not tried yet tell the choices apart
+        offsets = [server - (sent + received) / 2 for sent, server, received in exchanges]
+        answers.append((offsets, [received - sent for sent, _, received in exchanges],
+                        _pair(student.best_of(list(exchanges)), "best_of(...)")))
+    for choice, hint in WRONG_CHOICES.values():
+        if all(_close(got[0], choice(offsets, trips)) for offsets, trips, got in answers):
+            return hint
+    return "compute offset_from for each exchange and keep the one with the smallest uncertainty"
 
 
 def _within(student, url: str, clock, true_offset: float, what: str) -> tuple[float, float]:

@@ -7,17 +7,20 @@ request, calls the core's ``search`` and writes the answer, in a few lines), and
 calls ``search``; the searching itself is done once, by ``Chat.search`` in ``chat.py``.
 
 Teachers: ``--solution`` applies ``solutions/07-one-feature/search.patch`` (with ``git apply``) to a copy of
-``servers/`` and checks that copy.
+``servers/`` and checks that copy; when ``servers/`` has changes of its own (a student's work on this exercise,
+say), to a copy of the committed ``servers/`` instead. Nothing is ever written into the checkout.
 """
 
 import ast
 import difflib
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 from pathlib import Path
@@ -36,7 +39,12 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 STARTUP = 20  # seconds the servers may take to start
 FOUND = 20  # messages in one search's answer at most
 LONGEST = 8  # lines in each search_messages, docstring aside: a transport only translates
-SAID = ["Paris is sunny", "paris in the spring", "a night in PARIS", "Rome, at last"]
+MAX_SEARCH = 100  # characters in a search: 100 is allowed, 101 is not
+PAGE = 500  # messages in one answer of GET /api/messages: a search looks through every message kept, not a page
+# (author, text) said once per server: "paris" in several cases, an author whose name has it (not a match), and
+# a ß that casefold() finds as "ss" (lower() does not)
+SAID = [("check", "Paris is sunny"), ("check", "paris in the spring"), ("check", "a night in PARIS"),
+        ("parisienne", "Rome, at last"), ("check", "Grüße aus der Straße")]
 
 
 class Checkout:
@@ -62,23 +70,50 @@ def prepare(folder: Path) -> Checkout:
     exercise (``--solution``), or the servers/ folder inside ``folder`` (the tests' broken copies, ``--dir``)."""
     patch = folder / FOLDER / SOLUTION
     if patch.is_file():
-        temporary = tempfile.TemporaryDirectory(prefix="exercise-7-")
-        root = Path(temporary.name)
-        shutil.copytree(REPOSITORY / "servers", root / "servers", ignore=shutil.ignore_patterns("__pycache__"))
+        return solved(patch)
+    return Checkout(folder if (folder / "servers").is_dir() else folder.parent)
+
+
+def solved(patch: Path) -> Checkout:
+    """The solution, tried in a copy: of servers/ as it is, or, when that has changes of its own the patch does not
+    expect (a student's work on this exercise), of servers/ as last committed. The checkout is never written to."""
+    if shutil.which("git") is None:
+        raise Fail("git is not installed: the solution is a patch", f"install git, or read the patch itself: {patch}")
+    temporary = tempfile.TemporaryDirectory(prefix="exercise-7-")
+    root = Path(temporary.name)
+    error = None
+    for source, copy in (("", _copy_servers), (" (yours has changes of its own)", _committed_servers)):
+        shutil.rmtree(root / "servers", ignore_errors=True)
         try:
+            copy(root)
             applied = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=root,
                                      capture_output=True, text=True, timeout=30)
-        except FileNotFoundError:
-            temporary.cleanup()
-            raise Fail("git is not installed: the solution is a patch", "install git, or read the patch itself: "
-                       f"{patch}") from None
-        if applied.returncode != 0:
-            temporary.cleanup()
-            raise Fail(f"the solution no longer applies to servers/: {applied.stderr.strip().splitlines()[0]}",
-                       "the servers changed since the patch was made: apply it by hand and make it again with "
-                       "'git diff servers/ > exercises/solutions/07-one-feature/search.patch'")
-        return Checkout(root, temporary)
-    return Checkout(folder if (folder / "servers").is_dir() else folder.parent)
+        except (OSError, subprocess.SubprocessError, tarfile.TarError) as failure:
+            error = str(failure)
+            continue
+        if applied.returncode == 0:
+            if source:
+                print(f"  the solution is checked on a copy of the committed servers/{source}")
+            return Checkout(root, temporary)
+        error = applied.stderr.strip().splitlines()[0]
+    temporary.cleanup()
+    raise Fail(f"the solution does not apply to servers/, neither yours nor the committed one: {error}",
+               f"the servers changed since the solution was made: read the patch itself, {patch}, whose top says "
+               "why it is built so, and try its changes by hand in a copy of servers/")
+
+
+def _copy_servers(root: Path) -> None:
+    shutil.copytree(REPOSITORY / "servers", root / "servers", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def _committed_servers(root: Path) -> None:
+    """servers/ as last committed (git archive), written into ``root``: the checkout itself is not touched."""
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", "servers"], cwd=REPOSITORY,
+                             capture_output=True, timeout=30)
+    if archive.returncode != 0:
+        raise OSError(archive.stderr.decode(errors="replace").strip() or "git archive failed")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:  # "data": plain files only (Python 3.11.4 on)
+        tar.extractall(root, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
 
 
 class Servers:
@@ -129,7 +164,14 @@ class Servers:
         return requests.post(self.polling + path, data=data, headers={"Content-Type": "application/json"}, timeout=10)
 
     def board(self) -> list[dict]:
-        return requests.get(f"{self.polling}/api/messages", params={"after": 0}, timeout=10).json()["messages"]
+        """Every message the board keeps, read a page at a time as a client does."""
+        messages: list[dict] = []
+        while page := self.page_after(messages[-1]["id"] if messages else 0):
+            messages += page
+        return messages
+
+    def page_after(self, after: int) -> list[dict]:
+        return requests.get(f"{self.polling}/api/messages", params={"after": after}, timeout=10).json()["messages"]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -166,7 +208,11 @@ class WebSocket:
                 return data
 
     def close(self) -> None:
-        wire.close(self.sock, self.rfile)
+        try:
+            wire.close(self.sock, self.rfile)
+        except (OSError, ValueError):  # the server closed it first: what it did wrong is the check's to say
+            self.rfile.close()
+            self.sock.close()
 
 
 def expected(servers: Servers, text: str) -> list[dict]:
@@ -176,9 +222,13 @@ def expected(servers: Servers, text: str) -> list[dict]:
 
 def said(servers: Servers) -> None:
     """The messages the searches look through (each with the server's reply), said once per server."""
-    if not any(message["text"] == SAID[0] for message in servers.board()):
-        for text in SAID:
-            servers.post("/api/messages", {"text": text, "author": "check"})
+    if not any(message["text"] == SAID[0][1] for message in servers.board()):
+        for author, text in SAID:
+            servers.post("/api/messages", {"text": text, "author": author})
+
+
+def ids(messages: list[dict]) -> list:
+    return [message.get("id") for message in messages]
 
 
 def server_error(servers: Servers, what: str) -> Fail:
@@ -210,8 +260,8 @@ def search_over_http(student):
     response = servers.post("/api/search", {"text": "paris"})
     if response.status_code in (404, 405):
         raise Fail(f"POST /api/search answered {response.status_code}: the polling server has no such route yet",
-                   "add one in polling_server.create_app, beside /api/messages: app.add_url_rule(\"/api/search\", "
-                   "\"search_messages\", search_messages, methods=[\"POST\"])")
+                   "give it one in polling_server.create_app, the way POST /api/messages has its own (look at the "
+                   "add_url_rule lines there), to a function search_messages")
     if response.status_code == 500:
         raise server_error(servers, "POST /api/search")
     body = response.json()
@@ -220,16 +270,27 @@ def search_over_http(student):
                    "answer 200 with {\"messages\": [...]}, each message as GET /api/messages shows it")
     want = expected(servers, "paris")
     got = body["messages"]
-    if got and [m.get("id") for m in got] == [m["id"] for m in want if "paris" in m["text"]]:
+    if got and ids(got) == [m["id"] for m in want if "paris" in m["text"]]:
         raise Fail("the search for \"paris\" missed \"Paris is sunny\" and \"a night in PARIS\"", "ignore case: "
                    "compare text.casefold() with message.text.casefold() (casefold also knows that 'ß' is 'ss')")
-    if [m.get("id") for m in got] == [m["id"] for m in reversed(want)]:
+    if ids(got) == ids(list(reversed(want))):
         raise Fail("the messages came newest first", "oldest first, as the board keeps them and polling shows them")
+    by_author = [m for m in servers.board() if "paris" in m["author"].casefold() and m not in want]
+    if by_author and all(m in got for m in by_author):
+        raise Fail(f"the search for \"paris\" found {by_author[0]['text']!r}, by {by_author[0]['author']!r}, whose "
+                   "text does not contain it", "search the text only, not the author's name")
     if got != want:
-        raise Fail(f"the search for \"paris\" answered the ids {[m.get('id') for m in got]}; the board's messages "
-                   f"that contain it are {[m['id'] for m in want]}", "every kept message whose text contains the "
-                   "search, ignoring case, each one as the board stores it (message.to_json())")
-    return f"\"paris\" found ids {[m['id'] for m in got]} (the messages and the server's replies that quote them)"
+        raise Fail(f"the search for \"paris\" answered the ids {ids(got)}; the board's messages that contain it are "
+                   f"{ids(want)}", "every kept message whose text contains the search, ignoring case, each one as "
+                   "the board stores it (message.to_json())")
+    street = servers.post("/api/search", {"text": "STRASSE"}).json().get("messages")
+    if street != expected(servers, "STRASSE"):
+        raise Fail(f"the search for \"STRASSE\" answered the ids {ids(street or [])}, not "
+                   f"{ids(expected(servers, 'STRASSE'))}: \"Grüße aus der Straße\" contains it, ignoring case",
+                   "use casefold(), not lower(): 'ß'.lower() is 'ß', 'ß'.casefold() is 'ss'; casefold() is made "
+                   "for comparing texts whatever their case")
+    return f"\"paris\" found ids {ids(got)} (the messages and the server's replies that quote them); \"STRASSE\" " \
+           f"found \"Straße\""
 
 
 @check(f"a search answers the newest {FOUND} matches at most: an answer has a bound")
@@ -242,6 +303,24 @@ def search_is_bounded(student):
     if len(got) != FOUND or got != want:
         raise Fail(f"a search that matches {2 * FOUND} messages answered {len(got)}: ids {[m['id'] for m in got]}",
                    f"keep the newest {FOUND} (the last ones, a list's [-{FOUND}:]), still oldest first")
+
+
+@check(f"a search looks through every message the board keeps, not only the oldest {PAGE}")
+def search_everything(student):
+    servers = student.servers()
+    haystack = (PAGE + 2 - len(servers.board())) // 2  # messages, each with a reply: the board passes {PAGE}
+    with requests.Session() as session:
+        for n in range(max(haystack, 0)):
+            session.post(f"{servers.polling}/api/messages", json={"text": f"hay #{n}", "author": "check"},
+                         timeout=10)
+    servers.post("/api/messages", {"text": "a needle", "author": "check"})
+    want = expected(servers, "needle")
+    got = servers.post("/api/search", {"text": "needle"}).json()["messages"]
+    if got != want:
+        raise Fail(f"on a board of {len(servers.board())} messages, the search for \"needle\" (the newest two) "
+                   f"answered the ids {ids(got)}", "look through every message the board keeps, board.after(0) "
+                   f"without a limit: a page of GET /api/messages holds {PAGE}, a search reads them all")
+    return f"found the newest two of {len(servers.board())} messages"
 
 
 @check("a bad search gets 422 invalid_search over HTTP, and changes nothing")
@@ -258,6 +337,21 @@ def bad_search_over_http(student):
                        "check the search in the core, as read_new_message checks a message: a \"text\" of 1 to 100 "
                        "characters, else raise BadInput(\"invalid_search\", \"a sentence for humans\"): 422 is what "
                        "the polling server answers for a BadInput")
+    for body in ("[]", '"paris"', "42", "null"):  # JSON, but no object
+        response = servers.post("/api/search", body)
+        if response.status_code == 500:
+            raise Fail(f"POST /api/search {body} (JSON, but not an object) answered 500: your server raised "
+                       f"{servers.last_error() or 'an error'}", "check that the body is a JSON object before you read "
+                       "\"text\" from it, as read_new_message does: BadInput(\"invalid_message\", ...) otherwise")
+        error = response.json().get("error") if response.headers.get("Content-Type") == "application/json" else None
+        if response.status_code != 422 or error not in ("invalid_message", "invalid_search"):
+            raise Fail(f"POST /api/search {body} (JSON, but not an object) answered {response.status_code} {error}",
+                       "a body that is not a JSON object gets 422 invalid_message, as a message's does")
+    longest = servers.post("/api/search", {"text": "x" * MAX_SEARCH})
+    if longest.status_code != 200:
+        raise Fail(f"a search of exactly {MAX_SEARCH} characters answered {longest.status_code} "
+                   f"{longest.json().get('error')}", f"{MAX_SEARCH} characters are allowed: refuse only a search over "
+                   f"{MAX_SEARCH} (len(text) > {MAX_SEARCH}, not >=)")
     if len(servers.board()) != before:
         raise Fail("a search changed the board", "a search only reads the board")
 
@@ -344,5 +438,5 @@ def _calls_search(function: ast.FunctionDef) -> bool:
                for node in ast.walk(function))
 
 
-CHECKS = [still_chat, search_over_http, search_is_bounded, bad_search_over_http, search_over_websocket,
-          only_transport]
+CHECKS = [still_chat, search_over_http, search_is_bounded, search_everything, bad_search_over_http,
+          search_over_websocket, only_transport]

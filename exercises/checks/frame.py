@@ -32,7 +32,21 @@ def _expect(student, name: str, data: bytes, expected: tuple, hint: str) -> None
         wrong = [field for field, a, b in zip(("fin", "opcode", "payload", "size"),
                                               (bool(fin), opcode, payload, size), expected) if a != b]
         raise Fail(f"{name}: parse_frame({_short(data)}) gave {_short_tuple(got)}, expected "
-                   f"{_short_tuple(expected)} (wrong: {', '.join(wrong)})", hint)
+                   f"{_short_tuple(expected)} (wrong: {', '.join(wrong)})",
+                   _mistake(data, payload, size, expected) or hint)
+
+
+def _mistake(data: bytes, payload, size, expected: tuple) -> str | None:
+    """A hint for the usual mistakes, recognised by what the wrong answer looks like; None for others."""
+    _, _, want, whole = expected
+    as_sent = data[whole - len(want):whole]  # the payload as it travels: masked, if the frame is
+    if payload != want and payload == as_sent:
+        return "that is the payload as it travels, still masked: XOR payload byte i with key[i % 4]"
+    if payload == want and size == len(want):
+        return "size is the whole frame, not only the payload: add the header (2, 4 or 10 bytes, and 4 for a mask key)"
+    if payload == want and size == whole - 4 and data[1] & 0x80:
+        return "size counts the 4 bytes of the masking key too: the next frame starts after them and the payload"
+    return None
 
 
 @check("RFC 6455's unmasked examples (section 5.7): 'Hello', a fragmented 'Hel' + 'lo', a ping")

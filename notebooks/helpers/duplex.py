@@ -1,4 +1,4 @@
-"""Full duplex, shown rather than claimed (notebook 05, claim 1).
+"""Full duplex, shown rather than claimed (notebook 06, claim 1).
 
 For the same stretch of time, two connections to our servers: a WebSocket on
 which our client keeps sending chat messages, without waiting for answers, while

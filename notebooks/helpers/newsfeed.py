@@ -1,4 +1,4 @@
-"""Four clients follow the same news, and we send each one its bill (notebook 05, claims 2 and 3).
+"""Four clients follow the same news, and we send each one its bill (notebook 06, claims 2 and 3).
 
 A short poller, a long poller, a WebSocket client and an event stream (Server-Sent
 Events) listen for ``seconds`` while the server posts a notification every ``tick``

@@ -11,8 +11,8 @@ from collections import Counter
 # What each kind of server thread counted by ``fanout.server_threads`` does, in words. A kind not listed
 # here (after a change to the server) is named as ``fanout`` names it.
 # (Besides these, each server runs one broadcaster thread for all its clients, however many: ``broadcast.py``.)
-THREAD_ROLES = {"request": "Werkzeug's request thread (it runs the handler and writes what waits for the client)",
-                "socket reader": "a thread reading the client's frames"}
+THREAD_ROLES = {"request": "Werkzeug's request thread (it runs the handler: reads what the client sends and writes "
+                           "what waits for it)"}
 
 
 def say(markdown: str) -> None:
@@ -49,3 +49,9 @@ def table(rows: dict[str, dict[str, str]], corner: str = "") -> str:
     lines += [f"| {label} | " + " | ".join(str(cells.get(column, "–")) for column in columns) + " |"
               for label, cells in rows.items()]
     return "\n".join(lines)
+
+
+def span(low: float, high: float, unit: str = "s", spec: str = ".1f") -> str:
+    """"1.2 to 2.0 s", or "2.0 s" when both ends read the same."""
+    low_text, high_text = format(low, spec), format(high, spec)
+    return f"{high_text} {unit}" if low_text == high_text else f"{low_text} to {high_text} {unit}"

@@ -10,7 +10,7 @@ Everything listens on 127.0.0.1 only, unless ``host`` names an address for nginx
 the room's network: ``--host 0.0.0.0``); the nodes and Redis stay on loopback, reached through nginx alone. Every
 node shares the class (its mode, its students) through Redis, as it shares the board. The configuration, logs
 and Redis's data live in a temporary folder that ``stop`` removes. ``Cluster`` is what the command, the tests
-and notebook 06 start.
+and notebook 08 start.
 """
 
 import secrets
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from ..twins import Proxy
-from .nginx import PING_INTERVAL, Nginx
+from .nginx import PING_INTERVAL, READ_TIMEOUT, Nginx
 from .processes import Node, RedisServer, ToolMissing, find_tool, free_port
 
 __all__ = ["Cluster", "MAX_NODES", "ToolMissing", "missing_tools"]
@@ -41,10 +41,17 @@ def missing_tools(redis: bool = True) -> list[str]:
 class Cluster:
     """redis-server (unless ``redis=False``: then every node has its own board in memory), ``nodes`` node
     processes, and nginx on ``polling_port`` and ``websocket_port`` (free ports when 0), of loopback and
-    ``host``."""
+    ``host``. The nodes ping each WebSocket client every ``ping_interval`` s, and nginx gives up a node silent
+    for ``read_timeout`` s: shorter than their defaults only for an experiment whose clients wait less.
+    With ``certificates`` (``servers.certificates.make``'s, for nginx's addresses), nginx serves https:// and
+    wss://, HTTP/2 included, and passes plain HTTP/1.1 on to the nodes."""
 
     def __init__(self, nodes: int = 2, *, redis: bool = True, polling_port: int = 0, websocket_port: int = 0,
-                 host: str = "127.0.0.1", keep: int | None = None, echo=None) -> None:
+                 host: str = "127.0.0.1", keep: int | None = None, echo=None, ping_interval: float = PING_INTERVAL,
+                 read_timeout: float = READ_TIMEOUT, certificates=None) -> None:
+        if read_timeout <= ping_interval:
+            raise ValueError("nginx would cut every idle WebSocket: read_timeout must be above ping_interval")
+        self.ping_interval, self.read_timeout = ping_interval, read_timeout
         self.folder = Path(tempfile.mkdtemp(prefix="cluster-"))
         self.folder.chmod(0o711)  # started as root, nginx's workers run as nobody: they must reach their folders
         self.redis: RedisServer | None = None
@@ -54,22 +61,30 @@ class Cluster:
             if redis:
                 self.redis = RedisServer(self.folder / "redis").start()
             self.polling_port, self.websocket_port = polling_port or free_port(), websocket_port or free_port()
-            self.proxy = Proxy(self.polling_port, self.websocket_port, host=host, token=secrets.token_hex(16))
+            self.proxy = Proxy(self.polling_port, self.websocket_port, host=host, token=secrets.token_hex(16),
+                               tls=certificates is not None)
             for number in range(1, nodes + 1):
                 self.nodes.append(Node(number, self.folder, self.redis and self.redis.url, keep=keep, echo=echo,
-                                       ping_interval=PING_INTERVAL, proxy=self.proxy))
+                                       ping_interval=ping_interval, proxy=self.proxy))
             for node in self.nodes:  # started side by side, waited for one by one
                 node.child.wait_ready()
-            self.nginx = Nginx(self.folder / "nginx", self.proxy, self.nodes, echo=echo)
+            self.nginx = Nginx(self.folder / "nginx", self.proxy, self.nodes, echo=echo, read_timeout=read_timeout,
+                               ping=ping_interval, certificate=certificates and certificates.certificate)
         except BaseException:
             self.stop()
             raise
-        self.polling_url = f"http://127.0.0.1:{self.polling_port}"
-        self.ws_url = f"ws://127.0.0.1:{self.websocket_port}"
+        http, ws = ("https", "wss") if certificates else ("http", "ws")
+        self.polling_url = f"{http}://127.0.0.1:{self.polling_port}"
+        self.ws_url = f"{ws}://127.0.0.1:{self.websocket_port}"
+        self.certificates = certificates
 
     def kill_node(self, index: int) -> None:
-        """SIGKILL one node: it dies at once, its connections cut, as when its machine fails."""
+        """SIGKILL one node: it dies at once, its kernel closes its connections, and everyone learns at once."""
         self.nodes[index].child.kill()
+
+    def freeze_node(self, index: int) -> None:
+        """SIGSTOP one node: it stops and closes nothing, as a machine that froze; only timeouts tell."""
+        self.nodes[index].child.freeze()
 
     def stop_redis(self) -> None:
         self.redis.stop()

@@ -3,10 +3,13 @@
 import argparse
 import ipaddress
 import sys
+from pathlib import Path
 
-from ..__main__ import NETWORK_WARNING, listen_for_stop_signals
+from .. import trust
+from ..__main__ import NETWORK_WARNING, tls_names
 from ..classroom import network_urls
 from ..origins import is_loopback
+from ..stop_signals import listen_for_stop_signals
 from . import MAX_NODES, Cluster, ToolMissing
 
 
@@ -20,15 +23,21 @@ def main(argv: list[str] | None = None) -> int:
                              "the room's network (default: loopback only)")
     parser.add_argument("--memory", action="store_true",
                         help="no Redis: each node keeps its own board in memory (to see why that fails)")
+    parser.add_argument("--tls", action="store_true",
+                        help="nginx serves https:// and wss:// (HTTP/2 where the client offers it) with a certificate "
+                             "signed by the project's CA, and plain HTTP/1.1 to the nodes")
+    parser.add_argument("--tls-folder", type=Path, default=trust.FOLDER, metavar="FOLDER",
+                        help="where --tls keeps the CA and the certificate (default: .tls/ in the project)")
     args = parser.parse_args(argv)
     stop_signals, _ = listen_for_stop_signals()  # first: a Ctrl-C while the parts start counts
     if not is_loopback(args.host):
         print(NETWORK_WARNING.format(host=args.host), file=sys.stderr)
     try:
+        certificates = make_certificates(args) if args.tls else None
         cluster = Cluster(args.nodes, redis=not args.memory, polling_port=args.polling_port,
-                          websocket_port=args.websocket_port, host=args.host,
+                          websocket_port=args.websocket_port, host=args.host, certificates=certificates,
                           echo=lambda line: print(line, end="", file=sys.stderr))
-    except (ToolMissing, RuntimeError) as error:
+    except (ToolMissing, RuntimeError, ImportError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if cluster.redis:
@@ -42,13 +51,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Open the side-by-side page: {cluster.polling_url}/")
     print(f"HTTP polling through nginx: {cluster.polling_url}/api/messages")
     print(f"WebSocket through nginx:    {cluster.ws_url}/ws")
-    for url in network_urls(args.host, cluster.polling_port):
+    for url in network_urls(args.host, cluster.polling_port, "https" if args.tls else "http"):
         print(f"Students open:              {url}   (the class view, on this machine: {cluster.polling_url}/class)")
+    if certificates:
+        print(trust.instructions(certificates.ca))
     print("Kill a node (kill -9 PID) and watch its clients move to another. Ctrl-C stops everything.", flush=True)
     stop_signals.recv(1)  # until Ctrl-C (SIGINT) or kill (SIGTERM)
     cluster.stop()
     print("Stopped.")
     return 0
+
+
+def make_certificates(args: argparse.Namespace):
+    """A certificate for nginx's addresses, signed by the project's CA (made once)."""
+    from .. import certificates  # only a cluster that serves TLS needs its library
+    return certificates.make(tls_names(args.host, []), args.tls_folder)
 
 
 def _address(value: str) -> str:

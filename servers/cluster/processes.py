@@ -92,6 +92,7 @@ class Child:
         """Ask it to stop (SIGTERM by default), kill it if it does not within STOP_TIMEOUT; its exit code."""
         if self.process.poll() is None:
             self.process.send_signal(signum)
+            self.process.send_signal(signal.SIGCONT)  # a frozen program acts on the signal once it runs again
             try:
                 self.process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -102,8 +103,14 @@ class Child:
         return self.process.returncode
 
     def kill(self) -> None:
-        """SIGKILL: the program dies at once, without closing anything (a crashed machine, a killed node)."""
+        """SIGKILL: the program dies at once, and the kernel closes its connections for it: whoever is at the
+        other end of one learns it at once (a crashed process; a machine that fails says nothing: ``freeze``)."""
         self.stop(signal.SIGKILL)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the program runs no more and closes nothing, as on a machine that froze; its kernel still
+        completes new connections' handshakes (up to the listening socket's backlog), and nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
 
 
 def wait_for_file(path: Path, child: Child) -> None:
@@ -158,6 +165,7 @@ class Node:
         argv += ["--redis", redis_url] if redis_url else []
         if proxy:
             argv += ["--proxy-ports", f"{proxy.polling_port}:{proxy.websocket_port}", "--proxy-host", proxy.host]
+            argv += ["--proxy-tls"] if proxy.tls else []
         argv += ["--keep", str(keep)] if keep else []
         self.child = Child(f"node {number}", argv, Path(folder) / f"node-{number}.log", ready="Press Ctrl-C",
                            echo=echo, env={PROXY_TOKEN_VARIABLE: proxy.token} if proxy and proxy.token else None)

@@ -52,6 +52,7 @@ class Column {
     this.root.append(byId("column").content.cloneNode(true));
     this.find("window").textContent = WINDOW;
     this.lastId = 0;
+    this.board = "";  // the identity of the board lastId belongs to: every request names it
     this.reset(kind, title, ticksAre);
   }
 
@@ -82,16 +83,21 @@ class Column {
     state.classList.toggle("bad", bad);
   }
 
-  start(lastId) { this.startId = this.lastId = lastId; }
+  start(lastId, board) {
+    this.startId = this.lastId = lastId;
+    this.board = board;
+  }
 
   // The server no longer keeps the oldest messages after our cursor: every transport says how many (missed.count).
   missed(count) { this.say(`${count} older messages are no longer kept`, true); }
 
-  // A server restarted without its messages numbers them from 1 again: a cursor past the end of the new board
-  // would skip every id up to the old one. Seen when the board's newest id is below the cursor: start over at 0.
-  restarted() {
+  // A server restarted without its messages numbers them from 1 again: our cursor would skip every id up to the old
+  // one, even once the new board's ids have passed it. Every request names our board; a server whose board is another
+  // one names its own and sends from its first message: start over there.
+  restarted(board) {
     this.covered += this.lastId - this.startId;
     this.startId = this.lastId = 0;
+    this.board = board;
     this.restarts += 1;
     this.say(RESTARTED, true);
     this.show(RESTARTED, "notice");
@@ -215,8 +221,8 @@ async function pollForever() {
   const run = ++poller.run;  // a switch to Server-Sent Events ends this loop (stopPolling)
   let failed = false;
   while (run === poller.run) {
-    const long = poller.long && !failed;  // after a failure, ask once without waiting: a restarted board says so at once
-    const after = polling.lastId;
+    const long = poller.long && !failed;  // after a failure, ask once without waiting
+    const after = polling.lastId, named = polling.board;
     failed = false;
     polling.tick();
     poller.polls += 1;
@@ -225,11 +231,11 @@ async function pollForever() {
     try {
       poller.abort = new AbortController();
       const wait = long ? `&wait=${LONG_WAIT}` : "";
-      const response = await fetch(`/api/messages?after=${after}&client=${polling.client}${wait}`,
+      const response = await fetch(`/api/messages?after=${after}&board=${named}&client=${polling.client}${wait}`,
                                    {signal: poller.abort.signal});
       const body = await response.json();
       if (!response.ok) throw new Error(body.message);
-      if (body.last_id < after) polling.restarted();
+      if (body.board !== undefined && body.board !== polling.board) polling.restarted(body.board);  // from its first
       if (body.missed) polling.missed(body.missed.count);
       if (!body.messages.length) poller.empty += 1;
       body.messages.forEach((message) => polling.receive(message));
@@ -252,7 +258,8 @@ function stopPolling() {
 const streamer = {source: null, backoff: BACKOFF[0], opened: 0, lost: 0, received: 0};
 
 function stream() {
-  const source = streamer.source = new EventSource(`/api/events?after=${polling.lastId}&client=${polling.client}`);
+  const source = streamer.source = new EventSource(
+    `/api/events?after=${polling.lastId}&board=${polling.board}&client=${polling.client}`);
   polling.say(`connecting, resuming after id ${polling.lastId}`);
   source.onopen = () => {
     streamer.opened += 1;
@@ -264,7 +271,11 @@ function stream() {
     streamer.received += 1;
     polling.receive(JSON.parse(event.data));
   };
-  source.addEventListener("restarted", () => polling.restarted());  // the server starts again from its first message
+  source.addEventListener("board", (event) => {  // not our board: the server restarted, and sends from its first
+    polling.restarted(JSON.parse(event.data).board);
+    source.close();  // the browser's own reconnections would name the old board: a new stream names the new one
+    stream();
+  });
   source.addEventListener("missed", (event) => polling.missed(JSON.parse(event.data).count));
   source.onerror = () => {
     if (streamer.source !== source) return;
@@ -306,7 +317,8 @@ const pusher = {socket: null, url: null, backoff: BACKOFF[0], closedByPage: fals
 
 function connect() {
   if (pusher.closedByPage) return;
-  const socket = pusher.socket = new WebSocket(`${pusher.url}?after=${websocket.lastId}&client=${websocket.client}`);
+  const socket = pusher.socket = new WebSocket(
+    `${pusher.url}?after=${websocket.lastId}&board=${websocket.board}&client=${websocket.client}`);
   websocket.tick();
   websocket.say(`connecting, resuming after id ${websocket.lastId}`);
   socket.onopen = () => {
@@ -318,6 +330,7 @@ function connect() {
     pusher.frames[1] += 1;
     pusher.payload[1] += utf8(event.data);
     const data = JSON.parse(event.data);
+    if (data.type === "board") websocket.restarted(data.board);  // not our board: it sends from its first message
     if (data.type === "message") websocket.receive(data.message);
     if (data.type === "error") websocket.say(data.message, true);
     if (data.type === "missed") websocket.missed(data.missed.count);
@@ -344,20 +357,7 @@ function nextWait(state) {  // ms, for the attempt about to be made; state.backo
 function retry(why) {
   const wait = nextWait(pusher);
   websocket.say(`${why}: reconnecting in ${wait} ms`, true);
-  setTimeout(reconnect, wait);
-}
-
-// Before resuming, ask whether the board is still the one the cursor belongs to. The polling server's status is the
-// same shared board (python -m servers starts both on one Chat), and this page may ask its own origin.
-async function reconnect() {
-  if (pusher.closedByPage) return;
-  try {
-    if ((await status()).last_id < websocket.lastId) websocket.restarted();
-  } catch (error) {
-    websocket.tick();
-    return retry(`server unreachable (${error.message})`);
-  }
-  connect();
+  setTimeout(connect, wait);
 }
 
 function closeOrReopen() {
@@ -468,13 +468,13 @@ function draw() {  // a few frames a second: smooth enough, and leaves the page 
 async function start() {
   let first;
   for (let i = 0; i < 10; i++) first = await status();  // a few round trips before the first estimate
-  polling.start(first.last_id);  // both columns show the same stream: everything after this id
-  websocket.start(first.last_id);
+  polling.start(first.last_id, first.board);  // both columns show the same stream: everything after this id
+  websocket.start(first.last_id, first.board);
   byId("burst-size").textContent = BURST;
   setPollInterval(byId("interval").value);
   pollForever();
   if (first.twin_port) {
-    pusher.url = `ws://${location.hostname}:${first.twin_port}/ws`;
+    pusher.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.hostname}:${first.twin_port}/ws`;  // wss under TLS
     connect();
   } else {
     websocket.say("this server was started without a WebSocket twin (python -m servers starts both)", true);

@@ -22,8 +22,7 @@ from servers.chat import SERVER
 
 # Server threads by the name Python gives them ("Thread-N (<target>)"), and what each one does:
 THREAD_KINDS = {
-    "(process_request_thread)": "request",  # Werkzeug: one per connection being served (a /ws writes in it)
-    "websocket-reader": "socket reader",  # our /ws: reads the client's frames (websocket_connection.py)
+    "(process_request_thread)": "request",  # Werkzeug: one per connection being served (a /ws reads and writes in it)
 }
 
 
@@ -46,11 +45,11 @@ def fan_out(chat, transport: str, server, clients: int, broadcasts: int, gap: fl
     if transport == "WebSocket":
         listeners = [WebSocketListener(f"ws://{server.host}:{server.port}/ws") for _ in range(clients)]
     else:
-        listeners = [Poller(server.url, after=after, until_id=after + broadcasts) for _ in range(clients)]
+        listeners = [Poller(server.url, after=after, board=chat.board.identity, until_id=after + broadcasts)
+                     for _ in range(clients)]
     for listener in listeners:
         listener.start()
-    kinds = set(THREAD_KINDS.values()) if transport == "WebSocket" else {"request"}
-    _wait_until(lambda: all(server_threads()[kind] >= clients for kind in kinds))  # everyone is listening
+    _wait_until(lambda: server_threads()["request"] >= clients)  # everyone is listening
     time.sleep(gap)
     threads = server_threads()
     for n in range(broadcasts):

@@ -1,28 +1,42 @@
-"""Several server processes behind nginx (``servers.cluster``), measured: what notebook 06 and the tests run.
+"""Several server processes behind nginx (``servers.cluster``), measured: what notebook 08 and the tests run.
 
 * ``separate_boards``: two nodes without Redis, each with a board of its own: what a client sees;
 * ``across_nodes``: a WebSocket client of one node, a poster on another: does the message arrive?
 * ``pubsub_against_stream``: a subscriber away for a moment, with Redis pub/sub and with a Redis Stream;
 * ``round_robin``: which node answers each request that nginx passes on;
 * ``node_kill``: a node killed under many clients of both transports: lost, duplicated, failed requests;
+* ``node_freeze``: a node that freezes instead (a machine that stops answering, nothing closed): what it costs
+  the clients to notice, get past nginx to another node and catch up, at short timeouts (``describe_freeze``);
 * ``node_costs``: what an open WebSocket and a waiting long poll hold on their node, and in Redis;
 * ``plots.pubsub_against_stream`` and ``plots.node_costs`` (``clients/bench/results/``) draw those two.
 
 Clients are the lab's (``clients.lab.listeners``) and ``requests``, but for ``node_kill``, which measures the
 project's command-line clients (``clients.websocket_client``, ``clients.polling_client``) as a user runs them;
 all run in this process, all through nginx unless a node is named.
+
+A killed node is the best case: its kernel closes every connection, so every client and nginx learn at once.
+A node that goes silent is learnt of only by timeouts (``failover.py`` measures both on one machine):
+``node_freeze`` stops a node with SIGSTOP under clients whose timeouts are seconds, in a cluster started with
+short ones (``Cluster(ping_interval=1, read_timeout=3)``); ``failover.client_defaults`` computes what the
+command-line clients' own timeouts give, and ``describe_freeze`` prints nginx's.
 """
 
 import contextlib
 import io
 import threading
 import time
+from types import SimpleNamespace
 
 import redis
 import requests
 
 from clients import polling_client, websocket_client
 from clients.lab.listeners import WebSocketListener
+from servers import sse
+from servers.cluster.nginx import FAIL_TIMEOUT, MAX_FAILS, READ_TIMEOUT
+from servers.redis_board import RedisBoard
+
+from . import failover
 
 WAIT = 30  # seconds any step may take before the measurement gives up (loaded machine)
 
@@ -151,19 +165,21 @@ class Inbox:
 class Followers:
     """The command-line clients' followers (``websocket_client.follow``, ``polling_client.follow``), many of
     each through nginx, each showing what it gets to an ``Inbox``, every poller on a ``CountingSession``;
-    from the message after ``first`` on. They run while the block does; ``everyone_has`` waits for them."""
+    from the message after ``first`` of ``board`` (the board's identity) on. They run while the block does;
+    ``everyone_has`` waits for them."""
 
-    def __init__(self, cluster, first: int, websocket_clients: int, polling_clients: int) -> None:
+    def __init__(self, cluster, first: int, board: str, websocket_clients: int, polling_clients: int) -> None:
         self.first, self.done, self.stop = first, threading.Condition(), threading.Event()
         self.websocket = [Inbox(self.done) for _ in range(websocket_clients)]
         self.polling = [Inbox(self.done) for _ in range(polling_clients)]
         self.sessions = [CountingSession() for _ in range(polling_clients)]
         url = f"{cluster.ws_url}/ws"
         self.threads = [threading.Thread(target=websocket_client.follow, daemon=True, args=(
-            websocket_client.connect(f"{url}?after={first}"), url, self.stop, first),
-            kwargs={"on_message": inbox.show, "connected": inbox.reconnected}) for inbox in self.websocket]
+            websocket_client.connect(url, first, board), url, self.stop, first),
+            kwargs={"on_message": inbox.show, "connected": inbox.reconnected, "board": board})
+            for inbox in self.websocket]
         self.threads += [threading.Thread(target=polling_client.follow, daemon=True, args=(
-            session, cluster.polling_url, None, self.stop, first), kwargs={"on_message": inbox.show})
+            session, cluster.polling_url, None, self.stop, first), kwargs={"on_message": inbox.show, "board": board})
             for inbox, session in zip(self.polling, self.sessions)]
 
     def __enter__(self) -> "Followers":
@@ -208,7 +224,8 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
     nginx; a client of the last node sends ``sends`` messages (each with its reply); node ``kill`` is killed
     (SIGKILL); ``sends`` more are sent. Every client must be shown all of them once, in order."""
     poster = next(node for number, node in enumerate(cluster.nodes) if number != kill)
-    first = requests.get(f"{poster.polling_url}/api/status", timeout=5).json()["last_id"]  # from here on
+    status = requests.get(f"{poster.polling_url}/api/status", timeout=5).json()
+    first, board = status["last_id"], status["board"]  # from here on, on this board
     complaints = io.StringIO()  # what the clients print while they reconnect
     with contextlib.redirect_stderr(complaints), requests.Session() as sender:
         def send(count: int) -> None:
@@ -216,7 +233,7 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
                 response = sender.post(f"{poster.polling_url}/api/messages", json={"text": f"message {n}"}, timeout=5)
                 response.raise_for_status()
 
-        with Followers(cluster, first, websocket_clients, polling_clients) as followers:
+        with Followers(cluster, first, board, websocket_clients, polling_clients) as followers:
             send(sends)
             assert followers.everyone_has(2 * sends), "the clients did not get the first messages"
             killed = time.monotonic()
@@ -228,6 +245,85 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
             send(1)  # ends the long polls under way, so the pollers notice ``stop``
     return {"messages": 4 * sends, "recovered": recovered, "seconds to recover": recovery,
             **followers.tally(first + 4 * sends), "client messages": complaints.getvalue().count("\n")}
+
+
+def node_freeze(cluster, websocket_clients: int = 4, polling_clients: int = 4, freeze: int = 0, gap: float = 0.05,
+                before: float = 0.5, grace: float = 1.0) -> dict:
+    """``websocket_clients`` WebSocket clients and ``polling_clients`` long pollers (1 s polls), the lab's, follow
+    the board through nginx while a notification is posted into it every ``gap`` s; ``before`` s in, node
+    ``freeze`` stops (SIGSTOP) and stays stopped. A client gives up ``grace`` s past what it was promised (a
+    ping every ``cluster.ping_interval`` s, an answer within the poll's wait) and reconnects through nginx,
+    which may hand it to the frozen node again: then nginx gives up after ``cluster.read_timeout`` s, or the
+    client first. About ``before`` + ``read_timeout`` + 4 s. Returns {"timeouts", "read_timeout", "events",
+    "failed_at", "clients": [{"transport", "got", "log"}]}."""
+    timeouts = failover.Timeouts(ping_interval=cluster.ping_interval, heartbeat=sse.HEARTBEAT, long_poll_wait=1,
+                                 short_interval=1, grace=grace)
+    front = SimpleNamespace(polling_url=cluster.polling_url, ws_url=f"{cluster.ws_url}/ws")
+    detection = failover.computed(timeouts)
+    after = max(detection[kind]["latest"] for kind in ("WebSocket", "long polling")) + cluster.read_timeout \
+        + failover.SETTLE
+    followed = [{"transport": kind, "got": [], "log": []}
+                for kind in ["WebSocket"] * websocket_clients + ["long polling"] * polling_clients]
+    board = RedisBoard(cluster.redis.url)
+    try:
+        first, events = board.last_id, round((before + after) / gap)
+        make = failover.clients_for(timeouts, board.identity)  # every client names the board it resumes on
+        failed_at = failover.watch((front, front), [(make[client["transport"]], client) for client in followed],
+                                   board, first, events, gap, before, lambda: cluster.freeze_node(freeze),
+                                   before + after + failover.CATCH_UP, names=("nginx", "nginx"))
+    finally:
+        board.close()
+    return {"timeouts": timeouts, "read_timeout": cluster.read_timeout, "events": events, "failed_at": failed_at,
+            "clients": followed}
+
+
+def freeze_costs(run: dict) -> dict:
+    """Per transport of a ``node_freeze`` run: its clients; those that noticed (gave a connection up, or had it
+    cut: nginx gives up too) and how many of them by their own timeout; the first and last to notice, and to
+    hold everything again (seconds after the freeze); connections given up after that (nginx handed them to
+    the frozen node again); the worst delay from posted to shown; lost, duplicated, out of order; and the
+    client's computed latest detection."""
+    rows = {}
+    for kind in dict.fromkeys(client["transport"] for client in run["clients"]):
+        clients = [client for client in run["clients"] if client["transport"] == kind]
+        costs = [failover.cost(client, run["failed_at"], run["events"]) for client in clients]
+        noticed = [cost for cost in costs if cost["noticed_s"] is not None]
+        first_losses = [next((what for at, what, _ in client["log"] if what.startswith("lost")
+                              and at >= run["failed_at"]), "") for client in clients]
+        rows[kind] = {"clients": len(costs), "noticed": len(noticed),
+                      "by its own timeout": sum("TimeoutError" in what for what in first_losses),
+                      "noticed_s": [min((c["noticed_s"] for c in noticed), default=None),
+                                    max((c["noticed_s"] for c in noticed), default=None)],
+                      "has_everything_s": max((c["has_everything_s"] or float("inf") for c in noticed),
+                                              default=None),
+                      "failed_again": sum(c["failed_again"] for c in costs),
+                      "worst_delay_s": max(c["worst_delay_s"] or 0 for c in costs),
+                      "lost": sum(c["lost"] for c in costs), "duplicated": sum(c["duplicates"] for c in costs),
+                      "out of order": sum(not c["in_order"] for c in costs),
+                      "computed_s": failover.computed(run["timeouts"])[kind]["latest"]}
+    return rows
+
+
+def describe_freeze(run: dict, rows: dict) -> str:
+    """``freeze_costs`` and the timeouts that made them, as lines of text."""
+    t = run["timeouts"]
+    lines = [f"timeouts: the nodes ping every {t.ping_interval:g} s; a client gives up {t.grace:g} s past a "
+             f"ping or a poll's answer due; nginx gives a silent node up after {run['read_timeout']:g} s (the "
+             f"cluster's default: {READ_TIMEOUT} s), then sends it nothing for {FAIL_TIMEOUT} s "
+             f"(max_fails={MAX_FAILS}); the node froze and stayed frozen"]
+    for kind, row in rows.items():
+        first, last = row["noticed_s"]
+        when = None if first is None else f"{last:.2f}" if f"{first:.2f}" == f"{last:.2f}" else \
+            f"{first:.2f} to {last:.2f}"
+        lines.append(f"  {kind}: {row['noticed']} of {row['clients']} clients noticed"
+                     + ("" if first is None else
+                        f" ({row['by its own timeout']} by their own timeout), {when} s after the freeze (their own "
+                        f"computed: at most {row['computed_s']:g}); all had everything "
+                        f"again {row['has_everything_s']:.2f} s after it; then {row['failed_again']} more "
+                        "connections given up")
+                     + f"; worst delay {row['worst_delay_s']:.2f} s; lost {row['lost']}, duplicated "
+                       f"{row['duplicated']}, out of order {row['out of order']}")
+    return "\n".join(lines)
 
 
 def node_costs(cluster, clients: int = 50) -> list[dict]:

@@ -8,6 +8,7 @@ notebook). Each function takes plain data and gives back a Figure, so a notebook
 The sequence diagrams draw on this module's ``plt`` (``clients/bench/diagrams/draw.py``).
 """
 
+import math
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import matplotlib
 
 if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend, whatever it imported first
     matplotlib.use("Agg")  # elsewhere: files, no display needed
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -27,6 +29,7 @@ from .stats import MIN_SAMPLES  # noqa: E402
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 3))]
 # Parts of a stacked bar (headers, bodies, payload) in the transport's colour, lighter and hatched each.
 PART_SHADES = [(1.0, ""), (0.75, "//"), (0.55, ".."), (0.4, "xx"), (0.25, "")]
+LOST = "#b91c1c"  # red: a message that never arrived
 LEGEND_OUTSIDE = {"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 8}  # never over the data
 
 
@@ -49,11 +52,24 @@ def cdf(ax, rows, title: str) -> None:
         ax.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post", color=color,
                 linestyle=style, label=f"{row['transport']} (median {row['median_ms']:.3g} ms, n={row['n']})")
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("milliseconds (log scale)")
     ax.set_ylabel("fraction of messages")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(**LEGEND_OUTSIDE)
+
+
+def plain_log_ticks(axis) -> None:
+    """A log axis labelled in plain numbers (0.5, 1, 2, 5, 10, not 10^0): every power of ten, and 2 and 5 of
+    each decade too when the axis spans less than two decades; the other minor ticks stay unlabelled, so no
+    two labels collide."""
+    def label(value: float, _) -> str:
+        low, high = sorted(axis.get_view_interval())
+        mantissa = round(value / 10 ** math.floor(math.log10(value)), 6) if value > 0 else 0
+        return f"{value:g}" if mantissa == 1 or (mantissa in (2, 5) and high < 100 * low) else ""
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(label))
+    axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(label))
 
 
 def reply_cdf(results: dict):
@@ -253,30 +269,42 @@ def bandwidth_lines(measured_bytes: dict, clients=None):
     return fig
 
 
-def failover_timeline(followers: dict, t0: float, killed_at: float):
-    """One line per follower of ``failover.drop_a_node``, in its transport's colour: the delay of each
-    notification (server stamp -> client holds it, ms, log scale) against when it was posted (seconds
-    since ``t0``), so the notifications that waited for the move to node B stand out; a grey line where
-    node A stopped."""
-    fig, ax = plt.subplots(figsize=(9, 3.2))
-    for name, f in followers.items():
-        got = sorted(f["got"], key=lambda item: item[2])
-        ax.plot([stamped - t0 for _, _, stamped in got], [(t - stamped) * 1000 for t, _, stamped in got],
-                "-o", markersize=4, color=color_of(name), label=name)
-    ax.axvline(killed_at - t0, color=REFERENCE, linestyle="--", label="node A stops")
-    ax.set_yscale("log")
-    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
-    ax.set_xlabel("seconds, when the server posted the notification")
-    ax.set_ylabel("delay, ms (log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(**LEGEND_OUTSIDE)
+def failure_delays(runs: dict):
+    """``failover.lose_a_node`` runs side by side (``runs``: {title: run}, a column each), a row per transport in
+    its colour: how long each notification took from posted to shown (seconds) against when it was posted,
+    seconds after node A was lost (the grey line); a dotted line where that client noticed. One scale for all,
+    so a process killed and a link gone silent compare at a glance."""
+    names = list(next(iter(runs.values()))["clients"])
+    fig, axes = plt.subplots(len(names), len(runs), figsize=(9, 1.3 * len(names) + 0.8), sharex="col",
+                             sharey=True, squeeze=False)
+    for column, (title, run) in enumerate(runs.items()):
+        axes[0][column].set_title(title, fontsize=10)
+        axes[-1][column].set_xlabel("seconds after node A was lost, when posted", fontsize=9)
+        for row, name in enumerate(names):
+            ax, client, failed = axes[row][column], run["clients"][name], run["failed_at"]
+            first = {}  # the first arrival of each id, by id
+            for at, message_id, stamp in client["got"]:
+                first.setdefault(message_id, (stamp - failed, at - stamp))
+            posted, delay = zip(*sorted(first.values())) if first else ((), ())
+            ax.plot(posted, delay, "-o", markersize=2.5, linewidth=1, color=color_of(name))
+            ax.axvline(0, color=REFERENCE, linestyle="--", linewidth=1)
+            noticed = next((at for at, what, _ in client["log"] if what.startswith("lost") and at >= failed), None)
+            if noticed is not None:
+                ax.axvline(noticed - failed, color=color_of(name), linestyle=":", linewidth=1)
+            ax.grid(True, alpha=0.3)
+            ax.tick_params(labelsize=8)
+            if column == 0:
+                ax.set_ylabel(f"{name}\ndelay, s", fontsize=8)
+    marks = [matplotlib.lines.Line2D([], [], color=REFERENCE, linestyle="--", linewidth=1),
+             matplotlib.lines.Line2D([], [], color=REFERENCE, linestyle=":", linewidth=1)]
+    fig.legend(marks, ["node A lost", "the client noticed"], loc="upper center", ncol=2, fontsize=8,
+               bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     return fig
 
 
 def duplex_timeline(timeline: list):
-    """Each frame of ``full_duplex``'s timeline (notebook 05) as a mark on one WebSocket connection: up is our
+    """Each frame of ``full_duplex``'s timeline (notebook 06) as a mark on one WebSocket connection: up is our
     client, down is the server; a notification the server sent unasked is filled, an answer to us hollow."""
     kinds = {"our message": ("^", WEBSOCKET, 1), "notification": ("v", WEBSOCKET, 0),
              "answer to us": ("v", REFERENCE, 0)}  # marker, colour, row
@@ -293,14 +321,15 @@ def duplex_timeline(timeline: list):
 
 
 def pubsub_against_stream(result: dict, away: range):
-    """``scaleout.pubsub_against_stream`` (notebook 06): one row per kind of subscriber, a filled dot for each
-    message it received, a hollow one if lost."""
+    """``scaleout.pubsub_against_stream`` (notebook 08): one row per kind of subscriber, a filled grey dot for
+    each message it received, a hollow red one if lost (the legend's marks are the dots' own)."""
     fig, ax = plt.subplots(figsize=(8, 1.9))
-    for row, (kind, color) in enumerate((("pub/sub", REFERENCE), ("stream", WEBSOCKET))):
-        got, lost = result[kind]["received"], result[kind]["lost"]
-        ax.scatter(got, [row] * len(got), color=color, s=70, label="received" if row else None)
-        ax.scatter(lost, [row] * len(lost), facecolors="none", edgecolors="#b91c1c", s=70,
-                   label="lost" if lost else None)
+    named = set()  # each mark in the legend once
+    for row, kind in enumerate(("pub/sub", "stream")):
+        for what, ids, style in (("received", result[kind]["received"], {"color": REFERENCE}),
+                                 ("lost", result[kind]["lost"], {"facecolors": "none", "edgecolors": LOST})):
+            ax.scatter(ids, [row] * len(ids), s=70, label=what if ids and what not in named else None, **style)
+            named |= {what} if ids else set()
     ax.axvspan(away.start - 0.5, away.stop - 0.5, color="#f3f4f6", zorder=0)
     ax.text((away.start + away.stop - 1) / 2, 1.45, "subscriber away", ha="center", fontsize=8)
     ax.set_yticks([0, 1], ["Redis pub/sub", "Redis Stream"])
@@ -312,7 +341,7 @@ def pubsub_against_stream(result: dict, away: range):
 
 
 def node_costs(rows: list[dict]):
-    """``scaleout.node_costs`` (notebook 06): server threads per client, and Redis commands per broadcast, for
+    """``scaleout.node_costs`` (notebook 08): server threads per client, and Redis commands per broadcast, for
     each transport."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
     labels = [row["transport"] for row in rows]
@@ -351,11 +380,7 @@ def _clients_axis(ax, ylabel: str, title: str, clients: list[int]) -> None:
     ax.set_yscale("log")
     ax.set_xticks(clients, [f"{n:,}" for n in clients])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    low, high = ax.get_ylim()
-    if high < 20 * low:  # within about a decade the minor ticks need numbers too; across several they would crowd
-        ax.yaxis.set_minor_formatter(plain)
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel("clients on one server")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

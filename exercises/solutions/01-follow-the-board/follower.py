@@ -10,25 +10,26 @@ def follow(url: str, deliver, stop) -> None:
     """Long-poll ``url`` and ``deliver(message)`` once per message, oldest first, until ``stop`` is set.
 
     Two things can go wrong, and they need opposite answers:
-    * the connection fails (the server is away): keep ``after`` and ask again, so that
-      nothing is delivered twice;
-    * the server answers with a newest id *below* ``after``: it restarted with an empty
-      board, whose ids start again from 1, so start again from 0 or lose its messages.
+    * the connection fails (the server is away): keep ``after`` and ask again after a pause, so that
+      nothing is delivered twice and a restarting server is not hammered;
+    * the answer names a board (a ``"board"`` field): the board ``after`` belongs to is not the server's
+      (it restarted with a new board, whose ids start again from 1; or this is our first answer), so its
+      messages start from its first: start again from 0 on that board, or lose them. The ids alone cannot
+      tell: by the time we come back, the new board's newest id may be past ``after`` already.
     """
-    after = 0
+    after, board = 0, ""  # the id of the last message delivered, and the board it belongs to ("": none yet)
     with requests.Session() as session:
         while not stop.is_set():
             try:
-                response = session.get(f"{url}/api/messages", params={"after": after, "wait": WAIT},
+                response = session.get(f"{url}/api/messages", params={"after": after, "board": board, "wait": WAIT},
                                        timeout=WAIT + 5)
                 response.raise_for_status()
                 answer = response.json()
             except (requests.RequestException, ValueError):  # away, or not our server's answer
                 stop.wait(RETRY)
                 continue
-            if answer["last_id"] < after:  # a new, empty board
-                after = 0
-                continue
+            if "board" in answer:  # another board than ours: its messages start from its first
+                board, after = answer["board"], 0
             for message in answer["messages"]:
                 deliver(message)
                 after = message["id"]

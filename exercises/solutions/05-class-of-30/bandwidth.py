@@ -1,6 +1,6 @@
 """Exercise 5, a solution: a bandwidth model per transport, from the bytes of one message and one poll."""
 
-# Guessed before measuring (with notebook 04 in mind: about 200 bytes of headers per poll, 2 per frame);
+# Guessed before measuring (with notebook 05 in mind: about 200 bytes of headers per poll, 2 per frame);
 # the check shows the measured figures beside them. A guess is not graded.
 MY_GUESS_KBPS = {"WebSocket": 30, "long polling": 100, "short polling every 0.1 s": 600}
 

@@ -125,6 +125,9 @@ def test_the_load_command_writes_its_files_and_prints_the_goals(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Goals, from this run, 5 clients" in done.stdout
     assert "measured here, real clients" in done.stdout and "minutes at most" in done.stderr
+    steps = [line.split("] ", 1)[1].split(",")[0] for line in done.stderr.splitlines() if line.startswith("[")]
+    assert steps == ["reply round trip", "websockets library broadcast", "WebSocket", "posts side by side",
+                     "Server-Sent Events", "long polling", "short polling 250 ms"]  # the posts before the pollers
     results = json.loads((tmp_path / "load.json").read_text())
     assert [row["label"] for row in results["runs"]] == [
         "websockets library broadcast", "WebSocket", "Server-Sent Events", "long polling", "short polling 250 ms"]

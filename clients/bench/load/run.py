@@ -9,12 +9,13 @@ and we record how late each event reaches the median and the last client, what
 was lost, duplicated or out of order, and what the server paid: CPU seconds per
 delivered message, memory and threads (per connection, idle), requests and bytes
 per second each way (from its own meter). On a WebSocket, ours and the library's, ``posts``
-messages are then posted as a page posts them, one at a time, and timed from the moment each
-POST leaves to the last client (``scenario.py`` says every step). Before the crowds, the
-reply round trip on our ``/ws`` beside the library's echo. ``command.py`` writes load.json,
-load.csv, load_scaling.csv and three plots, and prints the goals the run is held to, each a
-ratio to the library measured in this run (``results/load_report.py``), and, where a scenario
-could not hold its clients, what ran out (``limits.py``).
+messages are then posted (after those two crowds, before the pollers) as a page posts them,
+one at a time, and timed from the moment each POST leaves to the last client (``scenario.py``
+says every step). Before the crowds, the reply round trip on our ``/ws`` beside the library's
+echo. ``command.py`` writes load.json, load.csv, load_scaling.csv and three plots, and prints
+the goals the run is held to, each a ratio to the library measured in this run
+(``results/load_report.py``), and, where a scenario could not hold its clients, what ran out
+(``limits.py``).
 
 Why separate processes: clients in the server's interpreter would share its GIL
 and its CPU time, and the server's figures would be theirs too; and one asyncio
@@ -73,13 +74,18 @@ def run_load(settings: dict | None = None, transports=TRANSPORTS, say=print, pro
             raise LoadError(problem)
         for clients in settings["clients"]:
             try:
-                rows = [run_each(crowd, transport, clients, settings, nodes, started, say) for transport in transports
-                        for nodes in (settings.get("nodes") or [None] if transport != "reference" else [None])]
-                results["runs"] += rows
+                # The posts follow the two WebSocket crowds, before the threaded pollers: a server of ten thousand
+                # threads leaves the machine busy for minutes after it stops, and the library's crowd would pay.
                 sides = [side for side in posting.SIDES if side in transports]
-                if settings["posts"] and sides and not settings.get("nodes"):
-                    post_each(crowd, clients, settings, sides, rows, profiler if clients == largest else None,
-                              started, say)
+                posting_now = bool(settings["posts"] and sides and not settings.get("nodes"))
+                first = [transport for transport in transports if posting_now and transport in sides]
+                for group in (first, [transport for transport in transports if transport not in first]):
+                    rows = [run_each(crowd, transport, clients, settings, nodes, started, say) for transport in group
+                            for nodes in (settings.get("nodes") or [None] if transport != "reference" else [None])]
+                    results["runs"] += rows
+                    if group is first and first:
+                        post_each(crowd, clients, settings, sides, rows, profiler if clients == largest else None,
+                                  started, say)
             except LoadError as error:  # the client processes could not be started again after a failure
                 results["meta"]["run_stopped"] = f"at {clients} clients: {error}"
                 say(f"The run stopped {results['meta']['run_stopped']}")

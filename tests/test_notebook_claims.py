@@ -190,6 +190,22 @@ def test_a_real_crowd_of_short_pollers_asks_once_per_interval_while_idle():
     assert not crowd.idle_polls({**row, "interval": 0.125}).within_noise  # a model twice too busy is rejected
 
 
+def test_a_saved_run_says_what_held_and_why_a_scenario_failed():
+    """A ten-thousand-client run keeps the scenarios that could not finish: the saved run's lines name the
+    failure and what ran out, beside the figures of those that held."""
+    held = {"label": "WebSocket", "clients": 100, "connected": 98, "lost": 0, "duplicated": 0, "out_of_order": 0,
+            "fanout_last_client": {"median_ms": 12.0, "n": 20}, "threads_per_connection": 1.0,
+            "rss_per_connection": 40 * 1024,
+            "ran_out": [{"resource": "file descriptors", "at": 98, "evidence": "the server said so"}]}
+    failed = {"label": "long polling", "clients": 100, "connected": 90, "failed": "GET /api/status: timed out\nmore",
+              "ran_out": [{"resource": "CPU", "at": 90, "evidence": "the load average"}]}
+    text = crowd.describe_saved({"meta": {"cpu_count": 2, "duration_s": 600, "settings": {"every": 1.0}},
+                                 "runs": [held, failed]})
+    assert "WebSocket                      98 of 100 connected; lost 0" in text and "12 ms after the stamp" in text
+    assert "long polling                   90 of 100 connected; failed: GET /api/status: timed out" in text
+    assert "ran out: file descriptors at 98 clients" in text and "ran out: CPU at 90 clients" in text
+
+
 # --- one colour per transport ------------------------------------------------------------------------
 
 def test_the_pages_colours_are_the_plots_colours():

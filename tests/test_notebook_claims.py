@@ -277,3 +277,9 @@ def test_bar_charts_label_their_values():
     texts = [text.get_text().strip() for text in fig.axes[0].texts]
     assert texts == ["3", "320"] and fig.axes[0].get_xscale() == "log"
     plots.plt.close(fig)
+    fig = plots.node_costs([{"transport": "WebSocket (open)", "clients": 60, "threads per client": 62 / 60,
+                             "Redis commands per broadcast": 10},
+                            {"transport": "long poll (waiting)", "clients": 60, "threads per client": 1.0,
+                             "Redis commands per broadcast": 142}])
+    assert [[text.get_text().strip() for text in ax.texts] for ax in fig.axes] == [["1.03", "1"], ["10", "142"]]
+    plots.plt.close(fig)

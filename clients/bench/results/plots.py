@@ -352,7 +352,7 @@ def node_costs(rows: list[dict]):
         values = [row[key] for row in rows]
         ax.barh(labels, values, color=colors)
         for y, value in enumerate(values):
-            ax.text(value, y, f" {value:g}", va="center", fontsize=8)
+            ax.text(value, y, f" {value:.2f}" if value != round(value) else f" {value:.0f}", va="center", fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.set_xlim(0, max(values) * 1.25)
     fig.tight_layout()

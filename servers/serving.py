@@ -48,6 +48,7 @@ LINGER_BYTES = 1024 * 1024  # what the server reads and drops, at most, after re
 UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
 BUFFERED_INPUT = "serving.buffered_input"  # environ key: the reader HTTP is parsed with, for a WebSocket to let go of
 JSON = [("Content-Type", "application/json")]
+PRINTABLE = str.maketrans({code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0), ord("\\")]})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BUSY = "this server is serving as many connections as it may: try again"
 
@@ -249,8 +250,11 @@ class RequestHandler(WSGIRequestHandler):
             self.rfile.close()
 
     def log_request(self, code="-", size="-") -> None:
+        """One line per answer, with the request line as it came, control characters escaped. Werkzeug's own
+        decodes the target first, in ``send_response``, before a byte of the answer is written: a target it
+        could not decode would lose the answer, and leave a traceback instead."""
         if not self.server.quiet:
-            super().log_request(code, size)
+            self.log("info", '"%s" %s %s', self.requestline.translate(PRINTABLE), code, size)
 
     def setup(self) -> None:
         super().setup()

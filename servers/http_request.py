@@ -55,9 +55,9 @@ class Refusal(Exception):
     """A request the server answers with an error of its own, ``{"error": code, "message": ...}``, then closes
     the connection: its framing is broken or over a bound, so where a next request would start is unknown."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
     @property
     def reason(self) -> str:

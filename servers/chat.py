@@ -8,12 +8,14 @@ error message / close code).
 """
 
 import json
+import math
 import re
 import threading
 import time
 
 from .board import BoardUnavailable, Message, MessageBoard
 from .meter import Meter
+from .post_rate import PostRate, cost
 from .room import Room
 
 SERVER = "server"
@@ -36,12 +38,14 @@ SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads leaves of a \u esca
 
 
 class BadInput(ValueError):
-    """A client sent something we refuse. ``code`` is stable and documented."""
+    """A client sent something we refuse. ``code`` is stable and documented; ``retry_after``, when set, is the
+    number of seconds after which the same request would be taken (an HTTP answer says so in ``Retry-After``)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
     def to_json(self) -> dict:
         return {"error": self.code, "message": self.message}
@@ -176,6 +180,7 @@ class Chat:
         self.max_text = max_text
         self.meter = meter or Meter()  # bytes and requests per browser client, shown by the side-by-side page
         self.room = room or Room(self.meter)  # the class: its mode and its students (a RedisRoom in a cluster)
+        self.post_rate = PostRate()  # how fast each client address may post
         self._ticker: tuple[threading.Event, threading.Thread, float] | None = None  # (stop it, its thread, interval)
         self._ticker_switch = threading.Lock()  # two pages may flip the ticker at the same moment
 
@@ -185,9 +190,14 @@ class Chat:
         ticker = self._ticker
         return ticker[2] if ticker else None
 
-    def send(self, author: str, text: str) -> tuple[Message, Message]:
+    def send(self, author: str, text: str, sender: str | None = None) -> tuple[Message, Message]:
         """Store a client's message and the server's answer to it, as the seed's server does: together,
-        so nothing can land between them and the answer's id is always the message's id + 1."""
+        so nothing can land between them and the answer's id is always the message's id + 1. ``sender``, the
+        client's address, is held to the post rate (``post_rate.py``): past it, ``too_many_messages``."""
+        if wait := self.post_rate.wait(sender, cost(text)):
+            raise BadInput("too_many_messages", f"one address may send {self.post_rate.rate:g} messages a second "
+                           f"({self.post_rate.burst:g} at once; a long text counts once per KiB): wait "
+                           f"{wait:.1f} s", retry_after=math.ceil(wait))
         return self.board.post_with_reply(author, text, SERVER, REPLY.format(text=text))
 
     def status(self, clients: list[str]) -> dict:

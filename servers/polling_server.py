@@ -43,7 +43,7 @@ def send_message():
     """POST /api/messages {"text": ...}: store it. The reply goes on the board; poll to see it."""
     chat = current_app.extensions["chat"]
     author, text = read_new_message(web.read_json(), chat.max_text)
-    message, _reply = chat.send(author, text)
+    message, _reply = chat.send(author, text, sender=web.client_address())
     return {"message": message.to_json()}, 201
 
 

@@ -22,7 +22,8 @@ PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offl
 PROXY_TOKEN_HEADER = "X-Proxy-Token"  # what the cluster's nginx adds to every request it passes on (see Proxy)
 STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_board": 400, "invalid_wait": 400,
           "invalid_client": 400, "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400,
-          "forbidden_origin": 403, "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415}
+          "forbidden_origin": 403, "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415,
+          "too_many_messages": 429}
 # every other BadInput is 422 Unprocessable Content: well-formed JSON with a value we refuse
 
 
@@ -174,7 +175,9 @@ def client_address() -> str:
 
 
 def refuse(error: BadInput):
-    return error.to_json(), STATUS.get(error.code, 422)
+    """The refusal in the JSON shape of every error; with ``Retry-After`` when the same request may be taken later."""
+    retry = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    return error.to_json(), STATUS.get(error.code, 422), retry
 
 
 def board_unavailable(error: BoardUnavailable):

@@ -25,6 +25,8 @@ MAX_BODY = 16 * 1024  # bytes in what carries one: a request body on the polling
 MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
 PAGE_SIZE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
+PAGE_BYTES = 64 * 1024  # and their JSON at most (one message always): 500 ordinary messages fit, 5 of the longest;
+# a client that does not read holds the server to a page, not to 6 MB (see ``page_of``)
 MAX_ID = 2**63 - 1  # the largest cursor we read: ids fit in 64 bits, in memory as in Redis
 NOTIFICATION = "Notification #{count}: the server speaks first"  # what the ticker posts, count from 1
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
@@ -127,6 +129,17 @@ def whole_number(value: object, highest: int) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= highest:
         return value
     return None
+
+
+def page_of(messages: list[Message]) -> list[Message]:
+    """The first of ``messages`` (a board's page of PAGE_SIZE at most) that fit in PAGE_BYTES of JSON, one at
+    least: what the server holds for a client that does not read is one page, however long the messages."""
+    size = 0
+    for count, message in enumerate(messages):
+        size += len(message.encoded)
+        if size > PAGE_BYTES and count:
+            return messages[:count]
+    return messages
 
 
 def read_after(value: object) -> int:

@@ -293,7 +293,7 @@ class CountingSocket(socket.socket):
         self.waiting_since: float | None = time.monotonic()  # waiting for a request, or receiving it, since;
         # None while its request is served
         self.deadline: float | None = None  # when the request being received must have arrived whole
-        self.refused: Refusal | None = None  # accepted only to be told this (503 server_busy, 429 too_many_connections)
+        self.refused: Refusal | None = None  # accepted only to be told this (server_busy, too_many_connections)
         self.evicted = False  # cut to make room for a newer connection
         self.peer = ""  # the client's address
 

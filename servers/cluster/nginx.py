@@ -70,7 +70,7 @@ READ_TIMEOUT = max(PING_INTERVAL, LONGEST_WAIT) + 2
 CONNECT_TIMEOUT = 2  # seconds for a node on this machine to accept a connection before nginx tries the next
 SPARE_CONNECTIONS = 1024  # nginx's connections beyond what the nodes can hold: idle keep-alives, refusals
 SPARE_FILES = 64  # nginx's files besides its connections: listening sockets, logs
-BODY_LIMIT = 1024 * 1024  # bytes: nginx's own bound on a request body, far above the nodes' (64 KiB): they refuse first, in JSON
+BODY_LIMIT = 1024 * 1024  # bytes: nginx's own bound on a request body, far above the nodes' (64 KiB), who refuse first
 # What nginx answers itself, by status: the nodes' JSON error shape, with a documented code (servers/README.md).
 # Its 500 (it could not take a connection to a node) is told as the nodes' 503: busy, try again.
 ERRORS = {

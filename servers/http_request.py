@@ -46,9 +46,10 @@ REQUEST_LINE = re.compile(rb"(%s) (%s+) HTTP/([0-9])\.([0-9])" % (TOKEN, VISIBLE
 FIELD_LINE = re.compile(rb"(%s):[ \t]*(%s*(?:[ \t]+%s+)*)[ \t]*" % (TOKEN, VISIBLE, VISIBLE))  # OWS around the value
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})[ \t]*(?:;[^\r\n]*)?")  # extensions (after ';') are ignored
 CHUNK_LINE = 1024  # bytes of a chunk-size line, extensions included
+# as RFC 9110 section 15 names them (431: RFC 6585)
 REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
            429: "Too Many Requests", 431: "Request Header Fields Too Large", 501: "Not Implemented",
-           503: "Service Unavailable", 505: "HTTP Version Not Supported"}  # as RFC 9110 section 15 names them (431: RFC 6585)
+           503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 
 class Refusal(Exception):

@@ -8,6 +8,7 @@ error message / close code).
 """
 
 import json
+import math
 import re
 import threading
 import time
@@ -15,6 +16,7 @@ import unicodedata
 
 from .board import BoardUnavailable, Message, MessageBoard
 from .meter import Meter
+from .post_rate import PostRate, cost
 from .room import Room
 
 SERVER = "server"
@@ -24,6 +26,8 @@ MAX_BODY = 16 * 1024  # bytes in what carries one: a request body on the polling
 MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
 PAGE_SIZE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
+PAGE_BYTES = 64 * 1024  # and their JSON at most (one message always): 500 ordinary messages fit, 5 of the longest;
+# a client that does not read holds the server to a page, not to 6 MB (see ``page_of``)
 MAX_ID = 2**63 - 1  # the largest cursor we read: ids fit in 64 bits, in memory as in Redis
 NOTIFICATION = "Notification #{count}: the server speaks first"  # what the ticker posts, count from 1
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
@@ -38,12 +42,14 @@ REORDERING = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}  # 
 
 
 class BadInput(ValueError):
-    """A client sent something we refuse. ``code`` is stable and documented."""
+    """A client sent something we refuse. ``code`` is stable and documented; ``retry_after``, when set, is the
+    number of seconds after which the same request would be taken (an HTTP answer says so in ``Retry-After``)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
     def to_json(self) -> dict:
         return {"error": self.code, "message": self.message}
@@ -146,6 +152,17 @@ def whole_number(value: object, highest: int) -> int | None:
     return None
 
 
+def page_of(messages: list[Message]) -> list[Message]:
+    """The first of ``messages`` (a board's page of PAGE_SIZE at most) that fit in PAGE_BYTES of JSON, one at
+    least: what the server holds for a client that does not read is one page, however long the messages."""
+    size = 0
+    for count, message in enumerate(messages):
+        size += len(message.encoded)
+        if size > PAGE_BYTES and count:
+            return messages[:count]
+    return messages
+
+
 def read_after(value: object) -> int:
     """The "everything after id N" cursor, from a query string or a JSON field."""
     after = whole_number(value, MAX_ID)
@@ -197,6 +214,7 @@ class Chat:
         self.max_text = max_text
         self.meter = meter or Meter()  # bytes and requests per browser client, shown by the side-by-side page
         self.room = room or Room(self.meter)  # the class: its mode and its students (a RedisRoom in a cluster)
+        self.post_rate = PostRate()  # how fast each client address may post
         self._ticker: tuple[threading.Event, threading.Thread, float] | None = None  # (stop it, its thread, interval)
         self._ticker_switch = threading.Lock()  # two pages may flip the ticker at the same moment
 
@@ -206,9 +224,14 @@ class Chat:
         ticker = self._ticker
         return ticker[2] if ticker else None
 
-    def send(self, author: str, text: str) -> tuple[Message, Message]:
+    def send(self, author: str, text: str, sender: str | None = None) -> tuple[Message, Message]:
         """Store a client's message and the server's answer to it, as the seed's server does: together,
-        so nothing can land between them and the answer's id is always the message's id + 1."""
+        so nothing can land between them and the answer's id is always the message's id + 1. ``sender``, the
+        client's address, is held to the post rate (``post_rate.py``): past it, ``too_many_messages``."""
+        if wait := self.post_rate.wait(sender, cost(text)):
+            raise BadInput("too_many_messages", f"one address may send {self.post_rate.rate:g} messages a second "
+                           f"({self.post_rate.burst:g} at once; a long text counts once per KiB): wait "
+                           f"{wait:.1f} s", retry_after=math.ceil(wait))
         return self.board.post_with_reply(author, text, SERVER, REPLY.format(text=text))
 
     def status(self, clients: list[str]) -> dict:

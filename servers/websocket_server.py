@@ -114,7 +114,7 @@ def send_message(chat: Chat, request_: dict) -> tuple[str, list[tuple[int, str]]
     """{"type": "send", "text": ...}: store it. The reply goes on the board and is pushed: returns the
     "sent" frame, and the pushes (id, frame) of the message and its reply, which this client gets too."""
     author, text = read_new_message(request_, chat.max_text)
-    message, reply = chat.send(author, text)
+    message, reply = chat.send(author, text, sender=web.client_address())
     return event("sent", message), [(message.id, push(message)), (reply.id, push(reply))]
 
 

@@ -238,7 +238,7 @@ def test_long_poll_with_news_already_there_answers_at_once(api, chat):
     chat.send("ana", "old news")
     started = time.monotonic()
     assert len(requests.get(api, params={"after": 0, "wait": 2}, timeout=10).json()["messages"]) == 2
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.5  # well before the wait: what a held request would take, even when loaded
 
 
 # --- routes, methods, origins ----------------------------------------------------------------------

@@ -76,17 +76,14 @@ class Watchman:
             except BlockingIOError:  # already full of wake-ups: it will look again anyway
                 pass
 
-    def forget(self, connection) -> None:
-        """The connection has ended: no more writes or deadlines for it."""
+    def forget(self, connection, *, unless_handed: bool = False) -> None:
+        """The connection has ended: no more writes or deadlines for it. ``unless_handed``: the watchman lets go
+        of a connection that said it waits for nothing, unless a writer handed it over again since it looked."""
         with self._lock:
+            if unless_handed and connection in self._handed:
+                return
             self._watched.discard(connection)
             self._handed.discard(connection)
-
-    def _let_go(self, connection) -> None:
-        """Stop watching a connection that said it waits for nothing, unless it was handed over again since."""
-        with self._lock:
-            if connection not in self._handed:
-                self._watched.discard(connection)
 
     @property
     def watching(self) -> int:
@@ -118,7 +115,7 @@ class Watchman:
                 if its_deadline is not None:
                     deadline = its_deadline if deadline is None else min(deadline, its_deadline)
                 if not waits_for_room and its_deadline is None:
-                    self._let_go(connection)
+                    self.forget(connection, unless_handed=True)
             if watched:
                 idle_since = now
             timeout = IDLE if deadline is None else max(0.0, deadline - time.monotonic())

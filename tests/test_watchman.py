@@ -2,7 +2,7 @@
 
 A thread race is rare by nature, so this test does not wait for one to happen: it holds the watchman at the moment
 the race needs, and makes the other side happen right then, on a real server, with a real client and the real
-broadcaster. The hooks wrap four of the server's own methods; they change when things happen, not what they do."""
+broadcaster. The hooks wrap three of the server's own methods; they change when things happen, not what they do."""
 
 import json
 import threading
@@ -11,7 +11,6 @@ from servers import websocket_server
 from servers.broadcast import Mailbox
 from servers.serving import RunningServer
 from servers.watchman import Watchman
-from servers.websocket_connection import Connection
 
 from clients import wire
 from conftest import eventually
@@ -21,42 +20,31 @@ TEXT = "x" * 15000  # a push of about 15 kB
 
 
 def test_a_push_that_fills_the_socket_as_the_watchman_lets_go_is_still_written(chat, monkeypatch):
-    """The watchman has written everything a connection had waiting and looks at it once more: nothing waits, so it
-    may let it go. Just then the broadcaster pushes a message that fills the socket again and hands the connection
+    """The watchman has written everything a connection had waiting and looked at it once more: nothing waits, so
+    it lets it go. Just then the broadcaster pushes a message that fills the socket again and hands the connection
     back to it. The connection's own thread sleeps until its client speaks, so if the watchman let go of it now,
     the rest of that push, and every push after it, would wait for ever, and so would the client."""
-    looked, go_on, handed, offered, flushing = threading.Event(), threading.Event(), threading.Event(), [], set()
-    watched, watch, offer, flush = Connection.watched, Watchman.watch, Mailbox.offer, Connection.flush
+    letting_go, go_on, handed, offered = threading.Event(), threading.Event(), threading.Event(), []
+    forget, watch, offer = Watchman.forget, Watchman.watch, Mailbox.offer
 
-    def watchman_looks(connection):
-        answer = watched(connection)
-        watchman = threading.current_thread()
-        if (watchman.name == "websocket-watchman" and watchman not in flushing and answer == (False, None)
-                and not looked.is_set()):
-            looked.set()
-            go_on.wait(5)  # the push happens now, between the watchman's look and what it does about it
-        return answer
+    def hold_the_watchman_then_forget(watchman, connection, **how):
+        if threading.current_thread().name == watchman.name and not letting_go.is_set():
+            letting_go.set()
+            go_on.wait(30)  # the push happens now, between the watchman's look and its letting go
+        forget(watchman, connection, **how)
 
     def watch_and_say_so(watchman, connection):
         watch(watchman, connection)
-        if looked.is_set():
+        if letting_go.is_set():
             handed.set()
-
-    def flush_and_say_so(connection):  # a look from inside a flush (the connection's own) is not the watchman's
-        flushing.add(threading.current_thread())
-        try:
-            flush(connection)
-        finally:
-            flushing.discard(threading.current_thread())
 
     def offer_and_say_so(mailbox, message_id, item):
         offer(mailbox, message_id, item)  # written, or handed to the watchman, by the time it returns
         offered.append(message_id)
 
-    monkeypatch.setattr(Connection, "watched", watchman_looks)
+    monkeypatch.setattr(Watchman, "forget", hold_the_watchman_then_forget)
     monkeypatch.setattr(Watchman, "watch", watch_and_say_so)
     monkeypatch.setattr(Mailbox, "offer", offer_and_say_so)
-    monkeypatch.setattr(Connection, "flush", flush_and_say_so)
     with RunningServer(websocket_server.create_app(chat)) as server:
         watchman = server.server.app.extensions["watchman"]
         sock, rfile = small_buffer_websocket(server.port, "/ws?client=slow")
@@ -77,9 +65,9 @@ def test_a_push_that_fills_the_socket_as_the_watchman_lets_go_is_still_written(c
             raise AssertionError("the socket never filled")
 
         first = push_until(lambda: watchman.watching)  # the socket is full: the watchman waits for room in it
-        for _ in range(first):  # the client reads them all: the watchman writes the rest, and looks again
+        for _ in range(first):  # the client reads them all: the watchman writes the rest, looks again, lets go
             assert json.loads(wire.read_frame(rfile).payload)["message"]["text"] == TEXT
-        assert looked.wait(5)
+        assert letting_go.wait(5)
         second = push_until(handed.is_set)  # the socket is full again, and the connection handed back
         go_on.set()
         for _ in range(second):  # every push is written as the client makes room

@@ -17,9 +17,10 @@ It behaves like the socket it replaces, for both of its users:
   non-blocking socket need care under TLS. Bytes may be waiting in the TLS engine, received and decrypted,
   while the socket itself has nothing to read: ``pending()`` says so, and ``watchman.wait_for`` looks at it
   before it polls. And a record is made whole or not at all: ``send`` answers how many bytes of the caller's
-  data are on the wire, and when only part of a record fit in the socket it raises ``BlockingIOError`` and
-  keeps the rest; the caller, as OpenSSL asks of its own callers, comes back with the same data, and is
-  told the count once the record is out (the WebSocket's outbox keeps its bytes until then).
+  data are on the wire in whole records (as many as fit, like a plain socket's ``send``), and keeps the rest
+  of a record only part of which fit; the caller, as OpenSSL asks of its own callers, comes back with the
+  same data, and is told its count once the record is out (the WebSocket's outbox keeps its bytes until
+  then). When no whole record fit, it raises ``BlockingIOError``, as a full socket does.
 
 One lock guards the TLS engine and the records not yet sent: the WebSocket's reader and its writers
 (the broadcaster, the watchman) are different threads. A wait for the socket never happens under it.
@@ -167,21 +168,28 @@ class TLSSocket(CountingSocket):
     # --- writing ------------------------------------------------------------------------------
 
     def send(self, data, flags=0):
-        """How many bytes of ``data`` are on the wire, in records. On a non-blocking socket that took only part
-        of a record: BlockingIOError; call again with the same data (more may follow it) once it has room."""
+        """How many bytes of ``data`` are on the wire, in whole records: as many records as the socket takes, as a
+        plain socket takes as many bytes as fit. When the socket took only part of a record, the bytes of that
+        record are not counted: call again with the data that follows the count (it starts with them) once
+        there is room. A non-blocking socket that took no whole record of ``data`` raises BlockingIOError."""
         if not self.encrypted:
             return super().send(data, flags)
-        self._send_records()  # what waits goes first: an earlier call's records, or what reading made us say
-        with self._engine:
-            if not self._owed and not self._unsent:
-                self._owed = self._tls.write(memoryview(data)[:RECORD_BYTES])
-                self._take_records()
-        self._send_records()
-        with self._engine:
-            if self._unsent:
-                raise BlockingIOError(errno.EAGAIN, "the socket took part of a TLS record: send the same again")
-            owed, self._owed = self._owed, 0
-            return owed
+        view, done = memoryview(data).cast("B"), 0
+        try:
+            while True:
+                self._send_records()  # what waits goes first: an earlier call's records, or what reading made us say
+                with self._engine:
+                    if self._unsent:  # the socket is full, with part of a record in it
+                        if done:
+                            return done
+                        raise BlockingIOError(errno.EAGAIN, "the socket took part of a TLS record: send it again")
+                    done, self._owed = done + self._owed, 0  # an earlier call's record counts for the data it began
+                    if done >= len(view):
+                        return done
+                    self._owed = self._tls.write(view[done:done + RECORD_BYTES])
+                    self._take_records()
+        finally:
+            view.release()  # at once: the caller may resize its buffer (the WebSocket's outbox) as soon as we answer
 
     def sendall(self, data, flags=0):
         if not self.encrypted:

@@ -12,7 +12,9 @@ the watchman, which waits for room in every such socket at once and keeps their 
 
 The watchman runs only while it watches a connection (it costs two descriptors for its own wake-up,
 while it runs), and ends ``IDLE`` seconds after the last one. A watched connection tells it what it
-waits for (``Connection.watched``): room to write, a deadline, or nothing more (then it is let go).
+waits for (``Connection.watched``): room to write, a deadline, or nothing more (then it is let go). Between
+that answer and the letting go, a writer may fill the socket again and hand the connection back (``watch``):
+it is kept then, or the rest of that write would wait for a thread asleep until its client speaks.
 """
 
 import select
@@ -54,6 +56,7 @@ class Watchman:
         self.name = name
         self._lock = threading.Lock()
         self._watched: set = set()
+        self._handed: set = set()  # handed over (again) since the thread last looked at what each one waits for
         self._wakeup: socket.socket | None = None  # written to when a connection is added: the thread looks again
         self._running = False
 
@@ -61,6 +64,7 @@ class Watchman:
         """Take care of ``connection`` until it says it needs nothing more (see ``Connection.watched``)."""
         with self._lock:
             self._watched.add(connection)
+            self._handed.add(connection)
             if not self._running:
                 self._running = True
                 listening, self._wakeup = socket.socketpair()
@@ -72,10 +76,14 @@ class Watchman:
             except BlockingIOError:  # already full of wake-ups: it will look again anyway
                 pass
 
-    def forget(self, connection) -> None:
-        """The connection has ended: no more writes or deadlines for it."""
+    def forget(self, connection, *, unless_handed: bool = False) -> None:
+        """The connection has ended: no more writes or deadlines for it. ``unless_handed``: the watchman lets go
+        of a connection that said it waits for nothing, unless a writer handed it over again since it looked."""
         with self._lock:
+            if unless_handed and connection in self._handed:
+                return
             self._watched.discard(connection)
+            self._handed.discard(connection)
 
     @property
     def watching(self) -> int:
@@ -87,24 +95,29 @@ class Watchman:
         while True:
             with self._lock:
                 watched = list(self._watched)
+                self._handed.clear()
                 if not watched and time.monotonic() - idle_since >= IDLE:
                     self._running = False
                     listening.close()
                     self._wakeup.close()
                     return
-            writers, deadline = [], None
-            for connection in watched:
+            writers, deadline, now = [], None, time.monotonic()
+            for connection in watched:  # one look at each: what it waits for decides what is done with it
                 waits_for_room, its_deadline = connection.watched()
                 if connection.sock.fileno() < 0:  # closed: its connection has ended
                     waits_for_room, its_deadline = False, None
+                if its_deadline is not None and its_deadline <= now:
+                    connection.cut()
+                    self.forget(connection)
+                    continue
                 if waits_for_room:
                     writers.append(connection.sock)
                 if its_deadline is not None:
                     deadline = its_deadline if deadline is None else min(deadline, its_deadline)
                 if not waits_for_room and its_deadline is None:
-                    self.forget(connection)
+                    self.forget(connection, unless_handed=True)
             if watched:
-                idle_since = time.monotonic()
+                idle_since = now
             timeout = IDLE if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 readable, writable = wait_for([listening], writers, timeout)
@@ -115,9 +128,3 @@ class Watchman:
             for connection in watched:
                 if connection.sock in writable:
                     connection.flush()
-            now = time.monotonic()
-            for connection in watched:
-                its_deadline = connection.watched()[1]
-                if its_deadline is not None and its_deadline <= now:
-                    connection.cut()
-                    self.forget(connection)

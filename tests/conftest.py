@@ -63,13 +63,17 @@ def lan_address() -> str:
 
 class Watched:
     """Counts who has started waiting on the board, so a test can post at the right moment, sleep-free:
-    ``board.waiters.acquire(timeout=5)`` returns once a waiter (a long poll, a broadcaster) is in ``wait_after``."""
+    ``board.waiters.acquire(timeout=5)`` returns once a waiter (a long poll, a broadcaster) is in ``wait_after``.
+    ``waited_after`` is the id the latest waiter waits after: a broadcaster waits there once it has offered every
+    message up to it to its subscribers."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.waiters = threading.Semaphore(0)
+        self.waited_after = 0
 
     def wait_after(self, last_id, timeout, limit=None):
+        self.waited_after = last_id
         self.waiters.release()
         return super().wait_after(last_id, timeout, limit)
 

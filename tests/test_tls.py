@@ -4,10 +4,11 @@ counts, HTTP/2 really negotiated through nginx, and certificates refused with a 
 
 import datetime
 import json
+import select
 import socket
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import httpx
@@ -16,14 +17,18 @@ import pytest
 from clients import polling_client, sse_client, terminal, websocket_client, wire
 from clients.bench.measure import secure
 from clients.lab.relay import Relay
-from servers import certificates
+from servers import certificates, tls
+from servers.chat import Chat
 from servers.cluster import Cluster
+from servers.meter import Account
 from servers.twins import Twins
 
-from conftest import eventually, require_cluster_tools
+from conftest import WatchedBoard, eventually, require_cluster_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"
+LONG_TEXT = "x" * 15000  # a message of 15 kB, about one TLS record (the board takes any size: the chat's limit is
+# for clients)
 CLOSE_NOTIFY = 24  # bytes of TLS 1.3's closing alert: a 5-byte header, 2 bytes of alert, its type byte, a 16-byte tag
 
 
@@ -82,33 +87,104 @@ def test_the_meter_counts_the_tls_records_on_the_wire(tls_twins, certs):
     assert totals["down"] > 3 * 500  # the certificate and the records: more than the plain answers would be
 
 
-def test_a_wss_client_that_reads_late_gets_every_record_whole(tls_twins, certs):
-    """The server's socket fills while the client reads nothing: a record written in part waits for room, then
-    goes on whole and in order (a TLS stream with a record cut short or sent twice fails its authentication),
-    until the client has fallen behind by more than its mailbox holds and is closed with 1008."""
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window stays small
-    raw.connect(("127.0.0.1", tls_twins.websocket.port))
-    sock = secure.client_context(certs.ca).wrap_socket(raw, server_hostname="127.0.0.1")
-    rfile = sock.makefile("rb")
-    key = wire.new_key()
-    sock.sendall(wire.upgrade_request(f"127.0.0.1:{tls_twins.websocket.port}", "/ws", key))
-    wire.check_upgrade(wire.read_response(rfile), key)
-    text = "x" * 15000  # the board takes any size: the chat's limit is for clients
-    for _ in range(400):  # 6 MB: more than the kernel's buffers and the mailbox's 256 KiB together
-        tls_twins.chat.board.post("server", text)
-    time.sleep(0.5)
-    sock.settimeout(10)
-    ids, frame = [], wire.read_frame(rfile)
-    while frame.opcode == wire.TEXT:
-        message = json.loads(frame.payload)["message"]
-        assert message["text"] == text
-        ids.append(message["id"])
-        frame = wire.read_frame(rfile)
-    assert frame.opcode == wire.CLOSE and wire.parse_close(frame.payload)[0] == 1008
-    assert len(ids) > 20 and ids == list(range(ids[0], ids[0] + len(ids)))  # in order, none lost or twice
-    rfile.close()
-    sock.close()
+def test_a_wss_client_that_reads_late_gets_every_push_whole_then_falls_behind(certs):
+    """The broadcaster pushes while the client reads nothing: the server's socket fills, a record written in part
+    waits for room, then goes on whole and in order (a TLS stream with a record cut short or sent twice fails its
+    authentication), until the client has fallen behind by more than its mailbox holds and is closed with 1008.
+
+    The pushes come one at a time until the socket is full, each written before the next is posted, and only then
+    in a burst: a burst while the connection's own thread still holds the write lock (its "sent" answer just out)
+    would wait in the mailbox, and fill it before anything reached the socket: that client falls behind too, but
+    with nothing written, which is not what this test is about."""
+    chat = Chat(WatchedBoard())
+    with Twins(chat, tls=certs.server_context()) as twins:
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window stays small
+        raw.connect(("127.0.0.1", twins.websocket.port))
+        sock = secure.client_context(certs.ca).wrap_socket(raw, server_hostname="127.0.0.1")
+        sock.settimeout(10)
+        rfile = sock.makefile("rb")
+        key = wire.new_key()
+        sock.sendall(wire.upgrade_request(f"127.0.0.1:{twins.websocket.port}", "/ws?client=late", key))
+        wire.check_upgrade(wire.read_response(rfile), key)
+        wire.send_frame(sock, wire.TEXT, json.dumps({"type": "send", "text": "How are you?"}).encode())
+        while json.loads(wire.read_frame(rfile).payload)["type"] != "sent":  # live: the broadcaster pushes to it
+            pass
+        watchman = twins.websocket.server.app.extensions["watchman"]
+        posted = []
+        while not watchman.watching:  # until the socket is full: the watchman waits for room in it
+            assert len(posted) < 1000, "the socket never filled"  # 15 MB: more than the kernel buffers
+            posted.append(chat.board.post("server", LONG_TEXT).id)
+            assert eventually(lambda: chat.meter.report(["late"])["late"]["messages_delivered"] == posted[-1], 10)
+        written = len(posted)  # on the wire, or the rest of the last one waiting for room
+        posted += [chat.board.post("server", LONG_TEXT).id for _ in range(400)]  # 6 MB, the mailbox holds 256 KiB
+        assert eventually(lambda: chat.board.waited_after == posted[-1], 30)  # all offered, none read yet
+        ids, frame = [], wire.read_frame(rfile)
+        while frame.opcode == wire.TEXT:
+            message = json.loads(frame.payload)["message"]
+            assert message["text"] == LONG_TEXT
+            ids.append(message["id"])
+            frame = wire.read_frame(rfile)
+        assert frame.opcode == wire.CLOSE and wire.parse_close(frame.payload)[0] == 1008
+        assert len(ids) >= written and ids == posted[:len(ids)]  # in order from the first, none lost or twice
+        rfile.close()
+        sock.close()
+
+
+def test_a_record_the_socket_takes_in_part_is_finished_before_send_counts_it(certs):
+    """What the WebSocket test above relies on, forced: a non-blocking ``TLSSocket`` whose client reads late fills
+    up. ``send`` takes as many whole records as the socket takes, like a plain socket (one record per call would
+    leave a WebSocket's pushes waiting for the watchman with room in the socket), and counts only those: the part
+    of a record the socket took when it filled is on the wire (the meter counts it) but not in ``send``'s answer
+    (or ``send`` raises BlockingIOError); called again with the data that follows the count, once there is room,
+    it finishes that record before it counts it sent. The client decrypts every byte in order: a record cut short
+    or sent twice would fail TLS's authentication, a count too high would lose data, one too low send it twice."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(10)
+        raw.connect(listener.getsockname())
+        accepted, _ = listener.accept()
+    accepted.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)  # the kernel holds little: it fills soon
+    server, client = tls.TLSSocket(accepted, certs.server_context()), []
+    handshake = threading.Thread(target=lambda: client.append(
+        secure.client_context(certs.ca).wrap_socket(raw, server_hostname="127.0.0.1")))
+    handshake.start()
+    server.handshake()
+    handshake.join()
+    data = b"".join(n.to_bytes(4, "big") for n in range(250_000))  # 1 MB, every 4 bytes different
+    received = bytearray()
+
+    def read_all() -> None:
+        client[0].settimeout(10)
+        while len(received) < len(data) and (chunk := client[0].recv(65536)):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=read_all)
+    account, marks = Account(), []  # after each call: (bytes on the wire, bytes of data counted sent)
+    server.bill(account)  # counts what reaches the wire
+    server.setblocking(False)
+    view = memoryview(data)
+    while view:
+        try:
+            sent = server.send(view)
+        except BlockingIOError:
+            marks.append((account.sent, len(data) - len(view)))
+            if reader.ident is None:
+                reader.start()  # late: the first time the socket is full
+            assert select.select([], [server], [], 10)[1]
+            continue
+        assert sent, "a non-blocking send that takes nothing raises BlockingIOError"
+        view = view[sent:]
+        marks.append((account.sent, len(data) - len(view)))
+    reader.join(10)
+    assert bytes(received) == data
+    records = -(-len(data) // tls.RECORD_BYTES)  # every record full but the last: each call counts whole ones
+    per_record = (account.sent - len(data)) / records  # what TLS adds to each (a header, a tag)
+    assert marks[0][1] > tls.RECORD_BYTES  # the first call took several records
+    assert any(wire_bytes > counted + per_record * -(-counted // tls.RECORD_BYTES) for wire_bytes, counted in marks)
+    client[0].close()
+    server.close()
 
 
 def test_plain_http_to_a_tls_port_is_told_to_use_https(tls_twins):
@@ -171,7 +247,8 @@ def test_http2_is_negotiated_through_nginx_for_polling_and_server_sent_events(tl
     with httpx.Client(http2=True, verify=secure.client_context(certs.ca)) as client:
         posted = client.post(f"{tls_cluster.polling_url}/api/messages", json={"text": "How are you?"})
         assert posted.http_version == "HTTP/2" and posted.status_code == 201
-        polled = client.get(f"{tls_cluster.polling_url}/api/messages", params={"after": posted.json()["message"]["id"]})
+        polled = client.get(f"{tls_cluster.polling_url}/api/messages",
+                            params={"after": posted.json()["message"]["id"]})
         assert polled.http_version == "HTTP/2" and polled.json()["messages"][0]["text"] == REPLY
         with client.stream("GET", f"{tls_cluster.polling_url}/api/events?after=0") as stream:
             assert stream.http_version == "HTTP/2"

@@ -95,6 +95,7 @@ def test_the_pages_work_over_https_and_wss(certs, page):
         page.wait_for_function("window.sideBySide?.pusher.socket?.readyState === WebSocket.OPEN")
         assert page.evaluate("window.sideBySide.pusher.url").startswith("wss://")
         page.goto(twins.websocket.url + "/")
+        page.wait_for_function("socket?.readyState === WebSocket.OPEN")  # else: "not connected: message not sent"
         page.fill("#text", "How are you?")
         page.keyboard.press("Enter")
         page.wait_for_function("document.body.innerText.includes('I am fine, thanks!')")

@@ -156,6 +156,32 @@ def test_an_error_in_the_students_code_names_their_line(tmp_path):
     assert "your code raised TypeError: " in done.stdout and "(accept.py, line 2, in accept_key)" in done.stdout
 
 
+def test_a_file_that_exits_waits_for_typing_or_never_loads_is_told_and_the_next_exercises_still_run(tmp_path):
+    """Code at the top of a student's file runs as it loads: an exit() there once ended the checker silently, with
+    status 0 and the next exercises unchecked, and a loop or an input() there hung it with nothing said."""
+    write(tmp_path, "02-accept-key", "accept.py", "import sys\nprint('trying')\nsys.exit()\n")
+    write(tmp_path, "03-read-a-frame", "frame.py", "def parse_frame(data):\n    return None\n\n"
+          "data = input('some bytes: ')\n")
+    write(tmp_path, "04-clock-offset", "offset.py", "while True:  # trying things out\n    pass\n")
+    done = check("2", "3", "4", "--dir", str(tmp_path))
+    assert_readable(done)
+    assert done.returncode == 1, done.stdout
+    assert "what is wrong: accept.py ends the program while loading: sys.exit() or exit() (accept.py, line 3" \
+        in done.stdout
+    assert "what is wrong: frame.py waits for typing while loading: input() (frame.py, line 4" in done.stdout
+    assert "what is wrong: offset.py did not finish loading within 10 seconds" in done.stdout
+    assert "\n0 of 3 exercises pass." in done.stdout
+
+
+def test_an_exit_in_the_students_function_is_their_mistake_not_the_end_of_the_checks(tmp_path):
+    write(tmp_path, "02-accept-key", "accept.py", "import sys\n\n\ndef accept_key(key):\n    sys.exit(key)\n")
+    done = check("2", "--dir", str(tmp_path))
+    assert_readable(done)
+    assert done.returncode == 1
+    assert "what is wrong: your code ends the program: sys.exit() or exit() (accept.py, line 5, in accept_key)" \
+        in done.stdout and "0 of 3 checks pass." in done.stdout
+
+
 class SlowRefusal:
     """A port that refuses a connection only after ``seconds``, as Windows does on 127.0.0.1 (about 2 s, where Linux
     takes a fraction of a millisecond): it takes each connection, waits, and resets it."""

@@ -6,7 +6,8 @@
     python -m clients.polling_client --url https://127.0.0.1:8001 --ca .tls/ca.pem   # python -m servers --tls
 
 There is no way for the server to reach us: every message we see, we asked for.
-Compare with ``websocket_client.py``, which has the same functions in the same order.
+Compare with ``websocket_client.py`` and ``sse_client.py``: the same functions in the same order (what the
+three share is in ``terminal.py``), so ``diff`` shows only the transport.
 """
 
 import argparse
@@ -18,12 +19,12 @@ import requests
 
 from clients import tls
 from clients.backoff import Backoff
+from clients.terminal import missed, new_board, new_session, send_typed_lines, show
 
+URL = "http://127.0.0.1:8001"  # the polling server, as python -m servers starts it
 LONG_POLL_WAIT = 25  # seconds the server may hold each long poll
 # seconds an answer may take beyond that wait: then the poll has failed, the server or the link to it gone silent
 ANSWER_TIMEOUT = 10
-URL = "http://127.0.0.1:8001"  # the polling server, as python -m servers starts it
-RESTARTED = "[the server restarted with an empty board: reading it from the start]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,29 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-class Session(requests.Session):
-    """A requests session whose own ``verify`` (a CA file) is used: requests lets REQUESTS_CA_BUNDLE, when the
-    environment sets it, replace a session's ``verify`` for every request that names none itself."""
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        return super().merge_environment_settings(url, proxies, stream, self.verify if verify is None else verify,
-                                                  cert)
-
-
-def new_session(ca: str | None = None) -> requests.Session:
-    """A session whose connections are kept open between requests, verifying https:// against ``ca`` (a CA file;
-    None: the system's CAs)."""
-    session = Session()
-    session.verify = tls.verify(ca)
-    return session
-
-
 def ask(session: requests.Session, url: str, name: str, text: str, timeout: float = 10) -> str:
     """Send one message and poll until the server's reply to it shows up."""
     sent = send(session, url, name, text)
     after, deadline = sent["id"], time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for message in poll(session, url, after, wait=1):
+        for message in read(session, url, after, wait=1)["messages"]:
             if message["reply_to"] == sent["id"]:
                 return message["text"]
             after = message["id"]
@@ -76,14 +60,11 @@ def ask(session: requests.Session, url: str, name: str, text: str, timeout: floa
 
 
 def send(session: requests.Session, url: str, name: str, text: str) -> dict:
+    """POST /api/messages: returns the message as the server stored it (the Server-Sent Events client sends so too)."""
     response = session.post(f"{url}/api/messages", json={"text": text, "author": name}, timeout=10)
     if response.status_code != 201:
         raise RuntimeError(f"{response.status_code}: {response.json()['message']}")
     return response.json()["message"]
-
-
-class BoardRestarted(Exception):
-    """The board's newest id is below our cursor: the server restarted with an empty board."""
 
 
 def read(session: requests.Session, url: str, after: int, wait: int = 0, board: str | None = None) -> dict:
@@ -93,19 +74,6 @@ def read(session: requests.Session, url: str, after: int, wait: int = 0, board: 
                            timeout=wait + ANSWER_TIMEOUT)  # requests leaves out a None parameter
     response.raise_for_status()
     return response.json()
-
-
-def poll(session: requests.Session, url: str, after: int, wait: int = 0) -> list[dict]:
-    """The messages after id ``after``, for a caller that names no board: a server restarted with an empty board
-    shows only while its newest id is below ``after`` (then BoardRestarted), not once its ids have passed it."""
-    answer = read(session, url, after, wait)
-    if answer["last_id"] < after:
-        raise BoardRestarted()
-    return answer["messages"]
-
-
-def show(message: dict) -> None:
-    print(f"{message['author']}: {message['text']}")
 
 
 def follow(session: requests.Session, url: str, interval: float | None, stop: threading.Event, after: int = 0,
@@ -127,12 +95,10 @@ def follow(session: requests.Session, url: str, interval: float | None, stop: th
             print(f"[poll failed: {error}; trying again in {delay:.1f} s]", file=sys.stderr)
             stop.wait(delay)
             continue
-        if "board" in answer:
-            if board:
-                print(RESTARTED, file=sys.stderr)
-            board, after = answer["board"], 0
-        if "missed" in answer:  # the board no longer keeps the oldest messages after our cursor
-            print(f"[{answer['missed']['count']} older messages are no longer kept]", file=sys.stderr)
+        if "board" in answer:  # not the board we named: it restarted, and this answer starts from its first
+            board, after = new_board(board, answer["board"])
+        if "missed" in answer:
+            missed(answer["missed"])
         for message in answer["messages"]:
             on_message(message)
             after = message["id"]
@@ -147,20 +113,11 @@ def chat(session: requests.Session, url: str, name: str, interval: float | None)
     # the follower gets its own session (requests.Session is not shared between threads), trusting the same CA
     follower = new_session()
     follower.verify = session.verify
-    threading.Thread(target=follow, args=(follower, url, interval, stop), kwargs={"board": ""}, daemon=True).start()
-    send_typed_lines(session, url, name)
+    threading.Thread(target=follow, args=(follower, url, interval, stop), kwargs={"board": ""},
+                     daemon=True).start()  # from the first message, no board known yet
+    send_typed_lines(lambda text: send(session, url, name, text))
     stop.set()
     return 0
-
-
-def send_typed_lines(session: requests.Session, url: str, name: str) -> None:
-    """Every line typed, until Ctrl-D or Ctrl-C, as a POST (the Server-Sent Events client sends the same way)."""
-    try:
-        for line in sys.stdin:
-            if line.strip():
-                send(session, url, name, line.rstrip("\n"))
-    except KeyboardInterrupt:
-        pass
 
 
 def _seconds(value: str) -> float:

@@ -6,7 +6,9 @@
 
 One long HTTP response (GET /api/events on the polling server) carries every message to us
 the moment it is stored, as a WebSocket would; what we say still goes up as a POST, as it
-does over polling. Compare with ``polling_client.py``, whose ``send`` this client shares.
+does over polling, with ``polling_client.send``.
+Compare with ``polling_client.py`` and ``websocket_client.py``: the same functions in the same order (what
+the three share is in ``terminal.py``), so ``diff`` shows only the transport.
 """
 
 import argparse
@@ -20,7 +22,8 @@ import urllib3
 
 from clients import tls, wire
 from clients.backoff import Backoff
-from clients.polling_client import RESTARTED, URL, new_session, send, send_typed_lines, show
+from clients.polling_client import URL, send  # the polling server serves the stream, and takes what we say
+from clients.terminal import missed, new_board, new_session, send_typed_lines, show
 
 STREAM_TIMEOUT = 40  # seconds without a byte before we give the stream up (the server's heartbeat comes every 15)
 
@@ -32,23 +35,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     tls.add_argument(parser)
     args = parser.parse_args(argv)
+    session = new_session(args.ca)  # one keep-alive connection for what we send
     try:
         if args.once is not None:  # even --once "": the server, not an empty string, says what is wrong
-            print(ask(args.url, args.name, args.once, ca=args.ca))
+            print(ask(session, args.url, args.name, args.once))
             return 0
-        return chat(args.url, args.name, args.ca)
+        return chat(session, args.url, args.name, args.ca)
     except (requests.RequestException, RuntimeError, TimeoutError) as error:
         print(f"error: {tls.describe(error)}", file=sys.stderr)
         return 1
 
 
-def ask(url: str, name: str, text: str, timeout: float = 10, ca: str | None = None) -> str:
-    """Open the stream, send one message, and wait for the server's reply to it on the stream (``ca``: the CA
-    file to verify https:// with; None: the system's)."""
-    with new_session(ca) as session, open_stream(session, url, {}) as response:
+def ask(session: requests.Session, url: str, name: str, text: str, timeout: float = 10) -> str:
+    """Open the stream, send one message, and wait for the server's reply to it on the stream."""
+    with connect(session, url) as response:
         sent = send(session, url, name, text)
         deadline = time.monotonic() + timeout
-        for event in events(response):
+        for event in receive(response):
             if event.type == "message" and json.loads(event.data)["reply_to"] == sent["id"]:
                 return json.loads(event.data)["text"]
             if time.monotonic() > deadline:
@@ -56,17 +59,20 @@ def ask(url: str, name: str, text: str, timeout: float = 10, ca: str | None = No
     raise TimeoutError("no reply from the server")
 
 
-def open_stream(session: requests.Session, url: str, headers: dict, after: int | None = None,
-                board: str | None = None) -> requests.Response:
-    """GET /api/events: the answer's body never ends, so requests hands it over as it arrives (stream=True)."""
-    response = session.get(f"{url}/api/events", params={"after": after, "board": board}, headers=headers,
+def connect(session: requests.Session, url: str, board: str | None = None,
+            last_id: str | None = None) -> requests.Response:
+    """GET /api/events: the answer's body never ends, so requests hands it over as it arrives (stream=True).
+    ``last_id`` goes as Last-Event-ID, as EventSource sends it when it reconnects: the stream starts after it,
+    on ``board`` ("" for none yet; None names none). Without it, the stream carries what comes next."""
+    headers = {} if last_id is None else {"Last-Event-ID": last_id}
+    response = session.get(f"{url}/api/events", params={"board": board}, headers=headers,
                            stream=True, timeout=(10, STREAM_TIMEOUT))  # requests leaves out a parameter that is None
     if response.status_code != 200:
         raise RuntimeError(f"{response.status_code}: {response.json()['message']}")
     return response
 
 
-def events(response: requests.Response, parser: wire.EventParser | None = None):
+def receive(response: requests.Response, parser: wire.EventParser | None = None):
     """The events of a stream, one by one, as they arrive (the parser keeps the last id and the retry hint).
 
     ``read1`` hands over whatever bytes have arrived: ``iter_lines`` would wait for a full buffer
@@ -88,21 +94,19 @@ def follow(url: str, stop: threading.Event, after: int = 0, on_message=show, boa
     board is another one (it restarted with a new one): the stream goes on from that board's first message."""
     parser, backoff = wire.EventParser(), Backoff()
     parser.last_id = str(after)
-    with new_session(ca) as session:
+    with new_session(ca) as session:  # verifying https:// against ca, a CA file (None: the system's)
         while not stop.is_set():
             try:
-                with open_stream(session, url, {"Last-Event-ID": parser.last_id}, board=board) as response:
+                with connect(session, url, board, parser.last_id) as response:
                     backoff.reset()
-                    for event in events(response, parser):
-                        if event.type == "message":
-                            on_message(json.loads(event.data))
-                        elif event.type == "board":
-                            if board:
-                                print(RESTARTED, file=sys.stderr)
-                            board, parser.last_id = json.loads(event.data)["board"], "0"
+                    for event in receive(response, parser):
+                        if event.type == "board":  # not the board we named: it restarted, and starts from its first
+                            board, after = new_board(board, json.loads(event.data)["board"])
+                            parser.last_id = str(after)
                         elif event.type == "missed":
-                            print(f"[{json.loads(event.data)['count']} older messages are no longer kept]",
-                                  file=sys.stderr)
+                            missed(json.loads(event.data))
+                        elif event.type == "message":
+                            on_message(json.loads(event.data))
                         if stop.is_set():
                             return
             except (requests.RequestException, urllib3.exceptions.HTTPError, RuntimeError) as error:
@@ -112,12 +116,12 @@ def follow(url: str, stop: threading.Event, after: int = 0, on_message=show, boa
             stop.wait(delay)
 
 
-def chat(url: str, name: str, ca: str | None = None) -> int:
+def chat(session: requests.Session, url: str, name: str, ca: str | None = None) -> int:
     stop = threading.Event()
     print(f"Connected to {url} by Server-Sent Events. Type a message and press Enter; Ctrl-D to quit.")
-    threading.Thread(target=follow, args=(url, stop), kwargs={"board": "", "ca": ca}, daemon=True).start()  # from 1
-    with new_session(ca) as session:
-        send_typed_lines(session, url, name)
+    threading.Thread(target=follow, args=(url, stop), kwargs={"board": "", "ca": ca},
+                     daemon=True).start()  # from the first message, no board known yet
+    send_typed_lines(lambda text: send(session, url, name, text))
     stop.set()
     return 0
 

@@ -4,8 +4,9 @@
     python -m clients.websocket_client --once "How are you?"
     python -m clients.websocket_client --url wss://127.0.0.1:8002/ws --ca .tls/ca.pem   # python -m servers --tls
 
-One connection stays open; the server pushes every message the moment it is
-stored. Compare with ``polling_client.py``, which has the same functions in the same order.
+One connection stays open; the server pushes every message the moment it is stored.
+Compare with ``polling_client.py`` and ``sse_client.py``: the same functions in the same order (what the
+three share is in ``terminal.py``), so ``diff`` shows only the transport.
 """
 
 import argparse
@@ -21,8 +22,9 @@ from websockets.sync.client import ClientConnection
 
 from clients import tls
 from clients.backoff import Backoff
-from clients.polling_client import RESTARTED
+from clients.terminal import missed, new_board, send_typed_lines, show
 
+URL = "ws://127.0.0.1:8002/ws"  # the WebSocket server's chat, as python -m servers starts it
 # How a connection that went silent (a pulled cable, a server's machine that froze) is noticed: it closes nothing,
 # so only a ping that gets no pong tells. We ping every PING_INTERVAL s; PING_TIMEOUT s without the pong, the
 # library sends its Close and waits CLOSE_TIMEOUT s for the server's (which never comes): then ``follow``
@@ -35,33 +37,9 @@ CONNECTION_LOG = logging.getLogger(__name__)
 CONNECTION_LOG.addHandler(logging.NullHandler())  # printed only where the program sets up logging
 
 
-def connect(url: str, after: int | None = None, board: str | None = None,
-            max_queue: int | None = 16, ca: str | None = None) -> ClientConnection:
-    """A WebSocket to ``url``, opened with the seed article's library (its client for threads, not asyncio).
-
-    ``after`` and ``board`` ask for /ws?after=N&board=B: every message after id N of board B ("" for none yet),
-    then live. A server whose board is another one (it restarted with a new one) names its own first and starts
-    from its first message. ``board`` None names no board: the cursor is then taken as it is, even by a server
-    that restarted empty; ``after`` None asks for only what comes next.
-    Frames that arrive in the same read as the ``101`` (the history, with ``?after=``) are delivered at once.
-    It answers the server's pings and sends its own every ``PING_INTERVAL`` s (above); it offers no
-    permessage-deflate, so every frame on the wire is the plain one ``clients.bench`` counts.
-    Past ``max_queue`` messages received and not yet taken, the library stops reading the socket until the
-    program catches up; ``None`` reads everything as it comes, as a browser does, for a listener that takes
-    nothing (the measurements'): its unread messages must not hold back the server's Close.
-    A wss:// URL is verified against ``ca``, a CA file (None: the system's CAs).
-    """
-    if after is not None:
-        url += f"?after={after}" + ("" if board is None else f"&board={board}")
-    return websockets.sync.client.connect(url, compression=None, ping_interval=PING_INTERVAL,
-                                          ping_timeout=PING_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
-                                          max_queue=max_queue, logger=CONNECTION_LOG, legacy=True,
-                                          ssl=tls.context(ca) if url.startswith("wss:") else None)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clients.websocket_client", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="ws://127.0.0.1:8002/ws", help="the WebSocket endpoint")
+    parser.add_argument("--url", default=URL, help="the WebSocket endpoint")
     parser.add_argument("--name", default="websocket-client", help="your name in the chat")
     parser.add_argument("--once", metavar="TEXT", help="send TEXT, print the server's reply, exit")
     tls.add_argument(parser)
@@ -100,7 +78,32 @@ def ask(ws: ClientConnection, name: str, text: str, timeout: float = 10) -> str:
 
 
 def send(ws: ClientConnection, name: str, text: str) -> None:
+    """A "send" frame; the server answers "sent", then pushes the message and its reply to everyone, us too."""
     ws.send(json.dumps({"type": "send", "text": text, "author": name}))
+
+
+def connect(url: str, after: int | None = None, board: str | None = None,
+            max_queue: int | None = 16, ca: str | None = None) -> ClientConnection:
+    """A WebSocket to ``url``, opened with the seed article's library (its client for threads, not asyncio).
+
+    ``after`` and ``board`` ask for /ws?after=N&board=B: every message after id N of board B ("" for none yet),
+    then live. A server whose board is another one (it restarted with a new one) names its own first and starts
+    from its first message. ``board`` None names no board: the cursor is then taken as it is, even by a server
+    that restarted empty; ``after`` None asks for only what comes next.
+    Frames that arrive in the same read as the ``101`` (the history, with ``?after=``) are delivered at once.
+    It answers the server's pings and sends its own every ``PING_INTERVAL`` s (above); it offers no
+    permessage-deflate, so every frame on the wire is the plain one ``clients.bench`` counts.
+    Past ``max_queue`` messages received and not yet taken, the library stops reading the socket until the
+    program catches up; ``None`` reads everything as it comes, as a browser does, for a listener that takes
+    nothing (the measurements'): its unread messages must not hold back the server's Close.
+    A wss:// URL is verified against ``ca``, a CA file (None: the system's CAs).
+    """
+    if after is not None:
+        url += f"?after={after}" + ("" if board is None else f"&board={board}")
+    return websockets.sync.client.connect(url, compression=None, ping_interval=PING_INTERVAL,
+                                          ping_timeout=PING_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
+                                          max_queue=max_queue, logger=CONNECTION_LOG, legacy=True,
+                                          ssl=tls.context(ca) if url.startswith("wss:") else None)
 
 
 def receive(ws: ClientConnection, timeout: float | None = None) -> dict | None:
@@ -109,10 +112,6 @@ def receive(ws: ClientConnection, timeout: float | None = None) -> dict | None:
         return json.loads(ws.recv(timeout=timeout))
     except TimeoutError:
         return None
-
-
-def show(message: dict) -> None:
-    print(f"{message['author']}: {message['text']}")
 
 
 def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0, on_message=show, connected=None,
@@ -128,15 +127,13 @@ def follow(ws: ClientConnection, url: str, stop: threading.Event, after: int = 0
                 event = receive(ws, timeout=1)  # now and then, look at ``stop``
                 if event is None:
                     continue
-                if event["type"] == "message":
+                if event["type"] == "board":  # not the board we named: it restarted, and starts from its first
+                    board, after = new_board(board, event["board"])
+                elif event["type"] == "missed":
+                    missed(event["missed"])
+                elif event["type"] == "message":
                     on_message(event["message"])
                     after = event["message"]["id"]
-                elif event["type"] == "board":  # not the board we named: it restarted, and starts from its first
-                    if board:
-                        print(RESTARTED, file=sys.stderr)
-                    board, after = event["board"], 0
-                elif event["type"] == "missed":
-                    print(f"[{event['missed']['count']} older messages are no longer kept]", file=sys.stderr)
                 elif event["type"] == "error":
                     print(f"[error: {event['message']}]", file=sys.stderr)
         except ConnectionClosed:
@@ -170,17 +167,9 @@ def chat(ws: ClientConnection, url: str, name: str, ca: str | None = None) -> in
     print(f"Connected to {url}. Type a message and press Enter; Ctrl-D to quit.")  # before the follower prints
     follower = threading.Thread(target=follow, args=(ws, url, stop),
                                 kwargs={"connected": connected, "board": "", "ca": ca},
-                                daemon=True)  # ws was opened naming no board yet: connect(url, 0, "")
+                                daemon=True)  # from the first message, no board known yet: connect(url, 0, "")
     follower.start()
-    try:
-        for line in sys.stdin:
-            if line.strip():
-                try:
-                    send(link[0], name, line.rstrip("\n"))
-                except ConnectionClosed:
-                    print("[not connected right now: that message was not sent]", file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
+    send_typed_lines(lambda text: send(link[0], name, text), lost=(ConnectionClosed,))
     stop.set()
     follower.join(2)  # it closes the connection
     return 0

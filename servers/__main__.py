@@ -8,8 +8,6 @@ processes serve one chat (``python -m servers.cluster`` starts them behind nginx
 
 import argparse
 import os
-import signal
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,22 +15,19 @@ from urllib.parse import urlsplit
 from . import trust
 from .board import KEEP, BoardUnavailable, MessageBoard
 from .chat import TICKER_RANGE, Chat
-from .classroom import network_addresses, network_urls
+from .classroom import certificate_names, network_urls, warn_when_reachable
 from .meter import Meter
-from .origins import is_loopback
 from .room import Room
 from .serving import MAX_CONNECTIONS, allow_open_files
+from .stop_signals import listen_for_stop_signals
 from .twins import PROXY_TOKEN_VARIABLE, Proxy, Twins
 
-NETWORK_WARNING = ("WARNING: binding {host}: other machines on your network can reach these servers.\n"
-                   "         Do this only on a network you trust (a classroom), and stop the servers afterwards.")
 SPARE_FILES = 64  # open files the process needs besides its connections (listening sockets, pipes, modules)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
-    if not is_loopback(args.host):
-        print(NETWORK_WARNING.format(host=args.host), file=sys.stderr)
+    warn_when_reachable(args.host)
     fit_connections_to_open_files(args)
     board = open_board(args.redis, args.keep)
     if board is None:
@@ -111,26 +106,13 @@ def make_certificates(args: argparse.Namespace):
     why there is none (``cryptography`` missing, or a name the CA may not vouch for)."""
     try:
         from . import certificates  # only the servers that serve TLS need its library
-        return certificates.make(tls_names(args.host, args.allow_origin), args.tls_folder)
+        return certificates.make(certificate_names(args.host, args.allow_origin), args.tls_folder)
     except ImportError as error:
         print(f"error: --tls needs the cryptography package ({error}): make install", file=sys.stderr)
     except ValueError as error:
         print(f"error: {error}: reach the servers by an IP address of this network, or a name under .local or "
               ".lan", file=sys.stderr)
     return None
-
-
-def tls_names(host: str, allowed_origins: list[str]) -> list[str]:
-    """What the server certificate names: loopback, localhost, the addresses other machines reach ``host`` by,
-    and the hosts of --allow-origin. The CA vouches for private names only (``trust.private``): an address
-    named with --host must be one; of every address (0.0.0.0), the others are left out, and said so."""
-    reached = network_addresses(host)
-    if host in ("0.0.0.0", "::") and (public := [address for address in reached if not trust.private(address)]):
-        print(f"Note: the certificate leaves out {', '.join(public)}: the project's CA vouches for private "
-              "addresses only.", file=sys.stderr)
-        reached = [address for address in reached if trust.private(address)]
-    names = ["127.0.0.1", "::1", "localhost", *reached]
-    return names + [name for origin in allowed_origins if (name := urlsplit(origin).hostname) and name not in names]
 
 
 def start_twins(args: argparse.Namespace, chat: Chat, certificates) -> Twins:
@@ -180,24 +162,6 @@ def open_room(redis_url: str | None, meter: Meter) -> Room:
         return Room(meter)
     from .redis_room import RedisRoom
     return RedisRoom(redis_url, meter)
-
-
-def listen_for_stop_signals() -> tuple[socket.socket, socket.socket]:
-    """A socket pair whose first end becomes readable when SIGINT or SIGTERM arrives, however many come
-    and however fast (keep both ends open while waiting).
-
-    Python runs a signal handler on the main thread between two bytecodes, even in the middle of
-    another handler, so a handler that takes a lock (``Event.set`` does) deadlocks when a second
-    signal lands while the first holds it: a terminal closing, or ``make`` passing on the SIGTERM
-    its process group got, sends two at once. So our handlers do nothing at all, and the
-    interpreter's own C-level handler writes each signal's number to this socket pair.
-    """
-    readable, writable = socket.socketpair()
-    writable.setblocking(False)
-    signal.set_wakeup_fd(writable.fileno(), warn_on_full_buffer=False)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-    return readable, writable
 
 
 def _ticker_interval(value: str) -> float:

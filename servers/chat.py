@@ -19,9 +19,10 @@ from .room import Room
 SERVER = "server"
 REPLY = "Client:{text}\nServer:I am fine, thanks!"  # the seed article's answer, exactly
 MAX_TEXT = 1000  # characters in one chat message
+MAX_BODY = 16 * 1024  # bytes in what carries one: a request body on the polling server, a message on /ws
 MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
-PAGE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
+PAGE_SIZE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
 MAX_ID = 2**63 - 1  # the largest cursor we read: ids fit in 64 bits, in memory as in Redis
 NOTIFICATION = "Notification #{count}: the server speaks first"  # what the ticker posts, count from 1
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter

@@ -21,12 +21,14 @@ behind nginx, one that every node shares through Redis (``redis_room.py``).
 """
 
 import socket
+import sys
 import time
+from urllib.parse import urlsplit
 
 import psutil
 from flask import Flask, current_app, request, send_from_directory
 
-from . import process, web
+from . import process, trust, web
 from .chat import LONGEST_WAIT, BadInput
 from .origins import is_loopback
 from .room import MODES
@@ -64,6 +66,7 @@ def class_report():
             "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
 
 
+@web.control
 def class_mode():
     """GET /api/class/mode: what the student pages should use now."""
     return {"mode": current_app.extensions["chat"].room.mode}
@@ -105,3 +108,24 @@ def network_urls(host: str, port, scheme: str = "http") -> list[str]:
     """http://ADDRESS:PORT/ (https:// under TLS) for every address other machines can reach a server bound to
     ``host`` by."""
     return [f"{scheme}://{address}:{port}/" for address in network_addresses(host)]
+
+
+def warn_when_reachable(host: str) -> None:
+    """Say so, before anything starts, when a launcher binds an address other machines can reach."""
+    if not is_loopback(host):
+        print(f"WARNING: binding {host}: other machines on your network can reach these servers.\n"
+              "         Do this only on a network you trust (a classroom), and stop the servers afterwards.",
+              file=sys.stderr)
+
+
+def certificate_names(host: str, allowed_origins: list[str]) -> list[str]:
+    """What the server certificate names: loopback, localhost, the addresses other machines reach ``host`` by,
+    and the hosts of --allow-origin. The CA vouches for private names only (``trust.private``): an address
+    named with --host must be one; of every address (0.0.0.0), the others are left out, and said so."""
+    reached = network_addresses(host)
+    if host in ("0.0.0.0", "::") and (public := [address for address in reached if not trust.private(address)]):
+        print(f"Note: the certificate leaves out {', '.join(public)}: the project's CA vouches for private "
+              "addresses only.", file=sys.stderr)
+        reached = [address for address in reached if trust.private(address)]
+    names = ["127.0.0.1", "::1", "localhost", *reached]
+    return names + [name for origin in allowed_origins if (name := urlsplit(origin).hostname) and name not in names]

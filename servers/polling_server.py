@@ -13,11 +13,9 @@ import json
 
 from flask import Flask, current_app, request
 
-from . import classroom, sse, web
+from . import sse, web
 from .board import Message, missed_notice, other_board
-from .chat import PAGE, Chat, read_after, read_new_message, read_wait
-
-MAX_BODY = 16 * 1024  # bytes in one request body
+from .chat import MAX_BODY, PAGE_SIZE, Chat, read_after, read_new_message, read_wait
 
 
 def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowed_origins=(),
@@ -29,7 +27,6 @@ def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowe
     app.add_url_rule("/api/messages", "send_message", send_message, methods=["POST"])
     app.add_url_rule("/api/messages", "read_messages", read_messages, methods=["GET"])
     sse.register(app)  # GET /api/events: Server-Sent Events, plain HTTP too (see sse.py)
-    classroom.register(app)  # /class: the live class view, for the teacher's projector (see classroom.py)
     return app
 
 
@@ -50,6 +47,12 @@ def send_message():
     return {"message": message.to_json()}, 201
 
 
+def how_it_polls() -> str:
+    """How a GET /api/messages receives messages, as the class view names it: long polling when it asks to wait."""
+    return "long polling" if read_wait(request.args.get("wait", "0")) else "short polling"
+
+
+@web.receives(how_it_polls)
 def read_messages():
     """GET /api/messages?after=N[&board=B][&wait=S]: short poll answers now; long poll waits up to S s."""
     board = current_app.extensions["chat"].board
@@ -61,7 +64,7 @@ def read_messages():
         after, wait = 0, 0  # and now, not later: the client learns it at once
     elif named is None and after > board.last_id:  # a client that names no board, its cursor from an older board:
         wait = 0  # answer now, and the newest id, below its cursor, tells it
-    messages = board.wait_after(after, wait, PAGE) if wait else board.after(after, PAGE)
+    messages = board.wait_after(after, wait, PAGE_SIZE) if wait else board.after(after, PAGE_SIZE)
     web.delivered(len(messages))  # to the client this request is billed to, for the class view
     return page(messages, board.last_id, missed_notice(after, messages), news)
 

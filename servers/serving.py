@@ -10,10 +10,10 @@ the overhead a student measures, so here it is an explicit switch:
 
 This handler also knows that after a successful WebSocket upgrade (the view
 sets ``environ[UPGRADED]``) the connection no longer speaks HTTP: the WebSocket
-library has already written its own ``101 Switching Protocols``, so nothing
-more may be written here (Werkzeug's server writes an ``HTTP/1.1 200 OK``
-there, which browsers read as a corrupt frame). The other half of that fix, closing TCP after the closing handshake,
-lives in ``websocket_server.py``.
+connection (``websocket_connection.py``) has already written its own ``101 Switching
+Protocols``, so nothing more may be written here (Werkzeug's server writes an ``HTTP/1.1 200 OK``
+there, which browsers read as a corrupt frame). The other half of that fix, closing TCP after the
+closing handshake, lives in ``websocket_connection.py`` too.
 
 Each request is read whole, head and body, before the app sees it (``http_request.py`` says how, and
 which framing it refuses): within REQUEST_TIMEOUT of its first byte, or it is answered ``408``. Until
@@ -41,7 +41,7 @@ from .http_request import Refusal
 
 IDLE_TIMEOUT = 60  # seconds a keep-alive connection may wait for its next request
 REQUEST_TIMEOUT = 10  # seconds a request has, from its first byte, to arrive whole (head and body)
-MAX_CONNECTIONS = 2000  # per server: each costs a thread (two for a WebSocket); see Server
+MAX_CONNECTIONS = 2000  # per server: each costs a thread, a WebSocket's too; see Server
 REFUSING_AT_ONCE = 32  # connections being told 503 at one time; past that, new ones are closed at once
 REFUSAL_TIMEOUT = 2  # seconds a refused connection has to send its request and hear the 503
 LINGER_BYTES = 1024 * 1024  # what the server reads and drops, at most, after refusing a request (see _linger)

@@ -51,6 +51,7 @@ def notice(name: str, data: dict) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+@web.receives("sse")
 def stream_events():
     """GET /api/events[?after=N][&board=B]: the board's messages after the cursor, then every new one, as events."""
     board = current_app.extensions["chat"].board

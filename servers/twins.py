@@ -5,6 +5,8 @@ to each other. Each app is also told its twin's port, so a page served by one
 may use the other (see ``origins.py``); with port 0 the WebSocket server's port
 is known only once it is listening, so the polling app learns it afterwards.
 With ``tls`` (an ``ssl.SSLContext``), both serve https:// and wss:// (``tls.py``).
+The class view (``classroom.py``), which shows both transports and is neither, is added
+here, on the polling server's port, where the students' pages are served.
 Behind a proxy (``Proxy``: the cluster's nginx) the pages reach the twin through the
 proxy, so that is the port each app is told, and the class view tells students the
 proxy's address.
@@ -13,7 +15,7 @@ proxy's address.
 import ssl
 from dataclasses import dataclass
 
-from . import polling_server, websocket_server
+from . import classroom, polling_server, websocket_server
 from .broadcast import Broadcaster
 from .chat import Chat
 from .serving import MAX_CONNECTIONS, RunningServer
@@ -42,8 +44,9 @@ class Twins:
                  ping_interval: float | None = None, max_connections: int = MAX_CONNECTIONS,
                  proxy: Proxy | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.chat = chat or Chat()
-        self.polling = RunningServer(polling_server.create_app(self.chat, allowed_origins=allowed_origins),
-                                     host, polling_port, keep_alive=keep_alive, quiet=quiet,
+        polling_app = polling_server.create_app(self.chat, allowed_origins=allowed_origins)
+        classroom.register(polling_app)  # /class: before the server starts, which serves it at once
+        self.polling = RunningServer(polling_app, host, polling_port, keep_alive=keep_alive, quiet=quiet,
                                      max_connections=max_connections, tls=tls)
         self.websocket = RunningServer(websocket_server.create_app(
             self.chat, twin_port=self.polling.port, allowed_origins=allowed_origins, ping_interval=ping_interval),

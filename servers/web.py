@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import process
 from .board import BoardUnavailable
-from .chat import BadInput, Chat, parse_json, read_after, read_board, read_client, read_ticker, read_wait
+from .chat import BadInput, Chat, parse_json, read_after, read_board, read_client, read_ticker
 from .origins import host_allowed, is_loopback, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
@@ -37,7 +37,7 @@ def create_app(name: str, chat: Chat | None, *, transport: str, landing_page: st
     app.add_url_rule("/", "landing", landing)
     app.add_url_rule("/pages/<path:name>", "page_file", page_file)
     app.add_url_rule("/api/status", "status", status)
-    app.add_url_rule("/api/ticker", "control_ticker", control_ticker, methods=["POST"])
+    app.add_url_rule("/api/ticker", "switch_ticker", switch_ticker, methods=["POST"])
     app.register_error_handler(BadInput, refuse)
     app.register_error_handler(HTTPException, refuse_http)
     app.register_error_handler(BoardUnavailable, board_unavailable)
@@ -57,22 +57,40 @@ def refuse_foreign_origin() -> None:
 
 def count_client() -> None:
     """A request carrying ``?client=<id>`` is billed to that page's account (see meter.py), kept as
-    ``g.account`` for the views that deliver messages to count them; a control request, to its control part."""
+    ``g.account`` for the views that deliver messages to count them; a control request, to its control part.
+    How to bill it, each view says itself (``receives``, ``control``), so no name of a view is written here."""
     if "client" in request.args:
         client = read_client(request.args["client"])
+        view = current_app.view_functions.get(request.endpoint)  # None for a request no route matched
         g.account = current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client,
-                                                                receiving(), control=request.endpoint in CONTROL)
+                                                                receiving(view), control=is_control(view))
 
 
-RECEIVING = {"converse": "websocket", "stream_events": "sse"}  # the views that push messages, by endpoint
-CONTROL = ("status", "class_mode")  # what a page asks besides its messages: its figures, the class's mode
+def receives(transport):
+    """Declare that a view delivers messages, and by which transport, as the class view names it: ``transport``
+    ("websocket", "sse"), or a function that names it for the request at hand (a poll is short or long by what it
+    asks). Its requests are billed to that transport; a view that declares none (a send) leaves the client's."""
+    def declare(view):
+        view.receives = transport  # functools.wraps, as websocket_connection.websocket_view uses it, keeps it
+        return view
+    return declare
 
 
-def receiving() -> str | None:
-    """How this request receives messages, as the class view names it; None for one that does not (a send)."""
-    if request.endpoint == "read_messages":
-        return "long polling" if read_wait(request.args.get("wait", "0")) else "short polling"
-    return RECEIVING.get(request.endpoint)
+def control(view):
+    """Declare a view one of a page's control requests, what it asks besides its messages (its figures, the
+    class's mode): billed apart from what its transport costs (see meter.py)."""
+    view.control = True
+    return view
+
+
+def receiving(view) -> str | None:
+    """How a request to ``view`` receives messages, as the view declares it; None for one that does not (a send)."""
+    transport = getattr(view, "receives", None)
+    return transport() if callable(transport) else transport
+
+
+def is_control(view) -> bool:
+    return getattr(view, "control", False)
 
 
 def delivered(count: int) -> None:
@@ -108,6 +126,7 @@ def page_file(name: str):
     return send_from_directory(PAGES, name)
 
 
+@control
 def status():
     """GET /api/status[?clients=a,b]: server clock, twin port, ticker, what each client cost, and what the
     server process costs (both twins run in one process under ``python -m servers``, so they report the same)."""
@@ -117,7 +136,7 @@ def status():
             "process": process.usage()}
 
 
-def control_ticker():
+def switch_ticker():
     """POST /api/ticker {"interval": seconds} starts server-originated events; {"interval": null} stops them.
     From this machine only: in a classroom, one student's ticker at 0.1 s would flood every page."""
     chat = current_app.extensions["chat"]

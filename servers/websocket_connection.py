@@ -215,7 +215,7 @@ class Connection:
                         self.mailbox.delivered(len(pushes))
             return self._write_locked(Message(data=data))
 
-    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str | None = None) -> None:
+    def close(self, code: CloseCode = CloseCode.NORMAL_CLOSURE, reason: str | None = None) -> None:
         """Start the closing handshake (or answer the client's Close), unless it is under way already."""
         with self._lock:
             self._close(code, reason)
@@ -232,7 +232,7 @@ class Connection:
             self.mailbox.write_now = self._write_now
             self._flush()
 
-    def finish(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str | None = None) -> None:
+    def finish(self, code: CloseCode = CloseCode.NORMAL_CLOSURE, reason: str | None = None) -> None:
         """Complete the closing handshake, then close TCP, server first (RFC 6455 section 7.1.1).
 
         Once our FIN is sent, nothing else can reach the client on this connection, whatever the

@@ -25,11 +25,10 @@ from flask import Flask, current_app, g, request
 from . import web
 from .board import BoardUnavailable, Message, other_board
 from .broadcast import BACKLOG, BOARD_UNAVAILABLE, Broadcaster, catch_up
-from .chat import BadInput, Chat, parse_json, read_new_message
+from .chat import MAX_BODY, BadInput, Chat, parse_json, read_new_message
 from .watchman import Watchman
 from .websocket_connection import CloseCode, Connection, websocket_view
 
-MAX_BODY = 16 * 1024  # bytes in one chat message, as the polling server's request body
 ECHO_MAX = 1024 * 1024  # bytes in one /echo message
 
 
@@ -72,6 +71,7 @@ def refuse_broken_handshake():
     return None
 
 
+@web.receives("websocket")
 def converse(ws: Connection) -> None:
     """/ws: the broadcaster pushes every new message; meanwhile, answer what the client sends."""
     chat = current_app.extensions["chat"]
@@ -89,7 +89,7 @@ def converse(ws: Connection) -> None:
         ws.end(BOARD_UNAVAILABLE)
 
 
-def answer(ws: Connection, chat: Chat, data) -> tuple[int, str | None]:
+def answer(ws: Connection, chat: Chat, data) -> tuple[CloseCode, str | None]:
     """Handle one message from the client (at most MAX_BODY bytes: the connection refuses longer ones
     with 1009); a close code other than NORMAL_CLOSURE (1000) ends the connection."""
     if isinstance(data, bytes):

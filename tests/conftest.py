@@ -210,3 +210,74 @@ def raw_websocket():
 def streams():
     """Open ``RawEventStream``s with ``streams(port, query, headers)``; all closed afterwards."""
     yield from _opened(RawEventStream)
+
+
+# --- a real browser: Debian's Chromium, headless, driven by Playwright ------------------------------
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1400, "height": 1050}
+
+
+class Site:
+    """Both servers as ``python -m servers`` starts them, and restarts of them on the same ports."""
+
+    def __init__(self, chat) -> None:
+        self._start(chat, 0, 0)
+
+    def _start(self, chat, polling_port: int, websocket_port: int) -> None:
+        self.chat = chat
+        self.twins = Twins(chat, polling_port=polling_port, websocket_port=websocket_port)
+        self.polling, self.websocket = self.twins.polling, self.twins.websocket
+
+    def stop(self) -> None:
+        self.twins.stop()
+
+    def restart(self, chat=None) -> None:
+        """New servers on the same ports, with the same Chat (a board kept elsewhere) or a new one (``chat``).
+
+        ``python -m servers`` keeps its board in memory: restarting it is ``restart(Chat())``.
+        """
+        ports = self.polling.port, self.websocket.port
+        self.stop()
+        chat = chat or self.chat
+        chat.send("student", "said while the servers were down")
+        self._start(chat, *ports)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium (tests/install-tools.sh), for the module's tests; Playwright never downloads one."""
+    from playwright.sync_api import sync_playwright  # only the browser tests need Playwright
+
+    chromium = require_tool("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(chat):
+    """Both servers, restartable on the same ports."""
+    site = Site(chat)
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(url) -> a new tab; any script error or alert() fails the test."""
+    context = browser.new_context(viewport=VIEWPORT)
+    problems = []
+
+    def open_(url):
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        page.goto(url)
+        return page
+
+    yield open_
+    context.close()
+    assert not problems

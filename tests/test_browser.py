@@ -16,79 +16,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from clients import wire
 from servers.chat import Chat
 from servers.twins import Twins
 
-from conftest import eventually, require_tool  # tests/ is on sys.path (rootdir conftest, no package)
+from conftest import eventually  # tests/ is on sys.path (rootdir conftest, no package)
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"
 INJECTION = "<img src=x onerror=alert(1)>"
-VIEWPORT = {"width": 1400, "height": 1050}
-
-
-class Site:
-    """Both servers as ``python -m servers`` starts them, and restarts of them on the same ports."""
-
-    def __init__(self, chat) -> None:
-        self._start(chat, 0, 0)
-
-    def _start(self, chat, polling_port: int, websocket_port: int) -> None:
-        self.chat = chat
-        self.twins = Twins(chat, polling_port=polling_port, websocket_port=websocket_port)
-        self.polling, self.websocket = self.twins.polling, self.twins.websocket
-
-    def stop(self) -> None:
-        self.twins.stop()
-
-    def restart(self, chat=None) -> None:
-        """New servers on the same ports, with the same Chat (a board kept elsewhere) or a new one (``chat``).
-
-        ``python -m servers`` keeps its board in memory: restarting it is ``restart(Chat())``.
-        """
-        ports = self.polling.port, self.websocket.port
-        self.stop()
-        chat = chat or self.chat
-        chat.send("student", "said while the servers were down")
-        self._start(chat, *ports)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = require_tool("chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def site(chat):
-    site = Site(chat)
-    yield site
-    site.stop()
-
-
-@pytest.fixture
-def open_page(browser):
-    """open_page(url) -> a new tab; any script error or alert() fails the test."""
-    context = browser.new_context(viewport=VIEWPORT)
-    problems = []
-
-    def open_(url):
-        page = context.new_page()
-        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-        page.goto(url)
-        return page
-
-    yield open_
-    context.close()
-    assert not problems
 
 
 def columns_ready(page) -> None:

@@ -13,7 +13,7 @@ import requests
 from playwright.sync_api import expect
 
 from servers.twins import Twins
-from test_browser import browser, open_page, site  # noqa: F401 (fixtures: Chromium, a tab opener, the servers)
+
 
 TABS = 7  # one more than the six connections a browser opens to one server over HTTP/1.1
 

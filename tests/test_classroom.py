@@ -10,7 +10,8 @@ import requests
 
 from clients import wire
 from conftest import eventually
-from servers import classroom, room
+from servers import classroom, polling_server, room, web
+from servers.serving import RunningServer
 from servers.twins import Twins
 
 
@@ -126,6 +127,22 @@ def test_a_pages_control_requests_are_billed_apart_to_the_byte(twins, raw_websoc
     assert {key: row[key] for key in expected} == expected
     assert (row["transport"], row["requests"], row["connections"]) == ("websocket", 1, 1)  # the handshake alone
     assert report(twins)["totals"]["websocket"]["control_requests"] == 3
+
+
+def test_each_view_says_how_it_is_billed_whatever_name_it_is_registered_under(chat):
+    """How a request receives messages, and whether it is a page's control, its view declares: registered under
+    other names (a view renamed), the views are billed as before, so a rename cannot quietly break the class view."""
+    app = polling_server.create_app(chat)
+    app.add_url_rule("/renamed/messages", "renamed_messages", polling_server.read_messages)
+    app.add_url_rule("/renamed/status", "renamed_status", web.status)
+    chat.send("ana", "something to read")  # so a long poll is answered at once
+    with RunningServer(app) as server:
+        for path in ("/renamed/messages?after=0&client=short", "/renamed/messages?after=0&wait=5&client=long",
+                     "/renamed/status?client=short"):
+            assert requests.get(f"{server.url}{path}", timeout=5).ok
+    listed = chat.meter.rows()
+    assert (listed["short"]["transport"], listed["long"]["transport"]) == ("short polling", "long polling")
+    assert (listed["short"]["requests"], listed["short"]["control_requests"]) == (1, 1)
 
 
 def test_the_report_says_whether_the_ticker_runs(twins):

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from servers import websocket_connection, websocket_server
 from servers.serving import RunningServer
 
-PROMPT = 0.5  # seconds: a clean close is quick, far under websocket_server.CLOSE_TIMEOUT
+PROMPT = 0.5  # seconds: a clean close is quick, far under websocket_connection.CLOSE_TIMEOUT
 
 
 class PlainWerkzeug:

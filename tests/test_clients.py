@@ -1,7 +1,9 @@
 """The terminal clients, run as a user runs them, against a real server in this process."""
 
+import ast
 import base64
 import hashlib
+import itertools
 import os
 import queue
 import re
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from clients import polling_client, sse_client, websocket_client
+from clients import polling_client, sse_client, terminal, websocket_client
 from conftest import eventually
 from servers.chat import Chat
 from servers.cluster.processes import free_port
@@ -228,3 +230,20 @@ def test_a_websocket_follower_ends_quietly_when_its_socket_is_already_gone(webso
     stop = threading.Event()
     stop.set()
     websocket_client.follow(ws, url, stop)  # returns, raises nothing
+
+
+def test_the_three_clients_are_twins_whose_diff_is_the_transport():
+    """Read side by side, the clients differ in their transport only: the functions two of them have come in the
+    same order, and what is no transport (showing a message, the server's notices, a new board; sending what is
+    typed) has one home, terminal.py, which each client uses rather than a copy of its own."""
+    clients = (polling_client, websocket_client, sse_client)
+    functions = {client: [node.name for node in ast.parse(Path(client.__file__).read_text()).body
+                          if isinstance(node, ast.FunctionDef)] for client in clients}
+    for one, other in itertools.combinations(clients, 2):
+        shared = [name for name in functions[one] if name in functions[other]]
+        assert shared == [name for name in functions[other] if name in functions[one]], (one, other)
+        assert {"main", "ask", "follow", "chat"} <= set(shared)
+    shared_home = {"show", "new_board", "missed", "send_typed_lines"}
+    for client in clients:
+        assert not shared_home & set(functions[client]), client
+        assert client.show is terminal.show and client.new_board is terminal.new_board

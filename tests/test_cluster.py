@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -18,12 +19,13 @@ import pytest
 import redis
 import requests
 
+from clients import polling_client
 from clients.bench.measure import scaleout
 from clients.websocket_client import connect as open_websocket
 from conftest import RawWebSocket, require_cluster_tools
 from servers.chat import LONGEST_WAIT
 from servers.cluster import Cluster, ToolMissing, find_tool
-from servers.cluster.nginx import PING_INTERVAL, READ_TIMEOUT
+from servers.cluster.nginx import CONNECT_TIMEOUT, PING_INTERVAL, READ_TIMEOUT
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -90,15 +92,41 @@ def test_nginx_takes_the_nodes_in_turns_and_pages_find_their_twin_through_it(clu
 
 
 def test_everything_listens_on_loopback_with_timeouts_above_the_ping_and_the_longest_poll(cluster):
+    """nginx waits for a silent node longer than a healthy one is ever silent (the longest long poll, the ping
+    interval), and less than the polling client waits for its poll: a frozen node is given up by nginx first."""
     assert redis.Redis.from_url(cluster.redis.url).config_get("bind") == {"bind": "127.0.0.1"}
     config = cluster.nginx.config.read_text()
     assert "ip_hash" not in config and config.count("listen 127.0.0.1:") == 2
     assert f"proxy_read_timeout {READ_TIMEOUT}s" in config and READ_TIMEOUT > max(PING_INTERVAL, LONGEST_WAIT)
+    assert READ_TIMEOUT < polling_client.LONG_POLL_WAIT + polling_client.ANSWER_TIMEOUT
+    assert f"proxy_connect_timeout {CONNECT_TIMEOUT}s" in config and CONNECT_TIMEOUT <= 2
     assert "proxy_set_header Upgrade $http_upgrade" in config
     for process in _children():
         for connection in process.net_connections("tcp"):
             if connection.status == psutil.CONN_LISTEN:
                 assert connection.laddr.ip == "127.0.0.1", f"{process.name()} listens on {connection.laddr}"
+
+
+def test_nginx_passes_a_poll_on_from_a_frozen_or_killed_node_and_a_message_sent_only_if_no_node_got_it(tools):
+    """Round robin starts at node 0 (frozen: SIGSTOP), then node 1 (killed), then node 2. A poll (GET) that node 0
+    leaves unanswered for the read timeout, or that node 1 refuses, goes on to the next node; a message sent (POST)
+    goes on from a node that refused it, never from one that received it and stayed silent (it may have stored
+    it): that one is answered 504. In-memory boards: which node stored what does not matter here."""
+    def ask(cluster, method: str, path: str, **options) -> tuple[int, int, float]:
+        """Status, how many nodes nginx asked (``X-Upstream`` lists them), seconds."""
+        started = time.monotonic()
+        response = requests.request(method, f"{cluster.polling_url}{path}", timeout=10, **options)
+        return response.status_code, len(scaleout.node_of(response).split(", ")), time.monotonic() - started
+
+    for method, path, options, expected in (
+            ("GET", "/api/messages?after=0", {}, [(200, 3)]),  # frozen, then killed, then answered by node 2
+            ("POST", "/api/messages", {"json": {"text": "hi"}}, [(504, 1), (201, 2)])):
+        with Cluster(3, redis=False, ping_interval=1, read_timeout=1.5) as cluster:
+            cluster.freeze_node(0)
+            cluster.kill_node(1)
+            answers = [ask(cluster, method, path, **options) for _ in expected]
+        assert [(status, nodes) for status, nodes, _ in answers] == expected, (method, answers)
+        assert answers[0][2] >= 1.5  # node 0 was given up after the read timeout
 
 
 def test_a_killed_node_loses_no_message_for_100_websocket_and_100_polling_clients(own_cluster):

@@ -139,6 +139,7 @@ def test_the_script_plays_over_every_transport(runs):
         "GET /ws (Upgrade: websocket)", "101 Switching Protocols", "Close 1000", "Close 1000", "FIN", "FIN"]
     events = [arrow.label.split(",")[0] for arrow in by_name["Server-Sent Events"].arrows if arrow.kind == "frame"]
     assert events == ["retry hint", "event", "event", "event"]  # our message, its reply, the notification
+    assert "4 events" in draw.summary(by_name["Server-Sent Events"]) and "frames" in draw.summary(by_name["WebSocket"])
 
 
 def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(runs, tmp_path):
@@ -154,6 +155,27 @@ def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(r
         sum(len(run.arrows) for run in fewer)
     paths = draw.save(fig, tmp_path, "three")
     assert [path.name for path in paths] == ["three.png", "three.svg"] and all(p.stat().st_size for p in paths)
+
+
+def test_two_columns_fit_a_notebook_with_readable_labels_that_never_overlap(runs):
+    """At a notebook's width (about 9 in) every label is at least 8 points, and no label covers another."""
+    fig = draw.figure(runs, columns=2)
+    assert fig.get_figwidth() <= 9.5 and len(fig.axes) == 4
+    for ax in fig.axes:
+        labels = [text for text in ax.texts if text.get_gid() == "label"]
+        assert len(labels) >= 4 and all(text.get_fontsize() >= 8 for text in labels)
+        boxes = [draw.label_boxes(text) for text in labels]
+        for i, mine in enumerate(boxes):
+            for other in boxes[i + 1:]:
+                assert not any(a.overlaps(b) for a in mine for b in other), (ax.get_title(), labels[i].get_text())
+
+
+def test_arrows_that_leave_together_share_a_label_that_says_each_kind():
+    assert draw._joined(["FIN", "FIN"]) == "2 × FIN"
+    assert draw._joined(["text frame, 124 B", "text frame, 153 B"]) == "2 × text frame, 124 + 153 B"
+    assert draw._joined(["201, 258 B", "event, 107 B", "event, 135 B"]) == "201, 258 B · 2 × event, 107 + 135 B"
+    assert draw._two_lines("201, 258 B · 2 × event, 107 + 135 B") == "201, 258 B\n2 × event, 107 + 135 B"
+    assert draw._two_lines("3 × text frame, 124 + 153 + 121 B") == "3 × text frame,\n124 + 153 + 121 B"
 
 
 @pytest.mark.parametrize("argv", [["--delay", "-1"], ["--delay", "soon"], ["--transports", "carrier-pigeon"]])

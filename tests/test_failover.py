@@ -10,6 +10,7 @@ import io
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -99,6 +100,16 @@ def test_without_a_timeout_a_lab_client_never_notices(chat, node, transport):
     time.sleep(2.5)
     assert not client.ended and client.last_id == 0
     client.close()
+
+
+def test_every_client_that_moves_to_another_node_names_the_board_it_resumes_on():
+    """It resumes after an id of the board both nodes serve, so it names that board: a node whose board were
+    another one (restarted empty) would say so, instead of taking the id as its own and skipping messages."""
+    node = SimpleNamespace(polling_url="http://127.0.0.1:8001", ws_url="ws://127.0.0.1:8002/ws")
+    for name, client_for in failover.clients_for(failover.TIMEOUTS, "Xy3_kQ9a").items():
+        client = client_for(node, 6)
+        first = client.handshake() if name == "WebSocket" else client.request()
+        assert b"?after=6&board=Xy3_kQ9a" in first, name
 
 
 @pytest.mark.parametrize("how", [failover.KILL, failover.SILENT])

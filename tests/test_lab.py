@@ -94,6 +94,31 @@ def test_closing_a_poller_cuts_the_long_poll_the_server_holds(watched_chat):
     assert closed_in < 1 and poller.ended and poller.error is None
 
 
+def follow_in_both_flavours(of, holds_all, act=lambda: None) -> dict:
+    """{name: (threaded, on asyncio)}: the clients ``of(module)`` makes of each module's kind, every one following
+    the board until ``holds_all(client)`` (5 s at most); ``act()`` runs once all of them are connected."""
+    threaded = {name: client.start() for name, client in of(listeners).items()}
+
+    async def follow() -> dict:
+        clients = of(async_listeners)
+        for client in clients.values():
+            await client.connect()
+            client.start()
+        act()
+        deadline = time.monotonic() + 5
+        while not all(holds_all(client) for client in clients.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for client in clients.values():
+            await client.close()
+        return clients
+
+    flavoured = asyncio.run(follow())
+    for client in threaded.values():
+        client.wait_until(lambda client=client: holds_all(client), 5)
+        client.close()
+    return {name: (threaded[name], flavoured[name]) for name in threaded}
+
+
 def test_threads_and_asyncio_get_the_same_messages(twins):
     """The two flavours of each client follow one board: each holds every message once, in order."""
     chat, after = twins.chat, twins.chat.board.last_id
@@ -104,27 +129,31 @@ def test_threads_and_asyncio_get_the_same_messages(twins):
                 "websocket": module.WebSocketListener(urls["websocket"], after=after),
                 "sse": module.EventStream(urls["sse"], after=after)}
 
-    threaded = {name: client.start() for name, client in of(listeners).items()}
-
-    async def follow() -> dict:
-        clients = of(async_listeners)
-        for client in clients.values():
-            await client.connect()
-            client.start()
-        posted = [chat.board.post(SERVER, f"news {n}").id for n in range(3)]
-        deadline = time.monotonic() + 5
-        while not all(client.last_id >= posted[-1] for client in clients.values()) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        for client in clients.values():
-            await client.close()
-        return clients
-
-    flavoured = asyncio.run(follow())
-    for name, client in threaded.items():
-        assert client.wait_until(lambda: client.last_id > after + 2, 5), name
-        client.close()
-        ids = [[arrival.message["id"] for arrival in both.received] for both in (client, flavoured[name])]
+    followed = follow_in_both_flavours(of, lambda client: client.last_id >= after + 3,
+                                       lambda: [chat.board.post(SERVER, f"news {n}") for n in range(3)])
+    for name, both in followed.items():
+        ids = [[arrival.message["id"] for arrival in client.received] for client in both]
         assert ids[0] == ids[1] == list(range(after + 1, after + 4)), name
+
+
+def test_a_client_that_names_its_board_reads_a_new_board_from_its_first_message(twins):
+    """A client resumes after id 6 of a board that is gone (the server restarted), and the new board already holds
+    8 messages: naming the board its id belongs to, it is told, takes the new board as its own and reads it from
+    its first message, in both flavours (servers/README.md, "The board's identity"). Naming none, it would skip
+    ids 1 to 6."""
+    for n in range(4):
+        twins.chat.send("bob", f"on the new board #{n}")  # ids 1 to 8
+    urls = {"polling": twins.polling.url, "websocket": f"{twins.ws_url}/ws", "sse": twins.polling.url}
+
+    def of(module):
+        return {"polling": module.Poller(urls["polling"], after=6, board="a-board-gone", wait=1),
+                "websocket": module.WebSocketListener(urls["websocket"], after=6, board="a-board-gone"),
+                "sse": module.EventStream(urls["sse"], after=6, board="a-board-gone")}
+
+    for name, both in follow_in_both_flavours(of, lambda client: client.last_id >= 8).items():
+        for client in both:
+            assert [arrival.message["id"] for arrival in client.received] == list(range(1, 9)), name
+            assert client.board == twins.chat.board.identity, name
 
 
 def test_a_websocket_client_answers_pings_in_both_flavours(chat):

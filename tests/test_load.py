@@ -138,7 +138,7 @@ def test_bad_arguments_get_a_sentence_not_a_traceback(argument, complaint, capsy
 @pytest.mark.timeout(120)
 def test_the_load_run_targets_a_cluster_of_one_node_and_of_two():
     """python -m clients.bench load --nodes 1,2: the same crowd through nginx to one node and to two, every node's
-    costs added up, and Redis's and nginx's CPU beside them (issue 11: one node beside two on the same machine)."""
+    costs added up, and Redis's and nginx's CPU beside them: one node beside two on the same machine."""
     require_cluster_tools()
     results = load.run_load({"clients": [20], "messages": 5, "every": 0.2, "interval": 1.0, "idle": 0.5,
                              "drain": 10.0, "nodes": [1, 2]}, ("websocket", "long-polling"), say=lambda line: None)

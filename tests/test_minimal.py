@@ -30,7 +30,7 @@ from servers.minimal import polling_chat, websocket_chat
 from servers.minimal.__main__ import Running
 
 from conftest import RawWebSocket
-from test_browser import browser, open_page  # noqa: F401 (fixtures: Debian's Chromium, a tab that fails on errors)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"

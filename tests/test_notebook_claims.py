@@ -1,5 +1,6 @@
 """What the notebooks' sentences rest on: the noise test, the byte counts they quote, the experiments of
-notebook 06 and the colours of every plot. Real servers on loopback, as everywhere else."""
+notebooks 06 and 07, the decision guide's prices and the colours of every plot. Real servers on loopback, as
+everywhere else."""
 
 import re
 from collections import Counter
@@ -12,7 +13,8 @@ import requests
 from clients.bench.measure import compression, overhead
 from clients.bench.results import colors, plots, stats
 from clients.lab.relay import Relay
-from notebooks.helpers import duplex, prose
+from clients.bench.load import run as load
+from notebooks.helpers import crowd, duplex, guide, prose
 from notebooks.helpers.newsfeed import follow_the_news
 from servers.chat import SERVER
 
@@ -94,6 +96,24 @@ def test_hpack_figures_come_from_rfc_7541s_examples():
                      "repeated fields of the second request": 4}
 
 
+def test_hpack_fields_show_which_fields_a_connection_sent_before():
+    """RFC 7541 Appendix C.3: three of the first request's four fields are static-table entries, one byte from the
+    first request on; only :authority is spelled out, then one byte from the dynamic table. C.5: a response's
+    fields, spelled out once, cost a byte each the second time. A length past its prefix takes more bytes."""
+    blocks = compression.HPACK_EXAMPLES
+    first, second = compression.hpack_fields([blocks["first request"][0], blocks["second request"][0]])
+    assert [(field["bytes"], field["how"].split(" table")[0]) for field in first] == [
+        (1, "static"), (1, "static"), (1, "static"), (17, "spelled out, added to the dynamic")]
+    assert first[3]["field"] == second[3]["field"] == ":authority: www.example.com"
+    assert [field["bytes"] for field in second] == [1, 1, 1, 1, 10] and second[3]["how"] == "dynamic table entry 62"
+    _, again = compression.hpack_fields([blocks["first response"][0], blocks["second response"][0]])
+    assert [(field["field"].split(":")[0] or ":status", field["bytes"]) for field in again] == [
+        (":status", 5), ("cache-control", 1), ("date", 1), ("location", 1)]
+    long_value = "40" + "03" + b"abc".hex() + "7f03" + b"x".hex() * 130  # a new name; 130 = 127 + 3 (section 5.1)
+    assert compression.hpack_fields([long_value]) == [[{"bytes": 137, "field": "abc: " + "x" * 130,
+                                                        "how": "spelled out, added to the dynamic table"}]]
+
+
 # --- notebook 06's experiments ----------------------------------------------------------------------
 
 def test_every_follower_gets_every_notification_and_pays_for_all(twins):
@@ -125,6 +145,51 @@ def test_threads_in_words():
     assert prose.listing(["a", "b", "c"]) == "a, b and c"
 
 
+def test_guide_prices_an_idle_client_at_the_projects_own_intervals():
+    idle = {"websocket + pings": {"bytes_up_per_event": 6, "bytes_down_per_event": 2},
+            "server-sent events": {"bytes_up_per_event": 0, "bytes_down_per_event": 14},
+            "long polling": {"bytes_up_per_event": 175, "bytes_down_per_event": 175},
+            "short polling": {"bytes_up_per_event": 168, "bytes_down_per_event": 175}}
+    priced = guide.at_defaults(idle)
+    assert priced["websocket + pings"][2] == pytest.approx(8 * 60 / 20)  # a 2 B ping and a 6 B pong every 20 s
+    assert priced["server-sent events"][2] == pytest.approx(14 * 60 / 15)  # sse.HEARTBEAT
+    assert priced["long polling"][2] == pytest.approx(350 * 60 / 25)  # the clients' long poll
+    assert priced["short polling"][2] == pytest.approx(343 * 60)
+    assert "20 s" in priced["websocket + pings"][1] and "15 s" in priced["server-sent events"][1]
+
+
+def test_prose_spans_say_one_figure_when_both_ends_read_the_same():
+    assert prose.span(1.96, 1.964) == "2.0 s" and prose.span(1.2, 1.96) == "1.2 to 2.0 s"
+    assert prose.span(25, 40, "notifications", ".0f") == "25 to 40 notifications"
+
+
+# --- notebook 07's crowd: one short poll per client and interval ------------------------------------
+
+def short_polls_at_idle(clients: int, seconds: float, interval: float, polls: float) -> dict:
+    """A load run's row as far as ``crowd.idle_polls`` reads it."""
+    return {"connected": clients, "interval": interval,
+            "idle": {"seconds": seconds, "requests_per_s": polls / seconds}}
+
+
+def test_the_idle_poll_model_holds_within_rounding_and_rejects_what_it_cannot_explain():
+    assert crowd.idle_polls(short_polls_at_idle(10, 0.375, 0.25, 15)).within_noise  # 1.5 intervals: 15 expected
+    assert crowd.idle_polls(short_polls_at_idle(40, 0.375, 0.25, 57)).within_noise
+    assert not crowd.idle_polls(short_polls_at_idle(10, 0.375, 0.25, 9)).within_noise  # 24 a second, not 40
+    assert not crowd.idle_polls(short_polls_at_idle(40, 0.375, 0.25, 80)).within_noise  # a poll more each: too many
+    assert crowd.idle_polls(short_polls_at_idle(10, 0.5, 0.25, 20)).within_noise  # whole intervals: no spread...
+    assert not crowd.idle_polls(short_polls_at_idle(10, 0.5, 0.25, 21)).within_noise  # ...so one poll too many shows
+
+
+def test_a_real_crowd_of_short_pollers_asks_once_per_interval_while_idle():
+    """Ten short pollers in a client process of their own, against ``python -m servers``: the count over the idle
+    window is one per client and interval within the rounding's spread, and not one per half interval."""
+    run = load.run_load({"clients": [10], "messages": 2, "every": 0.1, "interval": 0.25, "idle": 0.625, "drain": 5.0},
+                        ("short-polling",), say=lambda line: None)
+    row = run["runs"][0]
+    assert row["connected"] == 10 and crowd.idle_polls(row).within_noise, crowd.idle_polls(row).how
+    assert not crowd.idle_polls({**row, "interval": 0.125}).within_noise  # a model twice too busy is rejected
+
+
 # --- one colour per transport ------------------------------------------------------------------------
 
 def test_the_pages_colours_are_the_plots_colours():
@@ -149,13 +214,39 @@ def test_plots_draw_each_transport_in_its_colour_with_legends_off_the_data():
     plots.plt.close(fig)
 
 
-def test_failover_timeline_puts_the_delay_on_the_y_axis():
-    got = [(10.0 + i * 0.1 + 0.002, i, 10.0 + i * 0.1) for i in range(5)]
-    fig = plots.failover_timeline({"WebSocket": {"got": got}, "long polling": {"got": got}}, 10.0, 10.25)
+@pytest.mark.parametrize("low, high", [(0.3, 5.0), (0.2, 30.0), (0.5, 900.0)])
+def test_log_axes_say_plain_numbers_that_never_collide(low, high):
+    """Within a decade or two the minor ticks need numbers too (2 and 5); across more they would crowd."""
+    rows = {"WebSocket": {"samples_ms": list(np.geomspace(low, high, 40)), "median_ms": 1.0, "n": 40}}
+    fig, ax = plots.plt.subplots(figsize=(9, 3))
+    plots.cdf(ax, rows, "test")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ticks = [tick.label1 for tick in ax.xaxis.get_major_ticks() + ax.xaxis.get_minor_ticks()
+             if tick.label1.get_visible() and tick.label1.get_text()
+             and low / 1.01 <= tick.get_loc() <= high * 1.01]
+    texts = [tick.get_text() for tick in ticks]
+    assert len(texts) >= 2 and not any("10^" in text or "$" in text for text in texts), texts
+    boxes = sorted((tick.get_window_extent(renderer) for tick in ticks), key=lambda box: box.x0)
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:])), texts
+    plots.plt.close(fig)
+
+
+def test_the_pubsub_plots_legend_marks_are_its_dots():
+    result = {"pub/sub": {"received": [1, 2, 3, 7], "lost": [4, 5, 6]}, "stream": {"received": list(range(1, 8)),
+                                                                                   "lost": []}}
+    fig = plots.pubsub_against_stream(result, away=range(4, 7))
     ax = fig.axes[0]
-    assert ax.get_yscale() == "log" and "delay" in ax.get_ylabel()
-    assert [round(y, 3) for y in ax.get_lines()[0].get_ydata()] == [2.0] * 5
-    assert ax.get_lines()[0].get_color() == colors.WEBSOCKET
+    legend = ax.get_legend()
+    colours = {text.get_text(): handle for text, handle in zip(legend.get_texts(), legend.legend_handles)}
+    assert set(colours) == {"received", "lost"}
+    for collection in ax.collections:
+        if not len(collection.get_offsets()):
+            continue
+        kind = "lost" if collection.get_facecolor().size == 0 or collection.get_facecolor()[0][3] == 0 else "received"
+        mark = colours[kind]
+        assert np.allclose(collection.get_edgecolor()[0], mark.get_edgecolor()[0]), kind
+        assert np.allclose(collection.get_facecolor(), mark.get_facecolor()), kind
     plots.plt.close(fig)
 
 

@@ -25,8 +25,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
-SET_BUDGET = 200  # seconds for the whole set on the project's 2-core machine (08, the cluster, takes about 10; 09,
-# TLS and HTTP/2, about 15)
+SET_BUDGET = 300  # seconds for the nine on the project's 2-core machine (07's crowd and 08's cluster: 40 s each)
 CELL_TIMEOUT = 120  # a cell that takes longer is stuck, not slow
 
 
@@ -66,8 +65,8 @@ def kernel_from_this_venv():
             os.environ[name] = value
 
 
-def test_there_are_six_numbered_notebooks():
-    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "04", "05", "06", "08", "09"]
+def test_every_numbered_notebook_is_there():
+    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)

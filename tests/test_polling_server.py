@@ -115,13 +115,13 @@ def test_get_returns_messages_after_the_cursor(api, chat):
 
 
 def test_a_long_history_comes_in_pages(api, chat):
-    for n in range(polling_server.PAGE + 1):
+    for n in range(polling_server.PAGE_SIZE + 1):
         chat.board.post("ana", str(n))
     first = requests.get(api, params={"after": 0}, timeout=5).json()
-    assert len(first["messages"]) == polling_server.PAGE
-    assert first["last_id"] == polling_server.PAGE + 1  # so the client knows there is more
+    assert len(first["messages"]) == polling_server.PAGE_SIZE
+    assert first["last_id"] == polling_server.PAGE_SIZE + 1  # so the client knows there is more
     rest = requests.get(api, params={"after": first["messages"][-1]["id"]}, timeout=5).json()
-    assert [m["id"] for m in rest["messages"]] == [polling_server.PAGE + 1]
+    assert [m["id"] for m in rest["messages"]] == [polling_server.PAGE_SIZE + 1]
 
 
 # --- the board's identity: a cursor names the board it belongs to -----------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clients import polling_client, sse_client, websocket_client, wire
+from clients import polling_client, sse_client, terminal, websocket_client, wire
 from clients.bench.measure import secure
 from clients.lab.relay import Relay
 from servers import certificates
@@ -44,12 +44,12 @@ def run_client(*args: str) -> subprocess.CompletedProcess:
 
 def test_the_seed_question_over_all_four_transports_with_the_certificate_verified(tls_twins, certs):
     ca = str(certs.ca)
-    session = polling_client.new_session(ca)
+    session = terminal.new_session(ca)
     assert polling_client.ask(session, tls_twins.polling.url, "ada", "How are you?") == REPLY  # long polling
     sent = polling_client.send(session, tls_twins.polling.url, "ada", "How are you?")
     short = polling_client.read(session, tls_twins.polling.url, sent["id"], wait=0)  # short polling
     assert short["messages"][0]["text"] == REPLY
-    assert sse_client.ask(tls_twins.polling.url, "ada", "How are you?", ca=ca) == REPLY
+    assert sse_client.ask(session, tls_twins.polling.url, "ada", "How are you?") == REPLY
     ws = websocket_client.connect(tls_twins.ws_url + "/ws", ca=ca)
     try:
         assert websocket_client.ask(ws, "ada", "How are you?") == REPLY
@@ -69,7 +69,7 @@ def test_the_command_line_clients_take_the_ca(tls_twins, certs):
 def test_the_meter_counts_the_tls_records_on_the_wire(tls_twins, certs):
     """What the server bills a client is what a relay on the path counts: handshake, records and all."""
     with Relay(tls_twins.polling.port) as relay:
-        session = polling_client.new_session(str(certs.ca))
+        session = terminal.new_session(str(certs.ca))
         url = f"https://127.0.0.1:{relay.port}"
         for _ in range(3):
             session.get(f"{url}/api/messages?after=0&client=counted", timeout=5).raise_for_status()

@@ -18,7 +18,7 @@ from servers.cluster import Cluster
 from servers.twins import Twins
 
 from conftest import eventually, require_cluster_tools, require_tool
-from test_browser import CHROMIUM_ARGS
+from conftest import CHROMIUM_ARGS
 
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"
 

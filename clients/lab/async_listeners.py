@@ -111,9 +111,10 @@ class Poller(AsyncListener, PollingProtocol):
     interval: real pollers are not in step."""
 
     def __init__(self, url: str, interval: float | None = None, *, after: int | None = None,
-                 wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS, client: str | None = None,
-                 counts: Counts | None = None) -> None:
-        PollingProtocol.__init__(self, url, interval, after=after, wait=wait, headers=headers, client=client)
+                 board: str | None = None, wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
+                 client: str | None = None, counts: Counts | None = None) -> None:
+        PollingProtocol.__init__(self, url, interval, after=after, board=board, wait=wait, headers=headers,
+                                 client=client)
         AsyncListener.__init__(self, counts)
         self.due = 0.0
         self.requests = self.failures = 0
@@ -154,9 +155,9 @@ class Poller(AsyncListener, PollingProtocol):
 class WebSocketListener(AsyncListener, WebSocketProtocol):
     """``listeners.WebSocketListener`` on asyncio."""
 
-    def __init__(self, url: str, *, after: int | None = None, origin: str | None = None, client: str | None = None,
-                 counts: Counts | None = None) -> None:
-        WebSocketProtocol.__init__(self, url, after=after, origin=origin, client=client)
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, origin: str | None = None,
+                 client: str | None = None, counts: Counts | None = None) -> None:
+        WebSocketProtocol.__init__(self, url, after=after, board=board, origin=origin, client=client)
         AsyncListener.__init__(self, counts)
 
     async def connect(self) -> "WebSocketListener":
@@ -204,9 +205,9 @@ class WebSocketListener(AsyncListener, WebSocketProtocol):
 class EventStream(AsyncListener, EventStreamProtocol):
     """``listeners.EventStream`` on asyncio."""
 
-    def __init__(self, url: str, *, after: int | None = None, headers: dict | None = None,
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, headers: dict | None = None,
                  client: str | None = None, counts: Counts | None = None) -> None:
-        EventStreamProtocol.__init__(self, url, after=after, headers=headers, client=client)
+        EventStreamProtocol.__init__(self, url, after=after, board=board, headers=headers, client=client)
         AsyncListener.__init__(self, counts)
 
     async def connect(self) -> "EventStream":

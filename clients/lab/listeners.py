@@ -204,9 +204,11 @@ class Poller(Listener, PollingProtocol):
     as ``requests`` does."""
 
     def __init__(self, url: str, interval: float | None = None, until=None, deadline: float | None = None, *,
-                 after: int | None = None, wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
-                 client: str | None = None, until_id: int | None = None, grace: float = ANSWER_TIMEOUT) -> None:
-        PollingProtocol.__init__(self, url, interval, after=after, wait=wait, headers=headers, client=client)
+                 after: int | None = None, board: str | None = None, wait: float | None = LONG_POLL_WAIT,
+                 headers: dict = HTTP_HEADERS, client: str | None = None, until_id: int | None = None,
+                 grace: float = ANSWER_TIMEOUT) -> None:
+        PollingProtocol.__init__(self, url, interval, after=after, board=board, wait=wait, headers=headers,
+                                 client=client)
         self.grace = grace  # seconds an answer may take beyond ``wait`` before the poll fails (TimeoutError)
         if until_id is not None:  # it holds that message: it stops, rather than begin one more long poll
             until = lambda: self.last_id >= until_id  # noqa: E731
@@ -249,9 +251,10 @@ class WebSocketListener(Listener, WebSocketProtocol):
     Started, it gives up (TimeoutError) after ``silence`` s without a frame, a ping included (None: never).
     A wss:// URL is opened inside TLS, with ``tls`` (an ``ssl.SSLContext`` that trusts the server's CA)."""
 
-    def __init__(self, url: str, *, after: int | None = None, origin: str | None = None, client: str | None = None,
-                 until=None, silence: float | None = None, tls: ssl.SSLContext | None = None) -> None:
-        WebSocketProtocol.__init__(self, url, after=after, origin=origin, client=client)
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, origin: str | None = None,
+                 client: str | None = None, until=None, silence: float | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        WebSocketProtocol.__init__(self, url, after=after, board=board, origin=origin, client=client)
         Listener.__init__(self, "websocket listener", until)
         self.silence, self.tls = silence, tls
 
@@ -333,9 +336,9 @@ class EventStream(Listener, EventStreamProtocol):
     EventSource does, by closing the connection. ``headers``: none besides ``Host`` by default. Started, it
     gives up (TimeoutError) after ``silence`` s without a line, a heartbeat included (None: never)."""
 
-    def __init__(self, url: str, *, after: int | None = None, headers: dict | None = None,
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, headers: dict | None = None,
                  client: str | None = None, until=None, silence: float | None = None) -> None:
-        EventStreamProtocol.__init__(self, url, after=after, headers=headers, client=client)
+        EventStreamProtocol.__init__(self, url, after=after, board=board, headers=headers, client=client)
         Listener.__init__(self, "event stream", until)
         self.silence = silence
 

@@ -11,6 +11,9 @@ parameter) is made here, once, for every measurement, the load run, the diagrams
 
 Each is ``Deliveries`` too: every message a client is handed is noted with the moment it arrived, on this
 machine's monotonic clock (for round trips) and on its wall clock (the one the server stamps messages with).
+A client that starts after an id (``after``) may name the board that id belongs to (``board``; servers/README.md,
+"The board's identity"): a server whose board is another one (it restarted with a new one) says so, ``board``
+becomes its board, and the messages come from that board's first. Without it, the id is taken as it is.
 The bytes are ``clients.wire``'s, the ones notebooks 1 and 2 write by hand.
 """
 
@@ -85,22 +88,22 @@ class PollingProtocol(Deliveries):
     again. Long polling (``interval`` None) adds ``&wait=S``: the server holds the request up to ``wait`` s
     (the command-line client's ``LONG_POLL_WAIT`` by default; None: it answers at once) until there is news;
     short polling asks every ``interval`` s and the server answers at once. ``after`` None: start from what
-    is new (``newest_request``). ``polls`` holds each poll's round trip, ``answers`` when each answer came
-    and how many messages it brought.
+    is new (``newest_request``); ``board``: the board ``after`` belongs to. ``polls`` holds each poll's round
+    trip, ``answers`` when each answer came and how many messages it brought.
     """
 
     def __init__(self, url: str, interval: float | None = None, *, after: int | None = None,
-                 wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
+                 board: str | None = None, wait: float | None = LONG_POLL_WAIT, headers: dict = HTTP_HEADERS,
                  client: str | None = None) -> None:
         super().__init__()
         self.host, self.port, _ = address(url)
-        self.interval, self.after, self.headers, self.client = interval, after, headers, client
+        self.interval, self.after, self.board, self.headers, self.client = interval, after, board, headers, client
         self.wait = None if interval else wait
         self.polls: list[float] = []
         self.answers: list[tuple[float, int]] = []
 
     def request(self) -> bytes:
-        path = with_query("/api/messages", after=self.after, wait=self.wait, client=self.client)
+        path = with_query("/api/messages", after=self.after, board=self.board, wait=self.wait, client=self.client)
         return wire.request_bytes("GET", path, f"{self.host}:{self.port}", self.headers)
 
     def newest_request(self) -> bytes:
@@ -115,12 +118,15 @@ class PollingProtocol(Deliveries):
         """Note one answer's messages (``sent``: the request's ``perf_counter``) and move the cursor past them.
         Returns whether the connection ends after it (``Connection: close``, from the server or in our own
         request); ValueError for a refusal, or for a board whose newest id is below our cursor (a server
-        that restarted empty)."""
+        that restarted empty, when we name no board). An answer that names another board than ours starts
+        from that board's first message: it becomes our board, and our cursor starts again there."""
         now = time.perf_counter()
         if response.status != 200:
             raise ValueError(f"the server answered {response.status}: {response.body[:200]!r}")
         answer = json.loads(response.body)
-        if answer["last_id"] < self.after:
+        if "board" in answer:
+            self.board, self.after = answer["board"], 0
+        elif answer["last_id"] < self.after:
             raise ValueError(f"the board's last id {answer['last_id']} is below our cursor {self.after}")
         self.polls.append(now - sent)
         self.answers.append((now, len(answer["messages"])))
@@ -147,14 +153,16 @@ class WebSocketProtocol(Deliveries):
     "error") kept in order in ``events``, each with the ``perf_counter`` of its arrival. A ping is
     answered with a pong; a Close from the server is noted (``closed_by_server``, its code, unless it
     answers ours) and ends the connection. ``after``: ask for the messages after that id first
-    (``/ws?after=N``); ``origin``: send an ``Origin`` header, as a browser does.
+    (``/ws?after=N``), of ``board`` (``&board=B``; a "board" event names the server's own when it is another);
+    ``origin``: send an ``Origin`` header, as a browser does.
     """
 
-    def __init__(self, url: str, *, after: int | None = None, origin: str | None = None,
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, origin: str | None = None,
                  client: str | None = None) -> None:
         super().__init__()
         self.host, self.port, path = address(url)
-        self.path = with_query(path or "/ws", after=after, client=client)
+        self.board = board
+        self.path = with_query(path or "/ws", after=after, board=board, client=client)
         self.origin, self.key = origin, wire.new_key()
         self.events: list[tuple[float, dict]] = []
         self.closing = False  # we sent our Close: the server's next Close answers it
@@ -186,6 +194,8 @@ class WebSocketProtocol(Deliveries):
         if event.get("type") == "message":
             self.note(event["message"])
         else:
+            if event.get("type") == "board":  # the server's board is another one: its messages from its first
+                self.board = event["board"]
             self.events.append((time.perf_counter(), event))
         return event
 
@@ -206,14 +216,16 @@ class WebSocketProtocol(Deliveries):
 class EventStreamProtocol(Deliveries):
     """One event-stream client (Server-Sent Events): ``GET /api/events``, whose answer never ends, read line by
     line as EventSource reads it (``wire.EventParser``). "message" events are noted; heartbeats, the retry
-    hint and notices ("missed", "restarted") are read past. ``after``: start after that id, else with what
-    comes next. The stream is open once the retry hint has come, the first thing our server writes."""
+    hint and notices ("missed", "restarted") are read past, but "board", which sets ``board``. ``after``: start
+    after that id, of ``board``, else with what comes next. The stream is open once the retry hint has come, the
+    first thing our server writes."""
 
-    def __init__(self, url: str, *, after: int | None = None, headers: dict | None = None,
+    def __init__(self, url: str, *, after: int | None = None, board: str | None = None, headers: dict | None = None,
                  client: str | None = None) -> None:
         super().__init__()
         self.host, self.port, _ = address(url)
-        self.path = with_query("/api/events", after=after, client=client)
+        self.board = board
+        self.path = with_query("/api/events", after=after, board=board, client=client)
         self.headers = headers
         self.parser = wire.EventParser()
 
@@ -233,6 +245,8 @@ class EventStreamProtocol(Deliveries):
     def read_line(self, line: bytes) -> dict | None:
         """One line of the stream, its end included; the message it completes (noted), else None."""
         event = self.parser.feed(line.decode().rstrip("\r\n"))
+        if event is not None and event.type == "board":  # the server's board is another one: from its first
+            self.board = json.loads(event.data)["board"]
         if event is None or event.type != "message":
             return None
         message = json.loads(event.data)

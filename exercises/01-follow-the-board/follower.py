@@ -1,4 +1,4 @@
-"""Exercise 1: a long-poll follower that survives a server restart (notebooks 01 and 06).
+"""Exercise 1: a long-poll follower that survives a server restart (notebooks 01, 03, 07 and 08).
 The statement is README.md beside this file.
 
 Check your work with:  make check EX=1   (or: python -m exercises.check 1)
@@ -22,7 +22,7 @@ def follow(url: str, deliver, stop) -> None:
             for message in answer["messages"]:
                 deliver(message)
                 after = message["id"]
-            # TODO 1: when the server goes away for a moment (a restart, a Wi-Fi hiccup, a proxy's 502 page), the
+            # TODO 1: when the server goes away for a moment (a restart, a connection cut, a proxy's 502 page), the
             #         request above raises requests.RequestException (call response.raise_for_status() so that
             #         an error status does too): wait a little (stop.wait(0.5)) and try again, without losing
             #         your place. Catch nothing else: an error in deliver() must come out of follow().

@@ -1,4 +1,4 @@
-"""Exercise 6: reconnect with exponential backoff and jitter (notebook 06). The statement is README.md beside
+"""Exercise 6: reconnect with exponential backoff and jitter (notebook 07). The statement is README.md beside
 this file.
 
 Check your work with:  make check EX=6   (or: python -m exercises.check 6)

@@ -411,7 +411,7 @@ def survives_a_cut(student):
     with Followed(student) as followed:
         followed.wait_for(6, "while reading the first messages")
         time.sleep(0.3)
-        followed.relay.cut()  # as a Wi-Fi hiccup would: the server and its board stay
+        followed.relay.cut()  # a closed connection (a FIN), as from a server process that died: the board stays
         followed.post(2, "after the cut")
         followed.wait_for(10, "when its connection was cut")
         time.sleep(0.3)  # room for a duplicate to show up

@@ -1,8 +1,10 @@
 """Server-Sent Events beside the WebSocket and long polling, for notebook 06's decision guide.
 
-Notebook 06 measures the news feed, connection set-up and a crowd with every transport;
-what it still needs for its guide are the two latencies notebook 4 measures at length:
-``reply_and_push`` takes them on the notebook's own servers, in a few seconds.
+Notebook 06 measures the news feed and connection set-up with every transport; what it
+still needs for its guide are the two latencies notebook 04 measures at length:
+``reply_and_push`` takes them on the notebook's own servers, in a few seconds. ``card``
+puts them in one table with the rest, what an idle client costs priced at the project's
+default intervals (``at_defaults``).
 
 * Reply round trip: the WebSocket and the event stream in turn (one exchange each, over
   and over, so that both see the same machine load), then long polling.
@@ -15,6 +17,10 @@ and ``plots.cdf``.
 
 from clients.bench.measure import latency
 from clients.bench.results.stats import milliseconds, summarize
+from clients.polling_client import LONG_POLL_WAIT
+from servers import sse
+from servers.chat import LONGEST_WAIT
+from servers.cluster.nginx import PING_INTERVAL
 
 TRANSPORTS = ("WebSocket", "Server-Sent Events", "long polling")
 
@@ -38,50 +44,59 @@ def _summaries(samples: dict) -> dict:
     return {name: {**summarize(values), "samples_ms": milliseconds(values)} for name, values in samples.items()}
 
 
-def card(side: dict, bills: dict, setup: dict, idle: dict, crowd: dict, heartbeat: float) -> dict:
+# The intervals the project runs at when nobody shortens them, for what an idle client costs: the event
+# stream's heartbeat, the pings of a cluster's nodes (``python -m servers`` sends none unless told to), how long
+# the project's clients let a long poll wait (the server allows up to ``chat.LONGEST_WAIT``), and a short poll a
+# second, as the load run's clients and ``python -m clients.polling_client --interval 1`` ask.
+DEFAULTS = {"websocket + pings": (PING_INTERVAL, f"a ping every {PING_INTERVAL} s (a cluster's nodes)"),
+            "server-sent events": (sse.HEARTBEAT, f"a heartbeat every {sse.HEARTBEAT} s"),
+            "long polling": (LONG_POLL_WAIT, f"a poll held {LONG_POLL_WAIT} s (the server allows {LONGEST_WAIT})"),
+            "short polling": (1.0, "a poll a second")}
+
+
+def at_defaults(idle: dict) -> dict:
+    """{client: (one idle event's bytes, both ways; what and how often at ``DEFAULTS``; bytes per minute)} from
+    ``overhead.idle_cost``'s rows (by client name), which measure each event's bytes at short intervals."""
+    rows = {}
+    for name, (seconds, every) in DEFAULTS.items():
+        row = idle[name]
+        size = row["bytes_up_per_event"] + row["bytes_down_per_event"]
+        rows[name] = (size, every, size * 60 / seconds)
+    return rows
+
+
+def card(side: dict, bills: dict, setup: dict, idle: dict) -> dict:
     """The guide's table of this run's figures, one line per transport (``prose.table`` renders it).
 
     ``side``: ``reply_and_push``; ``bills``: ``newsfeed.follow_the_news``; ``setup``: summaries of
-    ``latency.connection_setup``'s steps; ``idle``: ``overhead.idle_cost``'s rows by client name;
-    ``crowd``: ``load.small_load``, read at its largest number of clients; ``heartbeat``: seconds between
-    an idle event stream's heartbeats on a server left at its default."""
-    clients = max(row["clients"] for row in crowd["runs"])
-    last = {row["label"]: row["fanout_last_client"]["median_ms"] for row in crowd["runs"] if row["clients"] == clients}
-    short_load = next(label for label in last if label.startswith("short polling"))
+    ``latency.connection_setup``'s steps; ``idle``: ``overhead.idle_cost``'s rows by client name, priced at
+    the project's default intervals (``at_defaults``). Medians of a few dozen samples, to two significant
+    figures: more digits would be noise."""
     short_bill = next(name for name in bills if name.startswith("short polling"))
     per_message = {name: bill["bytes"] / bill["delivered"] for name, bill in bills.items()}
-    ping, beat = idle["websocket + pings"], idle["server-sent events"]
     reply, push = ({name: f"{row['median_ms']:.2g} ms" for name, row in side[kind].items()}
                    for kind in ("reply", "push"))
     opening = {step: f"{setup[step]['median_ms']:.2g} ms" for step in
                ("websocket_handshake", "sse_stream_open", "http_request_new")}
-    columns = ("reply round trip", "push latency", "bytes per message", "idle, per client", "connection set-up",
-               f"last of {clients} clients served after")
-    half = "half its interval more (notebook 4's model, not measured here)"
+    priced = {name: f"{size:.0f} B, {every}: {per_minute:,.0f} B a minute"
+              for name, (size, every, per_minute) in at_defaults(idle).items()}
     quiet = idle["websocket"]["bytes_up_per_s"] + idle["websocket"]["bytes_down_per_s"]
-    quiet = "nothing" if quiet == 0 else f"{quiet:.0f} B/s"  # a WebSocket with nothing to say, without pings
+    quiet = "nothing without pings" if quiet == 0 else f"{quiet:.0f} B/s without pings"
+    columns = ("reply round trip", "push latency", "bytes per message", "an idle client, at the defaults",
+               "connection set-up")
+    half = "half its interval more (notebook 04's model, not measured here)"
     rows = {
         "WebSocket": (reply["WebSocket"], push["WebSocket"], f"{per_message['WebSocket']:.0f} B",
-                      f"{quiet}, or a {ping['bytes_down_per_event']:.0f} B ping and a "
-                      f"{ping['bytes_up_per_event']:.0f} B pong", opening["websocket_handshake"],
-                      f"{last['WebSocket']:.2g} ms"),
+                      f"{quiet}; {priced['websocket + pings']}", opening["websocket_handshake"]),
         "Server-Sent Events": (reply["Server-Sent Events"], push["Server-Sent Events"],
-                               f"{per_message['Server-Sent Events']:.0f} B",
-                               f"a {beat['bytes_down_per_event']:.0f} B heartbeat every {heartbeat:g} s",
-                               opening["sse_stream_open"], f"{last['Server-Sent Events']:.2g} ms"),
+                               f"{per_message['Server-Sent Events']:.0f} B", priced["server-sent events"],
+                               opening["sse_stream_open"]),
         "long polling": (reply["long polling"], push["long polling"], f"{per_message['long polling']:.0f} B",
-                         f"a {_exchange(idle['long polling'])} B poll per wait", opening["http_request_new"],
-                         f"{last['long polling']:.2g} ms"),
+                         priced["long polling"], opening["http_request_new"]),
         "short polling": (half, half, f"{per_message[short_bill]:.0f} B ({_every(short_bill)})",
-                          f"a {_exchange(idle['short polling'])} B poll per interval", opening["http_request_new"],
-                          f"{last[short_load]:.3g} ms ({_every(short_load)})"),
+                          priced["short polling"], opening["http_request_new"]),
     }
     return {name: dict(zip(columns, cells)) for name, cells in rows.items()}
-
-
-def _exchange(row: dict) -> str:
-    """One idle event's bytes, both ways."""
-    return f"{row['bytes_up_per_event'] + row['bytes_down_per_event']:.0f}"
 
 
 def _every(label: str) -> str:

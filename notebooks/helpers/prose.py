@@ -49,3 +49,9 @@ def table(rows: dict[str, dict[str, str]], corner: str = "") -> str:
     lines += [f"| {label} | " + " | ".join(str(cells.get(column, "–")) for column in columns) + " |"
               for label, cells in rows.items()]
     return "\n".join(lines)
+
+
+def span(low: float, high: float, unit: str = "s", spec: str = ".1f") -> str:
+    """"1.2 to 2.0 s", or "2.0 s" when both ends read the same."""
+    low_text, high_text = format(low, spec), format(high, spec)
+    return f"{high_text} {unit}" if low_text == high_text else f"{low_text} to {high_text} {unit}"

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 from .. import trust
-from ..__main__ import NETWORK_WARNING, listen_for_stop_signals, tls_names
-from ..classroom import network_urls
-from ..origins import is_loopback
+from ..classroom import certificate_names, network_urls, warn_when_reachable
+from ..stop_signals import listen_for_stop_signals
 from . import MAX_NODES, Cluster, ToolMissing
 
 
@@ -29,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where --tls keeps the CA and the certificate (default: .tls/ in the project)")
     args = parser.parse_args(argv)
     stop_signals, _ = listen_for_stop_signals()  # first: a Ctrl-C while the parts start counts
-    if not is_loopback(args.host):
-        print(NETWORK_WARNING.format(host=args.host), file=sys.stderr)
+    warn_when_reachable(args.host)
     try:
         certificates = make_certificates(args) if args.tls else None
         cluster = Cluster(args.nodes, redis=not args.memory, polling_port=args.polling_port,
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 def make_certificates(args: argparse.Namespace):
     """A certificate for nginx's addresses, signed by the project's CA (made once)."""
     from .. import certificates  # only a cluster that serves TLS needs its library
-    return certificates.make(tls_names(args.host, []), args.tls_folder)
+    return certificates.make(certificate_names(args.host, []), args.tls_folder)
 
 
 def _address(value: str) -> str:

@@ -5,9 +5,25 @@ bytes of the client's IPv4 address, so a class on one /24 network (or every
 client on 127.0.0.1, as here) would all land on one node. With the board in
 Redis, any node can answer any request, so nothing needs to stick.
 
-Why the timeouts: nginx closes a proxied connection when the node has sent
-nothing for ``proxy_read_timeout``. A long poll is silent for up to 30 s and
-an idle WebSocket until the node's next ping, so the timeout must be above both.
+Why the timeouts: nginx gives a node up when it has sent nothing for ``proxy_read_timeout``: it closes
+the connection, counts the node failed (``max_fails``) and, for a request it may repeat, asks the next one.
+A long poll is silent for up to 30 s and an idle WebSocket until the node's next ping (20 s), so the timeout
+must be above both, or nginx would cut healthy quiet connections. It must also be below the 35 s after which
+the polling client gives a poll up on its own (its 25 s wait and 10 s more): a node that froze (a machine that
+stops answering, closing nothing) is then given up by nginx first, which passes the poll to another node and
+sends the frozen one nothing for ``FAIL_TIMEOUT`` s; a client that gave up first would leave nginx nothing to
+count, and nginx would hand the frozen node a request in turn for as long as it stays frozen. The nodes run on
+this machine, where a live one accepts a connection at once (and a killed one refuses it at once):
+``proxy_connect_timeout`` is short, so a node that does not accept (its backlog full: frozen, or swamped) costs
+a request 2 s before nginx tries the next, not nginx's default of a minute.
+
+What nginx passes to the next node (``proxy_next_upstream error timeout``): a request whose node refused the
+connection, failed it, or sent no response head within the read timeout, as long as nothing has reached the
+client yet. A GET (a poll, an event stream's first request, a WebSocket handshake) is passed on in all those
+cases. A POST (a message sent) is passed on only when it never reached a node (refused, or not accepted within
+the connect timeout): once sent, nginx may not repeat it (the node might have stored it), and the client gets
+``502`` (the node failed the connection) or ``504`` (it was silent), and sends again if it likes. Nothing is
+passed on once the answer has begun: a WebSocket after its ``101``, an event stream after its head.
 
 Why it tells the nodes who is asking: a node decides "the teacher" from the address a
 request comes from (only the teacher's own machine may switch the class), and every request
@@ -37,7 +53,10 @@ from ..web import PROXY_TOKEN_HEADER
 from .processes import Child, find_tool, wait_for_file
 
 PING_INTERVAL = 20  # seconds between the nodes' pings to each WebSocket client (python -m servers --ping-interval)
-READ_TIMEOUT = max(PING_INTERVAL, LONGEST_WAIT) + 30  # seconds of silence from a node before nginx gives up
+# Seconds of silence from a node before nginx gives it up: above the longest long poll and the ping interval, below
+# the polling client's own give-up (35 s: clients.polling_client's LONG_POLL_WAIT and ANSWER_TIMEOUT). See above.
+READ_TIMEOUT = max(PING_INTERVAL, LONGEST_WAIT) + 2
+CONNECT_TIMEOUT = 2  # seconds for a node on this machine to accept a connection before nginx tries the next
 CONNECTIONS = 4096  # per nginx worker: each client costs two (its own and the one to its node)
 # A node that fails a request (refused, or silent for the read timeout) gets no request for FAIL_TIMEOUT s.
 MAX_FAILS, FAIL_TIMEOUT = 1, 10
@@ -60,9 +79,14 @@ http {{
     scgi_temp_path {folder}/scgi;
     client_body_buffer_size 32k;  # above the nodes' 16 KiB bodies: no temporary files
     proxy_buffering off;  # answers go straight to the client
-    proxy_read_timeout {read_timeout};  # a node silent so long is given up: pings every {ping} s, polls {longest_wait} s
+    proxy_connect_timeout {connect_timeout};  # the nodes are on this machine: a live one accepts at once
+    # A node silent so long is given up (pings every {ping} s, polls {longest_wait} s at most; the polling client
+    # gives up at 35 s): see servers/cluster/nginx.py.
+    proxy_read_timeout {read_timeout};
     proxy_send_timeout {read_timeout};
-    proxy_next_upstream error timeout;  # a node that is gone: the same request goes to the next (GETs only)
+    # A node refused, failed or silent: the request goes to the next, unless the client has had a byte of the
+    # answer; a POST only if it never reached the node (once sent, it may have been stored: 502 or 504).
+    proxy_next_upstream error timeout;
     add_header X-Upstream $upstream_addr always;  # which node answered (two, when the first was gone)
 {tls}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
@@ -124,7 +148,8 @@ def config(folder: Path, proxy: Proxy, nodes, read_timeout: float = READ_TIMEOUT
                          for port in ports)
 
     return TEMPLATE.format(folder=folder, nodes=len(nodes), files=2 * CONNECTIONS, connections=CONNECTIONS,
-                           read_timeout=duration(read_timeout), longest_wait=LONGEST_WAIT, ping=f"{ping:g}",
+                           connect_timeout=duration(CONNECT_TIMEOUT), read_timeout=duration(read_timeout),
+                           longest_wait=LONGEST_WAIT, ping=f"{ping:g}",
                            polling_servers=servers(node.polling_port for node in nodes),
                            websocket_servers=servers(node.websocket_port for node in nodes),
                            polling_listen=listen(proxy.host, proxy.polling_port, certificate is not None),

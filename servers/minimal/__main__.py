@@ -11,7 +11,7 @@ import threading
 
 from werkzeug.serving import make_server
 
-from ..__main__ import listen_for_stop_signals
+from ..stop_signals import listen_for_stop_signals
 from . import polling_chat, websocket_chat
 
 HOST, POLLING_PORT, WEBSOCKET_PORT = "127.0.0.1", 7001, 7002

@@ -1,16 +1,19 @@
 """Sequence diagrams drawn from real traffic: one script over each transport, side by side in time.
 
 ``figure(runs)`` draws what crossed the wire during ``scenario.run_all()``, one panel per transport, on
-one time axis (``python -m clients.bench diagram`` saves it: ``command.py``). Every arrow is one HTTP
-request, response, WebSocket frame or TCP FIN the relay saw, placed at the moments it left one side and
-reached the other (``sequence.py``); none is drawn by hand. Time runs down the page; the scale bar says
-how long a second is.
+one time axis (``python -m clients.bench diagram`` saves it: ``command.py``); ``figure(runs, columns=2)``
+puts them two by two, which fits a notebook's width with every label at ``FONT`` points. Every arrow is
+one HTTP request, response, WebSocket frame or TCP FIN the relay saw, placed at the moments it left one
+side and reached the other (``sequence.py``); none is drawn by hand. Time runs down the page; the scale
+bar says how long a second is. A label goes beside its arrow, above or below it, where it covers no
+other label and, if it can, no arrow (``label_boxes`` says where each one lies).
 """
 
 import math
 import textwrap
 from pathlib import Path
 
+import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox
 
@@ -20,8 +23,10 @@ from clients.bench.results.plots import plt  # the Agg backend outside notebooks
 from . import scenario
 
 CLIENT, SERVER = 0.0, 1.0  # the two lanes
-FONT = 7  # points, arrow labels
+FONT = 8  # points, arrow labels: at least 8 where the figure is shown at its size (two columns: about 9 in)
+PANEL_WIDTH = 4.5  # inches per transport
 INCHES_PER_SECOND = 2.6
+ALONG = (0.5, 0.6, 0.4, 0.7, 0.3, 0.8, 0.2, 0.9, 0.1, 1.0, 0.0)  # where along its arrow a label may go, in turn
 HELD = 0.03  # seconds: a server that took longer than this over a request gets a shaded bar
 STYLES = {  # how each arrow is drawn: line style, width, opacity
     "data": ("-", 1.4, 1.0), "empty": ((0, (4, 3)), 1.0, 0.45), "fin": (":", 0.9, 0.6)}
@@ -29,20 +34,27 @@ LEGEND = ("solid: carries data   dashed: an empty poll and its empty answer   do
           "shaded on the server lane: the server holds a request")
 
 
-def figure(runs: list[scenario.Run]):
-    """One panel per run, side by side on one time axis, with a scale bar and a legend."""
+def figure(runs: list[scenario.Run], columns: int | None = None):
+    """One panel per run, ``columns`` to a row (default: all in one row), every panel on one time axis,
+    with a scale bar in each row and a legend."""
+    columns = columns or len(runs)
+    rows = math.ceil(len(runs) / columns)
     end = max(arrow.arrived for run in runs for arrow in run.arrows) + 0.15
-    width = 4.8 * len(runs)
+    width = PANEL_WIDTH * columns
     legend = textwrap.fill(f"{LEGEND}.   Every arrow is traffic a relay recorded, holding it "
-                           f"{runs[0].delay * 1000:g} ms each way so that it slopes.", int(width * 17))
-    below = 0.3 + 0.14 * legend.count("\n")  # inches under the lanes, for the legend
-    fig, axes = plt.subplots(1, len(runs), figsize=(width, 1.3 + below + INCHES_PER_SECOND * end),
-                             sharey=True, squeeze=False)
+                           f"{runs[0].delay * 1000:g} ms each way so that it slopes.", int(width * 120 / FONT))
+    below = 0.3 + 0.16 * legend.count("\n")  # inches under the lanes, for the legend
+    row_height = 1.3 + INCHES_PER_SECOND * end
+    fig, axes = plt.subplots(rows, columns, figsize=(width, rows * row_height + below), sharey=True, squeeze=False)
     height = fig.get_figheight()
-    fig.subplots_adjust(left=0.03, right=0.97, top=1 - 0.9 / height, bottom=below / height, wspace=0.08)
-    for ax, run in zip(axes[0], runs):
+    fig.subplots_adjust(left=0.03, right=0.97, top=1 - 0.9 / height, bottom=below / height, wspace=0.08,
+                        hspace=0.9 / (row_height - 0.9))
+    for ax, run in zip(axes.flat, runs):
         draw(ax, run, end)
-    _scale_bar(axes[0][0], end)
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    for row in axes:
+        _scale_bar(row[0], end)
     fig.text(0.5, 0.1 / height, legend, ha="center", va="bottom", fontsize=FONT, color="0.3")
     return fig
 
@@ -56,8 +68,8 @@ def draw(ax, run: scenario.Run, end: float) -> None:
     for x, name in ((CLIENT, "client"), (SERVER, "server")):
         ax.plot([x, x], [0, end], color="0.55", lw=1)
         ax.text(x, -0.03, name, ha="center", va="bottom", fontsize=FONT + 1, weight="bold")
-    ax.set_title(f"{run.transport}\n{summary(run)}", fontsize=FONT + 3, color=color)
-    _script(ax, run.script)
+    ax.set_title(f"{run.transport}\n{summary(run)}", fontsize=FONT + 2, color=color)
+    taken = _script(ax, run.script)
     for arrow in run.arrows:
         style = _style(arrow)
         line, width, alpha = STYLES[style]
@@ -73,10 +85,10 @@ def draw(ax, run: scenario.Run, end: float) -> None:
             ax.text(SERVER + 0.04, end - 0.05, "still held, unanswered", fontsize=FONT, color=color,
                     va="bottom", rotation=90)
     lines = {id(arrow): _line(ax, arrow) for arrow in run.arrows}
-    placed = []  # the labels' boxes so far, in pixels
+    placed = taken  # the boxes of the script's words and of the labels so far, in pixels
     for group in _together(run.arrows):
-        others = [box for arrow in run.arrows if arrow not in group for box in lines[id(arrow)]]
-        placed += _label(ax, group, end, placed + others)
+        others = np.vstack([lines[id(arrow)] for arrow in run.arrows if arrow not in group] or [np.empty((0, 4))])
+        placed = np.vstack([placed, _label(ax, group, end, placed, others)])
 
 
 def _style(arrow) -> str:
@@ -100,10 +112,11 @@ def _together(arrows, within: float = 0.03) -> list[list]:
     return groups
 
 
-def _label(ax, group: list, end: float, taken: list) -> list:
-    """The label of ``group``: one line parallel to its first arrow, just above it, at the first point
-    along it (the middle, then further out) where it overlaps none of the ``taken`` boxes (other labels
-    and arrows, in pixels); returns its own boxes."""
+def _label(ax, group: list, end: float, labels: np.ndarray, arrows: np.ndarray) -> np.ndarray:
+    """The label of ``group``: parallel to its first arrow, just above it or just below it, at the first
+    point along it (the middle, then further out: ``ALONG``) where it covers the fewest of the ``labels``
+    boxes (other labels and the script's words, in pixels), and of those the fewest of the ``arrows``' boxes.
+    A label longer than its arrow goes on two lines. Returns its own boxes."""
     first = group[0]
     start, finish = _lanes(first)
     box, fig = ax.get_position(), ax.figure
@@ -111,61 +124,107 @@ def _label(ax, group: list, end: float, taken: list) -> list:
     down = (first.arrived - first.sent) * box.height * fig.get_figheight() / (end + 0.12)
     angle = math.degrees(math.atan2(-down, across))
     angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle  # never upside down
-    text = ax.text(0, 0, _joined([a.label for a in group]), fontsize=FONT, ha="center", va="bottom",
-                   rotation_mode="anchor", color="0.15" if _style(first) == "data" else "0.45")
-    extent = text.get_window_extent(fig.canvas.get_renderer())  # measured flat, then turned
+    renderer = fig.canvas.get_renderer()
+    words = _joined([a.label for a in group])
+    text = ax.text(0, 0, words, fontsize=FONT, ha="center", va="bottom", rotation_mode="anchor", gid="label",
+                   color="0.15" if _style(first) == "data" else "0.45")
+    if text.get_window_extent(renderer).width > 0.9 * math.hypot(across, down) * fig.dpi:
+        text.set_text(_two_lines(words))
+    flat = text.get_window_extent(renderer)  # measured flat, then turned
     text.set_rotation(angle)
-
-    def spot(along: float):
+    spots = []
+    for along, side in ((along, side) for along in ALONG for side in ("bottom", "top")):
         at = (start + (finish - start) * along, first.sent + (first.arrived - first.sent) * along)
-        return at, _strip(ax.transData.transform(at), extent.width, extent.height, math.radians(angle))
-
-    free = (spot(along) for along in (0.5, 0.6, 0.4, 0.7, 0.3, 0.8, 0.2))
-    at, boxes = next((found for found in free if not any(mine.overlaps(other) for mine in found[1]
-                                                         for other in taken)), spot(0.5))  # else: the middle
+        boxes = _footprint(ax.transData.transform(at), flat.width, flat.height, angle, side)
+        spots.append((_overlaps(boxes, labels), _overlaps(boxes, arrows), at, side, boxes))
+    _, _, at, side, boxes = min(spots, key=lambda spot: spot[:2])  # the first of the least crowded
     text.set_position(at)
+    text.set_va(side)
     return boxes
 
 
-def _line(ax, arrow) -> list[Bbox]:
-    """An arrow as a chain of small boxes, in pixels: an obstacle for the labels of the others."""
-    (x0, y0), (x1, y1) = ax.transData.transform([(_lanes(arrow)[0], arrow.sent), (_lanes(arrow)[1], arrow.arrived)])
-    return [Bbox.from_bounds(x0 + (x1 - x0) * k / 40 - 2, y0 + (y1 - y0) * k / 40 - 1, 4, 2) for k in range(41)]
+def label_boxes(text) -> list[Bbox]:
+    """Where a slanted label lies, in pixels, as a few small boxes along it (one box around the whole of a
+    slanted label would cover much more than the label)."""
+    rotation = text.get_rotation()
+    text.set_rotation(0)
+    flat = text.get_window_extent(text.axes.figure.canvas.get_renderer())  # measured flat, then turned
+    text.set_rotation(rotation)
+    anchor = text.axes.transData.transform(text.get_position())
+    return [Bbox([[x0, y0], [x1, y1]]) for x0, y0, x1, y1 in
+            _footprint(anchor, flat.width, flat.height, rotation, text.get_va())]
 
 
-def _strip(anchor, width: float, height: float, angle: float, pieces: int = 6) -> list[Bbox]:
-    """A slanted label of ``width`` x ``height`` pixels, centred above ``anchor``, as a few small boxes."""
-    along, up = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
-    boxes = []
-    for k in range(pieces):
-        offset = width * ((k + 0.5) / pieces - 0.5)
-        x = anchor[0] + along[0] * offset + up[0] * height / 2
-        y = anchor[1] + along[1] * offset + up[1] * height / 2
-        boxes.append(Bbox.from_bounds(x - width / pieces / 2, y - height / 2, width / pieces, height))
-    return boxes
+def _footprint(anchor, width: float, height: float, angle: float, side: str, pieces: int = 6) -> np.ndarray:
+    """A label of ``width`` x ``height`` pixels turned by ``angle`` degrees about ``anchor``, above it (``side``
+    "bottom": the text's bottom at the anchor) or below it ("top"), as ``pieces`` boxes: rows of x0, y0, x1, y1."""
+    radians = math.radians(angle)
+    along, up = np.array([math.cos(radians), math.sin(radians)]), np.array([-math.sin(radians), math.cos(radians)])
+    lift = height / 2 if side == "bottom" else -height / 2
+    offsets = width * ((np.arange(pieces) + 0.5) / pieces - 0.5)
+    centres = np.asarray(anchor) + np.outer(offsets, along) + up * lift
+    half = np.array([width / pieces / 2, height / 2])
+    return np.hstack([centres - half, centres + half])
+
+
+def _overlaps(mine: np.ndarray, others: np.ndarray) -> int:
+    """How many of the boxes ``others`` the boxes ``mine`` cover (rows of x0, y0, x1, y1)."""
+    if not len(others):
+        return 0
+    apart = ((mine[:, None, 2] < others[None, :, 0]) | (others[None, :, 2] < mine[:, None, 0])
+             | (mine[:, None, 3] < others[None, :, 1]) | (others[None, :, 3] < mine[:, None, 1]))
+    return int((~apart).any(axis=0).sum())
+
+
+def _line(ax, arrow) -> np.ndarray:
+    """An arrow as a chain of small boxes, in pixels (rows of x0, y0, x1, y1): an obstacle for the labels of
+    the others."""
+    ends = ax.transData.transform([(_lanes(arrow)[0], arrow.sent), (_lanes(arrow)[1], arrow.arrived)])
+    points = ends[0] + np.outer(np.arange(41) / 40, ends[1] - ends[0])
+    return np.hstack([points - (2, 1), points + (2, 1)])
 
 
 def _joined(labels: list[str]) -> str:
-    """One line for several labels: "2 × FIN", "3 × text frame, 134 + 137 + 167 B", or "a · b"."""
-    if len(set(labels)) == 1:
-        return labels[0] if len(labels) == 1 else f"{len(labels)} × {labels[0]}"
-    heads = {label.rsplit(", ", 1)[0] for label in labels}
-    if len(heads) == 1 and all(label.endswith(" B") for label in labels):
-        sizes = " + ".join(label.rsplit(", ", 1)[1][:-2] for label in labels)
-        return f"{len(labels)} × {heads.pop()}, {sizes} B"
-    return " · ".join(labels)
+    """One line for several labels: "2 × FIN", "3 × text frame, 134 + 137 + 167 B", or, for labels of
+    different kinds, each kind so: "201, 258 B · 2 × event, 107 + 135 B"."""
+    kinds: dict[str, list[str]] = {}  # a label's head ("text frame") -> its sizes, in order
+    for label in labels:
+        head, _, size = label.rpartition(", ")
+        if not (head and size.endswith(" B")):
+            head, size = label, ""
+        kinds.setdefault(head, []).append(size)
+    parts = []
+    for head, sizes in kinds.items():
+        count = f"{len(sizes)} × " if len(sizes) > 1 else ""
+        parts.append(f"{count}{head}" + (f", {' + '.join(size[:-2] for size in sizes)} B" if all(sizes) else ""))
+    return " · ".join(parts)
 
 
-def _script(ax, script: scenario.Script) -> None:
-    """The script's moments, faint: the client's on its left, the server's across the lanes to its right."""
+def _two_lines(words: str) -> str:
+    """``words`` broken at the " · " nearest its middle, else at the ", " nearest it (else left whole)."""
+    for separator in (" · ", ", "):
+        cuts = [i for i in range(len(words)) if words.startswith(separator, i)]
+        if cuts:
+            cut = min(cuts, key=lambda i: abs(i - len(words) / 2))
+            return words[:cut] + ("\n" if separator == " · " else ",\n") + words[cut + len(separator):]
+    return words
+
+
+def _script(ax, script: scenario.Script) -> np.ndarray:
+    """The script's moments, faint: the client's on its left, the server's across the lanes to its right.
+    Returns where their words lie, in pixels, for the labels to keep clear of."""
+    texts = []
     for at, event in script.events():
         if event.startswith("notify"):
             ax.axhline(at, xmin=0.25, xmax=0.75, color="0.6", lw=0.6, ls=(0, (1, 3)))
-            ax.text(SERVER + 0.06, at, f"notification {event.split()[1]}\nposted", fontsize=FONT, color="0.4",
-                    va="center", style="italic")
+            texts.append(ax.text(SERVER + 0.06, at, f"notification {event.split()[1]}\nposted", fontsize=FONT,
+                                 color="0.4", va="center", style="italic"))
         else:
             words = f"sends\n\"{script.text}\"" if event == "send" else "leaves"
-            ax.text(CLIENT - 0.06, at, words, fontsize=FONT, color="0.4", va="center", ha="right", style="italic")
+            texts.append(ax.text(CLIENT - 0.06, at, words, fontsize=FONT, color="0.4", va="center", ha="right",
+                                 style="italic"))
+    renderer = ax.figure.canvas.get_renderer()
+    return np.array([text.get_window_extent(renderer).extents for text in texts]).reshape(-1, 4)
 
 
 def _scale_bar(ax, end: float) -> None:
@@ -176,13 +235,14 @@ def _scale_bar(ax, end: float) -> None:
 
 
 def summary(run: scenario.Run) -> str:
-    """What the client and server exchanged: requests (empty ones), frames, connections, bytes."""
+    """What the client and server exchanged: requests (empty ones), frames (or an event stream's events and retry
+    hint), connections, bytes."""
     requests = [arrow for arrow in run.arrows if arrow.kind == "request"]
     frames = [arrow for arrow in run.arrows if arrow.kind == "frame"]
     parts = [f"{len(requests)} request{'s' * (len(requests) != 1)}"
              + (f" ({sum(arrow.empty for arrow in requests)} empty)" if len(requests) > 1 else "")]
     if frames:
-        parts.append(f"{len(frames)} frames")
+        parts.append(f"{len(frames)} {'frames' if any('frame' in arrow.label for arrow in frames) else 'events'}")
     connections = len({arrow.connection for arrow in run.arrows})
     parts.append(f"{connections} connection{'s' * (connections != 1)}")
     parts.append(f"{sum(arrow.size for arrow in run.arrows):,} B")

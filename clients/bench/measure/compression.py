@@ -8,10 +8,12 @@
   ``websockets`` library, once without the offer and once with it, receiving the
   same messages through a byte-counting relay. (The lab's WebSocket client, which
   the other byte counts use, speaks no extension and never offers it.)
-* HTTP/2: HPACK (RFC 7541) keeps a table of the header fields already sent on a
-  connection, so a repeated field costs about one byte. ``HPACK_EXAMPLES`` holds
-  the RFC's own encoded examples (Appendix C), so their sizes are computed, not
-  copied by hand. Our servers speak HTTP/1.1, where every poll repeats its headers
+* HTTP/2: HPACK (RFC 7541) codes a header field that is in a table as its index, one
+  byte: the static table's 61 common fields from the first request on, and the
+  fields this connection sent before (its dynamic table) from their second time.
+  ``HPACK_EXAMPLES`` holds the RFC's own encoded examples (Appendix C), so their
+  sizes are computed, not copied by hand, and ``hpack_fields`` takes them apart
+  field by field. Our servers speak HTTP/1.1, where every poll repeats its headers
   in full.
 """
 
@@ -43,6 +45,69 @@ def hpack_sizes() -> dict:
     sizes = {name: (len(bytes.fromhex(block)), what) for name, (block, what) in HPACK_EXAMPLES.items()}
     sizes["repeated fields of the second request"] = (len(bytes.fromhex("828684be")), "four indexed fields")
     return sizes
+
+
+# The entries of HPACK's static table (RFC 7541 Appendix A: 61 fields fixed by the standard) that the examples use.
+STATIC_TABLE = {1: (":authority", ""), 2: (":method", "GET"), 4: (":path", "/"), 6: (":scheme", "http"),
+                8: (":status", "200"), 24: ("cache-control", ""), 33: ("date", ""), 46: ("location", "")}
+STATIC_TABLE_SIZE = 61  # indexes above it are the dynamic table's: the fields this connection added
+
+
+def hpack_fields(blocks: list[str]) -> list[list[dict]]:
+    """Each field of ``blocks`` (hex header blocks sent one after the other on one connection, without Huffman
+    coding, as RFC 7541's examples), field by field: {"bytes", "field", "how"}. ``how`` says what the bytes
+    hold: an index into the static table (fixed by the standard, so one byte from the first request on), an
+    index into the dynamic table (a field this connection sent before), or a value spelled out, and whether it
+    was added to the dynamic table for the next blocks."""
+    dynamic: list[tuple[str, str]] = []  # newest first: index 62 is dynamic[0]
+
+    def entry(index: int) -> tuple[str, str]:
+        return STATIC_TABLE[index] if index <= STATIC_TABLE_SIZE else dynamic[index - STATIC_TABLE_SIZE - 1]
+
+    decoded = []
+    for block in blocks:
+        data, at, fields = bytes.fromhex(block), 0, []
+        while at < len(data):
+            start, first = at, data[at]
+            if first & 0x80:  # an indexed field: its name and value from one of the tables
+                index, at = _hpack_integer(data, at, 7)
+                name, value = entry(index)
+                how = f"{'static' if index <= STATIC_TABLE_SIZE else 'dynamic'} table entry {index}"
+            elif first & 0xE0 == 0x20:  # a dynamic table size update: no field
+                _, at = _hpack_integer(data, at, 5)
+                continue
+            else:  # a literal value, its name from a table (or spelled out too, index 0)
+                index, at = _hpack_integer(data, at, 6 if first & 0x40 else 4)
+                name, at = (entry(index)[0], at) if index else _hpack_string(data, at)
+                value, at = _hpack_string(data, at)
+                how = "spelled out" + (", added to the dynamic table" if first & 0x40 else "")
+                if first & 0x40:
+                    dynamic.insert(0, (name, value))
+            fields.append({"bytes": at - start, "field": f"{name}: {value}", "how": how})
+        decoded.append(fields)
+    return decoded
+
+
+def _hpack_integer(data: bytes, at: int, prefix: int) -> tuple[int, int]:
+    """(value, where the next byte is) of an integer with a ``prefix``-bit prefix (RFC 7541 section 5.1): a
+    prefix full of ones says that more bytes follow, 7 bits each, until one whose top bit is clear."""
+    limit = (1 << prefix) - 1
+    value, at = data[at] & limit, at + 1
+    if value < limit:
+        return value, at
+    shift = 0
+    while True:
+        byte, at = data[at], at + 1
+        value, shift = value + ((byte & 0x7F) << shift), shift + 7
+        if not byte & 0x80:
+            return value, at
+
+
+def _hpack_string(data: bytes, at: int) -> tuple[str, int]:
+    """(text, where the next byte is) of a string literal; a Huffman-coded one is shown as its size."""
+    huffman = data[at] & 0x80
+    size, at = _hpack_integer(data, at, 7)
+    return (f"<{size} bytes, Huffman-coded>" if huffman else data[at:at + size].decode("latin-1")), at + size
 
 
 def notifications(count: int) -> list[str]:

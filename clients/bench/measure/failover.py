@@ -11,13 +11,11 @@ posted every ``gap`` seconds, before, during and after A is lost in one of two w
   when something it was promised has not come: the server's ping on a WebSocket, the heartbeat on an event
   stream, the answer to a poll (``clients/lab/listeners.py``: ``silence``, ``grace``).
 
-Each client then moves to node B at once and resumes after the last id it holds (``after=``), so it should
-lose nothing and get nothing twice; ``costs`` says when it noticed, when it was on B, when it held everything
+Each client then moves to node B at once and resumes after the last id it holds (``after=``), naming the board
+that id belongs to (``board=``: servers/README.md, "The board's identity"), so it should lose nothing and get
+nothing twice; ``costs`` says when it noticed, when it was on B, when it held everything
 again, and what it missed meanwhile. ``TIMEOUTS`` are a notebook's (a second or two); ``computed`` gives the same
 bounds from any timeouts, and ``client_defaults`` what the command-line clients' and the pages' own give.
-
-``drop_a_node``, the first version of this experiment, stops node A's two servers one after the other and then
-posts: no notification is posted while a client moves.
 """
 
 import threading
@@ -78,17 +76,18 @@ class Node:
             part.stop()
 
 
-def clients_for(timeouts: Timeouts) -> dict:
-    """{transport: client_for(node, after)}: the lab's clients, each giving up as ``timeouts`` say."""
+def clients_for(timeouts: Timeouts, board: str | None) -> dict:
+    """{transport: client_for(node, after)}: the lab's clients, each resuming after ``after`` on ``board`` (the
+    identity of the board every node serves) and giving up as ``timeouts`` say."""
     t = timeouts
-    return {"WebSocket": lambda node, after: WebSocketListener(node.ws_url, after=after,
+    return {"WebSocket": lambda node, after: WebSocketListener(node.ws_url, after=after, board=board,
                                                                silence=t.ping_interval + t.grace),
-            "Server-Sent Events": lambda node, after: EventStream(node.polling_url, after=after,
+            "Server-Sent Events": lambda node, after: EventStream(node.polling_url, after=after, board=board,
                                                                   silence=t.heartbeat + t.grace),
-            "long polling": lambda node, after: Poller(node.polling_url, after=after, wait=t.long_poll_wait,
-                                                       grace=t.grace),
+            "long polling": lambda node, after: Poller(node.polling_url, after=after, board=board,
+                                                       wait=t.long_poll_wait, grace=t.grace),
             "short polling": lambda node, after: Poller(node.polling_url, t.short_interval, after=after,
-                                                        grace=t.grace)}
+                                                        board=board, grace=t.grace)}
 
 
 def follow(nodes, after: int, last: int, got: list, log: list, client_for, joined: str,
@@ -124,15 +123,15 @@ def follow(nodes, after: int, last: int, got: list, log: list, client_for, joine
 
 def lose_a_node(chat, how: str, timeouts: Timeouts = TIMEOUTS, gap: float = 0.05, before: float = 0.5,
                 clients: dict | None = None) -> dict:
-    """One client per transport (``clients``: ``clients_for(timeouts)``) follows ``chat``'s board through node
-    A while a notification is posted every ``gap`` s; ``before`` s in, A is lost (``how``: KILL or SILENT), and
-    the posting goes on until every client should have noticed and moved (``computed``'s latest, and ``SETTLE``
-    s more): about 2 s (KILL) or 4 s (SILENT) at ``TIMEOUTS``, with ``CATCH_UP`` s more at most for a client
-    that never catches up. Returns {"how", "timeouts", "first", "events", "failed_at", "clients":
+    """One client per transport (``clients``: ``clients_for(timeouts, chat.board.identity)``) follows ``chat``'s
+    board through node A while a notification is posted every ``gap`` s; ``before`` s in, A is lost (``how``: KILL
+    or SILENT), and the posting goes on until every client should have noticed and moved (``computed``'s latest,
+    and ``SETTLE`` s more): about 2 s (KILL) or 4 s (SILENT) at ``TIMEOUTS``, with ``CATCH_UP`` s more at most
+    for a client that never catches up. Returns {"how", "timeouts", "first", "events", "failed_at", "clients":
     {transport: {"got", "log"}}}, as ``follow`` fills them (wall-clock seconds)."""
     after = max(row["latest"] for row in computed(timeouts, how).values()) + SETTLE
     events, first = round((before + after) / gap), chat.board.last_id
-    clients, nodes = clients or clients_for(timeouts), []
+    clients, nodes = clients or clients_for(timeouts, chat.board.identity), []
     followed = {name: {"got": [], "log": []} for name in clients}
     try:
         for _ in "AB":
@@ -223,8 +222,9 @@ def describe_costs(rows: dict, how: str) -> str:
             continue
         lines.append(f"  {name:18} noticed at {row['noticed_s']:.2f} (computed: "
                      f"{_span(row['earliest_s'], row['latest_s'])}), on node B at {row['moved_s']:.2f}, had "
-                     f"everything at {row['has_everything_s']:.2f}: late, {row['missed']} notifications, the "
-                     f"worst shown {row['worst_delay_s']:.2f} s after it was posted; {row['lost']} lost, "
+                     f"everything at {row['has_everything_s']:.2f}: late, {row['missed']} "
+                     f"notification{'s' * (row['missed'] != 1)}, the worst shown {row['worst_delay_s']:.2f} s after "
+                     f"it was posted; {row['lost']} lost, "
                      f"{row['duplicates']} twice")
     return "\n".join(lines)
 
@@ -300,69 +300,3 @@ def _span(earliest: float | None, latest: float | None) -> str:
         return "no timeout of its own"
     return f"{latest:g} s after the failure" if earliest == latest else \
         f"{earliest:g} to {latest:g} s after the failure"
-
-
-def follow_websocket(nodes, after: int, last: int, got: list, log: list) -> None:
-    """Read pushed messages; on a dropped connection, reconnect to the other node with ?after=."""
-    follow(nodes, after, last, got, log, lambda node, after: WebSocketListener(
-        f"ws://127.0.0.1:{node.websocket.port}/ws", after=after), "connected to")
-
-
-def follow_long_polling(nodes, after: int, last: int, got: list, log: list) -> None:
-    """Long-poll; a failed request means "try the other node", from the last id held."""
-    follow(nodes, after, last, got, log, lambda node, after: Poller(node.polling.url, after=after, until_id=last),
-           "polling")
-
-
-FOLLOWERS = {"WebSocket": follow_websocket, "long polling": follow_long_polling}
-
-
-def drop_a_node(chat, node_a, node_b, events: int, kill_before: int, gap: float) -> dict:
-    """Both followers on node A; ``events`` notifications ``gap`` s apart; node A stops before number
-    ``kill_before``. Returns {"followers": {name: {"got", "log"}}, "t0", "killed_at"} (wall-clock seconds)."""
-    first = chat.board.last_id
-    followers = {name: {"got": [], "log": []} for name in FOLLOWERS}
-    runners = [threading.Thread(target=follower, args=((node_a, node_b), first, first + events,
-                                                       followers[name]["got"], followers[name]["log"]))
-               for name, follower in FOLLOWERS.items()]
-    for runner in runners:
-        runner.start()
-    time.sleep(0.3)  # both are connected and waiting
-    t0, killed_at = time.time(), None
-    for n in range(events):
-        if n == kill_before:
-            killed_at = time.time()
-            node_a.polling.stop()
-            node_a.websocket.stop()
-        chat.board.post(SERVER, f"Notification #{n}")
-        time.sleep(gap)
-    for runner in runners:
-        runner.join(15)
-    return {"followers": followers, "t0": t0, "killed_at": killed_at}
-
-
-def summary(drop: dict, events: int) -> dict:
-    """Per follower of a ``drop_a_node`` run: notifications received (distinct) and repeated, the median and
-    worst delay (ms), how long after node A stopped it noticed (ms), whether it moved to node B, its log."""
-    rows = {}
-    for name, follower in drop["followers"].items():
-        ids = [message_id for _, message_id, _ in follower["got"]]
-        delays = summarize([t - stamped for t, _, stamped in follower["got"]])  # seconds in, ms out
-        lost = [at for at, what, _ in follower["log"] if what.startswith("lost")]
-        rows[name] = {"received": len(set(ids)), "duplicates": len(ids) - len(set(ids)), "events": events,
-                      "median_ms": delays.get("median_ms"), "worst_ms": delays.get("max_ms"),
-                      "noticed_ms": (lost[0] - drop["killed_at"]) * 1000 if lost else None,
-                      "moved": any("node B" in what for _, what, _ in follower["log"]), "log": follower["log"]}
-    return rows
-
-
-def describe(rows: dict, t0: float) -> str:
-    """``summary`` as lines of text: one per follower, then its log, seconds since ``t0``."""
-    lines = []
-    for name, row in rows.items():
-        lines.append(f"{name}: {row['received']} of {row['events']} notifications, {row['duplicates']} duplicates, "
-                     f"worst delay {row['worst_ms']:.1f} ms (median {row['median_ms']:.1f} ms), noticed the drop "
-                     f"{row['noticed_ms']:.0f} ms after node A stopped")
-        lines += [f"    {at - t0:7.3f} s  {what}" + (f", handshake {size} bytes" if size else "")
-                  for at, what, _ in row["log"]]
-    return "\n".join(lines)

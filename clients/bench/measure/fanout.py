@@ -45,7 +45,8 @@ def fan_out(chat, transport: str, server, clients: int, broadcasts: int, gap: fl
     if transport == "WebSocket":
         listeners = [WebSocketListener(f"ws://{server.host}:{server.port}/ws") for _ in range(clients)]
     else:
-        listeners = [Poller(server.url, after=after, until_id=after + broadcasts) for _ in range(clients)]
+        listeners = [Poller(server.url, after=after, board=chat.board.identity, until_id=after + broadcasts)
+                     for _ in range(clients)]
     for listener in listeners:
         listener.start()
     _wait_until(lambda: server_threads()["request"] >= clients)  # everyone is listening

@@ -165,19 +165,21 @@ class Inbox:
 class Followers:
     """The command-line clients' followers (``websocket_client.follow``, ``polling_client.follow``), many of
     each through nginx, each showing what it gets to an ``Inbox``, every poller on a ``CountingSession``;
-    from the message after ``first`` on. They run while the block does; ``everyone_has`` waits for them."""
+    from the message after ``first`` of ``board`` (the board's identity) on. They run while the block does;
+    ``everyone_has`` waits for them."""
 
-    def __init__(self, cluster, first: int, websocket_clients: int, polling_clients: int) -> None:
+    def __init__(self, cluster, first: int, board: str, websocket_clients: int, polling_clients: int) -> None:
         self.first, self.done, self.stop = first, threading.Condition(), threading.Event()
         self.websocket = [Inbox(self.done) for _ in range(websocket_clients)]
         self.polling = [Inbox(self.done) for _ in range(polling_clients)]
         self.sessions = [CountingSession() for _ in range(polling_clients)]
         url = f"{cluster.ws_url}/ws"
         self.threads = [threading.Thread(target=websocket_client.follow, daemon=True, args=(
-            websocket_client.connect(f"{url}?after={first}"), url, self.stop, first),
-            kwargs={"on_message": inbox.show, "connected": inbox.reconnected}) for inbox in self.websocket]
+            websocket_client.connect(url, first, board), url, self.stop, first),
+            kwargs={"on_message": inbox.show, "connected": inbox.reconnected, "board": board})
+            for inbox in self.websocket]
         self.threads += [threading.Thread(target=polling_client.follow, daemon=True, args=(
-            session, cluster.polling_url, None, self.stop, first), kwargs={"on_message": inbox.show})
+            session, cluster.polling_url, None, self.stop, first), kwargs={"on_message": inbox.show, "board": board})
             for inbox, session in zip(self.polling, self.sessions)]
 
     def __enter__(self) -> "Followers":
@@ -222,7 +224,8 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
     nginx; a client of the last node sends ``sends`` messages (each with its reply); node ``kill`` is killed
     (SIGKILL); ``sends`` more are sent. Every client must be shown all of them once, in order."""
     poster = next(node for number, node in enumerate(cluster.nodes) if number != kill)
-    first = requests.get(f"{poster.polling_url}/api/status", timeout=5).json()["last_id"]  # from here on
+    status = requests.get(f"{poster.polling_url}/api/status", timeout=5).json()
+    first, board = status["last_id"], status["board"]  # from here on, on this board
     complaints = io.StringIO()  # what the clients print while they reconnect
     with contextlib.redirect_stderr(complaints), requests.Session() as sender:
         def send(count: int) -> None:
@@ -230,7 +233,7 @@ def node_kill(cluster, websocket_clients: int = 100, polling_clients: int = 100,
                 response = sender.post(f"{poster.polling_url}/api/messages", json={"text": f"message {n}"}, timeout=5)
                 response.raise_for_status()
 
-        with Followers(cluster, first, websocket_clients, polling_clients) as followers:
+        with Followers(cluster, first, board, websocket_clients, polling_clients) as followers:
             send(sends)
             assert followers.everyone_has(2 * sends), "the clients did not get the first messages"
             killed = time.monotonic()
@@ -255,16 +258,16 @@ def node_freeze(cluster, websocket_clients: int = 4, polling_clients: int = 4, f
     "failed_at", "clients": [{"transport", "got", "log"}]}."""
     timeouts = failover.Timeouts(ping_interval=cluster.ping_interval, heartbeat=sse.HEARTBEAT, long_poll_wait=1,
                                  short_interval=1, grace=grace)
-    front, make = SimpleNamespace(polling_url=cluster.polling_url, ws_url=f"{cluster.ws_url}/ws"), \
-        failover.clients_for(timeouts)
+    front = SimpleNamespace(polling_url=cluster.polling_url, ws_url=f"{cluster.ws_url}/ws")
     detection = failover.computed(timeouts)
     after = max(detection[kind]["latest"] for kind in ("WebSocket", "long polling")) + cluster.read_timeout \
         + failover.SETTLE
-    board = RedisBoard(cluster.redis.url)
-    first, events = board.last_id, round((before + after) / gap)
     followed = [{"transport": kind, "got": [], "log": []}
                 for kind in ["WebSocket"] * websocket_clients + ["long polling"] * polling_clients]
+    board = RedisBoard(cluster.redis.url)
     try:
+        first, events = board.last_id, round((before + after) / gap)
+        make = failover.clients_for(timeouts, board.identity)  # every client names the board it resumes on
         failed_at = failover.watch((front, front), [(make[client["transport"]], client) for client in followed],
                                    board, first, events, gap, before, lambda: cluster.freeze_node(freeze),
                                    before + after + failover.CATCH_UP, names=("nginx", "nginx"))
@@ -310,10 +313,12 @@ def describe_freeze(run: dict, rows: dict) -> str:
              f"(max_fails={MAX_FAILS}); the node froze and stayed frozen"]
     for kind, row in rows.items():
         first, last = row["noticed_s"]
+        when = None if first is None else f"{last:.2f}" if f"{first:.2f}" == f"{last:.2f}" else \
+            f"{first:.2f} to {last:.2f}"
         lines.append(f"  {kind}: {row['noticed']} of {row['clients']} clients noticed"
                      + ("" if first is None else
-                        f" ({row['by its own timeout']} by their own timeout), {first:.2f} to {last:.2f} s after "
-                        f"the freeze (their own computed: at most {row['computed_s']:g}); all had everything "
+                        f" ({row['by its own timeout']} by their own timeout), {when} s after the freeze (their own "
+                        f"computed: at most {row['computed_s']:g}); all had everything "
                         f"again {row['has_everything_s']:.2f} s after it; then {row['failed_again']} more "
                         "connections given up")
                      + f"; worst delay {row['worst_delay_s']:.2f} s; lost {row['lost']}, duplicated "

@@ -37,7 +37,7 @@ import httpx
 import websockets.sync.client
 
 from clients import wire
-from clients.polling_client import new_session
+from clients.terminal import new_session
 from clients.lab.capture import Capture
 from clients.lab.listeners import WebSocketListener
 from clients.lab.protocol import HTTP_HEADERS, PAST_EVERY_ID

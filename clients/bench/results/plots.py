@@ -8,6 +8,7 @@ notebook). Each function takes plain data and gives back a Figure, so a notebook
 The sequence diagrams draw on this module's ``plt`` (``clients/bench/diagrams/draw.py``).
 """
 
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .stats import MIN_SAMPLES  # noqa: E402
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 3))]
 # Parts of a stacked bar (headers, bodies, payload) in the transport's colour, lighter and hatched each.
 PART_SHADES = [(1.0, ""), (0.75, "//"), (0.55, ".."), (0.4, "xx"), (0.25, "")]
+LOST = "#b91c1c"  # red: a message that never arrived
 LEGEND_OUTSIDE = {"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 8}  # never over the data
 
 
@@ -50,11 +52,24 @@ def cdf(ax, rows, title: str) -> None:
         ax.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post", color=color,
                 linestyle=style, label=f"{row['transport']} (median {row['median_ms']:.3g} ms, n={row['n']})")
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("milliseconds (log scale)")
     ax.set_ylabel("fraction of messages")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(**LEGEND_OUTSIDE)
+
+
+def plain_log_ticks(axis) -> None:
+    """A log axis labelled in plain numbers (0.5, 1, 2, 5, 10, not 10^0): every power of ten, and 2 and 5 of
+    each decade too when the axis spans less than two decades; the other minor ticks stay unlabelled, so no
+    two labels collide."""
+    def label(value: float, _) -> str:
+        low, high = sorted(axis.get_view_interval())
+        mantissa = round(value / 10 ** math.floor(math.log10(value)), 6) if value > 0 else 0
+        return f"{value:g}" if mantissa == 1 or (mantissa in (2, 5) and high < 100 * low) else ""
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(label))
+    axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(label))
 
 
 def reply_cdf(results: dict):
@@ -254,28 +269,6 @@ def bandwidth_lines(measured_bytes: dict, clients=None):
     return fig
 
 
-def failover_timeline(followers: dict, t0: float, killed_at: float):
-    """One line per follower of ``failover.drop_a_node``, in its transport's colour: the delay of each
-    notification (server stamp -> client holds it, ms, log scale) against when it was posted (seconds
-    since ``t0``), so the notifications that waited for the move to node B stand out; a grey line where
-    node A stopped."""
-    fig, ax = plt.subplots(figsize=(9, 3.2))
-    for name, f in followers.items():
-        got = sorted(f["got"], key=lambda item: item[2])
-        ax.plot([stamped - t0 for _, _, stamped in got], [(t - stamped) * 1000 for t, _, stamped in got],
-                "-o", markersize=4, color=color_of(name), label=name)
-    ax.axvline(killed_at - t0, color=REFERENCE, linestyle="--", label="node A stops")
-    ax.set_yscale("log")
-    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
-    ax.set_xlabel("seconds, when the server posted the notification")
-    ax.set_ylabel("delay, ms (log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(**LEGEND_OUTSIDE)
-    return fig
-
-
 def failure_delays(runs: dict):
     """``failover.lose_a_node`` runs side by side (``runs``: {title: run}, a column each), a row per transport in
     its colour: how long each notification took from posted to shown (seconds) against when it was posted,
@@ -328,14 +321,15 @@ def duplex_timeline(timeline: list):
 
 
 def pubsub_against_stream(result: dict, away: range):
-    """``scaleout.pubsub_against_stream`` (notebook 08): one row per kind of subscriber, a filled dot for each
-    message it received, a hollow one if lost."""
+    """``scaleout.pubsub_against_stream`` (notebook 08): one row per kind of subscriber, a filled grey dot for
+    each message it received, a hollow red one if lost (the legend's marks are the dots' own)."""
     fig, ax = plt.subplots(figsize=(8, 1.9))
-    for row, (kind, color) in enumerate((("pub/sub", REFERENCE), ("stream", WEBSOCKET))):
-        got, lost = result[kind]["received"], result[kind]["lost"]
-        ax.scatter(got, [row] * len(got), color=color, s=70, label="received" if row else None)
-        ax.scatter(lost, [row] * len(lost), facecolors="none", edgecolors="#b91c1c", s=70,
-                   label="lost" if lost else None)
+    named = set()  # each mark in the legend once
+    for row, kind in enumerate(("pub/sub", "stream")):
+        for what, ids, style in (("received", result[kind]["received"], {"color": REFERENCE}),
+                                 ("lost", result[kind]["lost"], {"facecolors": "none", "edgecolors": LOST})):
+            ax.scatter(ids, [row] * len(ids), s=70, label=what if ids and what not in named else None, **style)
+            named |= {what} if ids else set()
     ax.axvspan(away.start - 0.5, away.stop - 0.5, color="#f3f4f6", zorder=0)
     ax.text((away.start + away.stop - 1) / 2, 1.45, "subscriber away", ha="center", fontsize=8)
     ax.set_yticks([0, 1], ["Redis pub/sub", "Redis Stream"])
@@ -386,11 +380,7 @@ def _clients_axis(ax, ylabel: str, title: str, clients: list[int]) -> None:
     ax.set_yscale("log")
     ax.set_xticks(clients, [f"{n:,}" for n in clients])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    low, high = ax.get_ylim()
-    if high < 20 * low:  # within about a decade the minor ticks need numbers too; across several they would crowd
-        ax.yaxis.set_minor_formatter(plain)
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel("clients on one server")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

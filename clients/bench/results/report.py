@@ -9,7 +9,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .stats import fmt
+from .stats import MIN_SAMPLES, fmt
 
 PACKAGES = ("flask", "simple-websocket", "werkzeug", "wsproto", "requests", "websockets",
             "websocket-client", "numpy", "matplotlib")
@@ -142,14 +142,23 @@ def summary(results: dict) -> str:
 
 def table(rows: dict) -> str:
     """A notebook's table of distributions, ``{label: summary}``: n, median, p90, p99 in ms ("–" where
-    there are too few samples for the percentile), and the ratios to the reference echoes if computed."""
+    there are too few samples for the percentile), and the ratios to the reference echoes if computed.
+    Each figure has three significant figures, two for a median of fewer samples than a p90 needs: what
+    such a sample can say (``significant``)."""
     ratios = any(row.get("ratio_to_raw_tcp") for row in rows.values())
     lines = [f"{'':28}{'n':>5}{'median':>10}{'p90':>10}{'p99':>10}" + ("   x raw TCP  x websockets" if ratios else "")]
     for name, row in rows.items():
-        line = (f"{name:28}{row['n']:5}{row['median_ms']:8.3f}ms"
-                + "".join(f"{fmt(row[key], '8.3f')}{'ms' if row[key] is not None else '  '}"
+        digits = 3 if row["n"] >= MIN_SAMPLES["p90_ms"] else 2
+        line = (f"{name:28}{row['n']:5}{significant(row['median_ms'], digits):>8}ms"
+                + "".join(f"{significant(row[key]):>8}ms" if row[key] is not None else f"{fmt(None, '8')}  "
                           for key in ("p90_ms", "p99_ms")))
         if row.get("ratio_to_raw_tcp"):
-            line += f"{row['ratio_to_raw_tcp']:12.1f}{row['ratio_to_websockets']:13.1f}"
+            line += f"{significant(row['ratio_to_raw_tcp']):>12}{significant(row['ratio_to_websockets']):>13}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` rounded to ``digits`` significant figures, without an exponent: 0.0377, 24.4, 1230."""
+    rounded = float(f"{value:.{digits}g}")
+    return f"{rounded:.0f}" if abs(rounded) >= 10 ** (digits - 1) else f"{rounded:g}"

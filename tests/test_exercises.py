@@ -54,7 +54,7 @@ ONCE_PASSED = {"01-follow-the-board": {"off_by_one_reset", "short_polling", "ret
                                   "counts_bytes_not_characters", "a_regular_expression",
                                   "reads_the_boards_private_list",
                                   "searches_in_both_transports", "flask_get_json", "websocket_skips_read_search",
-                                  "strips_the_search"}}
+                                  "strips_the_search", "upper_not_casefold"}}
 ONCE_MISNAMED = {"01-follow-the-board": {"asks_another_wait_than_wait"},
                  "02-accept-key": {"strips_the_padding", "str_of_the_bytes", "encodebytes_adds_a_newline",
                                    "base64_of_the_hex_digest", "returns_the_header_line"},

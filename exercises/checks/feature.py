@@ -42,10 +42,11 @@ LONGEST = 8  # lines in each search_messages, docstring aside: a transport only 
 MAX_SEARCH = 100  # characters in a search: 100 is allowed, 101 is not
 PAGE = 500  # messages in one answer of GET /api/messages: a search looks through every message kept, not a page
 # (author, text) said once per server: "paris" in several cases, an author whose name has it (not a match),
-# a ß that casefold() finds as "ss" (lower() does not), both ways; and the characters a regular expression reads
+# a ß that casefold() finds as "ss" (lower() does not), both ways, an İ that upper() does not find; and the
+# characters a regular expression reads
 SAID = [("check", "Paris is sunny"), ("check", "paris in the spring"), ("check", "a night in PARIS"),
         ("parisienne", "Rome, at last"), ("check", "Grüße aus der Straße"), ("check", "STRASSE GESPERRT"),
-        ("check", "at 3 p.m. (Gare du Nord)")]
+        ("check", "at 3 p.m. (Gare du Nord)"), ("check", "İstanbul, finally")]
 ANSWER = 10  # seconds a server has to answer one request
 
 
@@ -326,9 +327,14 @@ def search_over_http(student):
                        "\"Straße\" and \"STRASSE GESPERRT\" both contain it, ignoring case", "use casefold() on both "
                        "sides, the search's text and each message's: a lower()ed 'ß' stays 'ß', which no casefolded "
                        "text holds")
+    dotted = "i\u0307stanbul"  # what "İstanbul" casefolds to: an i and a combining dot above
+    if (got_ := servers.found(dotted)) != expected(servers, dotted):
+        raise Fail(f"the search for \"{dotted}\" answered the ids {ids(got_)}, not {ids(expected(servers, dotted))}: "
+                   "\"İstanbul, finally\" contains it, ignoring case", "use casefold(): upper() and lower() are made "
+                   "for showing a text, casefold() for comparing texts ('İ'.casefold() is this 'i̇')")
     _not_a_pattern(servers)
     return f"\"paris\" found ids {ids(got)} (the messages and the server's replies that quote them); \"STRASSE\" " \
-           f"and \"Straße\" found each other, \"(\" and \".\" only themselves"
+           f"and \"Straße\" found each other, \"i̇stanbul\" \"İstanbul\", \"(\" and \".\" only themselves"
 
 
 def _not_a_pattern(servers: Servers) -> None:

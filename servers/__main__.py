@@ -18,7 +18,7 @@ from .chat import TICKER_RANGE, Chat
 from .classroom import certificate_names, network_urls, warn_when_reachable
 from .meter import Meter
 from .room import Room
-from .serving import MAX_CONNECTIONS, allow_open_files
+from .serving import MAX_CONNECTIONS, MAX_PER_CLIENT, allow_open_files
 from .stop_signals import listen_for_stop_signals
 from .twins import PROXY_TOKEN_VARIABLE, Proxy, Twins
 
@@ -64,6 +64,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help=f"messages the board keeps; older ones are forgotten ({KEEP:,})")
     parser.add_argument("--max-connections", type=_at_least_one, default=MAX_CONNECTIONS, metavar="N",
                         help=f"open connections per server; past it, 503 (default {MAX_CONNECTIONS:,})")
+    parser.add_argument("--max-per-client", type=_at_least_one, default=MAX_PER_CLIENT, metavar="N",
+                        help="open connections per server from one client address, this machine's aside; past it, "
+                             f"429 (default {MAX_PER_CLIENT}; raise it for a class that reaches you through one NAT "
+                             "address)")
     parser.add_argument("--no-keep-alive", action="store_true",
                         help="close the connection after every HTTP response, as 'flask run' does")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
@@ -120,7 +124,8 @@ def start_twins(args: argparse.Namespace, chat: Chat, certificates) -> Twins:
                                        token=os.environ.get(PROXY_TOKEN_VARIABLE))
     return Twins(chat, host=args.host, polling_port=args.polling_port, websocket_port=args.websocket_port,
                  keep_alive=not args.no_keep_alive, quiet=args.quiet, allowed_origins=args.allow_origin,
-                 max_connections=args.max_connections, ping_interval=args.ping_interval, proxy=proxy,
+                 max_connections=args.max_connections, max_per_client=args.max_per_client,
+                 ping_interval=args.ping_interval, proxy=proxy,
                  tls=certificates and certificates.server_context())
 
 

@@ -11,8 +11,9 @@ Waiting is done with a condition variable, never a sleep loop: a long-polling
 request (or the WebSocket server's broadcaster) blocks in ``wait_after`` and
 wakes up the moment ``post`` stores something newer.
 
-The board keeps the newest ``keep`` messages and forgets older ones, so a
-ticker left running all day cannot fill the server's memory. A client whose
+The board keeps the newest ``keep`` messages, and no more than ``keep_bytes`` of them as JSON, and forgets
+older ones, so neither a ticker left running all day nor a student posting the longest messages can fill the
+server's memory. A client whose
 cursor points before the oldest kept message gets what is kept, starting with
 the oldest, and can tell how many it missed: the first id it receives is more
 than one past its cursor (see ``missed``).
@@ -42,7 +43,9 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
-KEEP = 10_000  # messages kept by default: hours of a busy classroom, a few megabytes
+KEEP = 10_000  # messages kept by default: hours of a busy classroom
+KEEP_BYTES = 8 * 1024 * 1024  # of their JSON: 10,000 ordinary messages take about 1 MiB of it, the longest (12 kB
+# each) about 700 fit; the board then holds a few megabytes of the server's memory (see servers/README.md)
 
 
 def new_identity() -> str:
@@ -100,12 +103,13 @@ def other_board(board, named: str | None) -> str | None:
 
 
 class MessageBoard:
-    """Thread-safe list of the newest ``keep`` messages, with ids 1, 2, 3, ..."""
+    """Thread-safe list of the newest ``keep`` messages (``keep_bytes`` of JSON at most), with ids 1, 2, 3, ..."""
 
-    def __init__(self, keep: int = KEEP) -> None:
+    def __init__(self, keep: int = KEEP, keep_bytes: int = KEEP_BYTES) -> None:
         if keep < 1:
             raise ValueError("a board keeps at least one message")
-        self.keep = keep
+        self.keep, self.keep_bytes = keep, keep_bytes
+        self._bytes = 0  # the kept messages' JSON
         self.identity = new_identity()  # this board's, for as long as it lives: a restarted server makes another
         self._messages: list[Message] = []  # the kept messages, oldest first
         self._last_id = 0
@@ -130,8 +134,9 @@ class MessageBoard:
         self._last_id += 1
         message = Message(self._last_id, author, text, time.time(), reply_to)
         self._messages.append(message)
-        if len(self._messages) > self.keep:
-            del self._messages[0]  # the oldest goes
+        self._bytes += len(message.encoded)  # encoded once, here rather than for its first reader
+        while len(self._messages) > self.keep or (self._bytes > self.keep_bytes and len(self._messages) > 1):
+            self._bytes -= len(self._messages.pop(0).encoded)  # the oldest goes
         return message
 
     @property

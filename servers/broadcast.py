@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from .board import BoardUnavailable, Message, MessageBoard, missed, missed_notice
-from .chat import PAGE_SIZE
+from .chat import PAGE_SIZE, page_of
 
 BACKLOG = 1000  # messages waiting for one client, at most: minutes of a busy ticker
 BACKLOG_BYTES = 256 * 1024  # bytes waiting for one client, at most: a thousand messages of a usual size
@@ -107,7 +107,7 @@ def catch_up(board: MessageBoard, after: int, up_to: int) -> Iterator[tuple[dict
     mailbox takes over), a page at a time, each page with the notice of what the board no longer kept
     before it (``board.missed_notice``: only the first page can have one)."""
     while after < up_to:
-        messages = [message for message in board.after(after, PAGE_SIZE) if message.id <= up_to]
+        messages = page_of([message for message in board.after(after, PAGE_SIZE) if message.id <= up_to])
         if not messages:
             return
         yield missed_notice(after, messages), messages

@@ -8,12 +8,15 @@ error message / close code).
 """
 
 import json
+import math
 import re
 import threading
 import time
+import unicodedata
 
 from .board import BoardUnavailable, Message, MessageBoard
 from .meter import Meter
+from .post_rate import PostRate, cost
 from .room import Room
 
 SERVER = "server"
@@ -23,6 +26,8 @@ MAX_BODY = 16 * 1024  # bytes in what carries one: a request body on the polling
 MAX_AUTHOR = 40
 LONGEST_WAIT = 30  # seconds a long poll may hold a request open
 PAGE_SIZE = 500  # messages in one answer at most, on both transports: a client asks again from the last id for more
+PAGE_BYTES = 64 * 1024  # and their JSON at most (one message always): 500 ordinary messages fit, 5 of the longest;
+# a client that does not read holds the server to a page, not to 6 MB (see ``page_of``)
 MAX_ID = 2**63 - 1  # the largest cursor we read: ids fit in 64 bits, in memory as in Redis
 NOTIFICATION = "Notification #{count}: the server speaks first"  # what the ticker posts, count from 1
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # how a page names itself to the meter
@@ -33,15 +38,18 @@ MAX_DEPTH = 32  # arrays and objects inside one another in a JSON body or frame 
 NESTING = re.compile(r'"(?:[^"\\]|\\.)*+"?|[\[\]{}]', re.DOTALL)  # a string (even one never closed), or a bracket
 DEPTH_CHANGE = {"[": 1, "{": 1, "]": -1, "}": -1}
 SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads leaves of a \u escape without its other half
+REORDERING = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}  # bidi classes of direction controls
 
 
 class BadInput(ValueError):
-    """A client sent something we refuse. ``code`` is stable and documented."""
+    """A client sent something we refuse. ``code`` is stable and documented; ``retry_after``, when set, is the
+    number of seconds after which the same request would be taken (an HTTP answer says so in ``Retry-After``)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
     def to_json(self) -> dict:
         return {"error": self.code, "message": self.message}
@@ -105,10 +113,29 @@ def read_new_message(payload: object, max_text: int = MAX_TEXT) -> tuple[str, st
         raise BadInput("invalid_text", "\"text\" must be a non-empty string")
     if len(text) > max_text:
         raise BadInput("text_too_long", f"\"text\" is {len(text)} characters; the limit is {max_text}")
-    author = payload.get("author", "anonymous")
-    if not isinstance(author, str) or not author or len(author) > MAX_AUTHOR or author == SERVER:
-        raise BadInput("invalid_author", f"\"author\" must be a name of 1 to {MAX_AUTHOR} characters, not \"{SERVER}\"")
-    return author, text
+    return read_author(payload.get("author", "anonymous")), text
+
+
+def read_author(author: object) -> str:
+    r"""A client's name for itself: 1 to MAX_AUTHOR characters, none of them a control character (a line break,
+    a terminal's escape, or one that reorders the text after it: ``\u202erevres`` shows as "server"), that
+    reads as a name, and not as the server's.
+
+    What a page shows is what is read: the name folded to its compatibility forms (NFKC: full-width letters,
+    ligatures, a long s) and to one case. Nothing visible in it (only spaces, zero-width characters): no name.
+    Its letters and digits spelling "server", whatever is between them (``Server``, ``server\u200b``,
+    ``S.E.R.V.E.R``, ``ｓｅｒｖｅｒ``): the server's, which only the server may use.
+    """
+    if not isinstance(author, str) or not 0 < len(author) <= MAX_AUTHOR or any(
+            unicodedata.category(char) == "Cc" or unicodedata.bidirectional(char) in REORDERING for char in author):
+        raise BadInput("invalid_author", f"\"author\" must be a name of 1 to {MAX_AUTHOR} characters, "
+                                         "without control characters")
+    folded = unicodedata.normalize("NFKC", author).casefold()
+    if not any(char.isprintable() and not char.isspace() for char in folded) \
+            or "".join(filter(str.isalnum, folded)) == SERVER:
+        raise BadInput("invalid_author", f"\"author\" must read as a name, and not as \"{SERVER}\": that one is "
+                                         "the server's")
+    return author
 
 
 def whole_number(value: object, highest: int) -> int | None:
@@ -123,6 +150,17 @@ def whole_number(value: object, highest: int) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= highest:
         return value
     return None
+
+
+def page_of(messages: list[Message]) -> list[Message]:
+    """The first of ``messages`` (a board's page of PAGE_SIZE at most) that fit in PAGE_BYTES of JSON, one at
+    least: what the server holds for a client that does not read is one page, however long the messages."""
+    size = 0
+    for count, message in enumerate(messages):
+        size += len(message.encoded)
+        if size > PAGE_BYTES and count:
+            return messages[:count]
+    return messages
 
 
 def read_after(value: object) -> int:
@@ -176,6 +214,7 @@ class Chat:
         self.max_text = max_text
         self.meter = meter or Meter()  # bytes and requests per browser client, shown by the side-by-side page
         self.room = room or Room(self.meter)  # the class: its mode and its students (a RedisRoom in a cluster)
+        self.post_rate = PostRate()  # how fast each client address may post
         self._ticker: tuple[threading.Event, threading.Thread, float] | None = None  # (stop it, its thread, interval)
         self._ticker_switch = threading.Lock()  # two pages may flip the ticker at the same moment
 
@@ -185,9 +224,14 @@ class Chat:
         ticker = self._ticker
         return ticker[2] if ticker else None
 
-    def send(self, author: str, text: str) -> tuple[Message, Message]:
+    def send(self, author: str, text: str, sender: str | None = None) -> tuple[Message, Message]:
         """Store a client's message and the server's answer to it, as the seed's server does: together,
-        so nothing can land between them and the answer's id is always the message's id + 1."""
+        so nothing can land between them and the answer's id is always the message's id + 1. ``sender``, the
+        client's address, is held to the post rate (``post_rate.py``): past it, ``too_many_messages``."""
+        if wait := self.post_rate.wait(sender, cost(text)):
+            raise BadInput("too_many_messages", f"one address may send {self.post_rate.rate:g} messages a second "
+                           f"({self.post_rate.burst:g} at once; a long text counts once per KiB): wait "
+                           f"{wait:.1f} s", retry_after=math.ceil(wait))
         return self.board.post_with_reply(author, text, SERVER, REPLY.format(text=text))
 
     def status(self, clients: list[str]) -> dict:

@@ -35,6 +35,7 @@ from .room import MODES
 
 CONNECTED = LONGEST_WAIT + 5  # seconds since a client's last request (or an open stream) for the view to list it:
 # a long poll held as long as it may be, and the client's next request
+MAX_ROWS = 100  # clients the class view lists: a class of 30 with a few tabs each; the rest are counted in the totals
 ROW = ("requests", "connections", "bytes_to_client", "bytes_from_client", "messages_delivered", "control_requests",
        "control_bytes_to_client", "control_bytes_from_client")  # the figures added up per transport
 
@@ -54,16 +55,24 @@ def class_view():
 def class_report():
     """GET /api/class: every connected client's figures, totals per transport, the server process, the mode."""
     chat = current_app.extensions["chat"]
-    clients = [{"client": client, **row} for client, row in chat.room.clients(CONNECTED).items()]
+    connected = [{"client": client, **row} for client, row in chat.room.clients(CONNECTED).items()]
     totals: dict[str, dict] = {}
-    for row in clients:
+    for row in connected:
         total = totals.setdefault(row["transport"] or "sending only", {"clients": 0, **dict.fromkeys(ROW, 0)})
         total["clients"] += 1
         for name in ROW:
             total[name] += row[name]
     return {"time": time.time(), "mode": chat.room.mode, "teacher": web.from_this_machine(),
             "ticker": chat.ticker_interval, "listed_for": CONNECTED,
-            "join": join_urls(), "process": process.usage(), "clients": clients, "totals": totals}
+            "join": join_urls(), "process": process.usage(), "connected": len(connected),
+            "clients": listed(connected), "totals": totals}
+
+
+def listed(connected: list[dict]) -> list[dict]:
+    """The MAX_ROWS rows the class view shows: those with a stream open, then those seen last. Bounded, so the
+    answer the projector asks for every second stays small (names are 40 characters at most) however many names
+    clients make up."""
+    return sorted(connected, key=lambda row: (row["streams"] > 0, row["seen"]), reverse=True)[:MAX_ROWS]
 
 
 @web.control

@@ -15,9 +15,14 @@ check with one documented answer:
 
 * the head (request line and header fields) has at most MAX_HEAD bytes and MAX_FIELDS fields (RFC 9110
   section 5.4; past them, 431 Request Header Fields Too Large from RFC 6585, or 414 for a request line that
-  long alone, RFC 9112 section 3);
+  long alone, RFC 9112 section 3), after at most EMPTY_LINES empty lines (section 2.2);
+* a method is one RFC 9110 defines, spelt as it does: methods are case-sensitive, ``get`` is no GET (section 9.1;
+  Werkzeug would serve it as one), so another is 501 Not Implemented;
+* a target is a path (``/api/status``), an absolute ``http://`` URL whose authority Python can read (Werkzeug
+  splits it, and logs it, with ``urllib.parse``), or ``*`` for OPTIONS (RFC 9112 section 3.2);
+* an HTTP/1.1 request names its ``Host`` once, an HTTP/1.0 one at most once (section 3.2);
 * a field line is ``name: value``: whitespace before the colon, a folded line or a bare CR is refused
-  (sections 2.2, 5.1, 5.2);
+  (sections 2.2, 5.1, 5.2), in a chunked body's trailer section too (section 7.1.2);
 * the body's length comes from one ``Transfer-Encoding: chunked`` or one ``Content-Length`` value, never
   both, never two different ones (section 6.3); a body longer than LARGEST_BODY is not read.
 """
@@ -26,29 +31,34 @@ import json
 import re
 from dataclasses import dataclass
 from http.client import HTTPMessage
+from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024  # bytes in a request's head: its request line and every header field
 MAX_FIELDS = 100  # header fields in one request
 LARGEST_BODY = 64 * 1024  # bytes of a body the server reads (a chunked one with its framing); the apps' limit is lower
 LONGEST_LENGTH = 18  # digits in a Content-Length we read: a larger body could not be sent anyway
+EMPTY_LINES = 8  # empty lines ignored before a request line (RFC 9112 section 2.2 asks for at least one)
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")  # RFC 9110, RFC 5789
+ABSOLUTE_FORM = re.compile(r"https?://", re.IGNORECASE)  # a target a client would send a proxy (RFC 9112 3.2.2)
 TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 9110 section 5.6.2: a method or a field name
 VISIBLE = rb"[\x21-\x7e\x80-\xff]"  # a visible character of a target or a field value (RFC 9110 section 5.5)
 REQUEST_LINE = re.compile(rb"(%s) (%s+) HTTP/([0-9])\.([0-9])" % (TOKEN, VISIBLE))
 FIELD_LINE = re.compile(rb"(%s):[ \t]*(%s*(?:[ \t]+%s+)*)[ \t]*" % (TOKEN, VISIBLE, VISIBLE))  # OWS around the value
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})[ \t]*(?:;[^\r\n]*)?")  # extensions (after ';') are ignored
 CHUNK_LINE = 1024  # bytes of a chunk-size line, extensions included
+# as RFC 9110 section 15 names them (431: RFC 6585)
 REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
-           431: "Request Header Fields Too Large", 501: "Not Implemented", 503: "Service Unavailable",
-           505: "HTTP Version Not Supported"}  # as RFC 9110 section 15 names them (431: RFC 6585)
+           429: "Too Many Requests", 431: "Request Header Fields Too Large", 501: "Not Implemented",
+           503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 
 class Refusal(Exception):
     """A request the server answers with an error of its own, ``{"error": code, "message": ...}``, then closes
     the connection: its framing is broken or over a bound, so where a next request would start is unknown."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
     @property
     def reason(self) -> str:
@@ -83,24 +93,32 @@ class Head:
 
 
 def read_head(rfile) -> Head | None:
-    """Read a request's head (skipping the empty lines RFC 9112 lets a client send before it); None if the
+    """Read a request's head (skipping the few empty lines RFC 9112 lets a client send before it); None if the
     connection ended before a request began. Raises Refusal for a head the server will not serve."""
     budget = MAX_HEAD
     too_long = Refusal(414, "uri_too_long", f"a request line may have {MAX_HEAD} bytes at most")
-    while (line := _line(rfile, budget, too_long)) in (b"\r\n", b"\n"):
+    for _ in range(EMPTY_LINES + 1):
+        if (line := _line(rfile, budget, too_long)) not in (b"\r\n", b"\n"):
+            break
         budget -= len(line)
+    else:
+        raise Refusal(400, "invalid_request_line", f"a request line comes after {EMPTY_LINES} empty lines at most")
     if not line:
         return None
     request_line = REQUEST_LINE.fullmatch(_content(line))
     if request_line is None:
         raise Refusal(400, "invalid_request_line", "a request line is METHOD TARGET HTTP/1.1")
-    method, target, major, minor = request_line.groups()
-    if major != b"1":
+    method, target, major, minor = (part.decode("latin-1") for part in request_line.groups())
+    if major != "1":
         raise Refusal(505, "http_version_not_supported", "this server speaks HTTP/1.1 (and HTTP/1.0)")
-    version = "HTTP/1.0" if minor == b"0" else "HTTP/1.1"
+    if method not in METHODS:
+        raise Refusal(501, "not_implemented", f"{method[:20]!r} is no method this server knows: methods are "
+                      "case-sensitive (GET, not get; RFC 9110 section 9.1)")
+    _check_target(method, target)
+    version = "HTTP/1.0" if minor == "0" else "HTTP/1.1"
     headers = _read_fields(rfile, budget - len(line))
-    return Head(method.decode("latin-1"), target.decode("latin-1"), version, headers,
-                _body_length(headers, version), _keep_alive(headers, version),
+    _check_host(headers, version)
+    return Head(method, target, version, headers, _body_length(headers, version), _keep_alive(headers, version),
                 version == "HTTP/1.1" and headers.get("Expect", "").lower() == "100-continue")
 
 
@@ -125,13 +143,52 @@ def _read_fields(rfile, budget: int) -> HTTPMessage:
         budget -= len(line)
         if len(headers) == MAX_FIELDS:
             raise too_large
-        field = FIELD_LINE.fullmatch(_content(line))
-        if field is None:
-            raise Refusal(400, "invalid_header",
-                          f"not a header field line (name: value, no space before the colon): {line[:60]!r}")
-        name, value = field.groups()
-        headers[name.decode("ascii")] = value.decode("latin-1")
+        name, value = _field(line)
+        headers[name] = value
     return headers
+
+
+def _field(line: bytes) -> tuple[str, str]:
+    """A header (or trailer) field line's name and value; Refusal for a line RFC 9112 refuses."""
+    field = FIELD_LINE.fullmatch(_content(line))
+    if field is None:
+        raise Refusal(400, "invalid_header",
+                      f"not a header field line (name: value, no space before the colon): {line[:60]!r}")
+    name, value = field.groups()
+    return name.decode("ascii"), value.decode("latin-1")
+
+
+def _check_target(method: str, target: str) -> None:
+    """RFC 9112 section 3.2: a path (origin-form), an absolute URL (absolute-form: Werkzeug takes its authority
+    as the Host), or ``*`` for OPTIONS alone. Anything else (``api/status``, a host and port alone) is no target
+    of this server."""
+    if target.startswith("/") or (target == "*" and method == "OPTIONS"):
+        return
+    if ABSOLUTE_FORM.match(target) and (parts := _split(target)) is not None and parts.hostname:
+        return
+    raise Refusal(400, "invalid_request_line", "a request target is a path that starts with / (or an absolute "
+                  "http:// URL whose host and port can be read)")
+
+
+def _check_host(headers: HTTPMessage, version: str) -> None:
+    """RFC 9112 section 3.2: an HTTP/1.1 request names its Host once (HTTP/1.0 may name none), as a host and an
+    optional port; whether this server answers to that host is the apps' to say (403 forbidden_host)."""
+    hosts = headers.get_all("Host", [])
+    if len(hosts) > 1 or (version == "HTTP/1.1" and not hosts) or any(_split("//" + host) is None for host in hosts):
+        raise Refusal(400, "invalid_host", "an HTTP/1.1 request names the host it is for in one Host header "
+                      "field, as HOST or HOST:PORT (RFC 9112 section 3.2)")
+
+
+def _split(url: str):
+    """``url`` split by ``urllib.parse``, its port read; None when it cannot be: brackets around no IPv6 address,
+    a port out of range or not a number. Werkzeug splits every target this way, and reads its port to log the
+    request: where it cannot, the request would get no answer, and the log a traceback."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that cannot be read)
+    except ValueError:
+        return None
+    return parts
 
 
 def _line(rfile, budget: int, too_long: Refusal) -> bytes:
@@ -206,5 +263,6 @@ def _read_chunked(rfile) -> bytes:
     while (line := _line(rfile, budget + 2, _body_too_large())) not in (b"\r\n", b"\n"):  # trailer fields
         if not line:
             raise _incomplete()
+        _field(line)  # checked as a header field line is, then dropped
         budget -= len(line)
     return bytes(body)

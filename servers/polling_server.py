@@ -15,7 +15,7 @@ from flask import Flask, current_app, request
 
 from . import sse, web
 from .board import Message, missed_notice, other_board
-from .chat import MAX_BODY, PAGE_SIZE, Chat, read_after, read_new_message, read_wait
+from .chat import MAX_BODY, PAGE_SIZE, Chat, page_of, read_after, read_new_message, read_wait
 
 
 def create_app(chat: Chat | None = None, *, twin_port: int | None = None, allowed_origins=(),
@@ -43,7 +43,7 @@ def send_message():
     """POST /api/messages {"text": ...}: store it. The reply goes on the board; poll to see it."""
     chat = current_app.extensions["chat"]
     author, text = read_new_message(web.read_json(), chat.max_text)
-    message, _reply = chat.send(author, text)
+    message, _reply = chat.send(author, text, sender=web.client_address())
     return {"message": message.to_json()}, 201
 
 
@@ -64,7 +64,7 @@ def read_messages():
         after, wait = 0, 0  # and now, not later: the client learns it at once
     elif named is None and after > board.last_id:  # a client that names no board, its cursor from an older board:
         wait = 0  # answer now, and the newest id, below its cursor, tells it
-    messages = board.wait_after(after, wait, PAGE_SIZE) if wait else board.after(after, PAGE_SIZE)
+    messages = page_of(board.wait_after(after, wait, PAGE_SIZE) if wait else board.after(after, PAGE_SIZE))
     web.delivered(len(messages))  # to the client this request is billed to, for the class view
     return page(messages, board.last_id, missed_notice(after, messages), news)
 

@@ -19,6 +19,11 @@ Each request is read whole, head and body, before the app sees it (``http_reques
 which framing it refuses): within REQUEST_TIMEOUT of its first byte, or it is answered ``408``. Until
 then the connection counts as waiting, so it may be cut to make room for a new one (see ``Server``).
 
+One client address may hold at most ``max_per_client`` of the connections (MAX_PER_CLIENT), so that one laptop
+cannot take every slot from a class; the teacher's own machine (a loopback address) has no such bound: its
+benchmarks open hundreds, and behind the cluster's nginx every connection comes from there (nginx bounds each
+student's itself, see ``cluster/nginx.py``).
+
 Every accepted connection is a ``CountingSocket``: it counts the bytes it
 carries (TCP payload: HTTP or WebSocket bytes, not the IP/TCP headers) and
 bills them to whichever account the app names for the current request, so the
@@ -38,18 +43,23 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from . import http_request
 from .http_request import Refusal
+from .origins import is_loopback
 
 IDLE_TIMEOUT = 60  # seconds a keep-alive connection may wait for its next request
 REQUEST_TIMEOUT = 10  # seconds a request has, from its first byte, to arrive whole (head and body)
 MAX_CONNECTIONS = 2000  # per server: each costs a thread, a WebSocket's too; see Server
+MAX_PER_CLIENT = 50  # of them from one client address (loopback aside): a browser's six, its tabs' WebSockets, and
+# the command-line clients fit many times over, and a class of 30 at its bound still fits in MAX_CONNECTIONS
 REFUSING_AT_ONCE = 32  # connections being told 503 at one time; past that, new ones are closed at once
 REFUSAL_TIMEOUT = 2  # seconds a refused connection has to send its request and hear the 503
 LINGER_BYTES = 1024 * 1024  # what the server reads and drops, at most, after refusing a request (see _linger)
 UPGRADED = "serving.upgraded"  # environ key a WebSocket view sets: the connection is no longer HTTP
 BUFFERED_INPUT = "serving.buffered_input"  # environ key: the reader HTTP is parsed with, for a WebSocket to let go of
 JSON = [("Content-Type", "application/json")]
+PRINTABLE = str.maketrans({code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0), ord("\\")]})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-BUSY = "this server is serving as many connections as it may: try again"
+BUSY = Refusal(503, "server_busy", "this server is serving as many connections as it may: try again",
+               retry_after=1)
 
 
 class RequestHandler(WSGIRequestHandler):
@@ -90,7 +100,7 @@ class RequestHandler(WSGIRequestHandler):
         connection.deadline = connection.waiting_since = None  # the request is here: it is served, not evicted
         connection.settimeout(self.server.request_timeout)  # for each write of the answer
         if connection.refused:
-            self._refuse(Refusal(503, "server_busy", BUSY))
+            self._refuse(connection.refused)
             return
         self.serve(body)
 
@@ -167,7 +177,7 @@ class RequestHandler(WSGIRequestHandler):
             return
         self.connection.settimeout(REFUSAL_TIMEOUT)  # a short answer, to a client that may not read it
         self.connection.deadline = time.monotonic() + REFUSAL_TIMEOUT  # and a short while to hear the rest
-        headers = JSON + ([("Retry-After", "1")] if refusal.status == 503 else [])
+        headers = JSON + ([("Retry-After", str(refusal.retry_after))] if refusal.retry_after else [])
         try:
             self._respond(refusal.status, refusal.reason, headers, refusal.body(), False)
             self._linger()
@@ -249,8 +259,11 @@ class RequestHandler(WSGIRequestHandler):
             self.rfile.close()
 
     def log_request(self, code="-", size="-") -> None:
+        """One line per answer, with the request line as it came, control characters escaped. Werkzeug's own
+        decodes the target first, in ``send_response``, before a byte of the answer is written: a target it
+        could not decode would lose the answer, and leave a traceback instead."""
         if not self.server.quiet:
-            super().log_request(code, size)
+            self.log("info", '"%s" %s %s', self.requestline.translate(PRINTABLE), code, size)
 
     def setup(self) -> None:
         super().setup()
@@ -280,8 +293,9 @@ class CountingSocket(socket.socket):
         self.waiting_since: float | None = time.monotonic()  # waiting for a request, or receiving it, since;
         # None while its request is served
         self.deadline: float | None = None  # when the request being received must have arrived whole
-        self.refused = False  # accepted only to be answered 503
+        self.refused: Refusal | None = None  # accepted only to be told this (server_busy, too_many_connections)
         self.evicted = False  # cut to make room for a newer connection
+        self.peer = ""  # the client's address
 
     def bill(self, account) -> bool:
         """Bill this connection's bytes to ``account`` from now on; True if it is new to this connection."""
@@ -335,7 +349,7 @@ class CountingSocket(socket.socket):
 
 
 class Server(ThreadedWSGIServer):
-    """Werkzeug's threaded server, with our handler, our sockets, and a cap on open connections.
+    """Werkzeug's threaded server, with our handler, our sockets, and caps on open connections.
 
     Every connection costs a thread, so at most ``max_connections`` are open at once. When a new one
     arrives at the cap, the connection that has waited longest for a request (an idle keep-alive, or
@@ -343,13 +357,22 @@ class Server(ThreadedWSGIServer):
     cannot crowd out a well-behaved one. Only when every connection is busy (being answered, long-polling, a
     WebSocket) is the newcomer refused: it gets ``503`` with ``Retry-After`` and the JSON error
     ``server_busy`` (a WebSocket handshake too, before the upgrade).
+
+    The same rule holds for each client address with ``max_per_client`` connections (but loopback's): at
+    its bound, its own connection that has waited longest is cut; when all of its connections are busy,
+    its newcomer gets ``429`` ``too_many_connections``, and nobody else notices.
     """
 
     def __init__(self, host: str, port: int, app, keep_alive: bool = True, quiet: bool = False,
-                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT,
-                 request_timeout: float = REQUEST_TIMEOUT, tls: ssl.SSLContext | None = None) -> None:
+                 max_connections: int = MAX_CONNECTIONS, max_per_client: int = MAX_PER_CLIENT,
+                 idle_timeout: float = IDLE_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.keep_alive, self.quiet, self.tls = keep_alive, quiet, tls
         self.max_connections, self.idle_timeout, self.request_timeout = max_connections, idle_timeout, request_timeout
+        self.max_per_client = max_per_client
+        self.too_many = Refusal(429, "too_many_connections", f"one address may hold {max_per_client} connections to "
+                                "this server at most, and each of yours is busy: close one (a tab, a client), then "
+                                "try again", retry_after=1)
         self.connections: set[CountingSocket] = set()  # open, with a thread each (refused ones included)
         self._admission = threading.Lock()
         super().__init__(host, port, app, handler=RequestHandler)
@@ -362,12 +385,17 @@ class Server(ThreadedWSGIServer):
         return (CountingSocket(connection) if self.tls is None else tls.TLSSocket(connection, self.tls)), address
 
     def process_request(self, connection: CountingSocket, client_address) -> None:
-        """Admit the new connection, making room if need be, then serve it on a thread of its own."""
+        """Admit the new connection, making room if need be (among its client's own connections first), then serve
+        it on a thread of its own."""
+        connection.peer = client_address[0] if isinstance(client_address, tuple) else str(client_address)
         with self._admission:
             open_ = [c for c in self.connections if not (c.evicted or c.refused)]
-            if len(open_) >= self.max_connections and not self._evict_the_longest_waiting(open_):
-                connection.refused = True
-            flood = connection.refused and sum(c.refused for c in self.connections) >= REFUSING_AT_ONCE
+            theirs = [] if is_loopback(connection.peer) else [c for c in open_ if c.peer == connection.peer]
+            if len(theirs) >= self.max_per_client and not self._evict_the_longest_waiting(theirs):
+                connection.refused = self.too_many
+            elif len(open_) >= self.max_connections and not self._evict_the_longest_waiting(open_):
+                connection.refused = BUSY
+            flood = connection.refused and sum(bool(c.refused) for c in self.connections) >= REFUSING_AT_ONCE
             if not flood:
                 self.connections.add(connection)
         if flood:  # no thread for it: cut at once

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import classroom, polling_server, websocket_server
 from .broadcast import Broadcaster
 from .chat import Chat
-from .serving import MAX_CONNECTIONS, RunningServer
+from .serving import MAX_CONNECTIONS, MAX_PER_CLIENT, RunningServer
 
 
 PROXY_TOKEN_VARIABLE = "CLUSTER_PROXY_TOKEN"  # the environment variable a node reads its proxy's secret from (not
@@ -42,15 +42,17 @@ class Twins:
     def __init__(self, chat: Chat | None = None, *, host: str = "127.0.0.1", polling_port: int = 0,
                  websocket_port: int = 0, keep_alive: bool = True, quiet: bool = True, allowed_origins=(),
                  ping_interval: float | None = None, max_connections: int = MAX_CONNECTIONS,
-                 proxy: Proxy | None = None, tls: ssl.SSLContext | None = None) -> None:
+                 max_per_client: int = MAX_PER_CLIENT, proxy: Proxy | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.chat = chat or Chat()
         polling_app = polling_server.create_app(self.chat, allowed_origins=allowed_origins)
         classroom.register(polling_app)  # /class: before the server starts, which serves it at once
-        self.polling = RunningServer(polling_app, host, polling_port, keep_alive=keep_alive, quiet=quiet,
-                                     max_connections=max_connections, tls=tls)
+        limits = {"max_connections": max_connections, "max_per_client": max_per_client}
+        self.polling = RunningServer(polling_app, host, polling_port, keep_alive=keep_alive, quiet=quiet, tls=tls,
+                                     **limits)
         self.websocket = RunningServer(websocket_server.create_app(
             self.chat, twin_port=self.polling.port, allowed_origins=allowed_origins, ping_interval=ping_interval),
-            host, websocket_port, keep_alive=keep_alive, quiet=quiet, max_connections=max_connections, tls=tls)
+            host, websocket_port, keep_alive=keep_alive, quiet=quiet, tls=tls, **limits)
         pages_polling, pages_websocket = ((proxy.polling_port, proxy.websocket_port) if proxy else
                                           (self.polling.port, self.websocket.port))  # as pages reach them
         self.polling.server.app.config.update(TWIN_PORT=pages_websocket, PROXY=proxy)

@@ -19,10 +19,12 @@ from .chat import BadInput, Chat, parse_json, read_after, read_board, read_clien
 from .origins import host_allowed, is_loopback, origin_allowed
 
 PAGES = Path(__file__).with_name("pages")  # plain files: no CDN, they work offline
+REPORTED = 16  # clients /api/status reports on at once: the side-by-side page asks for its three
 PROXY_TOKEN_HEADER = "X-Proxy-Token"  # what the cluster's nginx adds to every request it passes on (see Proxy)
 STATUS = {"malformed_json": 400, "invalid_after": 400, "invalid_board": 400, "invalid_wait": 400,
           "invalid_client": 400, "invalid_key": 400, "invalid_handshake": 400, "invalid_last_event_id": 400,
-          "forbidden_origin": 403, "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415}
+          "forbidden_origin": 403, "forbidden_host": 403, "teacher_only": 403, "unsupported_media_type": 415,
+          "too_many_messages": 429}
 # every other BadInput is 422 Unprocessable Content: well-formed JSON with a value we refuse
 
 
@@ -63,7 +65,8 @@ def count_client() -> None:
         client = read_client(request.args["client"])
         view = current_app.view_functions.get(request.endpoint)  # None for a request no route matched
         g.account = current_app.extensions["chat"].meter.attach(request.environ.get("werkzeug.socket"), client,
-                                                                receiving(view), control=is_control(view))
+                                                                receiving(view), control=is_control(view),
+                                                                address=client_address())
 
 
 def receives(transport):
@@ -130,7 +133,10 @@ def page_file(name: str):
 def status():
     """GET /api/status[?clients=a,b]: server clock, twin port, ticker, what each client cost, and what the
     server process costs (both twins run in one process under ``python -m servers``, so they report the same)."""
-    clients = [read_client(client) for client in request.args.get("clients", "").split(",") if client]
+    names = [name for name in request.args.get("clients", "").split(",", REPORTED) if name]  # split no further
+    if len(names) > REPORTED:
+        raise BadInput("invalid_client", f"\"clients\" names {REPORTED} clients at most")
+    clients = [read_client(name) for name in names]
     report = current_app.extensions["chat"].status(clients)
     return {**report, "transport": current_app.config["TRANSPORT"], "twin_port": current_app.config["TWIN_PORT"],
             "process": process.usage()}
@@ -174,7 +180,9 @@ def client_address() -> str:
 
 
 def refuse(error: BadInput):
-    return error.to_json(), STATUS.get(error.code, 422)
+    """The refusal in the JSON shape of every error; with ``Retry-After`` when the same request may be taken later."""
+    retry = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    return error.to_json(), STATUS.get(error.code, 422), retry
 
 
 def board_unavailable(error: BoardUnavailable):

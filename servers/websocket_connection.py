@@ -24,13 +24,13 @@ not hold them. With the watchman, a WebSocket costs one descriptor, its socket; 
 more while it runs, for the whole server.
 
 Bounds: a message is at most ``max_message`` bytes and ``MAX_FRAMES`` frames, checked while it
-arrives (compressed ones while they inflate: ``deflate.py``); the connection reads no further while
-its own answers wait for room, so a client that does not read is slowed down by TCP, and holds at most
-one message; a frame waits at most ``WRITE_TIMEOUT`` s to be written; after the server's Close the
-client has ``CLOSE_TIMEOUT`` s and ``CLOSING_BYTES`` bytes to answer. Pings in a burst each get their
-pong; when pongs cannot be written (the client does not read), only the most recent waits (RFC 6455
-section 5.5.3). The closing handshake ends the RFC 6455 way (section 7.1.1): after the Close frames,
-the server closes TCP first.
+arrives (compressed ones while they inflate, and at twice that as they come: ``deflate.py``); the
+connection reads no further while its own answers wait for room, so a client that does not read is
+slowed down by TCP, and holds at most one message; a frame waits at most ``WRITE_TIMEOUT`` s to be
+written; after the server's Close the client has ``CLOSE_TIMEOUT`` s and ``CLOSING_BYTES`` bytes to
+answer. Pings in a burst each get their pong; when pongs cannot be written (the client does not read),
+only the most recent waits (RFC 6455 section 5.5.3). The closing handshake ends the RFC 6455 way
+(section 7.1.1): after the Close frames, the server closes TCP first.
 
 wsproto is a "sans-I/O" protocol engine: it turns events into bytes and bytes into events, and leaves
 every socket call to us, which is what lets this file own them.
@@ -129,9 +129,9 @@ class Connection:
         self.mailbox = Mailbox(backlog, backlog_bytes)  # filled by the broadcaster (see broadcast.py)
         self.mailbox.on_end = self._knock
         self._deflate = BoundedDeflate(max_message)
-        self._protocol = self._handshake(environ)  # wsproto's frames and states, once the handshake is done
+        self._protocol, accepted = self._handshake(environ)  # wsproto's frames and states, and the 101's bytes
         self._lock = WriteLock(self._flush)  # wsproto's state and the outbox: every frame is written under it
-        self._outbox = bytearray()  # frames encoded and not yet taken by the socket
+        self._outbox = bytearray(accepted)  # frames encoded and not yet taken by the socket, the 101 first
         self._waiting_since: float | None = None  # since when the outbox has been waiting for room
         self._pong: bytes | None = None  # the payload of the most recent ping whose pong could not be written yet
         self._live = False  # caught up with the history: pushes may be written as they come
@@ -148,31 +148,43 @@ class Connection:
         self._next_ping = time.monotonic() + (ping_interval or 0)
         self.sock.setblocking(False)  # waits happen in poll, never in a read or a write
         self._take_over(environ.get(BUFFERED_INPUT))
+        with self._lock:
+            self._flush()  # the 101; a client gone already (it reset the connection) is cut, quietly
 
     # --- the opening handshake (RFC 6455 section 4.2) ----------------------------------------
 
-    def _handshake(self, environ: dict) -> Protocol:
-        """Hand wsproto the request Werkzeug has already parsed, and write its 101 answer. Returns wsproto's
-        connection; the rest of its handshake machinery (an HTTP parser) is let go: it is not needed again."""
+    def _handshake(self, environ: dict) -> tuple[Protocol, bytes]:
+        """Hand wsproto the request Werkzeug has already parsed. Returns wsproto's connection and the bytes of
+        its 101 answer, written by the caller; the rest of wsproto's handshake machinery (an HTTP parser) is let
+        go: it is not needed again. RemoteProtocolError for a handshake RFC 6455 refuses: nothing is written."""
         handshake = WSConnection(ConnectionType.SERVER)
         head = f"GET {environ.get('RAW_URI') or environ.get('PATH_INFO', '/')} HTTP/1.1\r\n"
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 head += f"{key[5:].replace('_', '-').title()}: {value}\r\n"
-        handshake.receive_data((head + "\r\n").encode("latin-1"))
-        next(event for event in handshake.events() if isinstance(event, Request))
-        # permessage-deflate when the client offers it (browsers do): measured in notebook 05
-        self.sock.sendall(handshake.send(AcceptConnection(extensions=[self._deflate])))
-        return handshake.connection
+        try:
+            handshake.receive_data((head + "\r\n").encode("latin-1"))
+            next(event for event in handshake.events() if isinstance(event, Request))
+            # permessage-deflate when the client offers it (browsers do): measured in notebook 05
+            accepted = handshake.send(AcceptConnection(extensions=[self._deflate]))
+        except UnicodeError:  # wsproto reads the fields it needs as ASCII (the target, Connection, the offers...)
+            raise RemoteProtocolError("a handshake's target and WebSocket header fields are ASCII") from None
+        return handshake.connection, accepted
 
     def _take_over(self, buffered_input) -> None:
         """From now on this connection reads its socket itself: the bytes the HTTP server's reader already
         holds beyond the handshake (a client that did not wait for the 101) go to wsproto, and the reader
-        is closed, which frees its 8 KiB buffer (the socket stays open). ``flask run`` has no such reader."""
-        if buffered_input is not None:
+        is closed, which frees its 8 KiB buffer (the socket stays open). ``flask run`` has no such reader.
+        A client that reset the connection meanwhile is cut: its thread ends with nothing to log."""
+        if buffered_input is None:
+            return
+        try:
             if early := buffered_input.peek():  # what it holds, without waiting: the socket is non-blocking
                 self._protocol.receive_data(early)
                 self._events = self._protocol.events()
+        except OSError:  # reset by the client
+            self.cut()
+        finally:
             buffered_input.close()
 
     # --- what the view calls ------------------------------------------------------------------
@@ -322,7 +334,8 @@ class Connection:
         return message
 
     def _too_big(self) -> str:
-        return f"messages are limited to {self.max_message} bytes and {MAX_FRAMES} frames"
+        compressed = f" ({self._deflate.max_compressed} compressed)" if self._deflate.enabled() else ""
+        return f"messages are limited to {self.max_message} bytes{compressed} and {MAX_FRAMES} frames"
 
     def _answer(self, payload: bytes) -> None:
         """A pong for a ping, written with the others of the same read; while the socket is full, only the
@@ -335,7 +348,8 @@ class Connection:
 
     def _closed_by(self, event: CloseConnection) -> None:
         """wsproto's Close event: the client's Close (answered at once, with its code), the end of TCP
-        without one (1006), or a frame wsproto refused (1002, 1007, 1009: it parses nothing more; we close)."""
+        without one (1006), or a frame wsproto or permessage-deflate refused (1002, 1007, 1009: it parses nothing
+        more; we close, saying why)."""
         with self._lock:
             state = self._protocol.state
             if state is ConnectionState.REMOTE_CLOSING or state is ConnectionState.CLOSED:
@@ -344,20 +358,24 @@ class Connection:
             else:
                 self._parser_failed = True
                 too_big = event.code == CloseCode.MESSAGE_TOO_BIG
-                self._close(event.code, self._too_big() if too_big else event.reason)
+                self._close(event.code, self._too_big() if too_big else self._deflate.refusal or event.reason)
 
     def _read_until_eof(self) -> None:
-        """Read and drop what the client still sends, until its FIN or our Close's deadline."""
+        """Read and drop what the client still sends, until its FIN, our Close's deadline, or CLOSING_BYTES
+        read since our Close (a client that keeps sending is cut: returning closes the socket)."""
         deadline = (self._close_written or time.monotonic()) + CLOSE_TIMEOUT
-        while (left := deadline - time.monotonic()) > 0:
-            readable, _ = wait_for([self.sock], [], left)
+        while (left := deadline - time.monotonic()) > 0 and self._received_after_close <= CLOSING_BYTES:
+            if not wait_for([self.sock], [], left)[0]:
+                continue
             try:
-                if readable and not self.sock.recv(RECEIVE_BYTES):
-                    return
+                data = self.sock.recv(RECEIVE_BYTES)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
                 return
+            if not data:
+                return
+            self._received_after_close += len(data)
 
     # --- writing ------------------------------------------------------------------------------
 

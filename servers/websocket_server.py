@@ -52,6 +52,9 @@ def refuse_broken_handshake():
     """Check what RFC 6455 section 4.2.1 requires of a handshake, so a bad one gets a clear answer."""
     if request.url_rule is None or not request.url_rule.websocket:
         return None
+    if request.method != "GET" or request.environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+        raise BadInput("invalid_handshake", "a WebSocket handshake is a GET request in HTTP/1.1 or later (RFC 6455 "
+                                            "section 4.1)")
     if request.headers.get("Sec-WebSocket-Version") != "13":
         error = BadInput("unsupported_version", "this server speaks WebSocket version 13 (RFC 6455)")
         return error.to_json(), 426, {"Sec-WebSocket-Version": "13", "Upgrade": "websocket"}
@@ -111,7 +114,7 @@ def send_message(chat: Chat, request_: dict) -> tuple[str, list[tuple[int, str]]
     """{"type": "send", "text": ...}: store it. The reply goes on the board and is pushed: returns the
     "sent" frame, and the pushes (id, frame) of the message and its reply, which this client gets too."""
     author, text = read_new_message(request_, chat.max_text)
-    message, reply = chat.send(author, text)
+    message, reply = chat.send(author, text, sender=web.client_address())
     return event("sent", message), [(message.id, push(message)), (reply.id, push(reply))]
 
 

@@ -10,6 +10,7 @@ the message and its reply.
 import json
 import re
 import socket
+import unicodedata
 
 import pytest
 import requests
@@ -20,6 +21,12 @@ from clients import wire
 from servers.chat import LONGEST_WAIT, MAX_AUTHOR, MAX_DEPTH, MAX_TEXT, SERVER
 from servers.twins import Twins
 
+# Names that read as the server's, and names that only look close to it: the first refused, the second taken
+IMPERSONATIONS = ["Server", "SERVER", "server ", " server", "server\u200b", "ser\u00adver", "S.E.R.V.E.R",
+                  "s e r v e r", "\uff53\uff45\uff52\uff56\uff45\uff52", "\u017ferver", "s\u0336erver", "\u202erevres",
+                  "server\n", "\x00", "\x1b[2J", " ", "\u200b", "\u3000"]
+NAMES = ["observer", "server2", "Ana B.", "serveur", "serv\u00e9r", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+         "\u00e9l\u00e8ve"]
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ERRORS = {400, 403, 404, 405, 413, 415, 422, 426}  # every refusal servers/README.md documents
 
@@ -34,7 +41,8 @@ json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(
                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 message_fields = st.fixed_dictionaries({}, optional={
     "text": st.one_of(json_value, st.text(max_size=5), st.text(min_size=MAX_TEXT - 2, max_size=MAX_TEXT + 2), halves),
-    "author": st.one_of(json_value, st.just(SERVER), st.text(max_size=MAX_AUTHOR + 2), halves),
+    "author": st.one_of(json_value, st.just(SERVER), st.text(max_size=MAX_AUTHOR + 2), halves,
+                        st.sampled_from(IMPERSONATIONS + NAMES)),
     "type": st.one_of(st.just("send"), json_value), "interval": json_value})
 any_body = st.one_of(message_fields, json_value, st.fixed_dictionaries({"type": st.just("send"), "text": halves}))
 # Bodies no JSON encoder writes: cut short, or a number longer than Python converts (over 4,300 digits).
@@ -56,7 +64,17 @@ def valid_send(payload) -> bool:
         return False
     text, author = payload.get("text"), payload.get("author", "anonymous")
     return (isinstance(text, str) and 0 < len(text) <= MAX_TEXT
-            and isinstance(author, str) and 0 < len(author) <= MAX_AUTHOR and author != SERVER)
+            and isinstance(author, str) and 0 < len(author) <= MAX_AUTHOR and valid_name(author))
+
+
+def valid_name(author: str) -> bool:
+    """servers/README.md: no control character (nor one that changes the direction of the text), something
+    visible, and not the server's name: its letters and digits, in NFKC and any case, are not "server"."""
+    if re.search("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", author):
+        return False
+    folded = unicodedata.normalize("NFKC", author).casefold()
+    visible = [char for char in folded if unicodedata.category(char)[0] not in "CZ"]
+    return bool(visible) and re.sub(r"[\W_]", "", folded) != SERVER
 
 
 def long_poll_that_would_wait(params: dict, last_id: int) -> bool:
@@ -201,3 +219,21 @@ def test_any_frame_either_stores_a_message_and_its_reply_or_gets_an_error(twins,
     should_store = valid_send(payload) and payload.get("type") == "send"
     assert event["type"] == ("sent" if should_store else "error"), event
     assert twins.chat.board.last_id == last_id + (2 if should_store else 0)
+
+
+@pytest.mark.parametrize("author", IMPERSONATIONS + NAMES)
+def test_only_the_server_posts_as_the_server_on_either_transport(twins, session, websocket, author):
+    """A name that reads as the server's (another case, spaces or invisible characters around or inside it,
+    full-width letters, a direction override), or that shows nothing, is refused by both servers alike, and
+    the board stays; a name that only looks close to it is taken."""
+    sock, rfile = websocket
+    taken = author in NAMES
+    assert valid_name(author) == taken
+    last_id = twins.chat.board.last_id
+    response = session.post(f"{twins.polling.url}/api/messages", json={"text": "hi", "author": author}, timeout=10)
+    assert (response.status_code, response.json().get("error")) == ((201, None) if taken else (422, "invalid_author"))
+    wire.send_frame(sock, wire.TEXT, json.dumps({"type": "send", "text": "hi", "author": author}).encode())
+    while (event := json.loads(wire.read_frame(rfile).payload))["type"] == "message":
+        pass
+    assert (event["type"], event.get("error")) == (("sent", None) if taken else ("error", "invalid_author"))
+    assert twins.chat.board.last_id == last_id + (4 if taken else 0)

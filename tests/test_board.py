@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from servers.board import KEEP, Message, MessageBoard, missed, other_board
+from servers.board import KEEP, KEEP_BYTES, Message, MessageBoard, missed, other_board
 from servers.chat import BOARD_ID
 from servers.cluster.processes import RedisServer
 from servers.redis_board import RedisBoard
@@ -164,6 +164,21 @@ def test_the_board_keeps_the_newest_messages_and_ids_go_on(new_board):
     assert [m.id for m in board.after(5)] == [6, 7]
     assert board.last_id == 7 and board.post("ana", "8").id == 8
     assert [m.id for m in board.after(0, limit=2)] == [6, 7]
+
+
+def test_the_board_in_memory_keeps_no_more_than_its_bytes_of_the_longest_messages():
+    """A student posting only the longest messages (12 kB of JSON each, as many for the reply) fills the bytes
+    first: the oldest go, ids go on, and what is kept stays within KEEP_BYTES."""
+    board, longest = MessageBoard(), "\U0001F600" * 1000
+    for _ in range(1000):
+        board.post_with_reply("ana", longest, "server", longest)
+    kept = board.after(0)
+    assert sum(len(message.encoded) for message in kept) <= KEEP_BYTES and len(kept) <= KEEP_BYTES // 12_000
+    assert [m.id for m in kept] == list(range(kept[0].id, 2001))  # the newest, and ids go on
+    assert missed(0, kept) == kept[0].id - 1
+    tiny = MessageBoard(keep_bytes=10)  # one message always stays, however long
+    tiny.post("ana", longest)
+    assert [m.text for m in tiny.after(0)] == [longest]
 
 
 def test_missed_counts_what_is_no_longer_kept_after_a_cursor(new_board):

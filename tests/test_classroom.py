@@ -11,6 +11,7 @@ import requests
 from clients import wire
 from conftest import eventually
 from servers import classroom, polling_server, room, web
+from servers.meter import MAX_CLIENTS, MAX_NAMES_PER_ADDRESS, Meter
 from servers.serving import RunningServer
 from servers.twins import Twins
 
@@ -149,3 +150,57 @@ def test_the_report_says_whether_the_ticker_runs(twins):
     assert report(twins)["ticker"] is None
     assert requests.post(f"{twins.polling.url}/api/ticker", json={"interval": 2}, timeout=5).ok
     assert report(twins)["ticker"] == 2
+
+
+# --- made-up names: bounded per address, and never at the real students' expense ------------------------------
+
+def test_the_meter_forgets_the_account_used_longest_ago_and_spares_open_streams():
+    meter = Meter()
+    ana, diego = meter.account("ana"), meter.account("diego")
+    diego.stream(+1)  # a WebSocket, open since long before the others came
+    for n in range(MAX_CLIENTS - 2):
+        meter.account(f"other{n}")
+    assert meter.account("ana") is ana  # used again: now the newest
+    meter.account("newcomer")  # one too many: the account used longest ago goes, but not diego's, with its stream
+    assert meter.account("diego") is diego and meter.account("ana") is ana
+    assert "other0" not in meter.rows() and len(meter.rows()) == MAX_CLIENTS
+
+
+def test_one_address_holds_a_few_names_and_a_thousand_made_up_ones_wipe_no_student(chat, lan_address):
+    """A student's laptop (this machine's network address) makes up 1,000 names in one pipelined burst, as a
+    script of a few lines does: it holds MAX_NAMES_PER_ADDRESS of them, its newest; the class view still lists
+    the real students (here from the teacher's machine) with their figures."""
+    with Twins(chat, host=lan_address) as twins:
+        port, host = twins.polling.port, f"{lan_address}:{twins.polling.port}"
+        with socket.create_connection((lan_address, port), 5, ("127.0.0.1", 0)) as sock, sock.makefile("rb") as rfile:
+            for student in ("ana", "bruno"):
+                assert wire.http_exchange(sock, rfile, "GET", f"/api/messages?client={student}", host)[1].status == 200
+        with socket.create_connection((lan_address, port), 10) as sock, sock.makefile("rb") as rfile:
+            sock.sendall(b"".join(wire.request_bytes("GET", f"/api/class/mode?client=fake{n:04d}", host)
+                                  for n in range(1000)))
+            assert [wire.read_response(rfile).status for _ in range(1000)] == [200] * 1000
+        listed = {row["client"]: row for row in report(twins)["clients"]}
+        assert {"ana", "bruno"} <= set(listed) and listed["ana"]["requests"] == 1
+        assert not any(client.startswith("fake") for client in listed)  # control requests: not listed
+        held = sorted(client for client in chat.meter.rows() if client.startswith("fake"))
+        assert held == [f"fake{n:04d}" for n in range(1000 - MAX_NAMES_PER_ADDRESS, 1000)]
+
+
+def test_the_class_view_lists_its_rows_and_counts_the_rest(twins):
+    with requests.Session() as session:
+        for n in range(classroom.MAX_ROWS + 20):  # the teacher's machine names as many as it likes (a benchmark)
+            session.get(f"{twins.polling.url}/api/messages", params={"client": f"c{n:03d}"}, timeout=5)
+    answer = report(twins)
+    assert answer["connected"] == classroom.MAX_ROWS + 20 and len(answer["clients"]) == classroom.MAX_ROWS
+    assert answer["totals"]["short polling"]["clients"] == classroom.MAX_ROWS + 20
+    assert {row["client"] for row in answer["clients"]} == {f"c{n:03d}" for n in range(20, classroom.MAX_ROWS + 20)}
+
+
+def test_the_status_reports_on_a_bounded_list_of_clients(twins):
+    url = f"{twins.polling.url}/api/status"
+    names = [f"c{n}" for n in range(web.REPORTED + 1)]
+    assert set(requests.get(url, params={"clients": ",".join(names[:-1])}, timeout=5).json()["clients"]) == set(
+        names[:-1])
+    refused = requests.get(url, params={"clients": ",".join(names)}, timeout=5)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client"
+    assert requests.get(url, params={"clients": ",".join(["c"] * 10_000)}, timeout=5).status_code == 400

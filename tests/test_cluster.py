@@ -7,6 +7,7 @@ polling clients, Redis stopped and started under the nodes, and the one command 
 """
 
 import json
+import resource
 import signal
 import socket
 import subprocess
@@ -24,8 +25,9 @@ from clients.bench.measure import scaleout
 from clients.websocket_client import connect as open_websocket
 from conftest import RawWebSocket, require_cluster_tools
 from servers.chat import LONGEST_WAIT
-from servers.cluster import Cluster, ToolMissing, find_tool
+from servers.cluster import Cluster, ToolMissing, find_tool, nginx
 from servers.cluster.nginx import CONNECT_TIMEOUT, PING_INTERVAL, READ_TIMEOUT
+from servers.serving import MAX_CONNECTIONS
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -215,3 +217,24 @@ def _handshake() -> dict:
 
 def _children() -> list[psutil.Process]:
     return psutil.Process().children(recursive=True)
+
+
+def test_nginx_has_a_connection_for_each_the_nodes_can_hold_and_answers_its_own_refusals_in_json(tools):
+    connections, files = nginx.capacity(2)
+    assert connections >= 2 * 2 * 2 * MAX_CONNECTIONS or files == resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    with Cluster(2, redis=False) as cluster:
+        too_long = requests.post(f"{cluster.polling_url}/api/messages", data=b"x" * (nginx.BODY_LIMIT + 1),
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+        with socket.create_connection(("127.0.0.1", cluster.polling_port), timeout=5) as sock:
+            sock.sendall(b"NOT HTTP\r\n\r\n")
+            unreadable = sock.makefile("rb").read()
+        for node in range(2):
+            cluster.kill_node(node)
+        no_node = requests.get(f"{cluster.polling_url}/api/messages", timeout=10)
+        log = (cluster.folder / "nginx" / "nginx.log").read_text()
+    assert (too_long.status_code, too_long.json()["error"]) == (413, "body_too_large")
+    assert unreadable.startswith(b"HTTP/1.1 400") and b'"error": "bad_request"' in unreadable
+    assert (no_node.status_code, no_node.json()["error"]) == (502, "bad_gateway")
+    assert "setrlimit" not in log  # nginx was given no more open files than it may have
+    for status, (answered, code, message) in nginx.ERRORS.items():
+        assert "'" not in message and (status == answered or status in (494, 500))

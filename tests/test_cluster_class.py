@@ -9,8 +9,10 @@ removed afterwards, whatever happened. Needs root (as CI runs), `ip`, redis-serv
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +21,7 @@ import requests
 from conftest import eventually, require_cluster_tools, unavailable
 from servers.cluster import Cluster, ToolMissing, find_tool
 from servers.room import FIRST_MODE
+from servers.serving import MAX_PER_CLIENT
 
 STUDENTS = [f"student-{n}" for n in range(4)]
 # Run inside the namespace: each request of a JSON list (method, url, body, headers), straight to the address
@@ -152,3 +155,60 @@ def test_a_node_believes_the_address_nginx_saw_only_from_its_own_nginx(student_n
         [(status, body)] = student_network.requests(("POST", f"{outside}/api/class/mode", {"mode": "long"}, claim))
         assert (status, body["error"]) == (403, "teacher_only")
         assert requests.get(f"{cluster.polling_url}/api/class/mode", timeout=5).json()["mode"] == "sse"
+
+
+# Run inside the namespace: COUNT connections to HOST:PORT, each asking for PATH (a WebSocket handshake when told);
+# prints each answer's status line, then the last answer whole, as JSON; holds them all until its stdin closes.
+HOLD_CONNECTIONS = """
+import json, socket, sys
+host, port, path, count, upgrade = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+extra = "Upgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n" \\
+        "Sec-WebSocket-Version: 13\\r\\n" if upgrade else ""
+held, heads, last = [], [], b""
+for _ in range(count):
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.sendall(f"GET {path} HTTP/1.1\\r\\nHost: {host}:{port}\\r\\n{extra}\\r\\n".encode())
+    answer = b""
+    while b"\\r\\n\\r\\n" not in answer and (chunk := sock.recv(65536)):
+        answer += chunk
+    held.append(sock)
+    heads.append(answer.split(b"\\r\\n", 1)[0].decode())
+    last = answer
+sock = held[-1]
+sock.settimeout(2)
+try:
+    while chunk := sock.recv(65536):
+        last += chunk
+except OSError:
+    pass
+print(json.dumps({"heads": heads, "last": last.decode("utf-8", "replace")}), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("port, path, upgrade", [("polling_port", "/api/events", False),
+                                                 ("websocket_port", "/ws", True)], ids=["event streams", "WebSockets"])
+def test_behind_nginx_one_address_holds_its_share_of_the_connections(student_network, port, path, upgrade):
+    """A student's laptop opens every stream nginx lets one address hold, and one more: that one is refused by nginx
+    in the nodes' JSON shape (429 too_many_connections, Retry-After), while the teacher is served at once."""
+    with Cluster(2, host=student_network.host_address) as cluster:
+        laptop = subprocess.Popen(
+            ["ip", "netns", "exec", student_network.namespace, sys.executable, "-c", HOLD_CONNECTIONS,
+             student_network.host_address, str(getattr(cluster, port)), path, str(MAX_PER_CLIENT + 1),
+             "1" if upgrade else "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            held = json.loads(laptop.stdout.readline())
+            served = "HTTP/1.1 101 Switching Protocols" if upgrade else "HTTP/1.1 200 OK"
+            assert held["heads"] == [served] * MAX_PER_CLIENT + ["HTTP/1.1 429 Too Many Requests"], held["heads"]
+            head, body = held["last"].split("\r\n\r\n", 1)
+            assert "Content-Type: application/json" in head and "Retry-After: 1" in head, head
+            assert json.loads(body)["error"] == "too_many_connections"
+            started = time.monotonic()
+            assert requests.get(f"{cluster.polling_url}/api/status", timeout=5).status_code == 200
+            assert time.monotonic() - started < 1
+        finally:
+            laptop.stdin.close()
+            laptop.wait(30)
+            laptop.stdout.close()
+

@@ -140,6 +140,9 @@ def test_the_script_plays_over_every_transport(runs):
     events = [arrow.label.split(",")[0] for arrow in by_name["Server-Sent Events"].arrows if arrow.kind == "frame"]
     assert events == ["retry hint", "event", "event", "event"]  # our message, its reply, the notification
     assert "4 events" in draw.summary(by_name["Server-Sent Events"]) and "frames" in draw.summary(by_name["WebSocket"])
+    assert "empty" not in draw.summary(by_name["Server-Sent Events"]) + draw.summary(by_name["WebSocket"])
+    polls = [arrow for arrow in long_ if arrow.kind == "request" and arrow.label.startswith("GET /api/messages")]
+    assert f"({len(polls)} polls, 0 empty)" in draw.summary(by_name["long polling"])  # the POST is no poll
 
 
 def test_the_drawing_has_one_arrow_per_recorded_arrow_where_the_record_puts_it(runs, tmp_path):

@@ -250,5 +250,7 @@ def test_a_frozen_node_behind_nginx_costs_what_the_order_of_the_timeouts_says():
     clients_first, nginx_first = results[3], results[1.5]
     assert 0 < clients_first["WebSocket"]["noticed"] < 4  # the frozen node's clients, and only they
     assert clients_first["WebSocket"]["by its own timeout"] == clients_first["WebSocket"]["noticed"]
+    for kind, row in clients_first.items():  # a timeout runs from the last notification, not from the freeze
+        assert row["silent_s"][0] >= row["computed_s"] - 0.05 and row["moved_s"][0] >= row["noticed_s"][0], kind
     assert clients_first["long polling"]["noticed"] >= 1 and clients_first["long polling"]["failed_again"] >= 1
     assert nginx_first["long polling"]["noticed"] == 0

@@ -22,8 +22,9 @@ from servers import polling_server
 from servers.board import MessageBoard
 from servers.chat import MAX_DEPTH, Chat
 from servers.cluster.processes import Node, RedisServer
-from servers.http_request import LARGEST_BODY, MAX_FIELDS, MAX_HEAD
+from servers.http_request import EMPTY_LINES, LARGEST_BODY, MAX_FIELDS, MAX_HEAD
 from servers.redis_board import RedisBoard
+from servers.serving import RunningServer
 from servers.twins import Twins
 
 POST = b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -226,6 +227,74 @@ def test_a_broken_chunked_body_is_refused(polling, chat, body):
 ])
 def test_a_request_line_the_server_cannot_read_gets_a_json_answer(polling, line, status, code):
     refused(answer(polling.port, line + b"Host: 127.0.0.1\r\n\r\n"), status, code)
+
+
+# --- request lines, targets and Host (RFC 9112 sections 2.2 and 3.2, RFC 9110 section 9.1) -------------------
+
+@pytest.fixture
+def logging_polling(chat):
+    """The polling server logging every request, as ``python -m servers`` does: its log line must never cost an
+    answer."""
+    with RunningServer(polling_server.create_app(chat), quiet=False) as server:
+        yield server
+
+
+HOST = b"Host: 127.0.0.1\r\n\r\n"
+
+
+@pytest.mark.parametrize("target", [b"http://[::1/api/status", b"http://127.0.0.1:99999/api/status",
+                                    b"http://127.0.0.1:0x1/api/status", b"http://[zz]/api/status", b"api/status",
+                                    b"127.0.0.1:80", b"*", b"ftp://127.0.0.1/api/status"],
+                         ids=["no closing bracket", "port out of range", "port not a number", "no IPv6 address",
+                              "no leading slash", "a host alone", "asterisk for GET", "not http"])
+def test_a_target_that_is_no_path_nor_a_readable_url_gets_400_and_no_traceback(logging_polling, capfd, caplog,
+                                                                              target):
+    refused(answer(logging_polling.port, b"GET " + target + b" HTTP/1.1\r\n" + HOST), 400, "invalid_request_line")
+    assert "Traceback" not in capfd.readouterr().err
+    assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_an_absolute_url_this_server_can_read_is_served_and_logged(logging_polling, caplog):
+    target = f"http://127.0.0.1:{logging_polling.port}/api/status".encode()
+    with caplog.at_level("INFO"):
+        assert answer(logging_polling.port, b"GET " + target + b" HTTP/1.1\r\n" + HOST).status == 200
+    assert f'"GET {target.decode()} HTTP/1.1" 200' in caplog.text
+
+
+@pytest.mark.parametrize("fields", [b"", b"Host: 127.0.0.1\r\nHost: 127.0.0.1\r\n", b"Host: 127.0.0.1:99999\r\n",
+                                    b"Host: [::1\r\n"], ids=["none", "twice", "port out of range", "no bracket"])
+def test_an_http_1_1_request_without_one_readable_host_gets_400(polling, chat, fields):
+    head = b"POST /api/messages HTTP/1.1\r\n" + fields + b"Content-Type: application/json\r\n"
+    refused(answer(polling.port, head + b"Content-Length: 17\r\n\r\n" + HELLO), 400, "invalid_host")
+    assert chat.board.last_id == 0
+
+
+def test_an_http_1_0_request_may_name_no_host(polling):
+    assert answer(polling.port, b"GET /api/status HTTP/1.0\r\n\r\n").status == 200
+
+
+@pytest.mark.parametrize("method", [b"get", b"Get", b"BREW", b"PROPFIND"])
+def test_a_method_is_case_sensitive_and_an_unknown_one_gets_501(polling, method):
+    refused(answer(polling.port, method + b" /api/status HTTP/1.1\r\n" + HOST), 501, "not_implemented")
+
+
+def test_options_asterisk_is_a_target(polling):
+    assert answer(polling.port, b"OPTIONS * HTTP/1.1\r\n" + HOST).status == 404  # no resource: asked, not refused
+
+
+def test_a_few_empty_lines_before_a_request_are_ignored_and_more_are_refused_as_such(polling):
+    request_ = b"GET /api/status HTTP/1.1\r\n" + HOST
+    assert answer(polling.port, b"\r\n" * EMPTY_LINES + request_).status == 200
+    refused(answer(polling.port, b"\r\n" * (EMPTY_LINES + 1) + request_), 400, "invalid_request_line")
+    refused(answer(polling.port, b"\r\n" * (MAX_HEAD // 2)), 400, "invalid_request_line")  # not "URI too long"
+
+
+def test_a_trailer_field_is_checked_as_a_header_field_is(polling, chat):
+    body = b"11\r\n" + HELLO + b"\r\n0\r\n"
+    refused(answer(polling.port, CHUNKED + body + b"X-Trailer: a\x01b\r\n\r\n"), 400, "invalid_header")
+    refused(answer(polling.port, CHUNKED + body + b"X-Trailer : ab\r\n\r\n"), 400, "invalid_header")
+    assert chat.board.last_id == 0
+    assert answer(polling.port, CHUNKED + body + b"X-Trailer: ab\r\n\r\n").status == 201
 
 
 @pytest.mark.parametrize("sent", [POST + b"Content-Length: 100\r\n\r\n" + b'{"text": ', POST + b"Content-Len"],

@@ -158,6 +158,27 @@ def test_guide_prices_an_idle_client_at_the_projects_own_intervals():
     assert "20 s" in priced["websocket + pings"][1] and "15 s" in priced["server-sent events"][1]
 
 
+def test_the_verdicts_on_set_up_and_on_server_sent_events_follow_the_runs_figures():
+    """Claim 4 and the Server-Sent Events verdict are worded from the comparisons, whichever way they came out:
+    never "no dearer" or "moderate" for a handshake beyond twice a first request, never "the better choice" for
+    an event stream that came later beyond noise or weighed more."""
+    rng = np.random.default_rng(6)
+    ms = lambda median: rng.normal(median, 0.02, 30)  # noqa: E731 (30 samples around a median, in ms)
+    first, kept = ms(1), stats.compare(ms(1), ms(0.5))
+    verdicts = {ratio: guide.setup_verdict(stats.compare(ms(ratio), first), stats.compare(ms(1), first), kept)
+                for ratio in (0.5, 1, 1.5, 2.4)}
+    assert "no dearer" in verdicts[1] and "within noise" in verdicts[1]
+    assert "cheaper than HTTP" in verdicts[0.5] and "contrast holds" in verdicts[0.5]
+    assert "moderately dearer" in verdicts[1.5] and "1.5 times" in verdicts[1.5]
+    assert "not shown by this run" in verdicts[2.4] and "no dearer" not in verdicts[2.4]
+    assert all("same round trips" in verdict for verdict in verdicts.values())
+    feed = {"Server-Sent Events": 189, "WebSocket": 212}
+    assert "better choice" in guide.sse_verdict(stats.compare(ms(1), ms(1)), feed)
+    later = guide.sse_verdict(stats.compare(ms(2), ms(1)), feed)
+    heavier = guide.sse_verdict(stats.compare(ms(1), ms(1)), {**feed, "Server-Sent Events": 300})
+    assert "better choice" not in later + heavier and "beyond noise" in later and "1.4 times" in heavier
+
+
 def test_prose_spans_say_one_figure_when_both_ends_read_the_same():
     assert prose.span(1.96, 1.964) == "2.0 s" and prose.span(1.2, 1.96) == "1.2 to 2.0 s"
     assert prose.span(25, 40, "notifications", ".0f") == "25 to 40 notifications"
@@ -188,6 +209,22 @@ def test_a_real_crowd_of_short_pollers_asks_once_per_interval_while_idle():
     row = run["runs"][0]
     assert row["connected"] == 10 and crowd.idle_polls(row).within_noise, crowd.idle_polls(row).how
     assert not crowd.idle_polls({**row, "interval": 0.125}).within_noise  # a model twice too busy is rejected
+
+
+def test_a_saved_run_says_what_held_and_why_a_scenario_failed():
+    """A ten-thousand-client run keeps the scenarios that could not finish: the saved run's lines name the
+    failure and what ran out, beside the figures of those that held."""
+    held = {"label": "WebSocket", "clients": 100, "connected": 98, "lost": 0, "duplicated": 0, "out_of_order": 0,
+            "fanout_last_client": {"median_ms": 12.0, "n": 20}, "threads_per_connection": 1.0,
+            "rss_per_connection": 40 * 1024,
+            "ran_out": [{"resource": "file descriptors", "at": 98, "evidence": "the server said so"}]}
+    failed = {"label": "long polling", "clients": 100, "connected": 90, "failed": "GET /api/status: timed out\nmore",
+              "ran_out": [{"resource": "CPU", "at": 90, "evidence": "the load average"}]}
+    text = crowd.describe_saved({"meta": {"cpu_count": 2, "duration_s": 600, "settings": {"every": 1.0}},
+                                 "runs": [held, failed]})
+    assert "WebSocket                      98 of 100 connected; lost 0" in text and "12 ms after the stamp" in text
+    assert "long polling                   90 of 100 connected; failed: GET /api/status: timed out" in text
+    assert "ran out: file descriptors at 98 clients" in text and "ran out: CPU at 90 clients" in text
 
 
 # --- one colour per transport ------------------------------------------------------------------------
@@ -255,4 +292,10 @@ def test_bar_charts_label_their_values():
                                   log=True)
     texts = [text.get_text().strip() for text in fig.axes[0].texts]
     assert texts == ["3", "320"] and fig.axes[0].get_xscale() == "log"
+    plots.plt.close(fig)
+    fig = plots.node_costs([{"transport": "WebSocket (open)", "clients": 60, "threads per client": 62 / 60,
+                             "Redis commands per broadcast": 10},
+                            {"transport": "long poll (waiting)", "clients": 60, "threads per client": 1.0,
+                             "Redis commands per broadcast": 142}])
+    assert [[text.get_text().strip() for text in ax.texts] for ax in fig.axes] == [["1.03", "1"], ["10", "142"]]
     plots.plt.close(fig)

@@ -11,7 +11,8 @@ import requests
 from clients import wire
 from conftest import eventually
 from servers import polling_server, websocket_server
-from servers.serving import RunningServer
+from servers.serving import MAX_PER_CLIENT, RunningServer
+from servers.twins import Twins
 
 HALF_A_REQUEST = b"GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: the head never ends
 SLOW_POST = (b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -230,3 +231,75 @@ def test_a_flood_beyond_the_cap_is_cut_without_a_thread_each(chat):
         chat.board.post("ana", "done")
         for poll in busy:
             poll.join(10)
+
+
+# --- one client address, one share of the connections ------------------------------------------------------
+
+def ask_for_a_stream(address: str, port: int, source: str = "") -> socket.socket:
+    """A connection to ``address`` from ``source`` (this machine's own address for it, when empty) that has asked
+    for an event stream."""
+    sock = socket.create_connection((address, port), timeout=5, source_address=(source, 0) if source else None)
+    sock.sendall(wire.request_bytes("GET", "/api/events", f"{address}:{port}"))
+    return sock
+
+
+def open_stream(address: str, port: int, source: str = "") -> tuple[socket.socket, bytes]:
+    """An event stream asked for as ``ask_for_a_stream`` does and held open, with the head of its answer."""
+    sock, answer = ask_for_a_stream(address, port, source), b""
+    while b"\r\n\r\n" not in answer and (chunk := sock.recv(4096)):
+        answer += chunk
+    return sock, answer
+
+
+def too_many(response: wire.Response) -> None:
+    """The documented refusal of one connection too many from one address."""
+    assert response.status == 429 and response.header("Retry-After") == "1", response.raw
+    assert response.header("Connection") == "close" and json.loads(response.body)["error"] == "too_many_connections"
+
+
+@pytest.mark.timeout(120)
+def test_one_address_holds_its_share_of_the_connections_and_the_teachers_machine_is_not_counted(chat, lan_address):
+    """A student's laptop (this machine's network address) opens every stream and WebSocket it may: the next one
+    is refused, on each server, while the teacher's machine (loopback) is served at once, uncounted."""
+    with Twins(chat, host=lan_address) as twins:
+        polling, websocket = twins.polling.port, twins.websocket.port
+        streams = [open_stream(lan_address, polling) for _ in range(MAX_PER_CLIENT)]
+        sockets = [wire.open_websocket(lan_address, websocket, "/ws") for _ in range(MAX_PER_CLIENT)]
+        try:
+            assert [head[:12] for _, head in streams] == [b"HTTP/1.1 200"] * MAX_PER_CLIENT
+            with ask_for_a_stream(lan_address, polling) as sock, sock.makefile("rb") as rfile:
+                too_many(wire.read_response(rfile))
+            with pytest.raises(wire.HandshakeError) as handshake:  # refused before the upgrade
+                wire.open_websocket(lan_address, websocket, "/ws")
+            too_many(handshake.value.response)
+
+            started = time.monotonic()
+            teacher, head = open_stream(lan_address, polling, source="127.0.0.1")
+            teacher.close()
+            assert head.startswith(b"HTTP/1.1 200") and time.monotonic() - started < 1
+            assert requests.post(f"http://{lan_address}:{polling}/api/messages", json={"text": "still here"},
+                                 timeout=5).status_code == 429  # a plain request from that address too
+
+            wire.close(*sockets.pop()[:2])  # one WebSocket closed: room for another from the same address
+            assert eventually(lambda: len(twins.websocket.server.connections) < MAX_PER_CLIENT, 5), "timed out"
+            sockets.append(wire.open_websocket(lan_address, websocket, "/ws"))
+        finally:
+            for sock, _ in streams:
+                sock.close()
+            for sock, rfile, _, _ in sockets:
+                wire.close(sock, rfile)
+
+
+def test_at_its_bound_an_address_loses_its_own_longest_idle_connection_first(chat, lan_address):
+    with RunningServer(polling_server.create_app(chat), host=lan_address, max_per_client=3) as polling:
+        idle = socket.create_connection((lan_address, polling.port), timeout=5)
+        assert exchange(idle, polling.port, "/api/messages").status == 200  # kept alive, and idle now
+        streams = [open_stream(lan_address, polling.port) for _ in range(3)]
+        try:
+            assert [head[:12] for _, head in streams] == [b"HTTP/1.1 200"] * 3  # the third took the idle one's place
+            assert closed_by_server(idle, within=3)
+            with ask_for_a_stream(lan_address, polling.port) as sock, sock.makefile("rb") as rfile:
+                too_many(wire.read_response(rfile))
+        finally:
+            for sock, _ in streams:
+                sock.close()

@@ -6,6 +6,8 @@ servers``, so the figure is the server's alone), a well-behaved client is served
 meanwhile, and the attacker gets the documented close code, or is cut off.
 """
 
+import json
+import logging
 import os
 import socket
 import struct
@@ -15,6 +17,7 @@ import zlib
 
 import psutil
 import pytest
+import requests
 
 from clients import wire
 from conftest import RawWebSocket, eventually
@@ -22,8 +25,10 @@ from test_launcher import Launcher
 from test_websocket_server import small_buffer_websocket
 
 from servers import websocket_connection, websocket_server
+from servers.chat import MAX_BODY
+from servers.deflate import TAIL, WIRE_FACTOR
 from servers.serving import RunningServer
-from servers.websocket_connection import CloseCode
+from servers.websocket_connection import CLOSE_TIMEOUT, CLOSING_BYTES, RECEIVE_BYTES, CloseCode
 
 MIB = 1024 * 1024
 SERVED_WITHIN = 1.0  # seconds: a well-behaved client's round trip on /echo, however the attack goes
@@ -41,20 +46,28 @@ NON_READING_ECHO_RSS = 32 * MIB
 class DeflateSocket:
     """A raw WebSocket that negotiated permessage-deflate (RFC 7692) and sends what it likes."""
 
-    def __init__(self, port: int, path: str = "/echo") -> None:
+    def __init__(self, port: int, path: str = "/echo", offer: str = "permessage-deflate") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.rfile = self.sock.makefile("rb")
         key = wire.new_key()
         self.sock.sendall(wire.request_bytes("GET", path, f"127.0.0.1:{port}", {
             "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Extensions": "permessage-deflate"}))
+            "Sec-WebSocket-Extensions": offer}))
         response = wire.read_response(self.rfile)
         wire.check_upgrade(response, key)
         assert "permessage-deflate" in (response.header("Sec-WebSocket-Extensions") or "")
+        self.inflater = zlib.decompressobj(-15)  # the server's messages, with its window kept between them
 
     def send_frame(self, opcode: int, payload: bytes, fin: bool = True, compressed: bool = False) -> None:
         frame = wire.build_frame(opcode, payload, fin=fin, mask=os.urandom(4))
         self.sock.sendall(bytes([frame[0] | (0x40 if compressed else 0)]) + frame[1:])
+
+    def read_message(self) -> bytes:
+        """The next data frame's payload, inflated (the server compresses every message it sends)."""
+        while (frame := wire.read_frame(self.rfile)).opcode not in (wire.TEXT, wire.BINARY):
+            pass
+        assert frame.raw[0] & 0x40, "RSV1: the message is compressed"
+        return self.inflater.decompress(frame.payload + TAIL)
 
     def read_close(self) -> int | None:
         """The code of the server's Close (skipping what comes before it); None if TCP ends first."""
@@ -323,6 +336,210 @@ def test_an_endless_message_of_empty_frames_is_refused(server):
     assert codes == [CloseCode.MESSAGE_TOO_BIG]
     assert figures["peak_growth_mib"] < ONE_BOMB_RSS / MIB and figures["cpu_s"] < 1
     assert figures["slowest_round_trip_s"] < SERVED_WITHIN
+
+
+# --- an endless compressed frame -------------------------------------------------------------------------
+
+# The head of one compressed text frame a terabyte long, masked with a zero key (the masked bytes are the bytes)
+ENDLESS_HEAD = bytes([0x80 | 0x40 | wire.TEXT, 0x80 | 127]) + struct.pack("!Q", 2**40) + b"\0\0\0\0"
+ENDLESS = {  # what a compressed frame a terabyte long carries: its first bytes, then one piece over and over
+    "empty deflate blocks": (b"", b"\x00\x00\x00\xff\xff" * 13107, CloseCode.MESSAGE_TOO_BIG),
+    "anything after the end of the stream": (b"\x03\x00", b"A" * 65536, CloseCode.INVALID_PAYLOAD_DATA)}
+ENDLESS_SECONDS = 5  # how long each attacker sends, if nothing stops it
+ENDLESS_CPU = 1.0  # CPU seconds the server may spend on the attack (measured: 0.01 to 0.04; 5 to 12 unbounded)
+# What the server reads of one attacker on /ws, at most: the compressed bound, the read that passes it, then
+# what it reads and drops after its Close, and the read that passes that; the handshake
+ENDLESS_READ = WIRE_FACTOR * MAX_BODY + RECEIVE_BYTES + CLOSING_BYTES + RECEIVE_BYTES + 1024
+
+
+def endless_frame(port: int, account: str, variant: str, outcomes: list) -> None:
+    """One endless compressed frame, sent until the server cuts the connection; records when sending ended, and
+    the server's close code."""
+    start, piece, _ = ENDLESS[variant]
+    ws = DeflateSocket(port, f"/ws?client={account}")
+    ws.sock.settimeout(ENDLESS_SECONDS + 5)
+    codes: list = []
+    reader = threading.Thread(target=lambda: codes.append(ws.read_close()))
+    reader.start()
+    sender = ws.sock.dup()
+    sender.settimeout(1)
+    started = time.monotonic()
+    try:
+        sender.sendall(ENDLESS_HEAD + start)
+        while time.monotonic() - started < ENDLESS_SECONDS:
+            try:
+                sender.sendall(piece)
+            except TimeoutError:  # the server reads nothing for a second: go on
+                continue
+    except OSError:  # cut
+        pass
+    outcomes.append((time.monotonic() - started, codes))
+    reader.join(ENDLESS_SECONDS + 5)
+    sender.close()
+    ws.close()
+
+
+@pytest.mark.parametrize("connections", [1, 16])
+@pytest.mark.parametrize("variant", ENDLESS)
+def test_an_endless_compressed_frame_is_refused_within_its_bounds(server, variant, connections):
+    """One frame that never ends and inflates to nothing: empty deflate blocks, or a DEFLATE stream that ends
+    at once followed by anything at all. The server refuses it after at most twice the message limit of
+    compressed bytes (1009), or at the first byte after the end of the stream (1007), then cuts it."""
+    account, outcomes = f"endless-{connections}", []
+
+    def attack() -> None:
+        attackers = [threading.Thread(target=endless_frame, args=(server.websocket_port, account, variant, outcomes))
+                     for _ in range(connections)]
+        for attacker in attackers:
+            attacker.start()
+        for attacker in attackers:
+            attacker.join(2 * ENDLESS_SECONDS + 10)
+
+    figures = server.during(attack)
+    status = requests.get(f"http://127.0.0.1:{server.websocket_port}/api/status", params={"clients": account},
+                          timeout=10).json()
+    read = status["clients"][account]["bytes_from_client"]
+    print(f"{variant}, {connections} connections: the server read {read} bytes, spent {figures['cpu_s']:.2f} "
+          f"CPU-s and {figures['peak_growth_mib']:.1f} MiB; sending ended after "
+          f"{max(ended for ended, _ in outcomes):.2f} s; a well-behaved round trip took "
+          f"{figures['slowest_round_trip_s'] * 1000:.0f} ms at most")
+    assert [codes for _, codes in outcomes] == [[ENDLESS[variant][2]]] * connections
+    assert all(ended < CLOSE_TIMEOUT + SERVED_WITHIN for ended, _ in outcomes)
+    assert read <= connections * ENDLESS_READ
+    assert figures["cpu_s"] < ENDLESS_CPU
+    assert figures["peak_growth_mib"] < (ONE_BOMB_RSS if connections == 1 else EIGHT_BOMBS_RSS) / MIB
+    assert figures["slowest_round_trip_s"] < SERVED_WITHIN
+
+
+def test_a_compressed_message_may_end_its_deflate_stream(websocket):
+    """RFC 7692 section 7.2.3.4: a message may end with a final DEFLATE block (BFINAL set) and one byte, the
+    first of an empty block; its next message is a new DEFLATE stream. The RFC's own example, "Hello"."""
+    ws = DeflateSocket(websocket.port)
+    for _ in range(2):
+        ws.send_frame(wire.TEXT, bytes.fromhex("f3 48 cd c9 c9 07 00 00"), compressed=True)
+        assert ws.read_message() == b"Hello"
+    ws.close()
+
+
+# --- control frames between the fragments of a compressed message -------------------------------------------
+
+def test_pings_between_the_fragments_of_a_compressed_message_are_answered_and_change_nothing(websocket):
+    """RFC 6455 section 5.4: control frames may come between the fragments of a message. A ping there is
+    answered, and the rest of the message is still inflated (only its first frame says it is compressed)."""
+    message = b"How are you? " * 50
+    data = deflated(message)
+    ws = DeflateSocket(websocket.port)
+    third = len(data) // 3
+    ws.send_frame(wire.TEXT, data[:third], fin=False, compressed=True)
+    ws.send_frame(wire.PING, b"one")
+    ws.send_frame(wire.CONTINUATION, data[third:2 * third], fin=False)
+    ws.send_frame(wire.PING, b"two")
+    ws.send_frame(wire.CONTINUATION, data[2 * third:])
+    pongs = [wire.read_frame(ws.rfile) for _ in range(2)]
+    assert [(frame.opcode, frame.payload) for frame in pongs] == [(wire.PONG, b"one"), (wire.PONG, b"two")]
+    assert ws.read_message() == message
+    ws.close()
+
+
+# --- handshakes ----------------------------------------------------------------------------------------------
+
+def raw_handshake(port: int, request_line: bytes = b"GET /ws HTTP/1.1", fields: bytes = b"") -> wire.Response:
+    """A WebSocket handshake written byte for byte (``fields``: more header lines, each ending in CRLF), and the
+    head of the answer, with its JSON body when it has one (the answer to a HEAD request has none)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock, sock.makefile("rb") as rfile:
+        sock.sendall(request_line + b"\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     + fields + b"\r\n")
+        head = b""
+        while (line := rfile.readline()) not in (b"\r\n", b""):
+            head += line
+        response = wire.response_from_head(head + b"\r\n")
+        if response.status != 101 and not request_line.startswith(b"HEAD"):
+            response.body = rfile.read(wire.body_size(response))
+        return response
+
+
+def assert_invalid_handshake(response: wire.Response) -> None:
+    assert response.status == 400, response.head
+    assert not response.body or json.loads(response.body)["error"] == "invalid_handshake"
+
+
+@pytest.mark.parametrize("request_line", [b"HEAD /ws HTTP/1.1", b"GET /ws HTTP/1.0", b"OPTIONS /ws HTTP/1.1",
+                                          b"HEAD /echo HTTP/1.1", b"GET /echo HTTP/1.0"])
+def test_a_handshake_that_is_not_an_http_1_1_get_is_refused(websocket, request_line):
+    """RFC 6455 section 4.1: the handshake is a GET request, HTTP/1.1 or later."""
+    response = raw_handshake(websocket.port, request_line)
+    assert_invalid_handshake(response)
+    assert request_line.startswith(b"HEAD") or response.body
+
+
+OFFERS = {  # Sec-WebSocket-Extensions: the server's Sec-WebSocket-Extensions (None: the offer is declined)
+    'permessage-deflate; client_max_window_bits="15"': "permessage-deflate; client_max_window_bits=15",
+    "permessage-deflate ; client_max_window_bits = 10": "permessage-deflate; client_max_window_bits=10",
+    "permessage-deflate; client_max_window_bits": "permessage-deflate; client_max_window_bits=15",
+    "permessage-deflate; client_max_window_bits=8": "permessage-deflate; client_max_window_bits=8",
+    # RFC 7692 section 7: an offer with a parameter it does not define, one given twice, or a value out of range
+    # is declined; the client's next offer is taken, if any
+    "permessage-deflate; client_max_window_bits=abc": None,
+    "permessage-deflate; client_max_window_bits=" + "9" * 5000: None,
+    "permessage-deflate; client_max_window_bits=16": None,
+    "permessage-deflate; client_max_window_bits=015": None,
+    "permessage-deflate; client_no_context_takeover=1": None,
+    "permessage-deflate; client_no_context_takeover; client_no_context_takeover": None,
+    "permessage-deflate; foo": None,
+    "permessage-deflate; server_max_window_bits=8": None,  # zlib cannot compress with a window that small
+    "permessage-deflate; server_max_window_bits=8, permessage-deflate": "permessage-deflate",
+    "permessage-deflate; server_no_context_takeover, permessage-deflate; client_max_window_bits=10":
+        "permessage-deflate; server_no_context_takeover",
+    "x-webkit-deflate-frame": None}
+BROKEN_OFFERS = [  # against RFC 6455's grammar for extensions (section 9.1): the handshake is refused
+    b"permessage-deflate; client_max_window_bits=", b'permessage-deflate; client_max_window_bits="1 5"',
+    b'permessage-deflate; client_max_window_bits="15', b"permessage-deflate;;", b"permessage-deflate;",
+    b"permessage-deflate; client_max_window_bits=\xff", b"permessage-deflate; a=b=c"]
+
+
+@pytest.mark.parametrize("offer", OFFERS)
+def test_each_deflate_offer_is_accepted_or_declined_as_rfc_7692_says(websocket, offer):
+    response = raw_handshake(websocket.port, fields=f"Sec-WebSocket-Extensions: {offer}\r\n".encode())
+    assert response.status == 101, response.raw
+    assert response.header("Sec-WebSocket-Extensions") == OFFERS[offer]
+
+
+@pytest.mark.parametrize("offer", BROKEN_OFFERS)
+def test_an_offer_that_breaks_the_grammar_gets_400(websocket, offer):
+    assert_invalid_handshake(raw_handshake(websocket.port, fields=b"Sec-WebSocket-Extensions: " + offer + b"\r\n"))
+
+
+@pytest.mark.parametrize("field", [b"Connection: Upgrade, \xff", b"Sec-WebSocket-Protocol: \xe9chat"])
+def test_a_handshake_field_that_is_not_ascii_gets_400(websocket, field):
+    assert_invalid_handshake(raw_handshake(websocket.port, fields=field + b"\r\n"))
+
+
+def test_a_quoted_window_size_compresses_as_any_other(websocket):
+    """``client_max_window_bits="15"``: RFC 6455's grammar allows a quoted value; RFC 7692 reads it as 15."""
+    ws = DeflateSocket(websocket.port, offer='permessage-deflate; client_max_window_bits="15"')
+    for _ in range(2):  # the second one inflates with the first one's window
+        ws.send_frame(wire.TEXT, deflated(b"hello " * 100), compressed=True)
+        assert ws.read_message() == b"hello " * 100
+    ws.close()
+
+
+def test_clients_that_reset_their_handshake_leave_no_traceback_and_no_500(chat, capfd, caplog):
+    """A client that resets the connection right after its handshake, before or while the 101 is written:
+    the server lets the connection go, and logs it as any WebSocket (101), once."""
+    with RunningServer(websocket_server.create_app(chat), quiet=False) as server, caplog.at_level(logging.INFO):
+        for _ in range(100):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(wire.upgrade_request(f"127.0.0.1:{server.port}", "/ws", wire.new_key()))
+            time.sleep(0.002)  # the server has read the handshake, or is about to
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close: a reset
+            sock.close()
+        assert echo_works(server.port)
+        assert eventually(lambda: len(server.server.connections) == 0, 5)
+    lines = [record.getMessage() for record in caplog.records]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR], lines
+    assert not [line for line in lines if '" 500 ' in line], lines
+    assert "Traceback" not in capfd.readouterr().err
 
 
 # --- clients that do not read ---------------------------------------------------------------------------

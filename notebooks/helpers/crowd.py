@@ -44,7 +44,7 @@ def at(results: dict, clients: int) -> dict:
 def describe_saved(results: dict) -> str:
     """A saved load run in a few lines: how it was made, then per transport at its largest number of clients,
     what held (connected, lost, duplicated, out of order), how late the last client was, what each connection
-    held; and what ran out, where the run says so."""
+    held, or why the scenario failed; and what ran out, where the run says so."""
     meta = results["meta"]
     load = meta.get("load_average")
     largest = max(row["clients"] for row in results["runs"])
@@ -52,13 +52,17 @@ def describe_saved(results: dict) -> str:
              f"{meta['cpu_count']} CPUs, load average before {f'{load[0]:.2f}' if load else 'unknown'}, "
              f"{meta['duration_s'] / 60:.0f} minutes; one server event every {meta['settings']['every']:g} s"]
     for label, row in at(results, largest).items():
-        last = row["fanout_last_client"]
-        lines.append(f"  {label:30} {row['connected']:,} of {row['clients']:,} connected; lost {row['lost']:,}, "
-                     f"duplicated {row['duplicated']:,}, out of order {row['out_of_order']:,}; last client "
-                     + (f"{last['median_ms']:,.0f} ms after the stamp (median of {last['n']} events)"
-                        if last.get("n") else "never served")
-                     + f"; {row['threads_per_connection']:.2f} threads and {row['rss_per_connection'] / 1024:.0f} "
-                       "KiB per connection")
+        held = f"  {label:30} {row['connected']:,} of {row['clients']:,} connected; "
+        if "failed" in row:  # the scenario stopped before its figures: why, and what ran out, below
+            lines.append(held + f"failed: {row['failed'].splitlines()[0]}")
+        else:
+            last = row["fanout_last_client"]
+            lines.append(held + f"lost {row['lost']:,}, duplicated {row['duplicated']:,}, out of order "
+                         f"{row['out_of_order']:,}; last client "
+                         + (f"{last['median_ms']:,.0f} ms after the stamp (median of {last['n']} events)"
+                            if last.get("n") else "never served")
+                         + f"; {row['threads_per_connection']:.2f} threads and "
+                           f"{row['rss_per_connection'] / 1024:.0f} KiB per connection")
         lines += [f"    ran out: {item['resource']} at {item['at']:,} clients: {item['evidence']}"
                   for item in row.get("ran_out", [])]
     return "\n".join(lines)

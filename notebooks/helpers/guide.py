@@ -102,3 +102,57 @@ def card(side: dict, bills: dict, setup: dict, idle: dict) -> dict:
 def _every(label: str) -> str:
     """"short polling 0.1 s" -> "every 0.1 s"."""
     return "every " + label.removeprefix("short polling ")
+
+
+MODERATE = 2  # times a first HTTP request: below this, or within noise of it, an opening's overhead is moderate
+
+
+def setup_verdict(handshake, stream, kept) -> str:
+    """Claim 4's verdict, from this run's comparisons (``stats.Comparison``s of medians in ms): the WebSocket
+    handshake and the event stream's opening against a first HTTP request, and that first request against one on
+    a kept-alive connection. Worded for whichever way each comparison came out: on loopback each step is about a
+    millisecond of the server's work, and the ratio moves from run to run (two runs on one machine have fallen
+    on either side of ``MODERATE``)."""
+    if handshake.within_noise:
+        head, cost = "true, and no dearer than HTTP", "cost about what"
+    elif handshake.lower:
+        head, cost = "true, and cheaper than HTTP here", f"cost {handshake.ratio:.2g} times what"
+    elif handshake.ratio < MODERATE:
+        head, cost = "true, moderately dearer than HTTP here", f"cost {handshake.ratio:.2g} times what"
+    else:
+        head, cost = "not shown by this run on loopback", f"cost {handshake.ratio:.2g} times what"
+    text = (f"**Verdict: {head}.** A WebSocket handshake {cost} a first HTTP request on a fresh connection costs "
+            f"({handshake.verdict}: {handshake.how}; moderate: less than {MODERATE} times, or within noise), once "
+            "per connection; opening an event stream, an ordinary request, cost "
+            + ("about what" if stream.within_noise else f"{stream.ratio:.2g} times what") + " the first request did. "
+            f"On loopback these medians are {min(handshake.a, handshake.b, stream.a):.2g} to "
+            f"{max(handshake.a, handshake.b, stream.a):.2g} ms of the server's work, and another run may land on the "
+            "other side of that line (notebook 04 times the same steps); what does not change is that a handshake "
+            "is one HTTP request and response on a new connection, as a first request is, so on a real network it "
+            "costs the same round trips. ")
+    text += ("The article's contrast holds on loopback in this run: but a handshake is still an HTTP "
+             "request, and what takes time on a network is the new connection under it"
+             if handshake.lower else
+             "The article's contrast does not hold: a handshake is an HTTP request, and what takes time on a network "
+             "is the new connection under it, whichever protocol then uses it")
+    if kept.higher:
+        return text + f" (here a first request cost {kept.ratio:.2g} times one on a kept-alive connection)."
+    if kept.within_noise:
+        return text + ("; on loopback even that is small (here a first request and one on a kept-alive connection "
+                       "were within noise of each other), and notebook 04 shows it with a network's delay.")
+    return text + ("; here, on loopback, a first request even came back sooner than one on a kept-alive "
+                   "connection; notebook 04 shows the difference with a network's delay.")
+
+
+def sse_verdict(beside_frames, per_message: dict) -> str:
+    """Where Server-Sent Events fit, in bold, from this run: ``beside_frames`` compares the event's push latency
+    with a WebSocket frame's (``stats.Comparison``), ``per_message`` is the news feed's bytes per message by
+    transport. "The better choice" is said only when the event stream is neither later (beyond noise) nor
+    heavier; otherwise the price is named."""
+    sse_bytes, ws_bytes = per_message["Server-Sent Events"], per_message["WebSocket"]
+    prices = (["later than a WebSocket frame, beyond noise"] if beside_frames.higher else []) + \
+        ([f"{sse_bytes / ws_bytes:.2g} times the WebSocket's bytes per message"] if sse_bytes > ws_bytes * 1.1 else [])
+    if not prices:  # bytes are counted, not sampled: 10 % is past any framing detail
+        return "**Server-Sent Events are the better choice when the server talks and the client listens**"
+    return ("**Server-Sent Events fit when the server talks and the client listens, at a price this run measured "
+            f"({' and '.join(prices)})**")

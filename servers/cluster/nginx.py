@@ -39,15 +39,26 @@ WebSocket inside an HTTP/2 stream (an extended CONNECT) only with a server that 
 (SETTINGS_ENABLE_CONNECT_PROTOCOL), and nginx does not (notebook 09 shows its SETTINGS, and which connection
 Chromium opens). Under TLS nginx also logs each request's connection number and protocol (``access.log``).
 
+Why nginx bounds each client itself: behind it, every connection reaches a node from nginx's loopback address, which
+the nodes do not count per client (``serving.Server``). So nginx holds each client address to ``MAX_PER_CLIENT``
+connections on each port, as a node does (``limit_conn``; loopback, the teacher's machine, unbounded), and answers
+the next ``429 too_many_connections``. Its own connections (``worker_connections``: two per proxied connection, the
+client's and the node's) are sized so that the nodes fill first: a node full answers ``503 server_busy`` itself.
+Whatever nginx answers itself (a connection too many, a node that failed or stayed silent, a body over its limit) is
+in the nodes' JSON shape (``ERRORS``), never nginx's HTML page.
+
 The configuration is written into the cluster's temporary folder, readable by its owner only (it holds the
 secret), with nginx's pid file and temporary files there too (its errors go to the cluster's log), so nginx
 runs as any user, without root and without touching /etc/nginx or /var.
 """
 
+import json
+import resource
 from pathlib import Path
 
 from ..chat import LONGEST_WAIT
 from ..origins import is_loopback
+from ..serving import MAX_CONNECTIONS, MAX_PER_CLIENT
 from ..twins import Proxy
 from ..web import PROXY_TOKEN_HEADER
 from .processes import Child, find_tool, wait_for_file
@@ -57,7 +68,25 @@ PING_INTERVAL = 20  # seconds between the nodes' pings to each WebSocket client 
 # the polling client's own give-up (35 s: clients.polling_client's LONG_POLL_WAIT and ANSWER_TIMEOUT). See above.
 READ_TIMEOUT = max(PING_INTERVAL, LONGEST_WAIT) + 2
 CONNECT_TIMEOUT = 2  # seconds for a node on this machine to accept a connection before nginx tries the next
-CONNECTIONS = 4096  # per nginx worker: each client costs two (its own and the one to its node)
+SPARE_CONNECTIONS = 1024  # nginx's connections beyond what the nodes can hold: idle keep-alives, refusals
+SPARE_FILES = 64  # nginx's files besides its connections: listening sockets, logs
+BODY_LIMIT = 1024 * 1024  # bytes: nginx's own bound on a request body, far above the nodes' (64 KiB), who refuse first
+# What nginx answers itself, by status: the nodes' JSON error shape, with a documented code (servers/README.md).
+# Its 500 (it could not take a connection to a node) is told as the nodes' 503: busy, try again.
+ERRORS = {
+    400: (400, "bad_request", "nginx could not read this request"),
+    413: (413, "body_too_large", f"nginx takes request bodies of {BODY_LIMIT:,} bytes at most"),
+    414: (414, "uri_too_long", "the request line is too long"),
+    429: (429, "too_many_connections", f"one address may hold {MAX_PER_CLIENT} connections to this port at most, and "
+                                       "each of yours is busy: close one (a tab, a client), then try again"),
+    494: (431, "headers_too_large", "the request header fields are too long"),
+    500: (503, "server_busy", "the cluster is serving as many connections as it may: try again"),
+    502: (502, "bad_gateway", "the server node failed the request: send it again"),
+    503: (503, "server_busy", "the cluster is serving as many connections as it may: try again"),
+    504: (504, "gateway_timeout", "the server node did not answer in time: send it again"),
+}
+ERROR_PAGES = "/.nginx-error/"  # where nginx finds those answers (internal: no client can ask for them)
+RETRY_AFTER = {429, 503}  # statuses that tell the client when to try again (in a second)
 # A node that fails a request (refused, or silent for the read timeout) gets no request for FAIL_TIMEOUT s.
 MAX_FAILS, FAIL_TIMEOUT = 1, 10
 
@@ -68,7 +97,7 @@ worker_processes 1;  # one worker: round robin in strict turns, and a 2-core mac
 worker_rlimit_nofile {files};
 pid {folder}/nginx.pid;
 error_log stderr warn;  # into our pipe, then nginx.log
-events {{ worker_connections {connections}; }}
+events {{ worker_connections {connections}; }}  # two per proxied connection: above what the nodes can hold
 
 http {{
 {access_log}
@@ -78,6 +107,13 @@ http {{
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
     client_body_buffer_size 32k;  # above the nodes' 16 KiB bodies: no temporary files
+    client_max_body_size {body_limit};
+    # Each client address holds {max_per_client} connections per port at most; loopback (the teacher's) is not counted.
+    map $remote_addr $per_client {{ "~^127\\." ""; "::1" ""; "~^::ffff:127\\." ""; default $binary_remote_addr; }}
+    limit_conn_zone $per_client zone=polling_clients:1m;
+    limit_conn_zone $per_client zone=websocket_clients:1m;
+    limit_conn_status 429;
+    limit_conn_log_level warn;
     proxy_buffering off;  # answers go straight to the client
     proxy_connect_timeout {connect_timeout};  # the nodes are on this machine: a live one accepts at once
     # A node silent so long is given up (pings every {ping} s, polls {longest_wait} s at most; the polling client
@@ -101,6 +137,8 @@ http {{
 
     server {{
 {polling_listen}
+        limit_conn polling_clients {max_per_client};
+{errors}
         location / {{
             proxy_pass http://polling;
             proxy_http_version 1.1;
@@ -112,6 +150,8 @@ http {{
     }}
     server {{
 {websocket_listen}
+        limit_conn websocket_clients {max_per_client};
+{errors}
         location / {{
             proxy_pass http://websocket;
             proxy_http_version 1.1;
@@ -147,7 +187,9 @@ def config(folder: Path, proxy: Proxy, nodes, read_timeout: float = READ_TIMEOUT
         return "\n".join(f"        server 127.0.0.1:{port} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT}s;"
                          for port in ports)
 
-    return TEMPLATE.format(folder=folder, nodes=len(nodes), files=2 * CONNECTIONS, connections=CONNECTIONS,
+    connections, files = capacity(len(nodes))
+    return TEMPLATE.format(folder=folder, nodes=len(nodes), files=files, connections=connections,
+                           body_limit=BODY_LIMIT, max_per_client=MAX_PER_CLIENT, errors=error_pages(),
                            connect_timeout=duration(CONNECT_TIMEOUT), read_timeout=duration(read_timeout),
                            longest_wait=LONGEST_WAIT, ping=f"{ping:g}",
                            polling_servers=servers(node.polling_port for node in nodes),
@@ -157,6 +199,30 @@ def config(folder: Path, proxy: Proxy, nodes, read_timeout: float = READ_TIMEOUT
                            token_header=PROXY_TOKEN_HEADER, token=proxy.token,
                            tls=TLS.format(certificate=certificate) if certificate else "",
                            access_log=PROTOCOL_LOG.format(folder=folder) if certificate else "    access_log off;\n")
+
+
+def capacity(nodes: int) -> tuple[int, int]:
+    """nginx's worker_connections and open files for ``nodes`` nodes: two connections for each one the nodes' twins
+    can hold (MAX_CONNECTIONS each), and some to spare, so that the nodes fill first and say so (503); within the
+    open-file limit this process may give nginx (``ulimit -Hn``), where the nodes fill first too, or nginx answers
+    the one too many with the same 503."""
+    wanted = 2 * (2 * nodes * MAX_CONNECTIONS) + SPARE_CONNECTIONS
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    files = wanted + SPARE_FILES if limit == resource.RLIM_INFINITY else min(wanted + SPARE_FILES, limit)
+    return files - SPARE_FILES, files
+
+
+def error_pages() -> str:
+    """A server block's answers to what nginx refuses itself: each in the JSON shape, from an internal location
+    (a named one cannot answer a request line nginx could not read)."""
+    lines = []
+    for status, (answered, code, message) in ERRORS.items():
+        body = json.dumps({"error": code, "message": message})
+        retry = "add_header Retry-After 1 always; " if answered in RETRY_AFTER else ""
+        lines += [f"        error_page {status} = {ERROR_PAGES}{status};",
+                  f"        location = {ERROR_PAGES}{status} {{ internal; default_type application/json; {retry}"
+                  f"return {answered} '{body}'; }}"]
+    return "\n".join(lines)
 
 
 def duration(seconds: float) -> str:

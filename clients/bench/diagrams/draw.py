@@ -234,13 +234,18 @@ def _scale_bar(ax, end: float) -> None:
     ax.text(x + 0.03, top + second / 2, f"{second:g} s", fontsize=FONT + 1, va="center")
 
 
+POLL = "GET /api/messages"  # how a poll's arrow is labelled (``scenario``'s pollers ask for the board's messages)
+
+
 def summary(run: scenario.Run) -> str:
-    """What the client and server exchanged: requests (empty ones), frames (or an event stream's events and retry
-    hint), connections, bytes."""
+    """What the client and server exchanged: requests (of them, the polls and how many came back empty: only a
+    poller polls), frames (or an event stream's events and retry hint), connections, bytes."""
     requests = [arrow for arrow in run.arrows if arrow.kind == "request"]
+    polls = [arrow for arrow in requests if arrow.label.startswith(POLL)]
     frames = [arrow for arrow in run.arrows if arrow.kind == "frame"]
     parts = [f"{len(requests)} request{'s' * (len(requests) != 1)}"
-             + (f" ({sum(arrow.empty for arrow in requests)} empty)" if len(requests) > 1 else "")]
+             + (f" ({len(polls)} poll{'s' * (len(polls) != 1)}, {sum(arrow.empty for arrow in polls)} empty)"
+                if polls else "")]
     if frames:
         parts.append(f"{len(frames)} {'frames' if any('frame' in arrow.label for arrow in frames) else 'events'}")
     connections = len({arrow.connection for arrow in run.arrows})

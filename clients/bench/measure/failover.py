@@ -190,7 +190,9 @@ def costs(run: dict) -> dict:
 def cost(client: dict, failed_at: float, events: int) -> dict:
     """What losing its node cost one client ({"got", "log"} as ``follow`` fills them), in seconds after
     ``failed_at``: when it noticed (``noticed_s``; None: never), when it was connected again (``moved_s``),
-    when it held every notification posted before that (``has_everything_s``); the notifications it got late
+    when it held every notification posted before that (``has_everything_s``); how long it had gone without a
+    notification when it noticed (``silent_s``: its timeout runs from the last thing it got, which may come after
+    the failure, from another node); the notifications it got late
     for that (``missed``), the worst delay from posted to shown (``worst_delay_s``) and the usual one before
     the failure (``median_delay_s``); of the ``events`` posted, how many it ``lost``, got twice
     (``duplicates``), and whether in order; ``failed_again``: connections it gave up after the first."""
@@ -201,10 +203,12 @@ def cost(client: dict, failed_at: float, events: int) -> dict:
     moved = next((at for at, what, _ in log if noticed is not None and at >= noticed and not
                   what.startswith(("lost", "gave up"))), None)
     late = [at for at, _, stamp in got if moved is not None and stamp < moved <= at]
+    heard = max((at for at, _, _ in got if noticed is not None and at <= noticed), default=None)
     before = summarize([at - stamp for at, _, stamp in got if stamp < failed_at])
     return {"noticed_s": None if noticed is None else noticed - failed_at,
             "moved_s": None if moved is None else moved - failed_at,
             "has_everything_s": None if moved is None else max(late, default=moved) - failed_at,
+            "silent_s": None if heard is None else noticed - heard,
             "missed": len(late), "events": events, "lost": events - len(set(ids)),
             "duplicates": len(ids) - len(set(ids)), "in_order": ids == sorted(set(ids)),
             "worst_delay_s": max((at - stamp for at, _, stamp in got), default=None),

@@ -279,9 +279,11 @@ def node_freeze(cluster, websocket_clients: int = 4, polling_clients: int = 4, f
 
 def freeze_costs(run: dict) -> dict:
     """Per transport of a ``node_freeze`` run: its clients; those that noticed (gave a connection up, or had it
-    cut: nginx gives up too) and how many of them by their own timeout; the first and last to notice, and to
-    hold everything again (seconds after the freeze); connections given up after that (nginx handed them to
-    the frozen node again); the worst delay from posted to shown; lost, duplicated, out of order; and the
+    cut: nginx gives up too) and how many of them by their own timeout; the first and last to notice, how long
+    they had then gone without a notification (their timeout runs from that, not from the freeze), when they
+    were connected again and when all held everything again (seconds after the freeze); connections given up
+    after that (nginx handed them to the frozen node again); the worst delay from posted to shown; lost,
+    duplicated, out of order; and the
     client's computed latest detection."""
     rows = {}
     for kind in dict.fromkeys(client["transport"] for client in run["clients"]):
@@ -294,6 +296,10 @@ def freeze_costs(run: dict) -> dict:
                       "by its own timeout": sum("TimeoutError" in what for what in first_losses),
                       "noticed_s": [min((c["noticed_s"] for c in noticed), default=None),
                                     max((c["noticed_s"] for c in noticed), default=None)],
+                      "silent_s": [min((c["silent_s"] for c in noticed if c["silent_s"] is not None), default=None),
+                                   max((c["silent_s"] for c in noticed if c["silent_s"] is not None), default=None)],
+                      "moved_s": [min((c["moved_s"] for c in noticed if c["moved_s"] is not None), default=None),
+                                  max((c["moved_s"] for c in noticed if c["moved_s"] is not None), default=None)],
                       "has_everything_s": max((c["has_everything_s"] or float("inf") for c in noticed),
                                               default=None),
                       "failed_again": sum(c["failed_again"] for c in costs),
@@ -312,18 +318,24 @@ def describe_freeze(run: dict, rows: dict) -> str:
              f"cluster's default: {READ_TIMEOUT} s), then sends it nothing for {FAIL_TIMEOUT} s "
              f"(max_fails={MAX_FAILS}); the node froze and stayed frozen"]
     for kind, row in rows.items():
-        first, last = row["noticed_s"]
-        when = None if first is None else f"{last:.2f}" if f"{first:.2f}" == f"{last:.2f}" else \
-            f"{first:.2f} to {last:.2f}"
+        first = row["noticed_s"][0]
         lines.append(f"  {kind}: {row['noticed']} of {row['clients']} clients noticed"
                      + ("" if first is None else
-                        f" ({row['by its own timeout']} by their own timeout), {when} s after the freeze (their own "
-                        f"computed: at most {row['computed_s']:g}); all had everything "
+                        f" ({row['by its own timeout']} by their own timeout), {_span(*row['noticed_s'])} after the "
+                        f"freeze, having gone {_span(*row['silent_s'])} without a notification (their timeout: "
+                        f"{row['computed_s']:g} s after the last one, plus the moment a thread takes to wake); "
+                        f"connected again {_span(*row['moved_s'])} after the freeze, all had everything "
                         f"again {row['has_everything_s']:.2f} s after it; then {row['failed_again']} more "
                         "connections given up")
                      + f"; worst delay {row['worst_delay_s']:.2f} s; lost {row['lost']}, duplicated "
                        f"{row['duplicated']}, out of order {row['out of order']}")
     return "\n".join(lines)
+
+
+def _span(first: float | None, last: float | None) -> str:
+    """"2.01 to 2.13 s", or "2.01 s" when both read the same."""
+    return "–" if first is None else f"{last:.2f} s" if f"{first:.2f}" == f"{last:.2f}" else \
+        f"{first:.2f} to {last:.2f} s"
 
 
 def node_costs(cluster, clients: int = 50) -> list[dict]:

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import scaling, stats  # noqa: E402
+from . import load_report, scaling, stats  # noqa: E402
 from .colors import REFERENCE, WEBSOCKET, color_of  # noqa: E402
 from .stats import MIN_SAMPLES  # noqa: E402
 
@@ -352,7 +352,7 @@ def node_costs(rows: list[dict]):
         values = [row[key] for row in rows]
         ax.barh(labels, values, color=colors)
         for y, value in enumerate(values):
-            ax.text(value, y, f" {value:g}", va="center", fontsize=8)
+            ax.text(value, y, f" {value:.2f}" if value != round(value) else f" {value:.0f}", va="center", fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.set_xlim(0, max(values) * 1.25)
     fig.tight_layout()
@@ -364,15 +364,15 @@ def node_costs(rows: list[dict]):
 
 
 def _load_series(results: dict) -> dict[str, list[dict]]:
-    """The load run's rows by transport label, in order of clients."""
+    """The load run's rows by transport label, in order of clients (a scenario that failed has no figures)."""
     series: dict[str, list[dict]] = {}
-    for row in sorted(results["runs"], key=lambda row: row["clients"]):
+    for row in sorted(load_report.measured(results["runs"]), key=lambda row: row["clients"]):
         series.setdefault(row["label"], []).append(row)
     return series
 
 
 def _load_clients(results: dict) -> list[int]:
-    return sorted({row["clients"] for row in results["runs"]})
+    return sorted({row["clients"] for row in load_report.measured(results["runs"])})
 
 
 def _clients_axis(ax, ylabel: str, title: str, clients: list[int]) -> None:

@@ -7,17 +7,30 @@
 A failing check says what is wrong and gives a hint; the checks after it wait
 until it passes. Errors in your code are shown as one line (what, where), not
 as a traceback. Exit status: 0 when every check passes, 1 otherwise.
+
+Whatever a student's file does, the checker goes on and says it: a file that
+ends the program (sys.exit()), waits for typing (input()) or never finishes
+loading (a loop at the top) is a failing check like any other. Several exercises
+run one after the other, each in a Python process of its own, so that what one
+file leaves behind (a loop still spinning, a thread, an exit) cannot stop or
+slow the checks of the next.
 """
 
 import argparse
+import ast
 import importlib
 import importlib.util
+import io
+import subprocess
 import sys
 from pathlib import Path
 
-from .checks import EXERCISES, SOLUTIONS, Fail, in_file, where
+from .checks import EXERCISES, SOLUTIONS, Fail, in_file, place, run_in_thread, where
 
 HERE = Path(__file__).resolve().parent
+LOAD_LIMIT = 10  # seconds a student's file may take to load: a loop at its top never ends
+SETUP = 60  # seconds an exercise's process may take beyond its checks' own limits (starting, exercise 7's copy)
+PROJECT = ("clients", "servers")  # the project's own packages: they hold answers to the exercises
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,14 +47,43 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"there is no exercise {text!r}: choose from {', '.join(map(str, EXERCISES))}")
         numbers.append(int(text))
     folder = SOLUTIONS if args.solution else args.dir
+    sys.stdin = io.StringIO()  # nobody types into the checks: an input() in a student's file ends at once
     try:
-        passed = [run_exercise(number, folder) for number in numbers]
+        if len(numbers) == 1:
+            passed = [run_exercise(numbers[0], folder)]
+        else:
+            options = ["--solution"] if args.solution else ["--dir", str(args.dir)]
+            passed = [run_apart(number, options) for number in numbers]
     except KeyboardInterrupt:
         print("\nStopped.")
         return 1
     if len(numbers) > 1:
         print(f"\n{sum(passed)} of {len(numbers)} exercises pass.")
     return 0 if all(passed) else 1
+
+
+def run_apart(number: int, options: list[str]) -> bool:
+    """Exercise ``number``'s checks in a Python process of their own (``python -m exercises.check N``), its output
+    shown as it comes; True if they all pass."""
+    exercise = importlib.import_module(f"{__package__}.checks.{EXERCISES[number]}")
+    budget = LOAD_LIMIT + SETUP + sum(check.timeout for check in exercise.CHECKS)
+    sys.stdout.flush()
+    with subprocess.Popen([sys.executable, "-m", f"{__package__}.check", str(number), *options],
+                          stdin=subprocess.DEVNULL) as child:
+        try:
+            status = child.wait(budget)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            report_failure(f"exercise {number}'s checks finish", Fail(
+                f"they were still running after {budget:g} seconds", "your code may wait forever: a request "
+                "without a timeout, or a loop that never ends"), 0)
+            return False
+    if status not in (0, 1):  # the process ended some other way than the checker ends it
+        report_failure(f"exercise {number}'s checks finish", Fail(
+            f"the checks' process ended early (exit status {status})", "does your code end the program "
+            "(os._exit(), or a crash)? Let your functions return instead"), 0)
+    return status == 0
 
 
 def run_exercise(number: int, folder: Path) -> bool:
@@ -65,7 +107,8 @@ def run_exercise(number: int, folder: Path) -> bool:
             for line in (detail or "").splitlines():
                 print(f"        {line}")
     finally:
-        getattr(student, "close", lambda: None)()  # what the checks started (exercise 7: the servers)
+        if hasattr(exercise, "prepare"):
+            student.close()  # what the checks started (exercise 7: the servers)
     print(f"  All {len(exercise.CHECKS)} checks pass.")
     return True
 
@@ -83,27 +126,55 @@ def load_student(exercise, number: int, folder: Path):
 
 
 def load(path: Path, name: str):
-    """Import the student's file as a module, turning any error into a Fail."""
+    """Import the student's file as a module, within LOAD_LIMIT seconds, turning whatever goes wrong (an error,
+    an exit, an input(), a loop that never ends, an import of the project's own answer) into a Fail."""
     if not path.is_file():
         raise Fail(f"{_shown(path)} does not exist", "the exercise's starter file belongs there: "
                    "restore it with 'git checkout -- " + _shown(path) + "'")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as error:
+    loading = run_in_thread(spec.loader.exec_module, module, name=f"loading {path.name}")
+    loading.join(LOAD_LIMIT)
+    on_top = "code outside functions runs as soon as the file loads"
+    if loading.is_alive():
+        raise Fail(f"{path.name} did not finish loading within {LOAD_LIMIT} seconds",
+                   f"{on_top}: a loop there (while True:) never ends. Try your functions under "
+                   "if __name__ == \"__main__\": instead, which the checks do not run")
+    error = loading.error
+    if isinstance(error, SyntaxError):
         raise Fail(f"Python cannot read {path.name}: {error.msg} (line {error.lineno})",
-                   "look at that line and the one before it: a missing bracket, colon or quote") from None
-    except Exception as error:
+                   "look at that line and the one before it: a missing bracket, colon or quote")
+    if isinstance(error, SystemExit):
+        raise Fail(f"{path.name} ends the program while loading: sys.exit() or exit(){place(error, path)}",
+                   f"{on_top}: remove that exit (the checks call your functions themselves)")
+    if isinstance(error, EOFError) and in_file(error, path):
+        print()  # after input()'s prompt
+        raise Fail(f"{path.name} waits for typing while loading: input(){place(error, path)}",
+                   f"{on_top}, and nobody types into the checks: remove the input(), or put your trials under "
+                   "if __name__ == \"__main__\":")
+    if error is not None:
         raise Fail(f"{path.name} raised an error while loading: {where(error, path)}",
-                   "fix that line; code outside functions runs as soon as the file loads") from None
+                   f"fix that line; {on_top}")
+    if used := project_imports(path):
+        raise Fail(f"{path.name} imports the project's own code: {used}", "the exercise is to write it yourself: "
+                   f"the project's {' and '.join(f'{name}/' for name in PROJECT)} hold answers, so leave them out "
+                   "(the standard library, and requests, are yours to use)")
     return module
+
+
+def project_imports(path: Path) -> str:
+    """The first import of the project's own packages in the file at ``path`` (``from clients.wire import ...``),
+    wherever it is; "" if none."""
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] in PROJECT for alias in node.names):
+            return f"{ast.unparse(node)} (line {node.lineno})"
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in PROJECT:
+            return f"{ast.unparse(node)} (line {node.lineno})"
+    return ""
 
 
 def run_check(check, student, path: Path):
     """Run one check with its time bound; errors in the student's code become a Fail."""
-    from .checks import run_in_thread
-
     result = []
     thread = run_in_thread(lambda: result.append(check(student)), name=check.__name__)
     thread.join(check.timeout)
@@ -124,10 +195,16 @@ def as_failure(error: BaseException, path: Path) -> Fail:
     if isinstance(error, NotImplementedError) and in_file(error, path):
         return Fail(f"not written yet: {error or 'a function still raises NotImplementedError'}",
                     f"replace the 'raise NotImplementedError(...)' lines in {path.name} with your code")
+    if isinstance(error, SystemExit) and in_file(error, path):
+        return Fail(f"your code ends the program: sys.exit() or exit(){place(error, path)}",
+                    "return the answer instead: the checks call your function and need what it returns")
+    if isinstance(error, EOFError) and in_file(error, path):
+        return Fail(f"your code waits for typing: input(){place(error, path)}",
+                    "nobody types into the checks: your function gets what it needs as its arguments")
     if in_file(error, path):
         return Fail(f"your code raised {where(error, path)}", "read that line: the error names what went wrong")
-    return Fail(f"the check itself could not run: {type(error).__name__}: {error}",
-                "run it again; if this keeps happening, show this message to your teacher")
+    return Fail(f"the check could not use what your code gave it: {type(error).__name__}: {error}",
+                "compare what your code returns (or answers) with what the statement asks for: its type, its fields")
 
 
 def report_failure(description: str, failure: Fail, waiting: int) -> None:

@@ -65,10 +65,14 @@ def in_file(error: BaseException, path) -> bool:
 
 def where(error: BaseException, path) -> str:
     """``TypeError: message (file.py, line 12, in function)``, naming the student's innermost line."""
+    return f"{type(error).__name__}: {error}{place(error, path)}"
+
+
+def place(error: BaseException, path) -> str:
+    """`` (file.py, line 12, in function)``: the student's innermost line that ``error`` went through; "" if none."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if Path(frame.filename).resolve() == Path(path).resolve()]
-    place = f" ({Path(path).name}, line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
-    return f"{type(error).__name__}: {error}{place}"
+    return f" ({Path(path).name}, line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
 
 
 def solution(folder: str, file: str):

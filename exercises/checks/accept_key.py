@@ -20,36 +20,58 @@ RFC_KEY, RFC_ACCEPT = "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 def _diagnose(answer, key: str) -> str:
     """A hint for the usual mistakes, recognised by what the wrong answer looks like."""
     digest = hashlib.sha1((key + wire.GUID).encode()).digest()
+    right = base64.b64encode(digest).decode()
     if isinstance(answer, bytes):
         return "return a str, not bytes: base64.b64encode(...) gives bytes, so add .decode()"
+    if answer is None:
+        return "return the value: your function returned None (does it print it instead?)"
     if not isinstance(answer, str):
         return f"return a str (you returned {type(answer).__name__})"
     if answer == RFC_ACCEPT and key != RFC_KEY:
         return "you return the RFC's answer whatever the key: compute it from the key you are given"
-    if answer == digest.hex():
-        return "that is the hash in hex: base64-encode the 20 raw bytes of .digest(), not .hexdigest()"
-    if answer == base64.b64encode(hashlib.sha1(key.encode()).digest()).decode():
-        return "append the GUID to the key before hashing"
-    if answer == base64.b64encode(hashlib.sha1((wire.GUID + key).encode()).digest()).decode():
-        return "the key comes first, then the GUID: key + GUID, not GUID + key"
-    if answer == base64.b64encode(hashlib.sha1((key + wire.GUID.lower()).encode()).digest()).decode():
-        return "the GUID is written in capitals in RFC 6455 (258EAFA5-...): copy it exactly, letter case too"
-    if answer == base64.b64encode(hashlib.sha1(base64.b64decode(key) + wire.GUID.encode()).digest()).decode():
-        return "use the key as the client sent it, as text: do not base64-decode it first"
+    known = {
+        digest.hex(): "that is the hash in hex: base64-encode the 20 raw bytes of .digest(), not .hexdigest()",
+        base64.b64encode(digest.hex().encode()).decode():
+            "that is the base64 of the hash's hex spelling: base64-encode the 20 raw bytes of .digest(), not "
+            ".hexdigest()",
+        str(right.encode()): "that is str() of bytes, b'...' and all: turn base64's bytes into text with .decode()",
+        right.rstrip("="): "keep the '=' at the end: base64's padding is part of the value (28 characters)",
+        base64.urlsafe_b64encode(digest).decode(): "use the standard base64 alphabet (+ and /): base64.b64encode, "
+                                                   "not urlsafe_b64encode",
+        _accept(key): "append the GUID to the key before hashing",
+        _accept(wire.GUID + key): "the key comes first, then the GUID: key + GUID, not GUID + key",
+        _accept(key + wire.GUID.lower()): "the GUID is written in capitals in RFC 6455 (258EAFA5-...): copy it "
+                                          "exactly, letter case too",
+        _accept(key + " " + wire.GUID): "key + GUID, with nothing between them",
+        base64.b64encode(hashlib.sha1(base64.b64decode(key) + wire.GUID.encode()).digest()).decode():
+            "use the key as the client sent it, as text: do not base64-decode it first",
+    }
+    if answer in known:
+        return known[answer]
+    if answer != right and answer.strip() == right:
+        return "return the value alone, no newline or space around it (base64.encodebytes adds a newline): " \
+               "base64.b64encode(...).decode()"
+    if answer != right and answer.endswith(right):
+        return "return the value alone: the server writes the header's name (Sec-WebSocket-Accept:) before it"
     if len(answer) != 28:
         return (f"a SHA-1 hash is 20 bytes, 28 characters in base64; yours has {len(answer)}: "
                 "did you use another hash than hashlib.sha1?")
     return "key + GUID, encoded to bytes, hashed with hashlib.sha1(...).digest(), then base64.b64encode"
 
 
-@check("the RFC's example: key dGhlIHNhbXBsZSBub25jZQ== gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+def _accept(text: str) -> str:
+    """base64 of the SHA-1 of ``text``: the right recipe, on what a mistake hashes instead of key + GUID."""
+    return base64.b64encode(hashlib.sha1(text.encode()).digest()).decode()
+
+
+@check("the RFC's example: key dGhlIHNhbXBsZSBub25jZQ== gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", timeout=10)
 def rfc_example(student):
     answer = student.accept_key(RFC_KEY)
     if answer != RFC_ACCEPT:
         raise Fail(f"accept_key({RFC_KEY!r}) returned {answer!r}", _diagnose(answer, RFC_KEY))
 
 
-@check("our WebSocket server answers fresh keys with the value you compute")
+@check("our WebSocket server answers fresh keys with the value you compute", timeout=15)
 def server_agrees(student):
     with Twins() as twins:
         for _ in range(3):
@@ -66,7 +88,7 @@ def server_agrees(student):
     return f"3 fresh keys, 3 matching answers (the last: {key} -> {served})"
 
 
-@check("a real client (websocket-client) accepts a handshake answered with your function")
+@check("a real client (websocket-client) accepts a handshake answered with your function", timeout=15)
 def library_accepts(student):
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.settimeout(10)

@@ -1,14 +1,18 @@
-"""Exercise 6's checks: backoff delays drawn many times, then real reconnections: one client, a server that
-never comes, and a class of 30 whose server comes back, every connection attempt timed.
+"""Exercise 6's checks: backoff delays drawn many times, then real reconnections: a connect() with a bug, one
+client, a server that never comes, and a class of 30 whose server comes back, every connection attempt timed.
 
 The timing checks look at the waits (from the end of a failed attempt to the start of the next) and at when each
 attempt starts, never at how long a refused connection takes: on Windows a refused connect to 127.0.0.1 takes
-about 2 seconds, on Linux a fraction of a millisecond, and a right answer must pass on both."""
+about 2 seconds, on Linux a fraction of a millisecond, and a right answer must pass on both. Each client's waits
+are compared with what its own seeded generator draws, delay(0, rng), delay(1, rng)..., so that a wait drawn
+for the wrong attempt, from another generator, or from a count shared between calls shows, however plausible its
+size; a wait may come out later than drawn (a busy machine), never earlier."""
 
 import random
 import statistics
 import threading
 import time
+import types
 
 from clients import wire
 from servers.twins import Twins
@@ -23,27 +27,43 @@ CLASS, DOWN = 30, 1.5  # clients, seconds their server stays away
 # jitter they are all alike (about 1 ms apart, from thread scheduling). A machine that stalls bunches the retries
 # somewhat, never down to SPREAD.
 SPREAD, WINDOW = 0.010, 0.010  # seconds
+RECONNECTING, GIVING_UP, CLASS_SEEDS = 1, 2, 100  # the clients' seeds
 SLACK = 0.25  # seconds a step may lag behind the deadline on a busy machine
+# A wait may come out later than drawn, by a part of it plus seconds: a busy machine wakes a sleeper late, once
+# past 0.35 s on a 2-core machine loaded by others. Such delays come now and then, so only a client whose waits are
+# mostly late fails (a pause of its own added to each wait, say).
+LATE = (0.5, 0.2)
+EARLY = 0.005  # seconds a wait may come out shorter than drawn: the clocks' own grain
+QUARTERS = (0.2, 0.3)  # the share of draws in each quarter of the range, evenly drawn: 0.25 (5 standard deviations)
 
 
 def _bound(student, attempt: int) -> float:
     return min(student.CAP, student.BASE * 2 ** attempt)
 
 
-@check(f"delay: spread over 0 to min(CAP, BASE * 2**attempt), checked with {DRAWS:,} draws per attempt")
+@check(f"delay: spread over 0 to min(CAP, BASE * 2**attempt), evenly, checked with {DRAWS:,} draws per attempt")
 def delays(student):
-    for attempt in range(10):
+    draws = {attempt: [student.delay(attempt, random.Random(attempt * DRAWS + n)) for n in range(DRAWS)]
+             for attempt in range(10)}
+    for attempt, drawn in draws.items():
+        if not all(isinstance(d, (int, float)) for d in drawn):
+            raise Fail(f"delay({attempt}, rng) returned {drawn[0]!r}", "return a number of seconds")
+    growth = _growth(student, draws)
+    for attempt, drawn in draws.items():
         bound = _bound(student, attempt)
-        draws = [student.delay(attempt, random.Random(attempt * DRAWS + n)) for n in range(DRAWS)]
-        if not all(isinstance(d, (int, float)) for d in draws):
-            raise Fail(f"delay({attempt}, rng) returned {draws[0]!r}", "return a number of seconds")
-        low, high, mean = min(draws), max(draws), statistics.fmean(draws)
+        low, high, mean, values = min(drawn), max(drawn), statistics.fmean(drawn), len(set(drawn))
+        if values == 1:
+            raise Fail(f"delay({attempt}, rng) gave {low:.3f} s every one of {DRAWS:,} times (bound {bound:g} s)",
+                       "draw it at random over the whole range: rng.uniform(0, bound); a fixed wait sends the whole "
+                       "class back at the same moment")
         if high > bound + 1e-9 or low < 0:
-            off_by_one = high <= 2 * bound + 1e-9 and abs(mean - bound) <= 0.1 * bound
             raise Fail(f"delay({attempt}, rng) gave {high if high > bound else low:.3f} s; it must stay between 0 "
-                       f"and {bound:g} s", "attempt counts from 0: the first retry's bound is BASE itself, "
-                       "BASE * 2 ** attempt" if off_by_one else "min(CAP, BASE * 2 ** attempt) is the longest wait: "
-                       "the cap keeps a long outage from growing the wait forever")
+                       f"and {bound:g} s", growth or "min(CAP, BASE * 2 ** attempt) is the longest wait: the cap "
+                       "keeps a long outage from growing the wait forever")
+        if values < DRAWS // 2:
+            raise Fail(f"delay({attempt}, rng) took only {values} different values in {DRAWS:,} draws",
+                       "keep the draw as it comes, any value from 0 to the bound (rng.uniform(0, bound)): rounding "
+                       "it, or choosing among a few values, sends clients back in bunches")
         if high - low < 0.5 * bound:
             raise Fail(f"delay({attempt}, rng) only ranged from {low:.3f} to {high:.3f} s over {DRAWS:,} draws "
                        f"(bound {bound:g} s)", "draw from 0, not from a part of the bound: rng.uniform(0, bound) "
@@ -51,9 +71,39 @@ def delays(student):
                        "draw it at random over the whole range: rng.uniform(0, bound); a fixed or nearly fixed wait "
                        "sends the whole class back at the same moment")
         if abs(mean - bound / 2) > 0.1 * bound:
+            capped = sum(d == bound for d in drawn) > 0.01 * DRAWS
             raise Fail(f"delay({attempt}, rng) averaged {mean:.3f} s; drawn evenly from 0 to {bound:g} s it "
-                       f"would average {bound / 2:.3f}", "use rng.uniform(0, min(CAP, BASE * 2 ** attempt))")
+                       f"would average {bound / 2:.3f}", growth or "cap the bound, not the draw: "
+                       "rng.uniform(0, min(CAP, BASE * 2 ** attempt)); a capped draw piles the waits up at CAP"
+                       if capped else "use rng.uniform(0, min(CAP, BASE * 2 ** attempt))")
+        shares = [sum(quarter * bound / 4 <= d < (quarter + 1) * bound / 4 for d in drawn) / DRAWS
+                  for quarter in range(4)]
+        if not all(QUARTERS[0] <= share <= QUARTERS[1] for share in shares):
+            raise Fail(f"delay({attempt}, rng): of {DRAWS:,} draws, {', '.join(f'{share:.0%}' for share in shares)} "
+                       f"fell in the four quarters of 0 to {bound:g} s", "full jitter draws evenly, a quarter of the "
+                       "draws in each quarter of the range: rng.uniform(0, bound); yours pile up somewhere (a bell "
+                       "curve, rng.gauss, or a clamp)")
     return f"attempt 0: 0 to {_bound(student, 0):g} s ... attempt 9: 0 to {_bound(student, 9):g} s"
+
+
+def _growth(student, draws: dict) -> str | None:
+    """The hint for a bound that grows the wrong way, recognised by the longest draw of each attempt (within 2 %
+    of the bound, in 2,000 draws); None if it grows as it should, or in no way known here."""
+    base, cap = student.BASE, student.CAP
+    ways = [(lambda attempt: min(cap, base * 2 ** (attempt + 1)), "attempt counts from 0: the first retry's bound "
+             "is BASE itself, BASE * 2 ** attempt"),
+            (lambda attempt: min(cap, base * (2 ^ attempt)), "^ is XOR in Python, not a power: 2 ** attempt"),
+            (lambda attempt: min(cap, base * (attempt + 1)), "the bound doubles with each failure: BASE * 2 ** "
+             "attempt, not BASE * (attempt + 1)"),
+            (lambda attempt: base * 2 ** attempt, "min(CAP, BASE * 2 ** attempt) is the longest wait: the cap keeps "
+             "a long outage from growing the wait forever")]
+    highs = {attempt: max(drawn) for attempt, drawn in draws.items()}
+    def grows_as(bound) -> bool:
+        return all(0.98 * bound(attempt) <= high <= bound(attempt) + 1e-9 for attempt, high in highs.items())
+
+    if grows_as(lambda attempt: _bound(student, attempt)):
+        return None
+    return next((hint for bound, hint in ways if grows_as(bound)), None)
 
 
 @check("delay uses the rng it is given: the same generator gives the same waits, two generators different ones")
@@ -66,12 +116,35 @@ def uses_rng(student):
         raise Fail("five differently seeded generators gave the same wait", "draw the wait with rng.uniform(...)")
 
 
+@check("only a failed connection (OSError) is retried: a bug in connect() (a TypeError) comes out at once",
+       timeout=20)
+def retries_only_failed_connections(student):
+    bug, calls = TypeError("connect() got an unexpected keyword argument 'timout'"), []
+
+    def connect():
+        calls.append(time.monotonic())
+        raise bug
+
+    thread = run_in_thread(student.connect_with_backoff, connect, random.Random(3), 3.0)
+    thread.join(6)
+    if thread.is_alive() or len(calls) > 1:
+        raise Fail(f"connect() raised a TypeError (a bug, not an absent server), and connect_with_backoff called it "
+                   f"{len(calls)} times", "catch OSError only (except OSError:): a bare except, or except Exception, "
+                   "retries bugs, and even Ctrl-C, until give_up_after has passed")
+    if thread.error is not bug:
+        got = "returned" if thread.error is None else f"raised {where(thread.error, student.__file__)}"
+        raise Fail(f"connect() raised a TypeError, and connect_with_backoff {got}", "let any error but OSError "
+                   "out as it is: only a failed connection is worth another attempt")
+    return "the TypeError came out after 1 call"
+
+
 class Attempts:
     """``connect()`` for the student: a real WebSocket handshake to 127.0.0.1:port, every attempt timed (when it
-    started, when it ended) and its error kept, the very object raised."""
+    started, when it ended) and its error kept, the very object raised. ``failed`` is called after each failure."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, failed=None) -> None:
         self.port, self.times, self.ends, self.errors, self.opened = port, [], [], [], []
+        self.failed = failed or (lambda: None)
 
     def __call__(self):
         self.times.append(time.monotonic())
@@ -79,6 +152,7 @@ class Attempts:
             sock, rfile, _, _ = wire.open_websocket("127.0.0.1", self.port, "/ws")
         except Exception as error:
             self.errors.append(error)
+            self.failed()
             raise
         finally:
             self.ends.append(time.monotonic())
@@ -95,6 +169,104 @@ class Attempts:
             sock.close()
 
 
+class WallClock:
+    """What the student's module sees as ``time``: the real module, but a wall clock (``time.time()``) that
+    ``set_back()`` sets back an hour, as NTP, daylight saving or a user may set a laptop's clock; ``time.monotonic()``
+    goes on. Used as a context manager, it stands in for ``time`` (and ``time.time``) in the module's names, and
+    puts them back after."""
+
+    def __init__(self, student) -> None:
+        self.student, self.offset, self.read, self.saved = student, 0.0, 0, {}
+        self.module = types.ModuleType("time")
+        self.module.__dict__.update(vars(time))
+        self.module.time = self.time
+
+    def time(self) -> float:
+        self.read += 1
+        return time.time() + self.offset
+
+    def set_back(self) -> None:
+        self.offset = -3600.0
+
+    def __enter__(self) -> "WallClock":
+        for name, value in vars(self.student).items():
+            if value is time or value is time.time:
+                self.saved[name] = value
+        for name, value in self.saved.items():
+            setattr(self.student, name, self.module if value is time else self.time)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name, value in self.saved.items():
+            setattr(self.student, name, value)
+
+
+class DelayCalls:
+    """Stands in for the student's ``delay`` in their module while a check runs (a context manager): every call
+    their connect_with_backoff makes goes through to it, noted with the attempt, the generator and the wait drawn,
+    so that the waits can be followed whatever the machine's load."""
+
+    def __init__(self, student) -> None:
+        self.student, self.calls = student, []
+
+    def noted(self, attempt, rng, *args, **kwargs):
+        wait = self.delay(attempt, rng, *args, **kwargs)
+        self.calls.append((attempt, rng, wait))
+        return wait
+
+    def of(self, rng) -> list[tuple[int, float]]:
+        """(attempt, wait) of each call made with ``rng``."""
+        return [(attempt, wait) for attempt, used, wait in self.calls if used is rng]
+
+    def __enter__(self) -> "DelayCalls":
+        self.delay = self.student.delay
+        self.student.delay = self.noted
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.student.delay = self.delay
+
+
+def _check_waits(calls: DelayCalls, attempts: Attempts, rng, what: str, first_call: bool,
+                 cut: list[float] | None = None, judge_late: bool = True) -> tuple[list, int]:
+    """Fail unless the waits between ``attempts`` are delay(0, rng), delay(1, rng)... with the client's own ``rng``,
+    each slept as drawn (or, with ``cut``, the time left before a deadline if that is less): never shorter, and
+    longer only as a busy machine makes it (most of them on time). The hint names what was counted or drawn
+    instead. Returns the late waits and how many there were, for a caller that judges lateness over several
+    clients (``judge_late=False``: a stalled machine makes all of them late at once, and one client may wait once)."""
+    waits, drawn = attempts.waits(), calls.of(rng)
+    if waits and not calls.calls:
+        raise Fail(f"{what}: connect_with_backoff waited without calling delay(...)", "after failure number n, "
+                   "wait delay(n, rng): the checks follow your waits through it")
+    if waits and not drawn:
+        raise Fail(f"{what}: connect_with_backoff called delay() with another generator than the rng it was given",
+                   "pass delay the rng connect_with_backoff was given: each client has its own (the random module is "
+                   "everyone's, and the same seed must give the same waits)")
+    numbers = [attempt for attempt, _ in drawn[:len(waits)]]
+    if numbers != list(range(len(numbers))):
+        if numbers == list(range(1, len(numbers) + 1)) and first_call:
+            hint = "attempt counts from 0: after the first failure wait delay(0, rng), then delay(1, rng)..."
+        elif numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+            hint = (f"count attempts from 0 again on every call, in a variable of connect_with_backoff's own: yours "
+                    f"went on from an earlier call (or another client), starting at {numbers[0]}")
+        else:
+            hint = "attempt goes 0, 1, 2...: one more after each failure, from 0 on each call"
+        raise Fail(f"{what}: its waits were drawn for attempts {', '.join(map(str, numbers[:6]))}, not 0, 1, 2...",
+                   hint)
+    cut = cut or [float("inf")] * len(waits)
+    slept = [(n, wait, draw, min(draw, left)) for n, (wait, (_, draw), left) in enumerate(zip(waits, drawn, cut))]
+    early = [(n, wait, draw) for n, wait, draw, due in slept if wait < due - EARLY]
+    late = [(n, wait, draw) for n, wait, draw, due in slept if wait > due * (1 + LATE[0]) + LATE[1]]
+    for n, wait, draw in early or (late if judge_late and 2 * len(late) > len(slept) else []):
+        _slept_otherwise(what, n, wait, draw)
+    return [(what, *one) for one in late], len(slept)
+
+
+def _slept_otherwise(what: str, n: int, wait: float, draw: float) -> None:
+    raise Fail(f"{what}: after failure {n} it waited {wait:.3f} s, where delay({n}, rng) drew {draw:.3f} s",
+               "sleep the wait delay drew, no more, no less (at the deadline, min(it, the time left))")
+
+
 def _start_later(port: int, seconds: float, started: list) -> threading.Timer:
     timer = threading.Timer(seconds, lambda: started.append(Twins(websocket_port=port)))
     timer.start()
@@ -106,10 +278,11 @@ def reconnects(student):
     port, started = free_port(), []
     attempts = Attempts(port)
     timer = _start_later(port, 1.2, started)
-    began = time.monotonic()
+    began, rng = time.monotonic(), random.Random(RECONNECTING)
     try:
-        thread = run_in_thread(student.connect_with_backoff, attempts, random.Random(1), 20.0)
-        thread.join(15)
+        with DelayCalls(student) as calls:
+            thread = run_in_thread(student.connect_with_backoff, attempts, rng, 20.0)
+            thread.join(15)
         if thread.is_alive():
             raise Fail("connect_with_backoff did not return within 15 s of a server that came up after 1.2 s",
                        "the wait grows from BASE: it should take a few tenths of a second past 1.2 s")
@@ -129,21 +302,26 @@ def reconnects(student):
     if tried > 15:
         raise Fail(f"{tried} attempts in {took:.1f} s", "wait delay(attempt, rng) after each failure, "
                    "attempt counting 0, 1, 2...: the waits should grow")
-    return f"connected after {took:.2f} s and {tried} attempts"
+    _check_waits(calls, attempts, rng, "one client", first_call=True)
+    return f"connected after {took:.2f} s and {tried} attempts, each wait as its rng drew it"
 
 
-@check("it gives up at the deadline, give_up_after seconds after its first attempt, raising the last error",
-       timeout=30)
+@check("it gives up at the deadline, give_up_after seconds after its first attempt, raising the last error; the "
+       "wall clock set back an hour meanwhile", timeout=30)
 def gives_up(student):
     port, give_up_after = free_port(), 1.0  # nothing will ever listen on port
-    attempts = Attempts(port)
-    thread = run_in_thread(student.connect_with_backoff, attempts, random.Random(2), give_up_after)
-    thread.join(give_up_after + 4)  # room for a last attempt that takes 2 s to be refused, as on Windows
-    ended = time.monotonic()
+    with WallClock(student) as clock, DelayCalls(student) as calls:
+        attempts, rng = Attempts(port, failed=clock.set_back), random.Random(GIVING_UP)
+        began = time.monotonic()
+        thread = run_in_thread(student.connect_with_backoff, attempts, rng, give_up_after)
+        thread.join(give_up_after + 4)  # room for a last attempt that takes 2 s to be refused, as on Windows
+        ended = time.monotonic()
     if thread.is_alive():
         raise Fail(f"connect_with_backoff was still trying {give_up_after + 4:g} s after it started "
-                   f"(give_up_after={give_up_after:g})", "note time.monotonic() before the first attempt, and raise "
-                   "once give_up_after seconds have passed")
+                   f"(give_up_after={give_up_after:g})", "measure the deadline on time.monotonic(): time.time() is "
+                   "the wall clock, which jumps when it is set (here back an hour, as NTP or a user may)"
+                   if clock.read else "note time.monotonic() before the first attempt, and raise once "
+                   "give_up_after seconds have passed")
     if not attempts.errors or not isinstance(thread.error, OSError):
         got = "returned" if thread.error is None else f"raised {type(thread.error).__name__}"
         raise Fail(f"with nothing listening, connect_with_backoff {got}", "re-raise the last error (a bare "
@@ -154,20 +332,39 @@ def gives_up(student):
         raise Fail(f"an attempt started {late[0]:.2f} s past the deadline (give_up_after={give_up_after:g}): a wait "
                    "ran past it", "never wait past the deadline: wait min(delay(attempt, rng), time left), then try "
                    "once more, and raise if that fails too")
-    if max(attempts.ends) < deadline - SLACK:
-        raise Fail(f"it gave up {max(attempts.ends) - attempts.times[0]:.2f} s after its first attempt, with "
-                   f"give_up_after={give_up_after:g}", "give_up_after is seconds, from the first attempt: keep "
-                   "trying (and waiting) until that much time has passed")
-    if ended - max(attempts.ends) > SLACK:
-        raise Fail(f"it raised {ended - max(attempts.ends):.2f} s after its last attempt failed, past the deadline",
+    last = max(attempts.ends)
+    if last < deadline - SLACK:
+        _gave_up_early(calls.of(rng), attempts, last - attempts.times[0], ended - attempts.times[0], give_up_after)
+    if ended - last > SLACK:
+        raise Fail(f"it raised {ended - last:.2f} s after its last attempt failed, past the deadline",
                    "once the deadline has passed, raise at once instead of waiting again")
+    _check_waits(calls, attempts, rng, f"give_up_after={give_up_after:g}", first_call=False,
+                 cut=[began + give_up_after - end for end in attempts.ends])
     if thread.error is not attempts.errors[-1]:
         raise Fail(f"it raised {type(thread.error).__name__}({thread.error}), not the error its last attempt "
                    f"raised, {type(attempts.errors[-1]).__name__}({attempts.errors[-1]})",
                    "re-raise the last error itself, with a bare 'raise' in the except block: the caller learns why "
                    "the connection failed (a new TimeoutError tells it nothing)")
-    return (f"gave up {max(attempts.ends) - attempts.times[0]:.2f} s after its first attempt, {len(attempts.times)} "
+    return (f"gave up {last - attempts.times[0]:.2f} s after its first attempt, {len(attempts.times)} "
             f"attempts, raising the last {type(thread.error).__name__}")
+
+
+def _gave_up_early(drawn: list, attempts: Attempts, last: float, raised: float, give_up_after: float) -> None:
+    """Fail for a last attempt made well before the deadline, naming why: the client waited out the time left
+    and raised without trying again, gave up because the wait it drew ran past the deadline, or counted
+    give_up_after some other way than in seconds."""
+    what = f"its last attempt came {last:.2f} s after its first, and it raised at {raised:.2f} s"
+    if raised >= give_up_after - SLACK:
+        raise Fail(f"{what} (give_up_after={give_up_after:g})", "after the wait cut short at the deadline, try once "
+                   "more: raise only if that last attempt fails too")
+    drawn = drawn[len(attempts.waits())][1] if len(drawn) > len(attempts.waits()) else 0.0  # after the last one
+    if last + drawn > give_up_after:
+        raise Fail(f"{what}: the next wait it drew, {drawn:.2f} s, ran past the deadline (give_up_after="
+                   f"{give_up_after:g})", "a wait that would run past the deadline is cut short, not skipped: wait "
+                   "the time left (min(delay(attempt, rng), left)), try once more, and raise only if that fails too")
+    raise Fail(f"it gave up {last:.2f} s after its first attempt, with give_up_after={give_up_after:g}",
+               "give_up_after is seconds, from the first attempt: keep trying (and waiting) until that much time has "
+               "passed")
 
 
 @check(f"a class of {CLASS} whose server is back after {DOWN:g} s does not come back in one wave", timeout=60)
@@ -176,10 +373,12 @@ def no_wave(student):
     clients = [Attempts(port) for _ in range(CLASS)]
     timer = _start_later(port, DOWN, started)
     try:
-        threads = [run_in_thread(student.connect_with_backoff, client, random.Random(100 + n), 20.0)
-                   for n, client in enumerate(clients)]
-        for thread in threads:
-            thread.join(20)
+        rngs = [random.Random(CLASS_SEEDS + n) for n in range(CLASS)]
+        with DelayCalls(student) as calls:
+            threads = [run_in_thread(student.connect_with_backoff, client, rng, 20.0)
+                       for client, rng in zip(clients, rngs)]
+            for thread in threads:
+                thread.join(20)
         first = min(client.times[0] for client in clients)
         retries = sorted(t - first for client in clients for t in client.times[1:])
         connected = sum(bool(client.opened) for client in clients)
@@ -192,6 +391,18 @@ def no_wave(student):
             twins.stop()
     if connected < CLASS:
         raise Fail(f"only {connected} of {CLASS} clients connected within 20 s", "see the checks before this one")
+    lates, all_waits = [], 0
+    for n, (client, rng) in enumerate(zip(clients, rngs)):
+        numbers = [attempt for attempt, _ in calls.of(rng)[:len(client.waits())]]
+        if numbers != list(range(len(numbers))):
+            raise Fail(f"client {n + 1} of the class drew its waits for attempts {', '.join(map(str, numbers[:6]))}, "
+                       "not 0, 1, 2...", "each call counts its own attempts from 0, in a variable of "
+                       "connect_with_backoff's own: a module-level count is shared by every client retrying at once")
+        late, slept = _check_waits(calls, client, rng, f"client {n + 1} of the class", first_call=False,
+                                   judge_late=False)
+        lates, all_waits = lates + late, all_waits + slept
+    if 2 * len(lates) > all_waits:  # most of the class late: a pause of its own, not a stalled machine
+        _slept_otherwise(*lates[0])
     crowd = max(sum(1 for t in retries[i:] if t < start + WINDOW) for i, start in enumerate(retries))
     first_waits = [client.waits()[0] for client in clients if len(client.times) > 1]  # however long a refusal took
     spread = statistics.pstdev(first_waits) if len(first_waits) > 1 else 0.0
@@ -204,4 +415,4 @@ def no_wave(student):
             f"{max(c.times[-1] for c in clients) - first:.2f} s after the first attempt")
 
 
-CHECKS = [delays, uses_rng, reconnects, gives_up, no_wave]
+CHECKS = [delays, uses_rng, retries_only_failed_connections, reconnects, gives_up, no_wave]

@@ -41,10 +41,13 @@ FOUND = 20  # messages in one search's answer at most
 LONGEST = 8  # lines in each search_messages, docstring aside: a transport only translates
 MAX_SEARCH = 100  # characters in a search: 100 is allowed, 101 is not
 PAGE = 500  # messages in one answer of GET /api/messages: a search looks through every message kept, not a page
-# (author, text) said once per server: "paris" in several cases, an author whose name has it (not a match), and
-# a ß that casefold() finds as "ss" (lower() does not)
+# (author, text) said once per server: "paris" in several cases, an author whose name has it (not a match),
+# a ß that casefold() finds as "ss" (lower() does not), both ways, an İ that upper() does not find; and the
+# characters a regular expression reads
 SAID = [("check", "Paris is sunny"), ("check", "paris in the spring"), ("check", "a night in PARIS"),
-        ("parisienne", "Rome, at last"), ("check", "Grüße aus der Straße")]
+        ("parisienne", "Rome, at last"), ("check", "Grüße aus der Straße"), ("check", "STRASSE GESPERRT"),
+        ("check", "at 3 p.m. (Gare du Nord)"), ("check", "İstanbul, finally")]
+ANSWER = 10  # seconds a server has to answer one request
 
 
 class Checkout:
@@ -161,7 +164,18 @@ class Servers:
 
     def post(self, path: str, body) -> requests.Response:
         data = body if isinstance(body, str) else json.dumps(body)
-        return requests.post(self.polling + path, data=data, headers={"Content-Type": "application/json"}, timeout=10)
+        try:
+            return requests.post(self.polling + path, data=data, headers={"Content-Type": "application/json"},
+                                 timeout=ANSWER)
+        except requests.Timeout:
+            raise Fail(f"POST {path} {data[:40]} did not answer within {ANSWER} s", "your server is still working "
+                       "on it: look for a loop that never ends (a while whose condition never changes) in what "
+                       "that request runs") from None
+
+    def found(self, text: str) -> list:
+        """The messages POST /api/search answers for ``text``; a Fail for an answer that is not one."""
+        return json_of(self.post("/api/search", {"text": text}), f"POST /api/search {{\"text\": {text!r}}}")[
+            "messages"]
 
     def board(self) -> list[dict]:
         """Every message the board keeps, read a page at a time as a client does."""
@@ -206,6 +220,10 @@ class WebSocket:
             data = json.loads(frame.payload)
             if data.get("type") in answer_types:
                 return data
+            if data.get("type") != "message":  # what the server pushes meanwhile; anything else answers the request
+                raise Fail(f"after {json.dumps(request)[:60]} the server answered {json.dumps(data)[:120]}",
+                           f"answer with a frame {{\"type\": \"{answer_types[0]}\", ...}}: a client tells the answer "
+                           "from the messages pushed meanwhile by its type")
 
     def close(self) -> None:
         try:
@@ -225,6 +243,20 @@ def said(servers: Servers) -> None:
     if not any(message["text"] == SAID[0][1] for message in servers.board()):
         for author, text in SAID:
             servers.post("/api/messages", {"text": text, "author": author})
+
+
+def json_of(response: requests.Response, what: str) -> dict:
+    """The JSON object ``response`` holds, with a list of "messages"; a Fail naming what it holds instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise Fail(f"{what} answered {response.status_code} {response.headers.get('Content-Type')}: "
+                   f"{response.text[:60]!r}, not JSON", "return a dict from the view, {\"messages\": [...]}: Flask "
+                   "sends it as JSON, as send_message's answer") from None
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise Fail(f"{what} answered {response.status_code} {json.dumps(body)[:200]}",
+                   "answer 200 with {\"messages\": [...]}, each message as GET /api/messages shows it")
+    return body
 
 
 def ids(messages: list[dict]) -> list:
@@ -264,8 +296,8 @@ def search_over_http(student):
                    "add_url_rule lines there), to a function search_messages")
     if response.status_code == 500:
         raise server_error(servers, "POST /api/search")
-    body = response.json()
-    if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+    body = json_of(response, "POST /api/search")
+    if response.status_code != 200:
         raise Fail(f"POST /api/search answered {response.status_code} {json.dumps(body)[:200]}",
                    "answer 200 with {\"messages\": [...]}, each message as GET /api/messages shows it")
     want = expected(servers, "paris")
@@ -283,14 +315,41 @@ def search_over_http(student):
         raise Fail(f"the search for \"paris\" answered the ids {ids(got)}; the board's messages that contain it are "
                    f"{ids(want)}", "every kept message whose text contains the search, ignoring case, each one as "
                    "the board stores it (message.to_json())")
-    street = servers.post("/api/search", {"text": "STRASSE"}).json().get("messages")
+    street = servers.found("STRASSE")
     if street != expected(servers, "STRASSE"):
-        raise Fail(f"the search for \"STRASSE\" answered the ids {ids(street or [])}, not "
+        raise Fail(f"the search for \"STRASSE\" answered the ids {ids(street)}, not "
                    f"{ids(expected(servers, 'STRASSE'))}: \"Grüße aus der Straße\" contains it, ignoring case",
                    "use casefold(), not lower(): 'ß'.lower() is 'ß', 'ß'.casefold() is 'ss'; casefold() is made "
                    "for comparing texts whatever their case")
+    for text in ("Straße", "ß"):
+        if (got_ := servers.found(text)) != expected(servers, text):
+            raise Fail(f"the search for \"{text}\" answered the ids {ids(got_)}, not {ids(expected(servers, text))}: "
+                       "\"Straße\" and \"STRASSE GESPERRT\" both contain it, ignoring case", "use casefold() on both "
+                       "sides, the search's text and each message's: a lower()ed 'ß' stays 'ß', which no casefolded "
+                       "text holds")
+    dotted = "i\u0307stanbul"  # what "İstanbul" casefolds to: an i and a combining dot above
+    if (got_ := servers.found(dotted)) != expected(servers, dotted):
+        raise Fail(f"the search for \"{dotted}\" answered the ids {ids(got_)}, not {ids(expected(servers, dotted))}: "
+                   "\"İstanbul, finally\" contains it, ignoring case", "use casefold(): upper() and lower() are made "
+                   "for showing a text, casefold() for comparing texts ('İ'.casefold() is this 'i̇')")
+    _not_a_pattern(servers)
     return f"\"paris\" found ids {ids(got)} (the messages and the server's replies that quote them); \"STRASSE\" " \
-           f"found \"Straße\""
+           f"and \"Straße\" found each other, \"i̇stanbul\" \"İstanbul\", \"(\" and \".\" only themselves"
+
+
+def _not_a_pattern(servers: Servers) -> None:
+    """Fail unless "(" and "." are looked for as they are: a regular expression reads them otherwise."""
+    hint = ("look for the text as it is (wanted in message.text.casefold()), not as a pattern (re.search): in a "
+            "regular expression '(' opens a group and '.' matches any character")
+    for text in ("(", "."):
+        response = servers.post("/api/search", {"text": text})
+        if response.status_code == 500:
+            raise Fail(f"the search for \"{text}\" answered 500: your server raised "
+                       f"{servers.last_error() or 'an error'}", hint)
+        got = json_of(response, f"POST /api/search {{\"text\": \"{text}\"}}")["messages"]
+        if got != expected(servers, text):
+            raise Fail(f"the search for \"{text}\" answered the ids {ids(got)}, not {ids(expected(servers, text))}",
+                       hint)
 
 
 @check(f"a search answers the newest {FOUND} matches at most: an answer has a bound")
@@ -298,29 +357,29 @@ def search_is_bounded(student):
     servers = student.servers()
     for n in range(FOUND):
         servers.post("/api/messages", {"text": f"bounded #{n}", "author": "check"})  # and 20 replies that quote it
-    got = servers.post("/api/search", {"text": "BOUNDED"}).json()["messages"]
+    got = servers.found("BOUNDED")
     want = expected(servers, "bounded")
     if len(got) != FOUND or got != want:
         raise Fail(f"a search that matches {2 * FOUND} messages answered {len(got)}: ids {[m['id'] for m in got]}",
                    f"keep the newest {FOUND} (the last ones, a list's [-{FOUND}:]), still oldest first")
 
 
-@check(f"a search looks through every message the board keeps, not only the oldest {PAGE}")
+@check(f"a search looks through every message the board keeps, not only a page of {PAGE}")
 def search_everything(student):
     servers = student.servers()
-    haystack = (PAGE + 2 - len(servers.board())) // 2  # messages, each with a reply: the board passes {PAGE}
+    haystack = (PAGE + 40 - len(servers.board())) // 2  # messages, each with a reply: the board passes {PAGE}
     with requests.Session() as session:
         for n in range(max(haystack, 0)):
             session.post(f"{servers.polling}/api/messages", json={"text": f"hay #{n}", "author": "check"},
                          timeout=10)
     servers.post("/api/messages", {"text": "a needle", "author": "check"})
-    want = expected(servers, "needle")
-    got = servers.post("/api/search", {"text": "needle"}).json()["messages"]
-    if got != want:
-        raise Fail(f"on a board of {len(servers.board())} messages, the search for \"needle\" (the newest two) "
-                   f"answered the ids {ids(got)}", "look through every message the board keeps, board.after(0) "
-                   f"without a limit: a page of GET /api/messages holds {PAGE}, a search reads them all")
-    return f"found the newest two of {len(servers.board())} messages"
+    for text, which in (("needle", "the newest two"), ("paris", "among the oldest")):
+        got = servers.found(text)
+        if got != expected(servers, text):
+            raise Fail(f"on a board of {len(servers.board())} messages, the search for \"{text}\" ({which}) "
+                       f"answered the ids {ids(got)}", "look through every message the board keeps, board.after(0) "
+                       f"without a limit: a page of GET /api/messages holds {PAGE}, a search reads them all")
+    return f"found the newest two of {len(servers.board())} messages, and the oldest"
 
 
 @check("a bad search gets 422 invalid_search over HTTP, and changes nothing")
@@ -347,11 +406,23 @@ def bad_search_over_http(student):
         if response.status_code != 422 or error not in ("invalid_message", "invalid_search"):
             raise Fail(f"POST /api/search {body} (JSON, but not an object) answered {response.status_code} {error}",
                        "a body that is not a JSON object gets 422 invalid_message, as a message's does")
-    longest = servers.post("/api/search", {"text": "x" * MAX_SEARCH})
-    if longest.status_code != 200:
-        raise Fail(f"a search of exactly {MAX_SEARCH} characters answered {longest.status_code} "
-                   f"{longest.json().get('error')}", f"{MAX_SEARCH} characters are allowed: refuse only a search over "
-                   f"{MAX_SEARCH} (len(text) > {MAX_SEARCH}, not >=)")
+    malformed = servers.post("/api/search", '{"text": "par')
+    error = malformed.json().get("error") if malformed.headers.get("Content-Type") == "application/json" else None
+    if (malformed.status_code, error) != (400, "malformed_json"):
+        raise Fail(f"POST /api/search with a body that is not JSON ('{{\"text\": \"par') answered "
+                   f"{malformed.status_code} {error}", "read the body with web.read_json(), as send_message does: it "
+                   "refuses what is not JSON with the documented 400 malformed_json (Flask's get_json() does not)")
+    for text, hint in (("x" * MAX_SEARCH, f"{MAX_SEARCH} characters are allowed: refuse only a search over "
+                                          f"{MAX_SEARCH} (len(text) > {MAX_SEARCH}, not >=)"),
+                       ("é" * MAX_SEARCH, "count characters, not bytes: len(text), not len(text.encode()) ('é' is "
+                                          "two bytes in UTF-8, one character)"),
+                       ("   ", "spaces are characters too: \"   \" is a search of 3 characters; check the text as "
+                              "it comes, without strip()")):
+        response = servers.post("/api/search", {"text": text})
+        if response.status_code != 200:
+            error = response.json().get("error") if response.headers.get("Content-Type") == "application/json" else ""
+            raise Fail(f"a search of {len(text)} characters, {text[:3]!r}..., answered {response.status_code} "
+                       f"{error}", hint)
     if len(servers.board()) != before:
         raise Fail("a search changed the board", "a search only reads the board")
 
@@ -371,16 +442,18 @@ def search_over_websocket(student):
         if answer["type"] == "error":
             raise Fail(f"the WebSocket server answered {json.dumps(answer)}", "a good search gets "
                        "{\"type\": \"found\", \"messages\": [...]}")
-        over_http = servers.post("/api/search", {"text": "paris"}).json()["messages"]
+        over_http = servers.found("paris")
         if answer.get("messages") != over_http:
             raise Fail(f"over the WebSocket the search found ids {[m.get('id') for m in answer.get('messages', [])]}, "
                        f"over HTTP {[m['id'] for m in over_http]}", "both transports call the same Chat.search and "
                        "send its messages as they are (message.to_json())")
-        bad = websocket.ask({"type": "search", "text": ""})
-        if bad.get("error") != "invalid_search":
-            raise Fail(f'{{"type": "search", "text": ""}} got {json.dumps(bad)}',
-                       "the core's BadInput(\"invalid_search\", ...) reaches the client as {\"type\": \"error\", ...} "
-                       "when search_messages is called inside answer()'s try")
+        for text in ("", "x" * (MAX_SEARCH + 1), 42):
+            bad = websocket.ask({"type": "search", "text": text})
+            if bad.get("error") != "invalid_search":
+                raise Fail(f'{{"type": "search", "text": {json.dumps(text)[:12]}}} got {json.dumps(bad)[:120]}',
+                           "check the search as POST /api/search does: search_messages calls read_search(request_), "
+                           "inside answer()'s try, so the core's BadInput(\"invalid_search\", ...) reaches the client "
+                           "as {\"type\": \"error\", ...}")
         again = websocket.ask({"type": "send", "text": "still here?", "author": "check"}, ("sent", "error"))
         if again["type"] != "sent":
             raise Fail(f"after a bad search, a send got {json.dumps(again)}", "the connection must go on")
@@ -423,9 +496,17 @@ def only_transport(student):
                        "the answer")
     chat = next((node for node in trees["chat.py"].body if isinstance(node, ast.ClassDef) and node.name == "Chat"),
                 None)
-    if chat is None or not any(isinstance(node, ast.FunctionDef) and node.name == "search" for node in chat.body):
+    search = next((node for node in (chat.body if chat else []) if isinstance(node, ast.FunctionDef)
+                   and node.name == "search"), None)
+    if search is None:
         raise Fail("chat.py's Chat has no method search", "the core does the searching: add Chat.search(self, text), "
                    "so that both transports call the same one")
+    private = [node for node in ast.walk(search) if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+               and not node.attr.startswith("__") and ast.unparse(node.value) != "self"]
+    if private:
+        raise Fail(f"Chat.search reads {ast.unparse(private[0])} (chat.py, line {private[0].lineno}), another "
+                   "object's private attribute", "use the board's own methods, self.board.after(0): the board under "
+                   "--redis is another class, which keeps its messages in Redis and has no such attribute")
     sources = [ast.get_source_segment((root / name).read_text(encoding="utf-8"),
                                       next(n for n in functions[name] if n.name == "search_messages")).splitlines()
                for name in ("polling_server.py", "websocket_server.py")]
@@ -434,8 +515,9 @@ def only_transport(student):
 
 
 def _calls_search(function: ast.FunctionDef) -> bool:
+    """Whether ``function`` calls the core's search: ``chat.search(...)`` (re.search and others are not it)."""
     return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "search"
-               for node in ast.walk(function))
+               and "chat" in ast.unparse(node.func.value).casefold() for node in ast.walk(function))
 
 
 CHECKS = [still_chat, search_over_http, search_is_bounded, search_everything, bad_search_over_http,

@@ -1,12 +1,13 @@
-"""Exercise 1's checks: a long-poll follower against a real polling server behind a recording relay, through an
-idle board, a cut connection, a server away for a while, and two restarts with a new board: one the follower
-comes back to empty, one that already holds more messages than the follower's cursor when it comes back.
+"""Exercise 1's checks: a long-poll follower against a real polling server behind a recording relay, through a
+board longer than one answer, an error of its own, an idle board, a cut connection, a server away for a while, a
+proxy's error page, a server that never answers, and two restarts with a new board: one the follower comes back to
+empty, one that already holds more messages than the follower's cursor when it comes back.
 
 Why they watch so long and so widely: a follower that is wrong only now and then (it starts again from 0 on an
-empty long poll, it asks many times a second, it trusts the newest id) passes a check that looks for a moment
-after the last expected message. So they count requests over idle seconds, read every request the relay
-recorded, count connection attempts while the server is away, and set up each restart so that only the
-board's identity can tell.
+empty long poll, it asks many times a second, it trusts the newest id, it catches only the errors it has seen) passes
+a check that looks for a moment after the last expected message. So they count requests over idle seconds, read
+every request the relay recorded, count connection attempts while the server is away, time how long a request is
+given before it is dropped, and set up each restart so that only the board's identity can tell.
 """
 
 import re
@@ -30,6 +31,14 @@ SETTLE = 5  # seconds a message may take to be delivered, beyond the student's W
 LONGEST_WAIT = 5  # seconds of WAIT the checks accept: they watch for WAIT and more, several times
 AWAY = 2.0  # seconds the server stays away, while connection attempts are counted
 MOST_ATTEMPTS = 10  # connection attempts in AWAY seconds: a pause of half a second makes about 4
+FEWEST_ATTEMPTS = 2  # ... and at least these, however busy the machine, unless the follower pauses LONGEST_PAUSE
+LONGEST_PAUSE = 2.5  # seconds without an attempt: five times the half second asked for
+TIMEOUT_BEYOND_WAIT = (1, 10)  # seconds past WAIT a request may be given before it is dropped: fewer drop answers
+# on their way (a long poll is answered at WAIT seconds, plus the network's delay), more leave a frozen server
+# holding the follower
+PAUSE_STOP = 0.25  # seconds follow() may take to return when stop is set during its pause (stop.wait: at once)
+PAGE = 500  # messages an answer holds at most (servers/README.md)
+LONG_BOARD, KEPT = 800, 700  # messages posted on a board that keeps the newest KEPT: more than a PAGE, from id 101
 HAMMERING = 20  # requests to a restarted server before the follower waits on it (one that never waits: hundreds)
 REQUEST_LINE = re.compile(rb"^GET (\S+) HTTP/1\.[01]\r$", re.MULTILINE)
 
@@ -59,42 +68,87 @@ class WatchedBoard(MessageBoard):
         return self.cursor is not None and self.cursor >= self.last_id
 
 
-class Away:
-    """Where the polling server was, while it is away: something that takes each connection and closes it at once,
-    as a server that is restarting would, counting them (the student's attempts, through the relay)."""
+GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>\r\n"
+BAD_GATEWAY = (b"HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Type: text/html\r\n"
+               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(GATEWAY_PAGE), GATEWAY_PAGE))
 
-    def __init__(self, port: int) -> None:
-        self.attempts = 0
+
+class Away:
+    """Where the polling server was, while it is away: something that takes each connection (the student's
+    attempts, through the relay, counted and timed) and, as ``answer`` says, closes it at once, as a server that is
+    restarting would ("close"); answers 502 Bad Gateway with a page, as the cluster's nginx does while its node
+    restarts ("502"); or reads the request and never answers, as a server that froze ("silent"), noting when each
+    request came and when the follower gave it up."""
+
+    def __init__(self, port: int, answer: str = "close") -> None:
+        self.answer, self.attempts, self.times = answer, 0, []  # when each connection came
+        self.held: list[list] = []  # "silent": [when the request came, when the follower closed it (None: not yet)]
+        self._open: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", port))
-        self._thread = threading.Thread(target=self._close_each, name="away", daemon=True)
+        self._thread = threading.Thread(target=self._take_each, name="away", daemon=True)
         self._thread.start()
 
-    def _close_each(self) -> None:
+    def _take_each(self) -> None:
         while True:
             try:
                 connection, _ = self._listener.accept()
             except OSError:  # closed: the server is back
                 return
             self.attempts += 1
-            connection.close()
+            self.times.append(time.monotonic())
+            if self.answer == "close":
+                connection.close()
+            else:
+                self._open.append(connection)
+                threading.Thread(target=self._serve, args=(connection,), name="away", daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                if not (chunk := _receive(connection)):
+                    return
+                request += chunk
+            if self.answer == "502":
+                connection.sendall(BAD_GATEWAY)
+                return
+            held = [time.monotonic(), None]
+            self.held.append(held)
+            while _receive(connection):  # until the follower gives the request up, or the check ends
+                pass
+            held[1] = time.monotonic()
 
     def close(self) -> None:
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (closing alone does not, on Linux)
-        except OSError:
-            pass
+        for sock in (self._listener, *self._open):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() or recv() (closing alone does not)
+            except OSError:
+                pass
         self._listener.close()
         self._thread.join(5)
+
+    def __enter__(self) -> "Away":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _receive(connection: socket.socket) -> bytes:
+    try:
+        return connection.recv(65536)
+    except OSError:
+        return b""
 
 
 class Followed:
     """A polling server (one of a pair of Twins) behind a recording Relay, and the student's follower on it."""
 
-    def __init__(self, student, before: int = 3) -> None:
+    def __init__(self, student, before: int = 3, chat: Chat | None = None, deliver=None) -> None:
         """``before`` messages (and their replies) are on the board when the follower starts: its first answer,
-        which names the board, always carries some."""
+        which names the board, always carries some. ``deliver`` is called with each message too."""
         self.student, self.wait = student, float(getattr(student, "WAIT", 2))
-        self.twins = Twins()
+        self.twins = Twins(chat)
         self.port = self.twins.polling.port
         self.relay = Relay(self.port, record=True)
         self.url = f"http://127.0.0.1:{self.relay.port}"
@@ -102,7 +156,14 @@ class Followed:
         self.stop = threading.Event()
         self.session = requests.Session()
         self.post(before, "before you came")
-        self.thread = run_in_thread(student.follow, self.url, self.delivered.append, self.stop, name="follower")
+        self.thread = run_in_thread(student.follow, self.url, self._deliver(deliver), self.stop, name="follower")
+
+    def _deliver(self, deliver):
+        def delivered(message: dict) -> None:
+            self.delivered.append(message)
+            if deliver is not None:
+                deliver(message)
+        return delivered
 
     def post(self, count: int, label: str) -> None:
         """``count`` chat messages, straight to the server (not through the relay): each adds its reply too."""
@@ -111,8 +172,8 @@ class Followed:
                                                                                "author": "check"}, timeout=5)
 
     def board(self) -> list[dict]:
-        return self.session.get(f"{self.twins.polling.url}/api/messages", params={"after": 0}, timeout=5).json()[
-            "messages"]
+        """Every message the board keeps, as the server sends them (however many answers that takes)."""
+        return [message.to_json() for message in self.twins.chat.board.after(0)]
 
     def wait_for(self, count: int, situation: str) -> None:
         """Until ``count`` messages are delivered (once everything is posted); a follower that died or stalls fails
@@ -129,10 +190,16 @@ class Followed:
         if not self.thread.is_alive() and not self.stop.is_set():
             error = self.thread.error
             what = where(error, self.student.__file__) if error else "returned"
-            raise Fail(f"your follower stopped {situation}: {what}",
-                       "catch requests.RequestException around the request (ConnectionError is one), wait a "
-                       "moment (stop.wait(0.5)), and try again with the same `after`" if error else
-                       "follow() must keep going until stop is set")
+            if error is None:
+                hint = "follow() must keep going until stop is set"
+            elif isinstance(error, requests.RequestException) and not isinstance(error, requests.ConnectionError):
+                hint = ("catch requests.RequestException, not only ConnectionError: a timeout, an error status "
+                        "(raise_for_status) and an answer that is not JSON are failed requests too; wait "
+                        "(stop.wait(0.5)) and try again with the same `after`")
+            else:
+                hint = ("catch requests.RequestException around the request (ConnectionError is one), wait a "
+                        "moment (stop.wait(0.5)), and try again with the same `after`")
+            raise Fail(f"your follower stopped {situation}: {what}", hint)
 
     def requests_seen(self) -> list[dict]:
         """The query of every GET the follower has sent through the relay so far, oldest first."""
@@ -146,19 +213,36 @@ class Followed:
     def names_boards(self) -> bool:
         return any("board" in query for query in self.requests_seen())
 
-    def away(self, seconds: float, board_kept: bool) -> tuple[int, float]:
-        """Stop both servers (cutting every connection) for ``seconds``, counting the follower's connection
-        attempts meanwhile (the servers come back at once past MOST_ATTEMPTS); then start new ones on the same
-        port, on the same board or, unless ``board_kept``, on a new, empty one that says when a long poll waits
-        on it. Returns the attempts, and the seconds the server was away."""
+    def away(self, seconds: float, board_kept: bool, answer: str = "close") -> tuple[int, float]:
+        """Stop both servers (cutting every connection) for ``seconds``, and answer the follower's connection
+        attempts meanwhile as ``answer`` says (see ``Away``), counting them (the servers come back at once past
+        MOST_ATTEMPTS); then start new ones on the same port, on the same board or, unless ``board_kept``, on a new,
+        empty one that says when a long poll waits on it. Returns the attempts, and the seconds the server was
+        away."""
         chat = self.twins.chat
         self.twins.stop()
-        away, started = Away(self.port), time.monotonic()
-        while time.monotonic() < started + seconds and away.attempts <= MOST_ATTEMPTS:
+        with Away(self.port, answer) as away:
+            seconds = self.while_away(away, seconds)
+        self.back(chat if board_kept else Chat(WatchedBoard()))
+        return away.attempts, seconds
+
+    def while_away(self, away: Away, seconds: float) -> float:
+        """Wait ``seconds`` while ``away`` takes the follower's attempts, and on until it has taken FEWEST_ATTEMPTS
+        (a busy machine may delay them), unless the follower lets LONGEST_PAUSE pass without one; stop at once past
+        MOST_ATTEMPTS. Returns the seconds waited."""
+        started = time.monotonic()
+        while self.thread.is_alive() and away.attempts <= MOST_ATTEMPTS:
+            now = time.monotonic()
+            if now - (away.times[-1] if away.times else started) > LONGEST_PAUSE:
+                break
+            if now >= started + seconds and away.attempts >= FEWEST_ATTEMPTS:
+                break
             time.sleep(0.01)
-        away.close()
-        self.twins = Twins(chat if board_kept else Chat(WatchedBoard()), polling_port=self.port)
-        return away.attempts, time.monotonic() - started
+        return time.monotonic() - started
+
+    def back(self, chat: Chat) -> None:
+        """The servers again, on the same port, serving ``chat``."""
+        self.twins = Twins(chat, polling_port=self.port)
 
     def restart_past(self, count: int) -> None:
         """Stop both servers and start new ones on the same port, on a new board that holds ``count`` messages
@@ -181,6 +265,13 @@ class Followed:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def compare(delivered: list[dict], expected: list[dict], situation: str, twice_hint: str, missing_hint: str) -> None:
@@ -219,6 +310,63 @@ def delivers_in_order(student):
     return f"10 messages, in order (WAIT = {followed.wait:g} s)"
 
 
+@check(f"a board longer than one answer, that forgot its oldest ({KEPT} kept of {LONG_BOARD}): each kept message once",
+       timeout=30)
+def reads_a_long_board(student):
+    board = MessageBoard(keep=KEPT)
+    for n in range(1, LONG_BOARD + 1):
+        board.post("check", f"message #{n}")
+    with Followed(student, before=0, chat=Chat(board)) as followed:
+        followed.wait_for(KEPT, "while reading a long board")
+        time.sleep(0.3)
+        compare(followed.delivered, followed.board(), f"on a board that keeps ids {LONG_BOARD - KEPT + 1} to "
+                f"{LONG_BOARD}", "`after` is the id of the last message you delivered (after = message[\"id\"]), "
+                "not a count: this board forgot its oldest messages, so its ids do not start from 1",
+                f"an answer holds at most {PAGE} messages, and last_id is the board's newest, not your answer's "
+                "last: set after = message[\"id\"] as you deliver each message")
+    return f"ids {LONG_BOARD - KEPT + 1} to {LONG_BOARD}, each once (more than one answer of {PAGE})"
+
+
+NOT_THE_NETWORK = ("catch only what says the server cannot be reached, requests.RequestException, around the request "
+                   "and response.json() alone: any other error is a bug to show, not a failure to retry")
+
+
+@check("an error in deliver() (a bug, not the network) comes out of follow(), not retried and not hidden", timeout=30)
+def lets_bugs_out(student):
+    bug = RuntimeError("deliver() could not show message 3: a bug in the page's own code")
+    calls = []
+
+    def deliver(message: dict) -> None:
+        calls.append(message.get("id"))
+        if message.get("id") == 3:
+            raise bug
+
+    with Followed(student, deliver=deliver) as followed:
+        deadline = time.monotonic() + followed.wait + 3
+        while followed.thread.is_alive() and calls.count(3) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive, error, tried = followed.thread.is_alive(), followed.thread.error, calls.count(3)
+    if not alive and _caused_by(error, bug):
+        return "deliver()'s error came out of follow()"
+    if not alive:
+        what = "returned" if error is None else f"raised {where(error, student.__file__)} instead"
+        raise Fail(f"deliver() raised an error on message 3, and follow() {what}",
+                   "let deliver()'s error out of follow() as it is: " + NOT_THE_NETWORK)
+    if tried > 1:
+        raise Fail(f"deliver() raised an error on message 3, and your follower called it {tried - 1} more times and "
+                   "went on", NOT_THE_NETWORK)
+    raise Fail("deliver() raised an error on message 3, and your follower went on as if nothing had happened",
+               NOT_THE_NETWORK)
+
+
+def _caused_by(error: BaseException | None, cause: BaseException) -> bool:
+    while error is not None:
+        if error is cause:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @check("it long-polls: every request waits at the server, and an idle board delivers nothing again", timeout=40)
 def long_polls(student):
     wait = float(getattr(student, "WAIT", 2))
@@ -241,6 +389,10 @@ def long_polls(student):
                    "an empty long poll comes back with last_id equal to your `after`: that is no restart. Keep "
                    "`after`; only an answer that names another board (a \"board\" field) means starting again")
     short = [query for query in asked if query.get("wait", "0") in ("", "0")]
+    other = [query["wait"] for query in asked if query not in short and _number(query["wait"]) != wait]
+    if other and not short:
+        raise Fail(f"your requests ask wait={other[0]} though WAIT = {wait:g}", "pass \"wait\": WAIT itself: "
+                   "WAIT is what the checks, and your requests' timeout, count on")
     if short:
         raise Fail(f"{len(short)} of your {len(asked)} requests asked without wait (short polling): "
                    f"GET /api/messages?{'&'.join(f'{k}={v}' for k, v in short[0].items())}",
@@ -278,12 +430,72 @@ def waits_while_away(student):
             raise Fail(f"while the server was away your follower tried {attempts} times in {seconds:.2f} seconds, "
                        "and went on", "wait a moment after a failed request (stop.wait(0.5)): a class of thirty "
                        "that asks without a pause keeps a restarting server busy")
+        followed.alive("while the server was away")
+        if attempts < FEWEST_ATTEMPTS:
+            raise Fail(f"while the server was away your follower went {LONGEST_PAUSE:g} seconds without trying again "
+                       f"({attempts} attempt{'s' * (attempts != 1)} in {seconds:.1f} seconds)", "pause half a second "
+                       "between attempts (stop.wait(0.5)): a longer pause keeps its user waiting that much longer "
+                       "once the server is back")
         followed.post(2, "back again")
         followed.wait_for(10, "when the server came back")
         time.sleep(0.3)
         compare(followed.delivered, followed.board(), "when the server came back with its board", SAME_AFTER,
                 "ask again with the same `after` once the server is back")
-    return f"{attempts} attempts in {AWAY:g} s away; 10 messages, once each"
+    return f"{attempts} attempts in {seconds:.1f} s away; 10 messages, once each"
+
+
+@check("a proxy's 502 page, then a server that never answers: it pauses between attempts, drops the silent "
+       "request after its timeout, and reads on", timeout=60)
+def survives_a_proxy_and_a_silence(student):
+    with Followed(student) as followed:
+        low, high = (followed.wait + beyond for beyond in TIMEOUT_BEYOND_WAIT)
+        followed.wait_for(6, "while reading the first messages")
+        chat = followed.twins.chat
+        followed.twins.stop()
+        with Away(followed.port, "502") as proxy:
+            seconds = followed.while_away(proxy, AWAY)
+        followed.alive("while a proxy answered 502 Bad Gateway with a page of HTML")
+        if proxy.attempts > MOST_ATTEMPTS:
+            raise Fail(f"while a proxy answered 502 Bad Gateway your follower asked {proxy.attempts} times in "
+                       f"{seconds:.2f} seconds", "an error answer is a failed request too: "
+                       "response.raise_for_status(), then wait (stop.wait(0.5)) as after any other failure")
+        with Away(followed.port, "silent") as frozen:
+            given_up = _first_request_given_up(followed, frozen, high)
+        followed.alive("while the server took your request and never answered")
+        if given_up is None:
+            raise Fail(f"your follower has waited {high:g} seconds for the answer of a server that never answers",
+                       "give every request a timeout, a few seconds more than WAIT (timeout=WAIT + 5): without "
+                       "one, a server that froze holds your follower for ever")
+        if given_up < low:
+            raise Fail(f"your follower dropped a request {given_up:.1f} seconds after sending it, though the server "
+                       f"may hold a long poll WAIT = {followed.wait:g} seconds", "give every request a timeout a few "
+                       "seconds longer than WAIT (timeout=WAIT + 5): a long poll's answer may come at WAIT "
+                       "seconds, and the network adds its own delay")
+        followed.back(chat)
+        followed.post(2, "after the silence")
+        followed.wait_for(10, "when the server answered again")
+        time.sleep(0.3)
+        compare(followed.delivered, followed.board(), "when the server answered again", SAME_AFTER,
+                "ask again with the same `after` once the server answers")
+    return (f"{proxy.attempts} attempts while the proxy answered 502; a silent request dropped after "
+            f"{given_up:.1f} s; 10 messages, once each")
+
+
+def _first_request_given_up(followed: Followed, frozen: Away, longest: float) -> float | None:
+    """Seconds from the first request ``frozen`` took to the follower dropping it; None if it still holds on after
+    ``longest`` seconds."""
+    deadline = time.monotonic() + 5  # the follower's next attempt, after its pause
+    while not frozen.held and time.monotonic() < deadline and followed.thread.is_alive():
+        time.sleep(0.01)
+    followed.alive("while the server took your request and never answered")
+    if not frozen.held:
+        raise Fail("your follower made no request for 5 seconds after a failed one", "pause half a second "
+                   "between attempts (stop.wait(0.5)), then ask again")
+    came = frozen.held[0][0]
+    while frozen.held[0][1] is None and time.monotonic() < came + longest and followed.thread.is_alive():
+        time.sleep(0.01)
+    ended = frozen.held[0][1]
+    return None if ended is None else ended - came
 
 
 @check("a restarted server (new empty board, ids from 1 again) loses nothing and repeats nothing", timeout=60)
@@ -324,7 +536,8 @@ def survives_a_restart_past_your_place(student):
     return "6 messages before, 8 on the new board (ids 1 to 8, past your old `after`), each once"
 
 
-@check("it returns soon after stop is set", timeout=60)
+@check("it returns soon after stop is set: during a long poll, and at once during its pause after a failure",
+       timeout=60)
 def stops(student):
     with Followed(student, before=1) as followed:
         followed.wait_for(2, "while reading the first messages")
@@ -334,8 +547,25 @@ def stops(student):
             raise Fail(f"follow() still runs {followed.wait + 6:g} seconds after stop was set",
                        "test stop.is_set() before every request, and wait with stop.wait(...) rather than "
                        "time.sleep(...)")
-    return "it returned"
+    with Followed(student, before=1) as followed:
+        followed.wait_for(2, "while reading the first messages")
+        followed.twins.stop()
+        with Away(followed.port) as away:
+            deadline = time.monotonic() + 5
+            while not away.times and time.monotonic() < deadline and followed.thread.is_alive():
+                time.sleep(0.005)
+            followed.alive("while the server was away")
+            time.sleep(max(0.0, away.times[0] + 0.05 - time.monotonic()) if away.times else 0)  # in the pause
+            followed.stop.set()
+            set_at = time.monotonic()
+            followed.thread.join(followed.wait + 6)
+            took = time.monotonic() - set_at
+        followed.back(followed.twins.chat)
+    if took > PAUSE_STOP:
+        raise Fail(f"follow() returned {took:.2f} seconds after stop was set, in its pause after a failed request",
+                   "pause with stop.wait(0.5), not time.sleep(0.5): stop.wait returns the moment stop is set")
+    return f"it returned; in its pause, {took * 1000:.0f} ms after stop was set"
 
 
-CHECKS = [delivers_in_order, long_polls, survives_a_cut, waits_while_away, survives_a_restart,
-          survives_a_restart_past_your_place, stops]
+CHECKS = [delivers_in_order, reads_a_long_board, lets_bugs_out, long_polls, survives_a_cut, waits_while_away,
+          survives_a_proxy_and_a_silence, survives_a_restart, survives_a_restart_past_your_place, stops]

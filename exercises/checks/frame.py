@@ -1,4 +1,6 @@
-"""Exercise 3's checks: parse_frame on the RFC's examples, every length form, cut-off data, and a real stream."""
+"""Exercise 3's checks: parse_frame on the RFC's examples (a compressed frame's too), every length form, cut-off
+data, frames back to back, and a real stream. What comes back is held to the statement's types (fin a bool, the
+payload bytes), and a wrong answer is recognised by what it looks like, so that the hint names the mistake."""
 
 import os
 import socket
@@ -12,6 +14,7 @@ TITLE = "read and unmask a frame"
 FOLDER, FILE = "03-read-a-frame", "frame.py"
 MASK = bytes([0x37, 0xFA, 0x21, 0x3D])  # the key of the RFC's masked example
 HINT_RESULT = "return a tuple (fin, opcode, payload, size), for example (True, 1, b'Hello', 7)"
+COMPRESSED_HELLO = bytes.fromhex("c107f248cdc9c90700")  # RFC 7692, section 7.2.3.1: 'Hello' compressed, RSV1 set
 
 
 def _parse(student, data: bytes):
@@ -24,16 +27,34 @@ def _parse(student, data: bytes):
 def _expect(student, name: str, data: bytes, expected: tuple, hint: str) -> None:
     got = _parse(student, data)
     if got is None:
-        raise Fail(f"{name}: parse_frame({_short(data)}) returned None, but that is a whole frame", hint)
+        whole = student.parse_frame(data + b"\x00") is not None  # one byte more, and the frame comes out
+        raise Fail(f"{name}: parse_frame({_short(data)}) returned None, but that is a whole frame",
+                   "data that holds exactly the whole frame is enough: return it when len(data) >= size, not >"
+                   if whole else hint)
     fin, opcode, payload, size = got
-    if isinstance(payload, (bytearray, memoryview)):
-        payload = bytes(payload)
-    if (bool(fin), opcode, payload, size) != expected:
+    _types(name, fin, payload)
+    payload = bytes(payload)
+    if (fin, opcode, payload, size) != expected:
         wrong = [field for field, a, b in zip(("fin", "opcode", "payload", "size"),
-                                              (bool(fin), opcode, payload, size), expected) if a != b]
+                                              (fin, opcode, payload, size), expected) if a != b]
         raise Fail(f"{name}: parse_frame({_short(data)}) gave {_short_tuple(got)}, expected "
                    f"{_short_tuple(expected)} (wrong: {', '.join(wrong)})",
                    _mistake(data, payload, size, expected) or hint)
+
+
+def _types(name: str, fin, payload) -> None:
+    """fin a bool, the payload bytes (or bytearray, memoryview), as the statement says."""
+    if not isinstance(fin, bool):
+        raise Fail(f"{name}: fin came out {fin!r}, not True or False", "fin is a bool: data[0] & 0x80 is 128 or 0, "
+                   "so return bool(data[0] & 0x80)")
+    if isinstance(payload, str):
+        raise Fail(f"{name}: the payload came out as text, {_shown(payload)}", "return the payload as bytes, not "
+                   "decoded: a text message is decoded once all its frames are in (a character may be split "
+                   "between two frames)")
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise Fail(f"{name}: the payload came out as a {type(payload).__name__}, {_shown(payload)}",
+                   f"return the payload as bytes: bytes(...) of your {type(payload).__name__} of numbers"
+                   if isinstance(payload, (list, tuple)) else "return the payload as bytes")
 
 
 def _mistake(data: bytes, payload, size, expected: tuple) -> str | None:
@@ -42,6 +63,9 @@ def _mistake(data: bytes, payload, size, expected: tuple) -> str | None:
     as_sent = data[whole - len(want):whole]  # the payload as it travels: masked, if the frame is
     if payload != want and payload == as_sent:
         return "that is the payload as it travels, still masked: XOR payload byte i with key[i % 4]"
+    if len(payload) > len(want) and payload.startswith(want):
+        return ("the payload is the next `length` bytes, data[at:at + length], not the rest of data: the next frame "
+                "may follow it")
     if payload == want and size == len(want):
         return "size is the whole frame, not only the payload: add the header (2, 4 or 10 bytes, and 4 for a mask key)"
     if payload == want and size == whole - 4 and data[1] & 0x80:
@@ -49,16 +73,20 @@ def _mistake(data: bytes, payload, size, expected: tuple) -> str | None:
     return None
 
 
-@check("RFC 6455's unmasked examples (section 5.7): 'Hello', a fragmented 'Hel' + 'lo', a ping")
+@check("RFC 6455's unmasked examples (section 5.7): 'Hello', a fragmented 'Hel' + 'lo', a ping; and RFC 7692's "
+       "compressed 'Hello' (RSV1 set)", timeout=10)
 def rfc_unmasked(student):
     hint = "byte 0: FIN is its high bit (0x80), the opcode its low 4 bits; byte 1: the length in its low 7 bits"
     _expect(student, "unmasked text 'Hello'", bytes.fromhex("810548656c6c6f"), (True, 1, b"Hello", 7), hint)
     _expect(student, "first fragment 'Hel'", bytes.fromhex("010348656c"), (False, 1, b"Hel", 5), hint)
     _expect(student, "last fragment 'lo'", bytes.fromhex("80026c6f"), (True, 0, b"lo", 4), hint)
     _expect(student, "ping 'Hello'", bytes.fromhex("890548656c6c6f"), (True, 9, b"Hello", 7), hint)
+    _expect(student, "compressed text 'Hello' (RSV1 set)", COMPRESSED_HELLO, (True, 1, COMPRESSED_HELLO[2:], 9),
+            "the opcode is the low 4 bits alone (data[0] & 0x0F): the 3 bits above them are RSV1 to RSV3, which an "
+            "extension sets (permessage-deflate sets RSV1 on a compressed message)")
 
 
-@check("a masked frame is unmasked: the RFC's masked 'Hello', then random keys")
+@check("a masked frame is unmasked: the RFC's masked 'Hello', then random keys", timeout=10)
 def masked(student):
     hint = ("byte 1's high bit says the frame is masked; the 4 key bytes follow the length; "
             "payload byte i is XOR-ed with key[i % 4]")
@@ -69,7 +97,7 @@ def masked(student):
                 mask=os.urandom(4)), (True, 2, payload, 6 + size), hint)
 
 
-@check("the 16-bit and 64-bit length forms: 126, 256, 65,535, 65,536 and 70,000 bytes")
+@check("the 16-bit and 64-bit length forms: 126, 256, 65,535, 65,536 and 70,000 bytes", timeout=20)
 def long_lengths(student):
     hint = ("a length field of 126 means: the length is the next 2 bytes, big-endian "
             "(int.from_bytes(data[2:4], 'big')); 127 means the next 8; the mask key and payload come after")
@@ -84,7 +112,7 @@ def long_lengths(student):
                                                                                        header + size), hint)
 
 
-@check("less than a whole frame gives None; size says where the next frame starts")
+@check("less than a whole frame gives None; size says where the next frame starts", timeout=10)
 def cut_off_and_back_to_back(student):
     frame = wire.build_frame(wire.TEXT, b"x" * 300, mask=MASK)
     for cut in (0, 1, 3, 7, len(frame) - 1):
@@ -94,11 +122,9 @@ def cut_off_and_back_to_back(student):
                        "check len(data) against the header (2, 4 or 10 bytes, plus 4 for a mask) and then "
                        "against the whole frame, and return None when it is shorter")
     two = wire.build_frame(wire.TEXT, b"first") + wire.build_frame(wire.TEXT, b"second", mask=MASK)
-    first = _parse(student, two)
-    if first is None or first[3] != 7:
-        raise Fail(f"two frames back to back: the first one's size came out {first and first[3]}, not 7",
-                   "size is the header plus the payload length: the bytes this frame takes")
-    _expect(student, "the second of two frames", two[first[3]:], (True, 1, b"second", 12), "see above")
+    _expect(student, "the first of two frames back to back", two, (True, 1, b"first", 7),
+            "size is the header plus the payload length: the bytes this frame takes")
+    _expect(student, "the second of two frames", two[7:], (True, 1, b"second", 12), "see above")
 
 
 @check("the bytes our server really sends: /echo answers 5, 300 and 70,000 bytes, read from the raw stream")
@@ -143,8 +169,18 @@ def _short(data: bytes) -> str:
 
 def _short_tuple(result) -> str:
     fin, opcode, payload, size = result
-    shown = payload if len(payload) <= 12 else f"{bytes(payload[:8])!r}... ({len(payload):,} bytes)"
-    return f"({fin}, {opcode}, {shown}, {size})"
+    return f"({fin}, {opcode}, {_shown(payload)}, {size})"
+
+
+def _shown(payload) -> str:
+    """The payload as Python writes it, its first 8 items only when it is longer than 12."""
+    try:
+        if len(payload) <= 12:
+            return repr(payload)
+    except TypeError:  # no len(): not a sequence at all
+        return repr(payload)
+    unit = "bytes" if isinstance(payload, (bytes, bytearray, memoryview)) else "items"
+    return f"{bytes(payload[:8]) if unit == 'bytes' else payload[:8]!r}... ({len(payload):,} {unit})"
 
 
 CHECKS = [rfc_unmasked, masked, long_lengths, cut_off_and_back_to_back, real_stream]

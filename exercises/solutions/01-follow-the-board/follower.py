@@ -10,8 +10,9 @@ def follow(url: str, deliver, stop) -> None:
     """Long-poll ``url`` and ``deliver(message)`` once per message, oldest first, until ``stop`` is set.
 
     Two things can go wrong, and they need opposite answers:
-    * the connection fails (the server is away): keep ``after`` and ask again after a pause, so that
-      nothing is delivered twice and a restarting server is not hammered;
+    * the request fails (the server is away, frozen past the timeout, or a proxy answers an error page): keep
+      ``after`` and ask again after a pause, so that nothing is delivered twice and a restarting server is not
+      hammered; any other error (in ``deliver``, say) is a bug, and goes out to the caller;
     * the answer names a board (a ``"board"`` field): the board ``after`` belongs to is not the server's
       (it restarted with a new board, whose ids start again from 1; or this is our first answer), so its
       messages start from its first: start again from 0 on that board, or lose them. The ids alone cannot
@@ -25,7 +26,7 @@ def follow(url: str, deliver, stop) -> None:
                                        timeout=WAIT + 5)
                 response.raise_for_status()
                 answer = response.json()
-            except (requests.RequestException, ValueError):  # away, or not our server's answer
+            except requests.RequestException:  # away, frozen, or not our server's answer (an error status, not JSON)
                 stop.wait(RETRY)
                 continue
             if "board" in answer:  # another board than ours: its messages start from its first

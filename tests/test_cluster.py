@@ -228,6 +228,10 @@ def test_nginx_has_a_connection_for_each_the_nodes_can_hold_and_answers_its_own_
         with socket.create_connection(("127.0.0.1", cluster.polling_port), timeout=5) as sock:
             sock.sendall(b"NOT HTTP\r\n\r\n")
             unreadable = sock.makefile("rb").read()
+        ports = (cluster.polling_port, cluster.websocket_port)
+        refused = {request: [_raw_answer(port, request) for port in ports] for request in NGINX_REFUSES}
+        internal = {_raw_answer(port, f"GET {nginx.ERROR_PAGES}{status} HTTP/1.1\r\n".encode())
+                    for status in nginx.ERRORS for port in ports}
         for node in range(2):
             cluster.kill_node(node)
         no_node = requests.get(f"{cluster.polling_url}/api/messages", timeout=10)
@@ -235,6 +239,28 @@ def test_nginx_has_a_connection_for_each_the_nodes_can_hold_and_answers_its_own_
     assert (too_long.status_code, too_long.json()["error"]) == (413, "body_too_large")
     assert unreadable.startswith(b"HTTP/1.1 400") and b'"error": "bad_request"' in unreadable
     assert (no_node.status_code, no_node.json()["error"]) == (502, "bad_gateway")
+    assert refused == {request: [expected] * 2 for request, expected in NGINX_REFUSES.items()}
+    assert internal == {(404, "not_found")}  # its own answers' paths, asked for straight: as any unknown path
     assert "setrlimit" not in log  # nginx was given no more open files than it may have
     for status, (answered, code, message) in nginx.ERRORS.items():
-        assert "'" not in message and (status == answered or status in (494, 500))
+        assert "'" not in message and (status == answered or status in (494, 497, 500))
+
+
+# Requests nginx refuses itself (the nodes never see them), with what it answers: what the nodes would.
+NGINX_REFUSES = {
+    b"TRACE / HTTP/1.1\r\n": (405, "method_not_allowed"),
+    b"POST /api/messages HTTP/1.1\r\nTransfer-Encoding: gzip\r\n": (501, "unsupported_transfer_encoding"),
+    b"POST /api/messages HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n": (501, "unsupported_transfer_encoding"),
+    b"GET /api/status HTTP/2.0\r\n": (505, "http_version_not_supported"),
+    b"GET /api/status HTTP/3.0\r\n": (505, "http_version_not_supported"),
+}
+
+
+def _raw_answer(port: int, request_line_and_fields: bytes) -> tuple[int, str]:
+    """Status and error code of what nginx answers a request written by hand (Host and the end of the head added);
+    an AssertionError when the answer is not in the nodes' JSON shape (nginx's own HTML page)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request_line_and_fields + b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        head, body = sock.makefile("rb").read().split(b"\r\n\r\n", 1)
+    assert b"\r\nContent-Type: application/json\r\n" in head, head
+    return int(head.split()[1]), json.loads(body)["error"]

@@ -44,8 +44,8 @@ the nodes do not count per client (``serving.Server``). So nginx holds each clie
 connections on each port, as a node does (``limit_conn``; loopback, the teacher's machine, unbounded), and answers
 the next ``429 too_many_connections``. Its own connections (``worker_connections``: two per proxied connection, the
 client's and the node's) are sized so that the nodes fill first: a node full answers ``503 server_busy`` itself.
-Whatever nginx answers itself (a connection too many, a node that failed or stayed silent, a body over its limit) is
-in the nodes' JSON shape (``ERRORS``), never nginx's HTML page.
+Whatever nginx answers itself (a connection too many, a node that failed or stayed silent, a body over its limit, a
+request it refuses before any node sees it) is in the nodes' JSON shape (``ERRORS``), never nginx's HTML page.
 
 The configuration is written into the cluster's temporary folder, readable by its owner only (it holds the
 secret), with nginx's pid file and temporary files there too (its errors go to the cluster's log), so nginx
@@ -72,20 +72,29 @@ SPARE_CONNECTIONS = 1024  # nginx's connections beyond what the nodes can hold: 
 SPARE_FILES = 64  # nginx's files besides its connections: listening sockets, logs
 BODY_LIMIT = 1024 * 1024  # bytes: nginx's own bound on a request body, far above the nodes' (64 KiB), who refuse first
 # What nginx answers itself, by status: the nodes' JSON error shape, with a documented code (servers/README.md).
-# Its 500 (it could not take a connection to a node) is told as the nodes' 503: busy, try again.
+# Its 500 (it could not take a connection to a node) is told as the nodes' 503: busy, try again; its 494 (a header
+# line too long) and 497 (plain HTTP to a TLS port) are its own names for what the nodes answer 431 and 400.
 ERRORS = {
     400: (400, "bad_request", "nginx could not read this request"),
+    404: (404, "not_found", "no page here: nginx keeps this path for its own answers"),  # asked for straight
+    405: (405, "method_not_allowed", "nginx answers no TRACE request"),
     413: (413, "body_too_large", f"nginx takes request bodies of {BODY_LIMIT:,} bytes at most"),
     414: (414, "uri_too_long", "the request line is too long"),
     429: (429, "too_many_connections", f"one address may hold {MAX_PER_CLIENT} connections to this port at most, and "
                                        "each of yours is busy: close one (a tab, a client), then try again"),
     494: (431, "headers_too_large", "the request header fields are too long"),
+    497: (400, "https_required", "this port speaks HTTPS: use https:// (wss:// for a WebSocket)"),
     500: (503, "server_busy", "the cluster is serving as many connections as it may: try again"),
+    501: (501, "unsupported_transfer_encoding", "nginx decodes no transfer coding but chunked"),
     502: (502, "bad_gateway", "the server node failed the request: send it again"),
     503: (503, "server_busy", "the cluster is serving as many connections as it may: try again"),
     504: (504, "gateway_timeout", "the server node did not answer in time: send it again"),
+    505: (505, "http_version_not_supported", "nginx reads HTTP/1.1 and HTTP/1.0 request lines (HTTP/2 is never "
+                                             "named in one)"),
 }
-ERROR_PAGES = "/.nginx-error/"  # where nginx finds those answers (internal: no client can ask for them)
+# Where nginx finds those answers: internal locations, so a client that asks for one straight gets nginx's 404,
+# which is in the list too.
+ERROR_PAGES = "/.nginx-error/"
 RETRY_AFTER = {429, 503}  # statuses that tell the client when to try again (in a second)
 # A node that fails a request (refused, or silent for the read timeout) gets no request for FAIL_TIMEOUT s.
 MAX_FAILS, FAIL_TIMEOUT = 1, 10

@@ -6,8 +6,10 @@ same chat on Redis: across nodes both ways, round robin, a node killed under 100
 polling clients, Redis stopped and started under the nodes, and the one command stopped by a signal.
 """
 
+import contextlib
 import json
 import resource
+import selectors
 import signal
 import socket
 import subprocess
@@ -27,7 +29,7 @@ from conftest import RawWebSocket, require_cluster_tools
 from servers.chat import LONGEST_WAIT
 from servers.cluster import Cluster, ToolMissing, find_tool, nginx
 from servers.cluster.nginx import CONNECT_TIMEOUT, PING_INTERVAL, READ_TIMEOUT
-from servers.serving import MAX_CONNECTIONS
+from servers.serving import MAX_CONNECTIONS, REQUEST_TIMEOUT
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -244,6 +246,46 @@ def test_nginx_has_a_connection_for_each_the_nodes_can_hold_and_answers_its_own_
     assert "setrlimit" not in log  # nginx was given no more open files than it may have
     for status, (answered, code, message) in nginx.ERRORS.items():
         assert "'" not in message and (status == answered or status in (494, 497, 500))
+
+
+def test_nginx_gives_a_request_as_long_to_arrive_as_a_node_does(cluster):
+    """A head that stops (on either port) or comes a byte a second, and a body that stops: nginx closes each
+    REQUEST_TIMEOUT s after the request began, as a node would. A connection whose head is still arriving is not
+    counted against its address's share (nginx counts a connection once its head is whole), so this is what frees
+    it; nginx closes it without an answer (a node would answer 408)."""
+    head = b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    body = b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\n{"  # 1 byte of 9
+    started = time.monotonic()
+    stalled = {"head": (cluster.polling_port, head), "head of a handshake": (cluster.websocket_port, head),
+               "head, a byte a second": (cluster.polling_port, b""), "body": (cluster.polling_port, body)}
+    sockets = {name: socket.create_connection(("127.0.0.1", port), timeout=5) for name, (port, _) in stalled.items()}
+    trickle = iter(head + b"X-Slow: " + b"x" * 60)
+    closed, answered = {}, {}
+    with selectors.DefaultSelector() as selector:
+        for name, sock in sockets.items():
+            sock.sendall(stalled[name][1])
+            selector.register(sock, selectors.EVENT_READ, name)
+        while len(closed) < len(sockets) and time.monotonic() - started < REQUEST_TIMEOUT + 10:
+            for key, _ in selector.select(timeout=1):
+                answered[key.data] = _answer_or_reset(key.fileobj)
+                closed[key.data] = round(time.monotonic() - started, 1)
+                selector.unregister(key.fileobj)
+            if "head, a byte a second" not in closed:
+                with contextlib.suppress(OSError):  # closed by nginx meanwhile: the selector says so next
+                    sockets["head, a byte a second"].sendall(bytes([next(trickle)]))
+    for sock in sockets.values():
+        sock.close()
+    assert set(closed) == set(sockets), f"still open after {REQUEST_TIMEOUT + 10} s: {set(sockets) - set(closed)}"
+    assert all(REQUEST_TIMEOUT - 0.5 <= seconds <= REQUEST_TIMEOUT + 5 for seconds in closed.values()), closed
+    assert set(answered.values()) == {b""}, answered
+
+
+def _answer_or_reset(sock: socket.socket) -> bytes:
+    """What the peer sent, or b"" when it closed or reset the connection (a close with bytes unread is a reset)."""
+    try:
+        return sock.recv(65536)
+    except ConnectionResetError:
+        return b""
 
 
 # Requests nginx refuses itself (the nodes never see them), with what it answers: what the nodes would.

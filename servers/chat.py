@@ -229,9 +229,10 @@ class Chat:
         so nothing can land between them and the answer's id is always the message's id + 1. ``sender``, the
         client's address, is held to the post rate (``post_rate.py``): past it, ``too_many_messages``."""
         if wait := self.post_rate.wait(sender, cost(text)):
+            seconds = math.ceil(wait)  # what Retry-After can say: whole seconds, 1 at least
             raise BadInput("too_many_messages", f"one address may send {self.post_rate.rate:g} messages a second "
                            f"({self.post_rate.burst:g} at once; a long text counts once per KiB): wait "
-                           f"{wait:.1f} s", retry_after=math.ceil(wait))
+                           f"{seconds} s", retry_after=seconds)
         return self.board.post_with_reply(author, text, SERVER, REPLY.format(text=text))
 
     def status(self, clients: list[str]) -> dict:

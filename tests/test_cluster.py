@@ -6,8 +6,10 @@ same chat on Redis: across nodes both ways, round robin, a node killed under 100
 polling clients, Redis stopped and started under the nodes, and the one command stopped by a signal.
 """
 
+import contextlib
 import json
 import resource
+import selectors
 import signal
 import socket
 import subprocess
@@ -27,7 +29,7 @@ from conftest import RawWebSocket, require_cluster_tools
 from servers.chat import LONGEST_WAIT
 from servers.cluster import Cluster, ToolMissing, find_tool, nginx
 from servers.cluster.nginx import CONNECT_TIMEOUT, PING_INTERVAL, READ_TIMEOUT
-from servers.serving import MAX_CONNECTIONS
+from servers.serving import MAX_CONNECTIONS, REQUEST_TIMEOUT
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -228,6 +230,10 @@ def test_nginx_has_a_connection_for_each_the_nodes_can_hold_and_answers_its_own_
         with socket.create_connection(("127.0.0.1", cluster.polling_port), timeout=5) as sock:
             sock.sendall(b"NOT HTTP\r\n\r\n")
             unreadable = sock.makefile("rb").read()
+        ports = (cluster.polling_port, cluster.websocket_port)
+        refused = {request: [_raw_answer(port, request) for port in ports] for request in NGINX_REFUSES}
+        internal = {_raw_answer(port, f"GET {nginx.ERROR_PAGES}{status} HTTP/1.1\r\n".encode())
+                    for status in nginx.ERRORS for port in ports}
         for node in range(2):
             cluster.kill_node(node)
         no_node = requests.get(f"{cluster.polling_url}/api/messages", timeout=10)
@@ -235,6 +241,68 @@ def test_nginx_has_a_connection_for_each_the_nodes_can_hold_and_answers_its_own_
     assert (too_long.status_code, too_long.json()["error"]) == (413, "body_too_large")
     assert unreadable.startswith(b"HTTP/1.1 400") and b'"error": "bad_request"' in unreadable
     assert (no_node.status_code, no_node.json()["error"]) == (502, "bad_gateway")
+    assert refused == {request: [expected] * 2 for request, expected in NGINX_REFUSES.items()}
+    assert internal == {(404, "not_found")}  # its own answers' paths, asked for straight: as any unknown path
     assert "setrlimit" not in log  # nginx was given no more open files than it may have
     for status, (answered, code, message) in nginx.ERRORS.items():
-        assert "'" not in message and (status == answered or status in (494, 500))
+        assert "'" not in message and (status == answered or status in (494, 497, 500))
+
+
+def test_nginx_gives_a_request_as_long_to_arrive_as_a_node_does(cluster):
+    """A head that stops (on either port) or comes a byte a second, and a body that stops: nginx closes each
+    REQUEST_TIMEOUT s after the request began, as a node would. A connection whose head is still arriving is not
+    counted against its address's share (nginx counts a connection once its head is whole), so this is what frees
+    it; nginx closes it without an answer (a node would answer 408)."""
+    head = b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    body = b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\n{"  # 1 byte of 9
+    started = time.monotonic()
+    stalled = {"head": (cluster.polling_port, head), "head of a handshake": (cluster.websocket_port, head),
+               "head, a byte a second": (cluster.polling_port, b""), "body": (cluster.polling_port, body)}
+    sockets = {name: socket.create_connection(("127.0.0.1", port), timeout=5) for name, (port, _) in stalled.items()}
+    trickle = iter(head + b"X-Slow: " + b"x" * 60)
+    closed, answered = {}, {}
+    with selectors.DefaultSelector() as selector:
+        for name, sock in sockets.items():
+            sock.sendall(stalled[name][1])
+            selector.register(sock, selectors.EVENT_READ, name)
+        while len(closed) < len(sockets) and time.monotonic() - started < REQUEST_TIMEOUT + 10:
+            for key, _ in selector.select(timeout=1):
+                answered[key.data] = _answer_or_reset(key.fileobj)
+                closed[key.data] = round(time.monotonic() - started, 1)
+                selector.unregister(key.fileobj)
+            if "head, a byte a second" not in closed:
+                with contextlib.suppress(OSError):  # closed by nginx meanwhile: the selector says so next
+                    sockets["head, a byte a second"].sendall(bytes([next(trickle)]))
+    for sock in sockets.values():
+        sock.close()
+    assert set(closed) == set(sockets), f"still open after {REQUEST_TIMEOUT + 10} s: {set(sockets) - set(closed)}"
+    assert all(REQUEST_TIMEOUT - 0.5 <= seconds <= REQUEST_TIMEOUT + 5 for seconds in closed.values()), closed
+    assert set(answered.values()) == {b""}, answered
+
+
+def _answer_or_reset(sock: socket.socket) -> bytes:
+    """What the peer sent, or b"" when it closed or reset the connection (a close with bytes unread is a reset)."""
+    try:
+        return sock.recv(65536)
+    except ConnectionResetError:
+        return b""
+
+
+# Requests nginx refuses itself (the nodes never see them), with what it answers: what the nodes would.
+NGINX_REFUSES = {
+    b"TRACE / HTTP/1.1\r\n": (405, "method_not_allowed"),
+    b"POST /api/messages HTTP/1.1\r\nTransfer-Encoding: gzip\r\n": (501, "unsupported_transfer_encoding"),
+    b"POST /api/messages HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n": (501, "unsupported_transfer_encoding"),
+    b"GET /api/status HTTP/2.0\r\n": (505, "http_version_not_supported"),
+    b"GET /api/status HTTP/3.0\r\n": (505, "http_version_not_supported"),
+}
+
+
+def _raw_answer(port: int, request_line_and_fields: bytes) -> tuple[int, str]:
+    """Status and error code of what nginx answers a request written by hand (Host and the end of the head added);
+    an AssertionError when the answer is not in the nodes' JSON shape (nginx's own HTML page)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request_line_and_fields + b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        head, body = sock.makefile("rb").read().split(b"\r\n\r\n", 1)
+    assert b"\r\nContent-Type: application/json\r\n" in head, head
+    return int(head.split()[1]), json.loads(body)["error"]

@@ -2,6 +2,7 @@
 the class reads on and is served at once; the teacher's machine posts as fast as it measures."""
 
 import json
+import re
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ from servers.post_rate import BURST, RATE, PostRate, cost
 from servers.twins import Twins
 
 FLOOD = 400  # messages a flooding client sends as fast as it can: ten bursts' worth
+WAIT = re.compile(r"wait (\S+) s$")  # how long a refusal's message says to wait
 
 
 def test_a_bucket_pays_for_a_burst_then_for_its_rate_and_long_texts_cost_more():
@@ -68,6 +70,7 @@ def test_a_flooding_student_is_held_to_the_rate_and_the_class_reads_on(chat, lan
             assert sent + len(errors) == FLOOD, kinds()[-5:]
             assert BURST <= sent <= BURST + RATE * (time.monotonic() - started) + 1, (sent, flooding)
             assert {error["error"] for error in errors} == {"too_many_messages"}, errors[:3]
+            assert {WAIT.search(error["message"]).group(1) for error in errors} == {"1"}, errors[:3]
             assert chat.board.last_id == 2 * sent  # each message taken has its reply; nothing refused is stored
 
             with requests.Session() as session:  # the same laptop, over HTTP: the same bucket
@@ -77,6 +80,7 @@ def test_a_flooding_student_is_held_to_the_rate_and_the_class_reads_on(chat, lan
             assert refused and {response.status_code for response in refused} == {429}
             assert {response.json()["error"] for response in refused} == {"too_many_messages"}
             assert {response.headers["Retry-After"] for response in refused} == {"1"}
+            assert {WAIT.search(response.json()["message"]).group(1) for response in refused} == {"1"}  # as it says
             teacher = time.monotonic()  # meanwhile anyone else is served at once
             with socket.create_connection((lan_address, polling), 5, ("127.0.0.1", 0)) as sock, \
                     sock.makefile("rb") as teachers:

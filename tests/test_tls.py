@@ -258,6 +258,15 @@ def test_http2_is_negotiated_through_nginx_for_polling_and_server_sent_events(tl
     assert "HTTP/2.0 GET /api/messages 200" in log.read_text()
 
 
+def test_plain_http_to_nginx_under_tls_is_told_to_use_https_in_json_as_by_a_node(tls_cluster):
+    for port in (tls_cluster.polling_port, tls_cluster.websocket_port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head, body = sock.makefile("rb").read().split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 400 ") and b"Content-Type: application/json" in head, head
+        assert json.loads(body)["error"] == "https_required"
+
+
 def test_nginx_announces_no_websocket_over_http2_and_the_websocket_goes_over_http11(tls_cluster, certs):
     opened = secure.nginx_settings(tls_cluster.websocket_port, certs.ca)
     assert opened["alpn"] == "h2" and opened["enable_connect_protocol"] == 0

@@ -44,8 +44,11 @@ the nodes do not count per client (``serving.Server``). So nginx holds each clie
 connections on each port, as a node does (``limit_conn``; loopback, the teacher's machine, unbounded), and answers
 the next ``429 too_many_connections``. Its own connections (``worker_connections``: two per proxied connection, the
 client's and the node's) are sized so that the nodes fill first: a node full answers ``503 server_busy`` itself.
-Whatever nginx answers itself (a connection too many, a node that failed or stayed silent, a body over its limit) is
-in the nodes' JSON shape (``ERRORS``), never nginx's HTML page.
+nginx counts a connection for its address only once a request's head has arrived whole, so a head still arriving
+is bounded by time instead: it has the nodes' own request timeout (``client_header_timeout``), and nginx's
+connections are many (17,024 for two nodes), so one address must open them faster than they expire to fill them.
+Whatever nginx answers itself (a connection too many, a node that failed or stayed silent, a body over its limit, a
+request it refuses before any node sees it) is in the nodes' JSON shape (``ERRORS``), never nginx's HTML page.
 
 The configuration is written into the cluster's temporary folder, readable by its owner only (it holds the
 secret), with nginx's pid file and temporary files there too (its errors go to the cluster's log), so nginx
@@ -58,9 +61,10 @@ from pathlib import Path
 
 from ..chat import LONGEST_WAIT
 from ..origins import is_loopback
-from ..serving import MAX_CONNECTIONS, MAX_PER_CLIENT
+from ..serving import IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_PER_CLIENT, REQUEST_TIMEOUT
 from ..twins import Proxy
 from ..web import PROXY_TOKEN_HEADER
+from ..websocket_connection import WRITE_TIMEOUT
 from .processes import Child, find_tool, wait_for_file
 
 PING_INTERVAL = 20  # seconds between the nodes' pings to each WebSocket client (python -m servers --ping-interval)
@@ -72,20 +76,29 @@ SPARE_CONNECTIONS = 1024  # nginx's connections beyond what the nodes can hold: 
 SPARE_FILES = 64  # nginx's files besides its connections: listening sockets, logs
 BODY_LIMIT = 1024 * 1024  # bytes: nginx's own bound on a request body, far above the nodes' (64 KiB), who refuse first
 # What nginx answers itself, by status: the nodes' JSON error shape, with a documented code (servers/README.md).
-# Its 500 (it could not take a connection to a node) is told as the nodes' 503: busy, try again.
+# Its 500 (it could not take a connection to a node) is told as the nodes' 503: busy, try again; its 494 (a header
+# line too long) and 497 (plain HTTP to a TLS port) are its own names for what the nodes answer 431 and 400.
 ERRORS = {
     400: (400, "bad_request", "nginx could not read this request"),
+    404: (404, "not_found", "no page here: nginx keeps this path for its own answers"),  # asked for straight
+    405: (405, "method_not_allowed", "nginx answers no TRACE request"),
     413: (413, "body_too_large", f"nginx takes request bodies of {BODY_LIMIT:,} bytes at most"),
     414: (414, "uri_too_long", "the request line is too long"),
     429: (429, "too_many_connections", f"one address may hold {MAX_PER_CLIENT} connections to this port at most, and "
                                        "each of yours is busy: close one (a tab, a client), then try again"),
     494: (431, "headers_too_large", "the request header fields are too long"),
+    497: (400, "https_required", "this port speaks HTTPS: use https:// (wss:// for a WebSocket)"),
     500: (503, "server_busy", "the cluster is serving as many connections as it may: try again"),
+    501: (501, "unsupported_transfer_encoding", "nginx decodes no transfer coding but chunked"),
     502: (502, "bad_gateway", "the server node failed the request: send it again"),
     503: (503, "server_busy", "the cluster is serving as many connections as it may: try again"),
     504: (504, "gateway_timeout", "the server node did not answer in time: send it again"),
+    505: (505, "http_version_not_supported", "nginx reads HTTP/1.1 and HTTP/1.0 request lines (HTTP/2 is never "
+                                             "named in one)"),
 }
-ERROR_PAGES = "/.nginx-error/"  # where nginx finds those answers (internal: no client can ask for them)
+# Where nginx finds those answers: internal locations, so a client that asks for one straight gets nginx's 404,
+# which is in the list too.
+ERROR_PAGES = "/.nginx-error/"
 RETRY_AFTER = {429, 503}  # statuses that tell the client when to try again (in a second)
 # A node that fails a request (refused, or silent for the read timeout) gets no request for FAIL_TIMEOUT s.
 MAX_FAILS, FAIL_TIMEOUT = 1, 10
@@ -108,7 +121,14 @@ http {{
     scgi_temp_path {folder}/scgi;
     client_body_buffer_size 32k;  # above the nodes' 16 KiB bodies: no temporary files
     client_max_body_size {body_limit};
-    # Each client address holds {max_per_client} connections per port at most; loopback (the teacher's) is not counted.
+    # A request has as long to arrive as at a node (servers/serving.py): its head {request_timeout} from the
+    # connection's start (or its first byte after a keep-alive wait), its body {request_timeout} between two reads;
+    # then nginx closes the connection without an answer.
+    client_header_timeout {request_timeout};
+    client_body_timeout {request_timeout};
+    keepalive_timeout {idle_timeout};  # between two requests, as at a node
+    # Each client address holds {max_per_client} connections per port at most, counted once a request's head is whole
+    # (one still arriving has client_header_timeout); loopback (the teacher's) is not counted.
     map $remote_addr $per_client {{ "~^127\\." ""; "::1" ""; "~^::ffff:127\\." ""; default $binary_remote_addr; }}
     limit_conn_zone $per_client zone=polling_clients:1m;
     limit_conn_zone $per_client zone=websocket_clients:1m;
@@ -138,6 +158,7 @@ http {{
     server {{
 {polling_listen}
         limit_conn polling_clients {max_per_client};
+        send_timeout {request_timeout};  # an answer the client stops reading is cut, as a node cuts it
 {errors}
         location / {{
             proxy_pass http://polling;
@@ -151,6 +172,7 @@ http {{
     server {{
 {websocket_listen}
         limit_conn websocket_clients {max_per_client};
+        send_timeout {write_timeout};  # a WebSocket client that stops reading is cut, as a node cuts it
 {errors}
         location / {{
             proxy_pass http://websocket;
@@ -191,6 +213,8 @@ def config(folder: Path, proxy: Proxy, nodes, read_timeout: float = READ_TIMEOUT
     return TEMPLATE.format(folder=folder, nodes=len(nodes), files=files, connections=connections,
                            body_limit=BODY_LIMIT, max_per_client=MAX_PER_CLIENT, errors=error_pages(),
                            connect_timeout=duration(CONNECT_TIMEOUT), read_timeout=duration(read_timeout),
+                           request_timeout=duration(REQUEST_TIMEOUT), idle_timeout=duration(IDLE_TIMEOUT),
+                           write_timeout=duration(WRITE_TIMEOUT),
                            longest_wait=LONGEST_WAIT, ping=f"{ping:g}",
                            polling_servers=servers(node.polling_port for node in nodes),
                            websocket_servers=servers(node.websocket_port for node in nodes),

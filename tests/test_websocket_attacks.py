@@ -35,7 +35,7 @@ SERVED_WITHIN = 1.0  # seconds: a well-behaved client's round trip on /echo, how
 BOMB_ZEROS = 316 * MIB  # what one bomb inflates to: about 306 KiB on the wire
 # Peak growth of the server's memory that each attack may cause (servers/README.md, "Limits"): a connection
 # inflates at most a message (1 MiB on /echo) and one slice more, holds one message, and the rest is the
-# allocator's slack; measured: about 1, 4 to 8, and 6 to 8 MiB
+# allocator's slack; measured: about 1, 4 to 16, and 6 to 8 MiB
 ONE_BOMB_RSS = 16 * MIB
 EIGHT_BOMBS_RSS = 32 * MIB
 NON_READING_ECHO_RSS = 32 * MIB

@@ -167,7 +167,9 @@ def test_the_verdicts_on_set_up_and_on_server_sent_events_follow_the_runs_figure
     first, kept = ms(1), stats.compare(ms(1), ms(0.5))
     verdicts = {ratio: guide.setup_verdict(stats.compare(ms(ratio), first), stats.compare(ms(1), first), kept)
                 for ratio in (0.5, 1, 1.5, 2.4)}
-    assert "no dearer" in verdicts[1] and "within noise" in verdicts[1]
+    assert "not shown dearer" in verdicts[1] and "within noise" in verdicts[1] and "no dearer" not in verdicts[1]
+    wide = guide.setup_verdict(stats.compare([1.5, 3.5] * 15, [1.0, 1.8] * 15), stats.compare(ms(1), first), kept)
+    assert "not shown dearer" in wide and "1.8 times what" in wide  # within noise, the medians still printed
     assert "cheaper than HTTP" in verdicts[0.5] and "contrast holds" in verdicts[0.5]
     assert "moderately dearer" in verdicts[1.5] and "1.5 times" in verdicts[1.5]
     assert "not shown by this run" in verdicts[2.4] and "no dearer" not in verdicts[2.4]

@@ -1,7 +1,10 @@
-"""What a load run says: the goals, a table per transport and N, what ran out, the websocket.org row, files.
+"""What a load run says: the goals, a table per transport and N, what ran out, what the crowds received beside the
+websocket.org table, files.
 
 The goals, from one run, at its largest number of clients where both our WebSocket and the ``websockets`` library
-were measured, each printed as our figure, the library's, their ratio, the goal, and met or not:
+were measured, each printed as our figure, the library's, their ratio, the goal, and whether it is met, judged
+against noise where the run keeps samples of both sides (``judged``: a ratio of two medians is "met" only when every
+ratio their 95 % intervals allow is at the goal, "at the goal, within noise" when only the medians' ratio is):
 
 * the reply round trip on our ``/ws`` (send, store, reply pushed) at most ``ROUND_TRIP_GOAL`` times the
   library's echo;
@@ -16,7 +19,6 @@ were measured, each printed as our figure, the library's, their ratio, the goal,
 The same figures for Server-Sent Events, long polling and short polling, whatever they are.
 """
 
-import statistics
 from pathlib import Path
 
 from . import scaling, stats

@@ -96,8 +96,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def fit_connections_to_open_files(args: argparse.Namespace) -> None:
-    """Each connection costs an open file (two, counting the one a thread may open): lower --max-connections to
-    what the system's limit allows, and say so."""
+    """Each connection costs an open file, and the two servers of this process may each hold --max-connections:
+    lower it until both at their cap, and ``SPARE_FILES`` besides, fit the system's limit, and say so."""
     files = allow_open_files(2 * args.max_connections + SPARE_FILES)
     if files < 2 * args.max_connections + SPARE_FILES:
         args.max_connections = max(1, (files - SPARE_FILES) // 2)

@@ -167,7 +167,9 @@ def test_the_verdicts_on_set_up_and_on_server_sent_events_follow_the_runs_figure
     first, kept = ms(1), stats.compare(ms(1), ms(0.5))
     verdicts = {ratio: guide.setup_verdict(stats.compare(ms(ratio), first), stats.compare(ms(1), first), kept)
                 for ratio in (0.5, 1, 1.5, 2.4)}
-    assert "no dearer" in verdicts[1] and "within noise" in verdicts[1]
+    assert "not shown dearer" in verdicts[1] and "within noise" in verdicts[1] and "no dearer" not in verdicts[1]
+    wide = guide.setup_verdict(stats.compare([1.5, 3.5] * 15, [1.0, 1.8] * 15), stats.compare(ms(1), first), kept)
+    assert "not shown dearer" in wide and "1.8 times what" in wide  # within noise, the medians still printed
     assert "cheaper than HTTP" in verdicts[0.5] and "contrast holds" in verdicts[0.5]
     assert "moderately dearer" in verdicts[1.5] and "1.5 times" in verdicts[1.5]
     assert "not shown by this run" in verdicts[2.4] and "no dearer" not in verdicts[2.4]
@@ -220,11 +222,19 @@ def test_a_saved_run_says_what_held_and_why_a_scenario_failed():
             "ran_out": [{"resource": "file descriptors", "at": 98, "evidence": "the server said so"}]}
     failed = {"label": "long polling", "clients": 100, "connected": 90, "failed": "GET /api/status: timed out\nmore",
               "ran_out": [{"resource": "CPU", "at": 90, "evidence": "the load average"}]}
-    text = crowd.describe_saved({"meta": {"cpu_count": 2, "duration_s": 600, "settings": {"every": 1.0}},
-                                 "runs": [held, failed]})
+    failed["tried"] = 82  # the polling server's crowd leaves room for the run's own requests
+    failed["ran_out"].append({"resource": "file descriptors", "at": 98, "evidence": "the server said so"})
+    meta = {"cpu_count": 2, "duration_s": 600, "settings": {"every": 1.0, "servers_root": "/a/worktree"},
+            "load_average": [7.2, 118.3, 241.6]}
+    text = crowd.describe_saved({"meta": meta, "runs": [held, {**held, "label": "library", "messages": 23,
+                                                               "events_asked": 20, "ran_out": []}, failed]})
     assert "WebSocket                      98 of 100 connected; lost 0" in text and "12 ms after the stamp" in text
-    assert "long polling                   90 of 100 connected; failed: GET /api/status: timed out" in text
+    assert "long polling                   90 of 100 connected (82 tried); failed: GET /api/status: timed out" in text
     assert "ran out: file descriptors at 98 clients" in text and "ran out: CPU at 90 clients" in text
+    assert "The crowd tried 16 fewer" in text and text.count("tried 16 fewer") == 1  # only where it tried fewer
+    assert "load averages before it 7, 118, 242" in text and "it took 10 minutes" in text  # all three, the time
+    assert "3 more than the 20 asked" in text and "worktree" not in text and "commit" not in text
+    assert "on commit abc123" in crowd.describe_saved({"meta": {**meta, "commit": "abc123"}, "runs": [held]})
 
 
 # --- one colour per transport ------------------------------------------------------------------------

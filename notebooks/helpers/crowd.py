@@ -42,27 +42,37 @@ def at(results: dict, clients: int) -> dict:
 
 
 def describe_saved(results: dict) -> str:
-    """A saved load run in a few lines: how it was made, then per transport at its largest number of clients,
-    what held (connected, lost, duplicated, out of order), how late the last client was, what each connection
-    held, or why the scenario failed; and what ran out, where the run says so."""
+    """A saved load run in a few lines: how it was made (its command, date, machine, the three load averages
+    before it, how long it took, and the commit it ran on if it kept one), then per transport at its largest
+    number of clients, what held (connected of tried, lost, duplicated, out of order), how late the last client
+    was, what each connection held, or why the scenario failed; and what ran out, where the run says so."""
     meta = results["meta"]
     load = meta.get("load_average")
     largest = max(row["clients"] for row in results["runs"])
+    averages = (f"load averages before it {', '.join(f'{value:.0f}' for value in load)} (tasks running or waiting, "
+                "over the last 1, 5 and 15 minutes)" if load else "load average before it unknown")
+    commit = f", on commit {meta['commit']}" if meta.get("commit") else ""
     lines = [f"{meta.get('command', 'python -m clients.bench load')}: {meta.get('date_utc', 'date unknown')}, "
-             f"{meta['cpu_count']} CPUs, load average before {f'{load[0]:.2f}' if load else 'unknown'}, "
-             f"{meta['duration_s'] / 60:.0f} minutes; one server event every {meta['settings']['every']:g} s"]
+             f"{meta['cpu_count']} CPUs, {averages}; it took {meta['duration_s'] / 60:.0f} minutes{commit}; "
+             f"one server event every {meta['settings']['every']:g} s"]
     for label, row in at(results, largest).items():
-        held = f"  {label:30} {row['connected']:,} of {row['clients']:,} connected; "
+        tried = f" ({row['tried']:,} tried)" if row.get("tried", row["clients"]) < row["clients"] else ""
+        held = f"  {label:30} {row['connected']:,} of {row['clients']:,} connected{tried}; "
         if "failed" in row:  # the scenario stopped before its figures: why, and what ran out, below
             lines.append(held + f"failed: {row['failed'].splitlines()[0]}")
         else:
             last = row["fanout_last_client"]
+            extra = row.get("messages", 0) - row.get("events_asked", row.get("messages", 0))
+            events = f"{last['n']} events" + (f", {abs(extra)} {'more' if extra > 0 else 'fewer'} than the "
+                                              f"{row['events_asked']} asked" if extra else "")
             lines.append(held + f"lost {row['lost']:,}, duplicated {row['duplicated']:,}, out of order "
                          f"{row['out_of_order']:,}; last client "
-                         + (f"{last['median_ms']:,.0f} ms after the stamp (median of {last['n']} events)"
+                         + (f"{last['median_ms']:,.0f} ms after the stamp (median of {events})"
                             if last.get("n") else "never served")
                          + f"; {row['threads_per_connection']:.2f} threads and "
                            f"{row['rss_per_connection'] / 1024:.0f} KiB per connection")
-        lines += [f"    ran out: {item['resource']} at {item['at']:,} clients: {item['evidence']}"
-                  for item in row.get("ran_out", [])]
+        lines += [f"    ran out: {item['resource']} at {item['at']:,} clients: {item['evidence']}" + (
+            f" The crowd tried {item['at'] - row['tried']:,} fewer: room left for the run's own questions and posts."
+            if item["resource"] == "file descriptors" and row.get("tried", item["at"]) < item["at"] else "")
+            for item in row.get("ran_out", [])]
     return "\n".join(lines)

@@ -65,19 +65,20 @@ def at_defaults(idle: dict) -> dict:
     return rows
 
 
-def card(side: dict, bills: dict, setup: dict, idle: dict) -> dict:
+def card(side: dict, bills: dict, setup: dict, idle: dict, opening_against_first: dict | None = None) -> dict:
     """The guide's table of this run's figures, one line per transport (``prose.table`` renders it).
 
     ``side``: ``reply_and_push``; ``bills``: ``newsfeed.follow_the_news``; ``setup``: summaries of
     ``latency.connection_setup``'s steps; ``idle``: ``overhead.idle_cost``'s rows by client name, priced at
-    the project's default intervals (``at_defaults``). Medians of a few dozen samples, to two significant
-    figures: more digits would be noise."""
+    the project's default intervals (``at_defaults``); ``opening_against_first``: the handshake's and the
+    stream's opening (by step) each compared with a first HTTP request (``stats.Comparison``), said beside them.
+    Medians of a few dozen samples, to two significant figures: more digits would be noise."""
     short_bill = next(name for name in bills if name.startswith("short polling"))
     per_message = {name: bill["bytes"] / bill["delivered"] for name, bill in bills.items()}
     reply, push = ({name: f"{row['median_ms']:.2g} ms" for name, row in side[kind].items()}
                    for kind in ("reply", "push"))
-    opening = {step: f"{setup[step]['median_ms']:.2g} ms" for step in
-               ("websocket_handshake", "sse_stream_open", "http_request_new")}
+    opening = {step: f"{setup[step]['median_ms']:.2g} ms" + _against_first((opening_against_first or {}).get(step))
+               for step in ("websocket_handshake", "sse_stream_open", "http_request_new")}
     priced = {name: f"{size:.0f} B, {every}: {per_minute:,.0f} B a minute"
               for name, (size, every, per_minute) in at_defaults(idle).items()}
     quiet = idle["websocket"]["bytes_up_per_s"] + idle["websocket"]["bytes_down_per_s"]
@@ -99,6 +100,15 @@ def card(side: dict, bills: dict, setup: dict, idle: dict) -> dict:
     return {name: dict(zip(columns, cells)) for name, cells in rows.items()}
 
 
+def _against_first(comparison) -> str:
+    """An opening's median beside a first HTTP request's: within noise, or how many times it, beyond noise."""
+    if comparison is None:
+        return ""
+    if comparison.within_noise:
+        return " (within noise of a first request)"
+    return f" ({comparison.ratio:.2g} times a first request, beyond noise)"
+
+
 def _every(label: str) -> str:
     """"short polling 0.1 s" -> "every 0.1 s"."""
     return "every " + label.removeprefix("short polling ")
@@ -114,7 +124,7 @@ def setup_verdict(handshake, stream, kept) -> str:
     millisecond of the server's work, and the ratio moves from run to run (two runs on one machine have fallen
     on either side of ``MODERATE``)."""
     if handshake.within_noise:
-        head, cost = "true, and no dearer than HTTP", "cost about what"
+        head, cost = "true, and not shown dearer than HTTP", f"cost, by its median, {handshake.ratio:.2g} times what"
     elif handshake.lower:
         head, cost = "true, and cheaper than HTTP here", f"cost {handshake.ratio:.2g} times what"
     elif handshake.ratio < MODERATE:
@@ -124,7 +134,8 @@ def setup_verdict(handshake, stream, kept) -> str:
     text = (f"**Verdict: {head}.** A WebSocket handshake {cost} a first HTTP request on a fresh connection costs "
             f"({handshake.verdict}: {handshake.how}; moderate: less than {MODERATE} times, or within noise), once "
             "per connection; opening an event stream, an ordinary request, cost "
-            + ("about what" if stream.within_noise else f"{stream.ratio:.2g} times what") + " the first request did. "
+            + (f"{stream.ratio:.2g} times (within noise) what" if stream.within_noise else
+               f"{stream.ratio:.2g} times what") + " the first request did. "
             f"On loopback these medians are {min(handshake.a, handshake.b, stream.a):.2g} to "
             f"{max(handshake.a, handshake.b, stream.a):.2g} ms of the server's work, and another run may land on the "
             "other side of that line (notebook 04 times the same steps); what does not change is that a handshake "

@@ -130,5 +130,6 @@ def posted_figures(received: list[list], account: Account) -> dict:
             "from_post_median_client": summarize(tallied["post_median_client"]),
             "from_stamp_last_client": summarize(tallied["post_stamp_last_client"]),
             "from_post_last_client_ms": milliseconds(tallied["post_last_client"]),
+            "from_stamp_last_client_ms": milliseconds(tallied["post_stamp_last_client"]),
             "server_cpu_ms_per_post": account.server_cpu * 1000 / posts,
             "client_cpu_ms_per_post": account.client_cpu * 1000 / posts, "client_processes": account.client_processes}

@@ -1,7 +1,10 @@
-"""What a load run says: the goals, a table per transport and N, what ran out, the websocket.org row, files.
+"""What a load run says: the goals, a table per transport and N, what ran out, what the crowds received beside the
+websocket.org table, files.
 
 The goals, from one run, at its largest number of clients where both our WebSocket and the ``websockets`` library
-were measured, each printed as our figure, the library's, their ratio, the goal, and met or not:
+were measured, each printed as our figure, the library's, their ratio, the goal, and whether it is met, judged
+against noise where the run keeps samples of both sides (``judged``: a ratio of two medians is "met" only when every
+ratio their 95 % intervals allow is at the goal, "at the goal, within noise" when only the medians' ratio is):
 
 * the reply round trip on our ``/ws`` (send, store, reply pushed) at most ``ROUND_TRIP_GOAL`` times the
   library's echo;
@@ -16,7 +19,6 @@ were measured, each printed as our figure, the library's, their ratio, the goal,
 The same figures for Server-Sent Events, long polling and short polling, whatever they are.
 """
 
-import statistics
 from pathlib import Path
 
 from . import scaling, stats
@@ -151,23 +153,39 @@ def _goal_figures(row: dict) -> dict:
             "rss_per_connection": row["rss_per_connection"], "threads_counted": row["threads_counted"]}
 
 
+def delivered(run: dict) -> dict:
+    """What a scenario's crowd actually received, from its first event until every client held the last (or the
+    drain ended): seconds, events stamped and delivered per connected client per second, every byte both ways
+    (headers and bodies, frame headers and payloads; the library's counted by its clients), bytes per delivered
+    event, Mbps (bits per second / 2**20, as the paper), and for short polling the polls answered per second
+    against those due (one per connected client and interval)."""
+    start, end = run["snapshots"]["idle"], run["snapshots"]["drained"]
+    seconds, clients = end["t"] - start["t"], max(run["connected"], 1)
+    metered = start["bytes_to_clients"] is not None
+    both_ways = sum(end[key] - start[key] for key in (("bytes_to_clients", "bytes_from_clients") if metered
+                                                      else ("client_read", "client_written")))
+    figures = {"connected": run["connected"], "seconds": seconds, "stamped_per_client_per_s": run["messages_per_s"],
+               "delivered_per_client_per_s": run["delivered"] / clients / seconds,
+               "bytes_per_event": both_ways / run["delivered"] if run["delivered"] else None,
+               "mbps": both_ways * 8 / seconds / MIB, "polls_per_s": None, "polls_due_per_s": None,
+               "bytes_per_poll": None}
+    if start["requests"] is not None and run["transport"] in ("long-polling", "short-polling"):
+        polls = end["requests"] - start["requests"]
+        figures.update(polls_per_s=polls / seconds, bytes_per_poll=both_ways / polls if polls else None)
+    if run.get("interval"):
+        figures["polls_due_per_s"] = run["connected"] / run["interval"]
+    return figures
+
+
 def scaling_row(runs: list[dict], every: float) -> dict | None:
-    """The websocket.org table's row measured here: at the largest N, every byte our servers carried
-    each way per second (headers and bodies, frames and payloads), beside the paper's computation for
-    that N and a message every ``every`` seconds (the paper's rate is one a second)."""
-    ours = [row for row in measured(runs) if row["server"] == "ours"]
-    if not ours:
+    """The websocket.org table's row measured here: at the largest N, what each scenario's crowd received
+    (``delivered``), by label, beside the rate asked (an event every ``every`` s; the paper's is one a second)."""
+    largest = [row for row in measured(runs) if row["server"] != "cluster" and "snapshots" in row]
+    if not largest:
         return None
-    clients = max(row["clients"] for row in ours)
-    row = {"clients": clients, "unit": "Mbps = bits per second / 2**20 (as the paper)", "every": every,
-           "paper_polling_mbps": scaling.mbps(scaling.PAPER_POLL_HEADER_BYTES, clients, 1 / every),
-           "paper_websocket_mbps": scaling.mbps(scaling.PAPER_FRAME_HEADER_BYTES, clients, 1 / every)}
-    for run in (run for run in ours if run["clients"] == clients):
-        events = run["events"]
-        per_second = events["bytes_to_clients_per_s"] + events["bytes_from_clients_per_s"]
-        row[run["label"]] = {"mbps": per_second * 8 / MIB, "bytes_per_client_per_s": per_second / clients,
-                             "messages_per_s": run["messages_per_s"]}
-    return row
+    clients = max(row["clients"] for row in largest)
+    return {"clients": clients, "unit": "Mbps = bits per second / 2**20 (as the paper)", "every": every,
+            **{run["label"]: delivered(run) for run in largest if run["clients"] == clients}}
 
 
 FIELDS = ("label", "clients", "connected", "messages", "delivered", "lost", "duplicated", "out_of_order",
@@ -212,8 +230,8 @@ def write_load(results: dict, out) -> list[Path]:
                      ("paper: polling, 871 B of headers per poll", "polling_mbps"),
                      ("paper: WebSocket, 2 B per frame", "websocket_mbps"))]
         tables["load_scaling.csv"] = paper + [
-            {"source": f"measured: {name}", "clients": row["clients"], "Mbps": measured["mbps"],
-             "messages_per_s": measured["messages_per_s"]}
+            {"source": f"measured: {name}", "clients": measured["connected"], "Mbps": measured["mbps"],
+             "messages_per_s": measured["delivered_per_client_per_s"]}
             for name, measured in row.items() if isinstance(measured, dict)]
     return write_files(out, "load.json", results, tables)
 
@@ -268,8 +286,8 @@ def load_summary(results: dict) -> str:
                   f"{row['cpu_seconds']:.2f} s ({row['parts_cpu_seconds'] / row['cpu_seconds']:.0%})"
                   for row in clustered if row["cpu_seconds"] > 0]
     lines += post_lines(results["runs"]) + ran_out_lines(results["runs"], meta.get("limits"))
-    lines += goal_lines(results.get("goals")) + profile_lines(results.get("profile"))
-    lines += scaling_lines(results.get("scaling"))
+    lines += goal_lines(results.get("goals"), goal_samples(results)) + profile_lines(results.get("profile"))
+    lines += scaling_lines(results)
     return "\n".join(lines)
 
 
@@ -327,10 +345,63 @@ def ran_out_lines(runs: list[dict], machine_limits: dict | None) -> list[str]:
     return lines
 
 
-def goal_lines(goal: dict | None) -> list[str]:
-    """One line per goal: our figure, the library's, the ratio, the goal, met or not."""
+SAMPLED = ("reply_round_trip", "fanout_from_post", "fanout_from_stamp")  # goals a run measures many times
+
+
+def goal_samples(results: dict) -> dict:
+    """The samples a run kept behind each goal that is a ratio of medians, ours and the library's, by goal key:
+    the reply round trips, the posts' fan-out (from the POST, and from the stamp where kept), or the server's
+    own events when there were no posts. A goal absent here was read once on each side."""
+    goal = results.get("goals")
+    if not goal:
+        return {}
+    by = {("reference" if row["server"] == "reference" else row["transport"]): row
+          for row in measured(results["runs"]) if row["clients"] == goal["clients"] and row["server"] != "cluster"}
+    ours, library = by.get("websocket"), by.get("reference")
+    found = {}
+    trips = results.get("round_trips") or {}
+    if all("samples_ms" in trips.get(name, {}) for name in (OURS_ROUND_TRIP, LIBRARY_ECHO)):
+        found["reply_round_trip"] = (trips[OURS_ROUND_TRIP]["samples_ms"], trips[LIBRARY_ECHO]["samples_ms"])
+    if ours is None or library is None:
+        return found
+    posted, library_posted = ours.get("posted") or {}, library.get("posted") or {}
+    for key, samples in (("fanout_from_post", "from_post_last_client_ms"),
+                         ("fanout_from_stamp", "from_stamp_last_client_ms")):
+        if posted.get(samples) and library_posted.get(samples):
+            found[key] = (posted[samples], library_posted[samples])
+    if not (posted and library_posted) and ours.get("last_client_ms") and library.get("last_client_ms"):
+        found["fanout_from_stamp"] = (ours["last_client_ms"], library["last_client_ms"])
+    return found
+
+
+def judged(row: dict, samples: tuple | None, unsampled: str = "one reading each") -> str:
+    """A ratio goal's verdict in words, noise included: with samples, the ratio the two medians' 95 %
+    intervals allow (``stats.median_interval``), and "met" only when all of it is at the goal, "at the goal,
+    within noise" when the medians' ratio is and the interval reaches past it; without, ``unsampled`` says why."""
+    target = float(row["target"].strip("<= x"))
+    if row["ratio"] is None:
+        return "not measured"
+    if samples is None:
+        return ("at the goal" if row["met"] else "NOT met") + f", noise not judged: {unsampled}"
+    comparison = stats.compare(*samples)
+    (ours_low, ours_high), (library_low, library_high) = (stats.median_interval(side) for side in samples)
+    low, high = ours_low / library_high, ours_high / library_low
+    span = (f"the medians' 95 % intervals (n = {len(samples[0])} and {len(samples[1])}) allow a ratio of {low:.2f} "
+            f"to {high:.2f}")
+    if high <= target:
+        return f"met beyond noise: {span}"
+    if row["ratio"] <= target:
+        return f"at the goal, within noise: {span}"
+    return f"NOT met{', within noise' if low <= target else ''}: {span}" + (
+        "" if comparison.within_noise else "; ours above the library's, beyond noise")
+
+
+def goal_lines(goal: dict | None, samples: dict | None = None) -> list[str]:
+    """One line per goal: our figure, the library's, the ratio, the goal, and whether it is met, judged against
+    noise where the run kept the samples (``goal_samples``), and said to be one reading each where it did not."""
     if goal is None:
         return ["", "Goals: not measured (they need both the WebSocket and the reference transport)."]
+    samples = samples or {}
     lines = ["", f"Goals, from this run, {goal['clients']:,} clients: ours beside the websockets library, measured on "
              "the same machine by the same clients",
              f"  {'goal':<86}{'ours':>12}{'library':>12}{'ratio':>8}  {'goal':<10}"]
@@ -340,8 +411,13 @@ def goal_lines(goal: dict | None) -> list[str]:
             lines += [f"  {row['goal']} (goal: {row['target']}): {_verdict(row['met'])}",
                       f"    ours: {row['figure']}", f"    library: {row['library']}"]
             continue
+        verdict = _verdict(row["met"]) if row["key"] == "threads_per_websocket" else \
+            judged(row, samples.get(row["key"]), "this run kept no samples of it" if row["key"] in SAMPLED
+                   else "one reading each")
         lines.append(f"  {row['goal'] + unit:<86}{fmt(row['figure'], '12.3f')}{fmt(row['library'], '12.3f')}"
-                     f"{fmt(row['ratio'], '8.2f')}  {row['target']:<10}{_verdict(row['met'])}")
+                     f"{fmt(row['ratio'], '8.2f')}  {row['target']:<10}{verdict.partition(':')[0]}")
+        if ": " in verdict:
+            lines.append(f"      {verdict.partition(': ')[2]}")
     cpu = goal["clients_cpu"]
     if cpu["ours_ms_per_post"] is not None and cpu["library_ms_per_post"] is not None:
         each = max(cpu["ours_ms_per_post"], cpu["library_ms_per_post"]) / cpu["processes"]
@@ -370,28 +446,56 @@ def profile_lines(profile: dict | None) -> list[str]:
     return ["", *profile["lines"]]
 
 
-def scaling_lines(row: dict | None) -> list[str]:
-    """The paper's table (computed from its 871 and 2 bytes) with this run's measured row below it."""
+def scaling_lines(results: dict) -> list[str]:
+    """The paper's table (computed from its 871 and 2 bytes), then what this run's crowds received at its
+    largest N (``delivered``): clients connected, events stamped and delivered per client per second, bytes per
+    delivered event, Mbps, polls answered against those due; then the paper's arithmetic with this run's own
+    figures: its connected clients, the rate it asked for, the bytes it measured per poll and per event."""
+    row = scaling_row(results["runs"], results["meta"]["settings"]["every"])
     if row is None:
         return []
-    measured = {name: value for name, value in row.items() if isinstance(value, dict)}
-    short = next((name for name in measured if name.startswith("short polling")), None)
-    rate = statistics.median(value["messages_per_s"] for value in measured.values())
-    lines = ["", f"The websocket.org table, {row['unit']}; the paper: one message per client per second; "
-             f"this run: one every {row['every']:g} s (measured {rate:.2f} per second):",
-             f"  {'':<44}{'clients':>9}{'polling':>10}{'long polling':>14}{'WebSocket':>11}{'SSE':>9}"]
-    for paper in scaling.paper_table():
-        lines.append(f"  {'paper: 871 B per poll, 2 B per frame':<44}{paper['clients']:>9,}"
-                     f"{paper['polling_mbps']:10.3f}{'':>14}{paper['websocket_mbps']:11.3f}")
-    lines.append(f"  {'the same, computed for this run':<44}{row['clients']:>9,}{row['paper_polling_mbps']:10.3f}"
-                 f"{'':>14}{row['paper_websocket_mbps']:11.3f}")
+    every = row["every"]
+    lines = ["", f"The websocket.org table, {row['unit']}; every client receives one message a second, headers only:",
+             f"  {'':<40}{'clients':>9}{'polling':>10}{'WebSocket':>11}"]
+    lines += [f"  {'paper: 871 B per poll, 2 B per frame':<40}{paper['clients']:>9,}{paper['polling_mbps']:10.3f}"
+              f"{paper['websocket_mbps']:11.3f}" for paper in scaling.paper_table()]
+    lines += ["", f"Measured here, {row['clients']:,} clients asked for, one event every {every:g} s, from the first "
+              "event until every client held the last (or the run stopped waiting): every byte both ways (headers "
+              "and bodies, frame headers and payloads); events per connected client per second, stamped by the "
+              "server and delivered to the clients; bytes per delivered event:",
+              f"  {'':<30}{'connected':>10}{'stamped':>9}{'delivered':>10}{'B/event':>9}{'Mbps':>8}  polls answered"]
+    figures = {name: value for name, value in row.items() if isinstance(value, dict)}
+    for name, value in figures.items():
+        polls = "" if value["polls_per_s"] is None else f"  {value['polls_per_s']:,.0f} per s" + (
+            f" of {value['polls_due_per_s']:,.0f} due ({value['polls_per_s'] / value['polls_due_per_s']:.0%})"
+            if value["polls_due_per_s"] else "")
+        lines.append(f"  {name:<30}{value['connected']:>10,}{value['stamped_per_client_per_s']:9.2f}"
+                     f"{value['delivered_per_client_per_s']:10.2f}{fmt(value['bytes_per_event'], '9.0f')}"
+                     f"{value['mbps']:8.2f}{polls}")
+    lines += [f"  {run['label']:<30}{run.get('connected', 0):>10,}  failed: no figures" for run in results["runs"]
+              if "failed" in run and run["clients"] == row["clients"]]
+    lines += computed_lines(figures, every)
+    return lines
 
-    def mbps(name: str | None, width: int) -> str:
-        return fmt(measured[name]["mbps"] if name in measured else None, f"{width}.3f")
-    lines.append(f"  {'measured here, real clients':<44}{row['clients']:>9,}{mbps(short, 10)}"
-                 f"{mbps('long polling', 14)}{mbps('WebSocket', 11)}{mbps('Server-Sent Events', 9)}")
-    lines.append(f"  measured: every byte both ways on the TCP connections (headers and bodies, frame headers and "
-                 f"payloads); polling = {short or 'short polling (not measured)'}. The paper counts headers only.")
+
+def computed_lines(figures: dict, every: float) -> list[str]:
+    """The paper's arithmetic with a run's own figures: its connected clients, one poll per interval or one
+    event per ``every`` s, and the bytes it measured per poll (the polls it made, news or not, headers and
+    bodies) and per delivered WebSocket event; a run keeps no header sizes apart from the bodies."""
+    lines = []
+    short = next((value for name, value in figures.items() if value["polls_due_per_s"] and value["bytes_per_poll"]),
+                 None)
+    if short is not None:
+        lines.append(f"  computed for this run, polling: {short['polls_due_per_s']:,.0f} polls due per s x "
+                     f"{short['bytes_per_poll']:,.0f} B per poll measured = "
+                     f"{scaling.mbps(short['bytes_per_poll'], 1, short['polls_due_per_s']):.2f} Mbps, "
+                     "had every poll due been made and answered")
+    socket = figures.get("WebSocket")
+    if socket is not None and socket["bytes_per_event"]:
+        lines.append(f"  computed for this run, WebSocket: {socket['connected']:,} clients x {1 / every:g} event "
+                     f"per s x {socket['bytes_per_event']:,.0f} B per event measured = "
+                     f"{scaling.mbps(socket['bytes_per_event'], socket['connected'], 1 / every):.2f} Mbps, had every "
+                     "event reached every client within its second")
     return lines
 
 

@@ -55,7 +55,9 @@ ONCE_PASSED = {"01-follow-the-board": {"off_by_one_reset", "short_polling", "ret
                                   "counts_bytes_not_characters", "a_regular_expression",
                                   "reads_the_boards_private_list",
                                   "searches_in_both_transports", "flask_get_json", "websocket_skips_read_search",
-                                  "strips_the_search", "upper_not_casefold"}}
+                                  "strips_the_search", "upper_not_casefold", "caches_each_search",
+                                  "strips_while_searching", "casefolds_before_counting", "drops_repeated_texts",
+                                  "list_body_is_invalid_search", "route_with_a_trailing_slash"}}
 ONCE_MISNAMED = {"01-follow-the-board": {"asks_another_wait_than_wait"},
                  "02-accept-key": {"strips_the_padding", "str_of_the_bytes", "encodebytes_adds_a_newline",
                                    "base64_of_the_hex_digest", "returns_the_header_line"},

@@ -65,7 +65,7 @@ ONCE_MISNAMED = {"01-follow-the-board": {"asks_another_wait_than_wait", "wait_of
                                      "payload_to_the_end_of_data", "mask_bit_from_byte_0"},
                  "04-clock-offset": {"floor_division", "round_trip_as_server_minus_sent", "uncertainty_plus_a_margin",
                                      "ignores_the_clock_it_is_given", "shortest_return_leg"},
-                 "05-class-of-30": {"kibibits", "megabits"},
+                 "05-class-of-30": {"kibibits", "megabits", "both_directions_twice"},
                  "06-reconnect": {"xor_for_power", "gives_up_when_the_draw_is_too_long", "waits_the_rest_then_raises",
                                   "rounds_to_tenths", "zero_or_the_whole_bound", "attempt_count_capped_at_five",
                                   "draws_twice"},

@@ -96,6 +96,9 @@ def model_shape(student):
     expected = 8 * (2 + EXAMPLE_SIZES["push_payload"])
     if abs(websocket - expected) > 1e-6:
         hint = _units(websocket, expected) or (
+            "you counted everything twice: each byte crosses the network once, whichever way it goes; \"both "
+            "directions\" means adding what goes up to what comes down, not doubling"
+            if abs(websocket - 2 * expected) < 1e-6 else 
             "the server's frames are not masked: frame_bytes(push_payload, masked=False)"
             if abs(websocket - 8 * (6 + EXAMPLE_SIZES["push_payload"])) < 1e-6 else
             "one client, one message a second: one frame from the server, header plus payload (no mask)")

@@ -15,12 +15,8 @@ check must say is wrong (``What:``) or must not give away (``Not:``).
 
 import importlib
 import shutil
-import socket
-import struct
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -38,33 +34,41 @@ ONCE_PASSED = {"01-follow-the-board": {"off_by_one_reset", "short_polling", "ret
                                        "after_is_the_newest_id", "counts_messages_for_after",
                                        "catches_connection_errors_only", "no_request_timeout",
                                        "swallows_every_exception", "timeout_equal_to_wait", "time_sleep_pause",
-                                       "retries_every_five_seconds"},
+                                       "retries_every_five_seconds", "names_the_four_exceptions",
+                                       "pauses_after_every_answer", "one_try_for_the_whole_loop"},
                "02-accept-key": {"imports_the_projects_answer"},
                "03-read-a-frame": {"opcode_keeps_the_rsv_bits", "fin_is_128", "uses_the_projects_reader"},
                "04-clock-offset": {"median_of_the_offsets", "the_second_exchange", "leaves_the_first_out",
-                                   "stops_at_the_first_shorter_one"},
+                                   "stops_at_the_first_shorter_one", "rounds_to_milliseconds",
+                                   "shortest_starts_at_one_second"},
                "05-class-of-30": {"a_message_body_in_every_short_poll", "divides_by_eight", "whole_polls_per_second",
-                                  "whole_messages_per_second"},
+                                  "whole_messages_per_second", "one_message_per_poll_at_most"},
                "06-reconnect": {"raises_a_new_timeout_error", "counts_attempts_from_one", "passes_the_random_module",
                                 "one_count_for_every_call", "catches_every_exception", "a_bell_curve",
-                                "wall_clock_deadline"},
+                                "wall_clock_deadline", "deadline_from_the_first_failure",
+                                "time_left_read_before_the_attempt", "retries_refusals_only"},
                "07-one-feature": {"lower_not_casefold", "refuses_100_characters", "a_list_body_is_a_500",
                                   "searches_the_oldest_500_only", "matches_authors_too",
                                   "casefolds_the_messages_only", "searches_the_newest_500_only",
                                   "counts_bytes_not_characters", "a_regular_expression",
                                   "reads_the_boards_private_list",
                                   "searches_in_both_transports", "flask_get_json", "websocket_skips_read_search",
-                                  "strips_the_search", "upper_not_casefold"}}
-ONCE_MISNAMED = {"01-follow-the-board": {"asks_another_wait_than_wait"},
+                                  "strips_the_search", "upper_not_casefold", "caches_each_search",
+                                  "strips_while_searching", "casefolds_before_counting", "drops_repeated_texts",
+                                  "list_body_is_invalid_search", "route_with_a_trailing_slash"}}
+ONCE_MISNAMED = {"01-follow-the-board": {"asks_another_wait_than_wait", "wait_of_two_and_a_half",
+                                         "no_continue_after_the_pause", "forgets_the_board_after_a_failure"},
                  "02-accept-key": {"strips_the_padding", "str_of_the_bytes", "encodebytes_adds_a_newline",
-                                   "base64_of_the_hex_digest", "returns_the_header_line"},
+                                   "base64_of_the_hex_digest", "returns_the_header_line", "b32_not_b64",
+                                   "guid_missing_a_digit", "hmac_with_the_guid", "utf16_encoding"},
                  "03-read-a-frame": {"unmasked_payload_is_a_list", "decodes_text_payloads", "needs_one_byte_more",
-                                     "payload_to_the_end_of_data"},
+                                     "payload_to_the_end_of_data", "mask_bit_from_byte_0"},
                  "04-clock-offset": {"floor_division", "round_trip_as_server_minus_sent", "uncertainty_plus_a_margin",
-                                     "ignores_the_clock_it_is_given"},
-                 "05-class-of-30": {"kibibits", "megabits"},
+                                     "ignores_the_clock_it_is_given", "shortest_return_leg"},
+                 "05-class-of-30": {"kibibits", "megabits", "both_directions_twice"},
                  "06-reconnect": {"xor_for_power", "gives_up_when_the_draw_is_too_long", "waits_the_rest_then_raises",
-                                  "rounds_to_tenths", "zero_or_the_whole_bound"},
+                                  "rounds_to_tenths", "zero_or_the_whole_bound", "attempt_count_capped_at_five",
+                                  "draws_twice"},
                  "07-one-feature": {"a_search_that_never_ends", "answers_plain_text", "answers_typed_search"}}
 
 
@@ -210,43 +214,14 @@ def test_an_exit_in_the_students_function_is_their_mistake_not_the_end_of_the_ch
         in done.stdout and "0 of 3 checks pass." in done.stdout
 
 
-class SlowRefusal:
-    """A port that refuses a connection only after ``seconds``, as Windows does on 127.0.0.1 (about 2 s, where Linux
-    takes a fraction of a millisecond): it takes each connection, waits, and resets it."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.listener = seconds, socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._refuse_each, daemon=True).start()
-
-    def _refuse_each(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:  # closed
-                return
-            threading.Thread(target=self._refuse, args=(connection,), daemon=True).start()
-
-    def _refuse(self, connection: socket.socket) -> None:
-        time.sleep(self.seconds)
-        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
-        connection.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 def test_exercise_6_gives_up_on_time_where_a_refused_connection_takes_two_seconds(monkeypatch):
     """The solution passes the deadline check even where each refusal takes 2 s: the check times the waits and the
     start of each attempt, not the refusals (it once expected a refusal to be quick, and failed the solution)."""
     from exercises.checks import backoff, solution
 
-    slow = SlowRefusal(2.0)
-    monkeypatch.setattr(backoff, "free_port", lambda: slow.port)  # the port where nothing ever listens, slowly
-    try:
+    with backoff.SlowToRefuse(2.0) as slow:  # refuses each connection after 2 s, as Windows does on 127.0.0.1
+        monkeypatch.setattr(backoff, "free_port", lambda: slow.port)  # the port where nothing ever listens, slowly
         assert backoff.gives_up(solution(backoff.FOLDER, backoff.FILE)).startswith("gave up 2.")
-    finally:
-        slow.close()
 
 
 def test_make_check_ends_with_the_checks_words_not_makes(tmp_path):

@@ -6,7 +6,7 @@ Check your work with:  make check EX=1   (or: python -m exercises.check 1)
 
 import requests
 
-WAIT = 2  # seconds each long poll may wait on the server for news (0 to 30)
+WAIT = 2  # seconds each long poll may wait on the server for news: a whole number, 1 to 5 here
 
 
 def follow(url: str, deliver, stop) -> None:

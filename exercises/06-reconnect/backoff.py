@@ -17,9 +17,9 @@ def delay(attempt: int, rng) -> float:
 
 
 def connect_with_backoff(connect, rng, give_up_after: float = 30.0):
-    """Call ``connect()`` until it returns a connection, and return that. ``connect()`` raises OSError
-    (ConnectionRefusedError, for example) while the server is away. Give up after ``give_up_after`` seconds:
-    then raise the last error."""
+    """Call ``connect()`` until it returns a connection, and return that. ``connect()`` raises OSError for every
+    connection that failed (ConnectionRefusedError, ConnectionResetError, TimeoutError; a ConnectionError for a
+    proxy's 502 page) while the server is away. Give up after ``give_up_after`` seconds: then raise the last error."""
     while True:
         try:
             return connect()

@@ -1,7 +1,9 @@
 """Exercise 2's checks: Sec-WebSocket-Accept against the RFC, our server, and a real client library."""
 
 import base64
+import difflib
 import hashlib
+import hmac
 import socket
 import threading
 
@@ -17,8 +19,9 @@ FOLDER, FILE = "02-accept-key", "accept.py"
 RFC_KEY, RFC_ACCEPT = "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455, section 1.3
 
 
-def _diagnose(answer, key: str) -> str:
-    """A hint for the usual mistakes, recognised by what the wrong answer looks like."""
+def _diagnose(answer, key: str, student=None) -> str:
+    """A hint for the usual mistakes, recognised by what the wrong answer looks like (and, for a GUID typed with a
+    typo, by the strings in the student's module)."""
     digest = hashlib.sha1((key + wire.GUID).encode()).digest()
     right = base64.b64encode(digest).decode()
     if isinstance(answer, bytes):
@@ -45,6 +48,14 @@ def _diagnose(answer, key: str) -> str:
         _accept(key + " " + wire.GUID): "key + GUID, with nothing between them",
         base64.b64encode(hashlib.sha1(base64.b64decode(key) + wire.GUID.encode()).digest()).decode():
             "use the key as the client sent it, as text: do not base64-decode it first",
+        base64.b32encode(digest).decode(): "that is base32 (b32encode, 32 characters): base64.b64encode gives the "
+                                           "28 characters asked for",
+        base64.b64encode(hmac.new(wire.GUID.encode(), key.encode(), hashlib.sha1).digest()).decode():
+            "no HMAC: the GUID is no secret (every server uses it), just text to append: hash key + GUID itself, "
+            "hashlib.sha1((key + GUID).encode()).digest()",
+        **{base64.b64encode(hashlib.sha1((key + wire.GUID).encode(encoding)).digest()).decode():
+           f"encode key + GUID as ASCII (or UTF-8), one byte per character: .encode(), not .encode({encoding!r})"
+           for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32")},
     }
     if answer in known:
         return known[answer]
@@ -56,7 +67,20 @@ def _diagnose(answer, key: str) -> str:
     if len(answer) != 28:
         return (f"a SHA-1 hash is 20 bytes, 28 characters in base64; yours has {len(answer)}: "
                 "did you use another hash than hashlib.sha1?")
-    return "key + GUID, encoded to bytes, hashed with hashlib.sha1(...).digest(), then base64.b64encode"
+    return _typo(student) or ("key + GUID, encoded to bytes, hashed with hashlib.sha1(...).digest(), then "
+                              "base64.b64encode")
+
+
+def _typo(student) -> str | None:
+    """The hint for a GUID typed with a typo, found among the student's module's strings; None if there is none."""
+    for value in vars(student).values() if student is not None else ():
+        if isinstance(value, str) and value != wire.GUID and \
+                difflib.SequenceMatcher(None, value.upper(), wire.GUID).ratio() > 0.9:
+            at = next((n for n, (mine, rfc) in enumerate(zip(value, wire.GUID)) if mine != rfc),
+                      min(len(value), len(wire.GUID)))
+            return (f"your GUID is not RFC 6455's: compare them character by character. Yours: {value} "
+                    f"({len(value)} characters); the RFC's has 36, and they differ from character {at + 1} on")
+    return None
 
 
 def _accept(text: str) -> str:
@@ -68,7 +92,7 @@ def _accept(text: str) -> str:
 def rfc_example(student):
     answer = student.accept_key(RFC_KEY)
     if answer != RFC_ACCEPT:
-        raise Fail(f"accept_key({RFC_KEY!r}) returned {answer!r}", _diagnose(answer, RFC_KEY))
+        raise Fail(f"accept_key({RFC_KEY!r}) returned {answer!r}", _diagnose(answer, RFC_KEY, student))
 
 
 @check("our WebSocket server answers fresh keys with the value you compute", timeout=15)
@@ -84,7 +108,7 @@ def server_agrees(student):
             answer = student.accept_key(key)
             if answer != served:
                 raise Fail(f"for the key {key} the server answered {served}, you computed {answer!r}",
-                           _diagnose(answer, key))
+                           _diagnose(answer, key, student))
     return f"3 fresh keys, 3 matching answers (the last: {key} -> {served})"
 
 

@@ -1,15 +1,21 @@
 """Exercise 6's checks: backoff delays drawn many times, then real reconnections: a connect() with a bug, one
-client, a server that never comes, and a class of 30 whose server comes back, every connection attempt timed.
+client, a server that never comes (a port that refuses at once, then one that takes each connection and resets it
+0.8 s later), and a class of 30 whose server comes back, every connection attempt timed.
 
 The timing checks look at the waits (from the end of a failed attempt to the start of the next) and at when each
 attempt starts, never at how long a refused connection takes: on Windows a refused connect to 127.0.0.1 takes
-about 2 seconds, on Linux a fraction of a millisecond, and a right answer must pass on both. Each client's waits
+about 2 seconds, on Linux a fraction of a millisecond, and a right answer must pass on both. A failure that takes
+its time is tried on purpose, though (the port that resets after 0.8 s): a deadline counted from the first failure
+rather than the first attempt, or a time left read before the attempt, overruns it only then; and a reset is not a
+refusal, so a client that retries refusals only gives up at once. Each client's waits
 are compared with what its own seeded generator draws, delay(0, rng), delay(1, rng)..., so that a wait drawn
 for the wrong attempt, from another generator, or from a count shared between calls shows, however plausible its
 size; a wait may come out later than drawn (a busy machine), never earlier."""
 
 import random
+import socket
 import statistics
+import struct
 import threading
 import time
 import types
@@ -27,7 +33,9 @@ CLASS, DOWN = 30, 1.5  # clients, seconds their server stays away
 # jitter they are all alike (about 1 ms apart, from thread scheduling). A machine that stalls bunches the retries
 # somewhat, never down to SPREAD.
 SPREAD, WINDOW = 0.010, 0.010  # seconds
-RECONNECTING, GIVING_UP, CLASS_SEEDS = 1, 2, 100  # the clients' seeds
+RECONNECTING, GIVING_UP, SLOW_GIVING_UP, CLASS_SEEDS = 1, 2, 4, 100  # the clients' seeds; with 4 the first two
+# waits are short (44 ms in all), so that the third slow attempt starts well before the deadline and ends well past it
+REFUSAL, SLOW_GIVE_UP_AFTER = 0.8, 2.0  # seconds the slow port takes to fail each attempt; give_up_after there
 SLACK = 0.25  # seconds a step may lag behind the deadline on a busy machine
 # A wait may come out later than drawn, by a part of it plus seconds: a busy machine wakes a sleeper late, once
 # past 0.35 s on a 2-core machine loaded by others. Such delays come now and then, so only a client whose waits are
@@ -149,7 +157,7 @@ class Attempts:
     def __call__(self):
         self.times.append(time.monotonic())
         try:
-            sock, rfile, _, _ = wire.open_websocket("127.0.0.1", self.port, "/ws")
+            sock, rfile, _, _ = _open(self.port)
         except Exception as error:
             self.errors.append(error)
             self.failed()
@@ -167,6 +175,54 @@ class Attempts:
         for sock, rfile in self.opened:
             rfile.close()
             sock.close()
+
+
+def _open(port: int):
+    """A WebSocket to 127.0.0.1:port, as connect() opens it: a failed connection raises OSError, a proxy's error
+    page while its server restarts (a 5xx instead of the 101) included, as the statement asks of connect()."""
+    try:
+        return wire.open_websocket("127.0.0.1", port, "/ws")
+    except wire.HandshakeError as refused:
+        if refused.response.status >= 500:
+            raise ConnectionError(str(refused)) from refused
+        raise
+
+
+class SlowToRefuse:
+    """A port that fails each connection only after ``seconds``: it takes the connection, holds it, and resets it
+    (ConnectionResetError), as a server in the middle of a restart may, and as slowly as Windows refuses one on
+    127.0.0.1 (about 2 s). Closed after use (a context manager)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.listener = seconds, socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._refuse_each, name="slow to refuse", daemon=True).start()
+
+    def _refuse_each(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._refuse, args=(connection,), name="slow to refuse", daemon=True).start()
+
+    def _refuse(self, connection: socket.socket) -> None:
+        time.sleep(self.seconds)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        connection.close()
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
+        self.listener.close()
+
+    def __enter__(self) -> "SlowToRefuse":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class WallClock:
@@ -244,15 +300,8 @@ def _check_waits(calls: DelayCalls, attempts: Attempts, rng, what: str, first_ca
                    "everyone's, and the same seed must give the same waits)")
     numbers = [attempt for attempt, _ in drawn[:len(waits)]]
     if numbers != list(range(len(numbers))):
-        if numbers == list(range(1, len(numbers) + 1)) and first_call:
-            hint = "attempt counts from 0: after the first failure wait delay(0, rng), then delay(1, rng)..."
-        elif numbers == list(range(numbers[0], numbers[0] + len(numbers))):
-            hint = (f"count attempts from 0 again on every call, in a variable of connect_with_backoff's own: yours "
-                    f"went on from an earlier call (or another client), starting at {numbers[0]}")
-        else:
-            hint = "attempt goes 0, 1, 2...: one more after each failure, from 0 on each call"
-        raise Fail(f"{what}: its waits were drawn for attempts {', '.join(map(str, numbers[:6]))}, not 0, 1, 2...",
-                   hint)
+        raise Fail(f"{what}: its waits were drawn for attempts {_shown(numbers)}, not 0, 1, 2...",
+                   _miscounted(numbers, first_call))
     cut = cut or [float("inf")] * len(waits)
     slept = [(n, wait, draw, min(draw, left)) for n, (wait, (_, draw), left) in enumerate(zip(waits, drawn, cut))]
     early = [(n, wait, draw) for n, wait, draw, due in slept if wait < due - EARLY]
@@ -260,6 +309,32 @@ def _check_waits(calls: DelayCalls, attempts: Attempts, rng, what: str, first_ca
     for n, wait, draw in early or (late if judge_late and 2 * len(late) > len(slept) else []):
         _slept_otherwise(what, n, wait, draw)
     return [(what, *one) for one in late], len(slept)
+
+
+def _shown(numbers: list[int]) -> str:
+    """The attempts a client's waits were drawn for, up to the first wrong one and the next (six at least)."""
+    wrong = next(n for n, number in enumerate(numbers) if number != n)
+    return ", ".join(map(str, numbers[:max(6, wrong + 2)])) + (", ..." if len(numbers) > max(6, wrong + 2) else "")
+
+
+def _miscounted(numbers: list[int], first_call: bool, shared: bool = False) -> str:
+    """The hint for waits drawn for ``numbers`` instead of attempts 0, 1, 2..., naming how they were counted."""
+    count = len(numbers)
+    if numbers == list(range(1, count + 1)) and first_call:
+        return "attempt counts from 0: after the first failure wait delay(0, rng), then delay(1, rng)..."
+    if numbers == list(range(numbers[0], numbers[0] + count)):
+        return (f"count attempts from 0 again on every call, in a variable of connect_with_backoff's own: yours "
+                f"went on from an earlier call (or another client), starting at {numbers[0]}")
+    if numbers == [n // 2 for n in range(count)]:
+        return ("you called delay() twice for each wait (to compare it, then to sleep it): every call draws another "
+                "wait. Draw once, wait = min(delay(attempt, rng), left), and sleep that")
+    if numbers == [min(n, max(numbers)) for n in range(count)]:
+        return (f"your count stops at {max(numbers)}: attempt goes on growing, one more after every failure; the "
+                "cap belongs to delay's bound, min(CAP, BASE * 2 ** attempt), not to the count")
+    if shared:
+        return ("each call counts its own attempts from 0, in a variable of connect_with_backoff's own: a "
+                "module-level count is shared by every client retrying at once")
+    return "attempt goes 0, 1, 2...: one more after each failure, from 0 on each call"
 
 
 def _slept_otherwise(what: str, n: int, wait: float, draw: float) -> None:
@@ -307,31 +382,52 @@ def reconnects(student):
 
 
 @check("it gives up at the deadline, give_up_after seconds after its first attempt, raising the last error; the "
-       "wall clock set back an hour meanwhile", timeout=30)
+       "wall clock set back an hour meanwhile; and where each attempt takes 0.8 s to fail", timeout=40)
 def gives_up(student):
-    port, give_up_after = free_port(), 1.0  # nothing will ever listen on port
+    quick = _gives_up_on(student, free_port(), 1.0, GIVING_UP, "nothing listening")  # nothing will ever listen
+    with SlowToRefuse(REFUSAL) as slow:
+        _gives_up_on(student, slow.port, SLOW_GIVE_UP_AFTER, SLOW_GIVING_UP,
+                     f"each attempt reset {REFUSAL:g} s after it started")
+    return f"{quick}; where each attempt took {REFUSAL:g} s to fail, on time too"
+
+
+def _gives_up_on(student, port: int, give_up_after: float, seed: int, where_: str) -> str:
+    """Fail unless connect_with_backoff, trying ``port`` (which never connects), gives up at the deadline as the
+    statement says; the wall clock is set back an hour at each failure."""
     with WallClock(student) as clock, DelayCalls(student) as calls:
-        attempts, rng = Attempts(port, failed=clock.set_back), random.Random(GIVING_UP)
+        attempts, rng = Attempts(port, failed=clock.set_back), random.Random(seed)
         began = time.monotonic()
         thread = run_in_thread(student.connect_with_backoff, attempts, rng, give_up_after)
         thread.join(give_up_after + 4)  # room for a last attempt that takes 2 s to be refused, as on Windows
         ended = time.monotonic()
     if thread.is_alive():
         raise Fail(f"connect_with_backoff was still trying {give_up_after + 4:g} s after it started "
-                   f"(give_up_after={give_up_after:g})", "measure the deadline on time.monotonic(): time.time() is "
-                   "the wall clock, which jumps when it is set (here back an hour, as NTP or a user may)"
-                   if clock.read else "note time.monotonic() before the first attempt, and raise once "
+                   f"(give_up_after={give_up_after:g}, {where_})", "measure the deadline on time.monotonic(): "
+                   "time.time() is the wall clock, which jumps when it is set (here back an hour, as NTP or a user "
+                   "may)" if clock.read else "note time.monotonic() before the first attempt, and raise once "
                    "give_up_after seconds have passed")
     if not attempts.errors or not isinstance(thread.error, OSError):
         got = "returned" if thread.error is None else f"raised {type(thread.error).__name__}"
-        raise Fail(f"with nothing listening, connect_with_backoff {got}", "re-raise the last error (a bare "
+        raise Fail(f"with {where_}, connect_with_backoff {got}", "re-raise the last error (a bare "
                    "'raise' inside the except block) once give_up_after has passed")
     deadline = attempts.times[0] + give_up_after
+    first = attempts.errors[0]
+    if len(attempts.times) == 1 and ended < deadline - SLACK and not isinstance(first, ConnectionRefusedError):
+        raise Fail(f"the first attempt failed with {type(first).__name__} ({first}), and connect_with_backoff "
+                   f"raised it at once, {give_up_after:g} s before its deadline", "retry every failed connection "
+                   "(except OSError:): a refusal (ConnectionRefusedError) is only one; a server in the middle of a "
+                   "restart may take the connection and reset it (ConnectionResetError), or let it time out "
+                   "(TimeoutError)")
     late = [start - deadline for start in attempts.times[1:] if start > deadline + SLACK]
     if late:
-        raise Fail(f"an attempt started {late[0]:.2f} s past the deadline (give_up_after={give_up_after:g}): a wait "
-                   "ran past it", "never wait past the deadline: wait min(delay(attempt, rng), time left), then try "
-                   "once more, and raise if that fails too")
+        raise Fail(f"with {where_}, an attempt started {late[0]:.2f} s past the deadline "
+                   f"(give_up_after={give_up_after:g}): a wait ran past it",
+                   "never wait past the deadline: wait min(delay(attempt, rng), time left), then try once more, and "
+                   "raise if that fails too" if attempts.ends[0] - attempts.times[0] < SLACK else
+                   "an attempt takes time too (here 0.8 s to fail, about 2 s for a refusal on Windows): the "
+                   "deadline is give_up_after seconds after the first attempt started (note time.monotonic() before "
+                   "it, not at the first failure), and the time left is read after an attempt has failed, just "
+                   "before the wait (not before the attempt)")
     last = max(attempts.ends)
     if last < deadline - SLACK:
         _gave_up_early(calls.of(rng), attempts, last - attempts.times[0], ended - attempts.times[0], give_up_after)
@@ -395,9 +491,8 @@ def no_wave(student):
     for n, (client, rng) in enumerate(zip(clients, rngs)):
         numbers = [attempt for attempt, _ in calls.of(rng)[:len(client.waits())]]
         if numbers != list(range(len(numbers))):
-            raise Fail(f"client {n + 1} of the class drew its waits for attempts {', '.join(map(str, numbers[:6]))}, "
-                       "not 0, 1, 2...", "each call counts its own attempts from 0, in a variable of "
-                       "connect_with_backoff's own: a module-level count is shared by every client retrying at once")
+            raise Fail(f"client {n + 1} of the class drew its waits for attempts {_shown(numbers)}, not 0, 1, 2...",
+                       _miscounted(numbers, first_call=False, shared=True))
         late, slept = _check_waits(calls, client, rng, f"client {n + 1} of the class", first_call=False,
                                    judge_late=False)
         lates, all_waits = lates + late, all_waits + slept

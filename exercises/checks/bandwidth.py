@@ -46,7 +46,8 @@ SCENARIOS = [("short polling", CLASS, CLASS_RATE, 0.1, EXAMPLE_SIZES),  # the cl
              ("long polling", CLASS, 2.0, None, EXAMPLE_SIZES),
              ("WebSocket", CLASS, 1.0, None, {**EXAMPLE_SIZES, "push_payload": 200}),  # past 125: a longer header
              ("short polling", CLASS, 0.5, 0.3, EXAMPLE_SIZES),  # 3.33 polls a second, a message every 2 s
-             ("WebSocket", CLASS, 0.5, None, EXAMPLE_SIZES)]  # rates need not be whole numbers
+             ("WebSocket", CLASS, 0.5, None, EXAMPLE_SIZES),  # rates need not be whole numbers
+             ("short polling", 10, 8.0, 0.25, EXAMPLE_SIZES)]  # more messages than polls: two in each answer
 # bits per second that are off by one of these factors: the unit, or a division the wrong way
 UNITS = [(1 / 8, "that is bytes per second: a byte is 8 bits, so multiply the bytes by 8"),
          (1 / 64, "you divided by 8: a byte is 8 bits, so bits are bytes × 8, not bytes ÷ 8"),
@@ -95,6 +96,9 @@ def model_shape(student):
     expected = 8 * (2 + EXAMPLE_SIZES["push_payload"])
     if abs(websocket - expected) > 1e-6:
         hint = _units(websocket, expected) or (
+            "you counted everything twice: each byte crosses the network once, whichever way it goes; \"both "
+            "directions\" means adding what goes up to what comes down, not doubling"
+            if abs(websocket - 2 * expected) < 1e-6 else 
             "the server's frames are not masked: frame_bytes(push_payload, masked=False)"
             if abs(websocket - 8 * (6 + EXAMPLE_SIZES["push_payload"])) < 1e-6 else
             "one client, one message a second: one frame from the server, header plus payload (no mask)")
@@ -134,7 +138,10 @@ def _model_mistake(value, transport: str, clients: int, rate: float, interval: f
                                                                "message_body"))
     payload = sizes["push_payload"]
     if transport == "short polling":
-        mistakes = [
+        mistakes = [  # the first, before the next: where messages outnumber polls, both give the same
+            ((request + response + empty) / interval + min(rate, 1 / interval) * (full - empty), "when more "
+             "messages come than polls, an answer carries several, and each brings its own body: add "
+             "messages_per_second × (message_body - empty_body), not one message per poll at most"),
             ((request + response + full) / interval, "most short polls come back empty: only the answers that carry "
              "a message (messages_per_second of them a second) have the bigger body, message_body"),
             ((request + response + empty) / interval, "the answers that carry a message have a bigger body: add "

@@ -20,10 +20,12 @@ def _pair(result, call: str) -> tuple[float, float]:
     return result
 
 
-# Made-up exchanges (sent, server time, received) and their (offset, uncertainty): the last one tells floor division
-# (//) apart from the other ways an offset comes out wrong, its midpoint having a fraction.
+# Made-up exchanges (sent, server time, received) and their (offset, uncertainty): the fourth tells floor division
+# (//) apart from the other ways an offset comes out wrong, its midpoint having a fraction; the last, a round trip of
+# 0.6 ms, shows an answer rounded to the millisecond (which claims a certainty it does not have).
 ONE_EXCHANGE = [((100.0, 150.05, 100.1), (50.0, 0.05)), ((10.0, 7.0, 10.2), (-3.1, 0.1)),
-                ((5.0, 5.01, 5.02), (0.0, 0.01)), ((101.5, 104.0, 101.9), (2.3, 0.2))]
+                ((5.0, 5.01, 5.02), (0.0, 0.01)), ((101.5, 104.0, 101.9), (2.3, 0.2)),
+                ((5.0, 5.0004, 5.0006), (0.0001, 0.0003))]  # a sub-millisecond round trip: loopback's
 # How else an offset may come out, each with the hint that names that way.
 WRONG_OFFSETS = [
     (lambda sent, server, received: (sent + received) / 2 - server,
@@ -59,7 +61,19 @@ def _offset_mistake(answers: list) -> str:
     for formula, hint in WRONG_OFFSETS:
         if all(_close(got[0], formula(*exchange)) for exchange, _, got in answers):
             return hint
+    if _rounded(answers, 0):
+        return ROUNDED
     return "the server's time belongs halfway between sent and received: server_time - (sent + received) / 2"
+
+
+ROUNDED = ("you rounded: on loopback a round trip takes well under a millisecond, and a rounded answer claims a "
+           "certainty it does not have (an uncertainty of 0.0003 s rounds to 0). Return the numbers as they are")
+
+
+def _rounded(answers: list, part: int) -> bool:
+    """Whether the student's answers (``part`` 0: offsets, 1: uncertainties) are the right ones rounded: each
+    within half a hundredth of a second of it, not all exact."""
+    return all(abs(got[part] - right[part]) <= 0.005 for _, right, got in answers)
 
 
 def _uncertainty_mistake(answers: list) -> str:
@@ -73,6 +87,8 @@ def _uncertainty_mistake(answers: list) -> str:
     if min(margins) > 0 and max(margins) - min(margins) < 1e-6:
         return ("no margin: the server read its clock within the round trip, so half of it is exactly the most the "
                 "middle can be off")
+    if _rounded(answers, 1):
+        return ROUNDED
     return "the uncertainty is half the round trip, (received - sent) / 2: the most the middle can be off"
 
 
@@ -91,7 +107,8 @@ EXCHANGES = [
     [(20.0, 17.55, 20.3), (21.0, 17.91, 21.02), (22.0, 19.0, 22.6), (23.0, 19.55, 23.1), (24.0, 21.2, 24.2)],
     [(30.0, 32.005, 30.01), (31.0, 33.3, 31.4), (32.0, 34.05, 32.3), (33.0, 35.3, 33.2), (34.0, 36.225, 34.35)],
     [(40.0, 37.1, 40.3), (41.0, 37.95, 41.2), (42.0, 39.2, 42.25), (43.0, 40.2, 43.4), (44.0, 40.775, 44.05)],
-]
+    [(50.0, 60.6, 51.2), (52.0, 62.85, 53.6), (54.0, 64.6, 55.3), (56.0, 66.45, 57.1), (58.0, 68.77, 59.5)],  # all
+]  # over a second (a satellite link), and the answer that came back fastest is not the largest offset
 # What else a best_of might return, each with the hint that names that choice: f(offsets, round trips, exchanges).
 WRONG_CHOICES = {
     "the median offset": (lambda offsets, trips, exchanges: statistics.median(offsets),
@@ -123,6 +140,11 @@ WRONG_CHOICES = {
                                                offsets[0]),
         "you stopped at the first round trip shorter than the first one: go through every exchange and keep the "
         "shortest (min over all of them)"),
+    "the smallest received - server_time": (
+        lambda offsets, trips, exchanges: offsets[min(range(len(exchanges)),
+                                                      key=lambda n: exchanges[n][2] - exchanges[n][1])],
+        "you chose the answer that came back fastest, received - server_time: that mixes two clocks (the offset "
+        "is in it). The round trip is received - sent, both read on your clock"),
     "the smallest server_time - sent": (
         lambda offsets, trips, exchanges: offsets[min(range(len(exchanges)),
                                                       key=lambda n: exchanges[n][1] - exchanges[n][0])],
@@ -150,7 +172,12 @@ def _answer(student, exchanges: list) -> tuple[list[float], list[float], tuple[f
     """The offsets and round trips of ``exchanges``, and what the student's best_of makes of them."""
     offsets = [server - (sent + received) / 2 for sent, server, received in exchanges]
     trips = [received - sent for sent, _, received in exchanges]
-    return offsets, trips, _pair(student.best_of(list(exchanges)), "best_of(...)")
+    got = student.best_of(list(exchanges))
+    if got is None:
+        raise Fail(f"for round trips of {', '.join(f'{trip:g}' for trip in trips)} s, best_of returned None",
+                   "did you start from a guessed bound (shortest = 1.0)? A round trip may take more than a second: "
+                   "start from the first exchange, or take min() over them all")
+    return offsets, trips, _pair(got, "best_of(...)")
 
 
 def _choice(student, answers: list) -> str:

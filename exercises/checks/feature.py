@@ -166,7 +166,7 @@ class Servers:
         data = body if isinstance(body, str) else json.dumps(body)
         try:
             return requests.post(self.polling + path, data=data, headers={"Content-Type": "application/json"},
-                                 timeout=ANSWER)
+                                 timeout=ANSWER, allow_redirects=False)  # a client posts to the documented route
         except requests.Timeout:
             raise Fail(f"POST {path} {data[:40]} did not answer within {ANSWER} s", "your server is still working "
                        "on it: look for a loop that never ends (a while whose condition never changes) in what "
@@ -294,6 +294,11 @@ def search_over_http(student):
         raise Fail(f"POST /api/search answered {response.status_code}: the polling server has no such route yet",
                    "give it one in polling_server.create_app, the way POST /api/messages has its own (look at the "
                    "add_url_rule lines there), to a function search_messages")
+    if response.is_redirect:
+        raise Fail(f"POST /api/search answered {response.status_code}, a redirect to "
+                   f"{response.headers.get('Location')}", "the route is /api/search exactly, as documented: Flask "
+                   "redirects to the route's own spelling (a trailing /, say), and a client that posts (curl without "
+                   "-L) gets that redirect instead of the answer")
     if response.status_code == 500:
         raise server_error(servers, "POST /api/search")
     body = json_of(response, "POST /api/search")
@@ -362,6 +367,12 @@ def search_is_bounded(student):
     if len(got) != FOUND or got != want:
         raise Fail(f"a search that matches {2 * FOUND} messages answered {len(got)}: ids {[m['id'] for m in got]}",
                    f"keep the newest {FOUND} (the last ones, a list's [-{FOUND}:]), still oldest first")
+    for _ in range(2):
+        servers.post("/api/messages", {"text": "see you later", "author": "check"})
+    if (got := servers.found("see you later")) != (want := expected(servers, "see you later")):
+        raise Fail(f"\"see you later\", posted twice (each with its reply), was found as ids {ids(got)}, not "
+                   f"{ids(want)}", "every message whose text contains the search, even two that say the same: each "
+                   "is a message of its own, with its own id; keep them all")
 
 
 @check(f"a search looks through every message the board keeps, not only a page of {PAGE}")
@@ -403,9 +414,11 @@ def bad_search_over_http(student):
                        f"{servers.last_error() or 'an error'}", "check that the body is a JSON object before you read "
                        "\"text\" from it, as read_new_message does: BadInput(\"invalid_message\", ...) otherwise")
         error = response.json().get("error") if response.headers.get("Content-Type") == "application/json" else None
-        if response.status_code != 422 or error not in ("invalid_message", "invalid_search"):
+        if (response.status_code, error) != (422, "invalid_message"):
             raise Fail(f"POST /api/search {body} (JSON, but not an object) answered {response.status_code} {error}",
-                       "a body that is not a JSON object gets 422 invalid_message, as a message's does")
+                       "a body that is not a JSON object gets 422 invalid_message, as a message's does (check it "
+                       "first, as read_new_message does): invalid_search is for a \"text\" that is not 1 to "
+                       f"{MAX_SEARCH} characters")
     malformed = servers.post("/api/search", '{"text": "par')
     error = malformed.json().get("error") if malformed.headers.get("Content-Type") == "application/json" else None
     if (malformed.status_code, error) != (400, "malformed_json"):
@@ -416,6 +429,8 @@ def bad_search_over_http(student):
                                           f"{MAX_SEARCH} (len(text) > {MAX_SEARCH}, not >=)"),
                        ("é" * MAX_SEARCH, "count characters, not bytes: len(text), not len(text.encode()) ('é' is "
                                           "two bytes in UTF-8, one character)"),
+                       ("ß" * MAX_SEARCH, "count the characters of the search as it comes, before any casefold(): "
+                                          "'ß' casefolds to 'ss', two characters"),
                        ("   ", "spaces are characters too: \"   \" is a search of 3 characters; check the text as "
                               "it comes, without strip()")):
         response = servers.post("/api/search", {"text": text})
@@ -423,6 +438,11 @@ def bad_search_over_http(student):
             error = response.json().get("error") if response.headers.get("Content-Type") == "application/json" else ""
             raise Fail(f"a search of {len(text)} characters, {text[:3]!r}..., answered {response.status_code} "
                        f"{error}", hint)
+    spaces = servers.found("   ")
+    if spaces != expected(servers, "   "):
+        raise Fail(f"the search for \"   \" (three spaces) answered the ids {ids(spaces)}, not "
+                   f"{ids(expected(servers, '   '))}", "look for the search as it is, spaces and all, without "
+                   "strip(): \"   \" is found only in a text that holds three spaces in a row")
     if len(servers.board()) != before:
         raise Fail("a search changed the board", "a search only reads the board")
 
@@ -442,7 +462,17 @@ def search_over_websocket(student):
         if answer["type"] == "error":
             raise Fail(f"the WebSocket server answered {json.dumps(answer)}", "a good search gets "
                        "{\"type\": \"found\", \"messages\": [...]}")
+        fresh = expected(servers, "paris")
+        missed = [message for message in fresh if message not in (answer.get("messages") or [])]
+        if missed and missed[-1] == fresh[-1]:  # the newest match, posted since the last search
+            raise Fail(f"over the WebSocket the search for \"paris\" found ids {ids(answer.get('messages') or [])}, "
+                       f"not {ids(fresh)}: it missed {missed[0]['text']!r}, posted since the last search",
+                       "search the board as it is now, every time: an answer kept from an earlier search (a cache) "
+                       "misses what was posted since")
         over_http = servers.found("paris")
+        if over_http != fresh:
+            raise Fail(f"over HTTP the search for \"paris\" found ids {ids(over_http)}, not {ids(fresh)}",
+                       "search the board as it is now, every time: keep no answers from an earlier search")
         if answer.get("messages") != over_http:
             raise Fail(f"over the WebSocket the search found ids {[m.get('id') for m in answer.get('messages', [])]}, "
                        f"over HTTP {[m['id'] for m in over_http]}", "both transports call the same Chat.search and "

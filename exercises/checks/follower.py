@@ -10,8 +10,10 @@ every request the relay recorded, count connection attempts while the server is 
 given before it is dropped, and set up each restart so that only the board's identity can tell.
 """
 
+import json
 import re
 import socket
+import statistics
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +42,11 @@ PAUSE_STOP = 0.25  # seconds follow() may take to return when stop is set during
 PAGE = 500  # messages an answer holds at most (servers/README.md)
 LONG_BOARD, KEPT = 800, 700  # messages posted on a board that keeps the newest KEPT: more than a PAGE, from id 101
 HAMMERING = 20  # requests to a restarted server before the follower waits on it (one that never waits: hundreds)
+SHORT_POLLING = ("pass \"wait\": WAIT in every request: the server then holds it until there is news, and you "
+                 "need no pause between requests")
+QUICK, APART = 8, 0.1  # messages posted one after another, seconds apart: each must come at once
+PROMPT = 0.1  # seconds those take to be delivered, on average: a long poll answers at once (a few ms); a pause of
+# half a second after each answer makes about 0.25 s
 REQUEST_LINE = re.compile(rb"^GET (\S+) HTTP/1\.[01]\r$", re.MULTILINE)
 
 NO_BOARD = ("your requests name no board. A restarted server's ids start again from 1, so your `after` cannot show "
@@ -69,6 +76,8 @@ class WatchedBoard(MessageBoard):
 
 
 GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>\r\n"
+CUT_SHORT = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+             b'{"messages"')  # 11 bytes of the 1,000 promised, then the connection ends
 BAD_GATEWAY = (b"HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Type: text/html\r\n"
                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(GATEWAY_PAGE), GATEWAY_PAGE))
 
@@ -77,7 +86,8 @@ class Away:
     """Where the polling server was, while it is away: something that takes each connection (the student's
     attempts, through the relay, counted and timed) and, as ``answer`` says, closes it at once, as a server that is
     restarting would ("close"); answers 502 Bad Gateway with a page, as the cluster's nginx does while its node
-    restarts ("502"); or reads the request and never answers, as a server that froze ("silent"), noting when each
+    restarts ("502"); starts an answer and ends the connection partway through its body, as a server that died while
+    answering ("cut"); or reads the request and never answers, as a server that froze ("silent"), noting when each
     request came and when the follower gave it up."""
 
     def __init__(self, port: int, answer: str = "close") -> None:
@@ -109,8 +119,8 @@ class Away:
                 if not (chunk := _receive(connection)):
                     return
                 request += chunk
-            if self.answer == "502":
-                connection.sendall(BAD_GATEWAY)
+            if self.answer in ("502", "cut"):
+                connection.sendall(BAD_GATEWAY if self.answer == "502" else CUT_SHORT)
                 return
             held = [time.monotonic(), None]
             self.held.append(held)
@@ -153,6 +163,7 @@ class Followed:
         self.relay = Relay(self.port, record=True)
         self.url = f"http://127.0.0.1:{self.relay.port}"
         self.delivered: list[dict] = []
+        self.when: list[float] = []  # when each was delivered (time.monotonic())
         self.stop = threading.Event()
         self.session = requests.Session()
         self.post(before, "before you came")
@@ -161,15 +172,27 @@ class Followed:
     def _deliver(self, deliver):
         def delivered(message: dict) -> None:
             self.delivered.append(message)
+            self.when.append(time.monotonic())
             if deliver is not None:
                 deliver(message)
         return delivered
 
-    def post(self, count: int, label: str) -> None:
-        """``count`` chat messages, straight to the server (not through the relay): each adds its reply too."""
+    def post(self, count: int, label: str, apart: float = 0.0) -> list[float]:
+        """``count`` chat messages, ``apart`` seconds apart, straight to the server (not through the relay): each
+        adds its reply too. Returns when each was posted."""
+        posted = []
         for n in range(1, count + 1):
+            if n > 1:
+                time.sleep(apart)
+            posted.append(time.monotonic())
             self.session.post(f"{self.twins.polling.url}/api/messages", json={"text": f"{label} #{n}",
                                                                                "author": "check"}, timeout=5)
+        return posted
+
+    def delays(self, label: str, posted: list[float]) -> list[float]:
+        """Seconds from posting each message ``label`` #n to its delivery."""
+        when = {message.get("text"): at for message, at in zip(self.delivered, self.when)}
+        return [when[f"{label} #{n}"] - at for n, at in enumerate(posted, 1) if f"{label} #{n}" in when]
 
     def board(self) -> list[dict]:
         """Every message the board keeps, as the server sends them (however many answers that takes)."""
@@ -192,6 +215,10 @@ class Followed:
             what = where(error, self.student.__file__) if error else "returned"
             if error is None:
                 hint = "follow() must keep going until stop is set"
+            elif isinstance(error, requests.exceptions.ChunkedEncodingError):
+                hint = ("an answer cut partway through raises requests.exceptions.ChunkedEncodingError, which is "
+                        "neither a ConnectionError, a Timeout, an HTTPError nor a ValueError: catch "
+                        "requests.RequestException, the base of them all, and nothing else")
             elif isinstance(error, requests.RequestException) and not isinstance(error, requests.ConnectionError):
                 hint = ("catch requests.RequestException, not only ConnectionError: a timeout, an error status "
                         "(raise_for_status) and an answer that is not JSON are failed requests too; wait "
@@ -209,6 +236,28 @@ class Followed:
                 seen.append({name: values[-1] for name, values in
                              parse_qs(urlsplit(target.decode("latin-1")).query, keep_blank_values=True).items()})
         return seen
+
+    def answers_with(self, text: str) -> int:
+        """How many answers the follower got through the relay that carry the message ``text``."""
+        pattern = re.compile(rb'"text":\s*' + re.escape(json.dumps(text).encode()))
+        return sum(len(pattern.findall(connection.snapshot()["down"][0]))
+                   for connection in list(self.relay.connections))
+
+    def twice_hint(self) -> str:
+        """The hint for a message delivered twice after a failed request: the same `after`, or what this follower
+        got wrong instead (an answer delivered again though no second answer carried it; a board forgotten)."""
+        got = [(message.get("id"), message.get("text")) for message in self.delivered]
+        twice = next((pair for n, pair in enumerate(got) if pair in got[:n]), None)
+        if twice is not None and self.answers_with(twice[1]) < 2:
+            return (f"you delivered message {twice[0]} again though no answer carried it twice: after a failed "
+                    "request, go straight to the next attempt (continue, after the pause); the last answer you "
+                    "delivered is still in your variables")
+        if any(query.get("board") == "" and query.get("after", "0") not in ("", "0")
+               for query in self.requests_seen()):
+            return ("keep your board as well as your `after` after a failed request: a request that names no board "
+                    "(board=\"\") gets an answer that names the server's, which sets you back to 0. Only an answer "
+                    "naming another board than yours means a restart")
+        return SAME_AFTER
 
     def names_boards(self) -> bool:
         return any("board" in query for query in self.requests_seen())
@@ -274,8 +323,9 @@ def _number(text: str) -> float | None:
         return None
 
 
-def compare(delivered: list[dict], expected: list[dict], situation: str, twice_hint: str, missing_hint: str) -> None:
-    """Delivered must be expected exactly: every message once, in order."""
+def compare(delivered: list[dict], expected: list[dict], situation: str, twice_hint, missing_hint: str) -> None:
+    """Delivered must be expected exactly: every message once, in order. ``twice_hint`` may be a function that
+    makes the hint, for a message delivered twice."""
     got = [(m.get("id"), m.get("text")) for m in delivered]
     want = [(m["id"], m["text"]) for m in expected]
     if got == want:
@@ -283,7 +333,8 @@ def compare(delivered: list[dict], expected: list[dict], situation: str, twice_h
     twice = [pair for n, pair in enumerate(got) if pair in got[:n]]
     missing = [pair for pair in want if pair not in got]
     if twice:
-        raise Fail(f"{situation}, message {twice[0][0]} ({twice[0][1]!r}) was delivered twice", twice_hint)
+        raise Fail(f"{situation}, message {twice[0][0]} ({twice[0][1]!r}) was delivered twice",
+                   twice_hint() if callable(twice_hint) else twice_hint)
     if missing:
         raise Fail(f"{situation}, {len(missing)} of {len(want)} messages never came, first id {missing[0][0]} "
                    f"({missing[0][1]!r})", missing_hint)
@@ -300,6 +351,11 @@ SAME_AFTER = ("after a failed request, ask again with the same `after`: only an 
 @check("every message is delivered once, oldest first, including news that comes while you wait", timeout=30,
        hang_hint="follow() itself may hang: give every request a timeout")
 def delivers_in_order(student):
+    wait = getattr(student, "WAIT", 2)
+    if not isinstance(wait, int) or isinstance(wait, bool):
+        raise Fail(f"WAIT is {wait!r}: the server takes a whole number of seconds, and answers any other wait with "
+                   "400 invalid_wait (a failed request, retried for ever)", f"set WAIT to a whole number of "
+                   f"seconds, 1 to {LONGEST_WAIT} (WAIT = 2)")
     with Followed(student) as followed:
         followed.wait_for(6, "while reading the first messages")
         time.sleep(0.5)  # the follower is waiting in a long poll now
@@ -307,7 +363,20 @@ def delivers_in_order(student):
         followed.wait_for(10, "while waiting for news")
         compare(followed.delivered, followed.board(), "on a server that never stops", FIRST_ANSWER,
                 "ask for the messages after the id of the last one you delivered: after = message[\"id\"]")
-    return f"10 messages, in order (WAIT = {followed.wait:g} s)"
+        posted = followed.post(QUICK, "one after another", apart=APART)
+        followed.wait_for(10 + 2 * QUICK, "while messages came one after another")
+        compare(followed.delivered, followed.board(), "while messages came one after another", FIRST_ANSWER,
+                "ask for the messages after the id of the last one you delivered: after = message[\"id\"]")
+    delays = followed.delays("one after another", posted)
+    if statistics.fmean(delays) > PROMPT:
+        short = any(query.get("wait", "0") in ("", "0") for query in followed.requests_seen())
+        raise Fail(f"{QUICK} messages posted {APART:g} s apart took {statistics.fmean(delays) * 1000:.0f} ms on "
+                   f"average to be delivered, up to {max(delays) * 1000:.0f} ms", SHORT_POLLING if short else
+                   "ask again as soon as an answer comes: a pause after each answer keeps every message posted "
+                   "meanwhile waiting (the server holds your next request until news comes). Pause only after a "
+                   "failed request")
+    return (f"{10 + 2 * QUICK} messages, in order (WAIT = {followed.wait:g} s); those posted {APART:g} s apart "
+            f"delivered {statistics.fmean(delays) * 1000:.0f} ms after, on average")
 
 
 @check(f"a board longer than one answer, that forgot its oldest ({KEPT} kept of {LONG_BOARD}): each kept message once",
@@ -331,9 +400,21 @@ NOT_THE_NETWORK = ("catch only what says the server cannot be reached, requests.
                    "and response.json() alone: any other error is a bug to show, not a failure to retry")
 
 
-@check("an error in deliver() (a bug, not the network) comes out of follow(), not retried and not hidden", timeout=30)
+# deliver()'s bugs, each raised on message 3: a ValueError first, since response.json()'s error is one too (so a
+# student may catch it around everything), then a KeyError (a missing field), then any other
+BUGS = (ValueError("invalid literal for int() with base 10: 'three'"), KeyError("colour"),
+        RuntimeError("deliver() could not show message 3: a bug in the page's own code"))
+
+
+@check("an error in deliver() (a bug, not the network: a ValueError, a KeyError, a RuntimeError) comes out of "
+       "follow(), not retried and not hidden", timeout=40)
 def lets_bugs_out(student):
-    bug = RuntimeError("deliver() could not show message 3: a bug in the page's own code")
+    for bug in BUGS:
+        _lets_out(student, bug)
+    return "deliver()'s ValueError, KeyError and RuntimeError each came out of follow()"
+
+
+def _lets_out(student, bug: Exception) -> None:
     calls = []
 
     def deliver(message: dict) -> None:
@@ -347,16 +428,17 @@ def lets_bugs_out(student):
             time.sleep(0.05)
         alive, error, tried = followed.thread.is_alive(), followed.thread.error, calls.count(3)
     if not alive and _caused_by(error, bug):
-        return "deliver()'s error came out of follow()"
+        return
+    raised = f"deliver() raised {type(bug).__name__}({bug}) on message 3"
+    hint = NOT_THE_NETWORK if isinstance(bug, RuntimeError) else (
+        f"{NOT_THE_NETWORK}. Your except catches this {type(bug).__name__}, which deliver() and your own code raise "
+        "too (response.json()'s error for an answer that is not JSON is a requests.RequestException already)")
     if not alive:
         what = "returned" if error is None else f"raised {where(error, student.__file__)} instead"
-        raise Fail(f"deliver() raised an error on message 3, and follow() {what}",
-                   "let deliver()'s error out of follow() as it is: " + NOT_THE_NETWORK)
+        raise Fail(f"{raised}, and follow() {what}", "let deliver()'s error out of follow() as it is: " + hint)
     if tried > 1:
-        raise Fail(f"deliver() raised an error on message 3, and your follower called it {tried - 1} more times and "
-                   "went on", NOT_THE_NETWORK)
-    raise Fail("deliver() raised an error on message 3, and your follower went on as if nothing had happened",
-               NOT_THE_NETWORK)
+        raise Fail(f"{raised}, and your follower called it {tried - 1} more times and went on", hint)
+    raise Fail(f"{raised}, and your follower went on as if nothing had happened", hint)
 
 
 def _caused_by(error: BaseException | None, cause: BaseException) -> bool:
@@ -396,8 +478,7 @@ def long_polls(student):
     if short:
         raise Fail(f"{len(short)} of your {len(asked)} requests asked without wait (short polling): "
                    f"GET /api/messages?{'&'.join(f'{k}={v}' for k, v in short[0].items())}",
-                   "pass \"wait\": WAIT in every request: the server then holds it until there is news, and you need "
-                   "no pause between requests")
+                   SHORT_POLLING)
     made = len(asked) - before
     if made > idle / wait + 1:
         raise Fail(f"your follower made {made} requests in {idle:g} seconds with no news (WAIT = {wait:g})",
@@ -415,7 +496,7 @@ def survives_a_cut(student):
         followed.post(2, "after the cut")
         followed.wait_for(10, "when its connection was cut")
         time.sleep(0.3)  # room for a duplicate to show up
-        compare(followed.delivered, followed.board(), "after a cut connection", SAME_AFTER,
+        compare(followed.delivered, followed.board(), "after a cut connection", followed.twice_hint,
                 "after a failed request, ask again with the same `after`")
     return "10 messages, once each, across the cut"
 
@@ -439,13 +520,14 @@ def waits_while_away(student):
         followed.post(2, "back again")
         followed.wait_for(10, "when the server came back")
         time.sleep(0.3)
-        compare(followed.delivered, followed.board(), "when the server came back with its board", SAME_AFTER,
+        compare(followed.delivered, followed.board(), "when the server came back with its board",
+                followed.twice_hint,
                 "ask again with the same `after` once the server is back")
     return f"{attempts} attempts in {seconds:.1f} s away; 10 messages, once each"
 
 
-@check("a proxy's 502 page, then a server that never answers: it pauses between attempts, drops the silent "
-       "request after its timeout, and reads on", timeout=60)
+@check("a proxy's 502 page, an answer cut partway through, then a server that never answers: it pauses between "
+       "attempts, drops the silent request after its timeout, and reads on", timeout=60)
 def survives_a_proxy_and_a_silence(student):
     with Followed(student) as followed:
         low, high = (followed.wait + beyond for beyond in TIMEOUT_BEYOND_WAIT)
@@ -459,6 +541,9 @@ def survives_a_proxy_and_a_silence(student):
             raise Fail(f"while a proxy answered 502 Bad Gateway your follower asked {proxy.attempts} times in "
                        f"{seconds:.2f} seconds", "an error answer is a failed request too: "
                        "response.raise_for_status(), then wait (stop.wait(0.5)) as after any other failure")
+        with Away(followed.port, "cut") as cut:
+            followed.while_away(cut, 0.5)
+        followed.alive("when an answer was cut partway through (after 11 of its 1,000 bytes)")
         with Away(followed.port, "silent") as frozen:
             given_up = _first_request_given_up(followed, frozen, high)
         followed.alive("while the server took your request and never answered")
@@ -475,7 +560,7 @@ def survives_a_proxy_and_a_silence(student):
         followed.post(2, "after the silence")
         followed.wait_for(10, "when the server answered again")
         time.sleep(0.3)
-        compare(followed.delivered, followed.board(), "when the server answered again", SAME_AFTER,
+        compare(followed.delivered, followed.board(), "when the server answered again", followed.twice_hint,
                 "ask again with the same `after` once the server answers")
     return (f"{proxy.attempts} attempts while the proxy answered 502; a silent request dropped after "
             f"{given_up:.1f} s; 10 messages, once each")

@@ -76,7 +76,8 @@ def _mistake(data: bytes, payload, size, expected: tuple) -> str | None:
 @check("RFC 6455's unmasked examples (section 5.7): 'Hello', a fragmented 'Hel' + 'lo', a ping; and RFC 7692's "
        "compressed 'Hello' (RSV1 set)", timeout=10)
 def rfc_unmasked(student):
-    hint = "byte 0: FIN is its high bit (0x80), the opcode its low 4 bits; byte 1: the length in its low 7 bits"
+    hint = ("byte 0: FIN is its high bit (0x80), the opcode its low 4 bits; byte 1: MASK is its high bit (0x80), "
+            "the length its low 7 bits")
     _expect(student, "unmasked text 'Hello'", bytes.fromhex("810548656c6c6f"), (True, 1, b"Hello", 7), hint)
     _expect(student, "first fragment 'Hel'", bytes.fromhex("010348656c"), (False, 1, b"Hel", 5), hint)
     _expect(student, "last fragment 'lo'", bytes.fromhex("80026c6f"), (True, 0, b"lo", 4), hint)

@@ -2,7 +2,7 @@
 
 import requests
 
-WAIT = 2  # seconds each long poll may wait on the server for news (0 to 30)
+WAIT = 2  # seconds each long poll may wait on the server for news: a whole number, 1 to 5 here
 RETRY = 0.5  # seconds between attempts while the server is away
 
 

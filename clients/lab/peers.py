@@ -14,6 +14,15 @@ import websockets
 from websockets.asyncio.server import serve
 
 
+def close_listener(listener: socket.socket) -> None:
+    """Close a listening socket that a thread may be blocked on in accept(): shutting it down first wakes it."""
+    try:
+        listener.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    listener.close()
+
+
 class RawEcho:
     """TCP echo on 127.0.0.1:<port>: every byte straight back, one thread per connection."""
 
@@ -44,11 +53,7 @@ class RawEcho:
                 pass
 
     def stop(self) -> None:
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        except OSError:
-            pass
-        self._listener.close()
+        close_listener(self._listener)
         self._thread.join()
         for connection in self._connections:
             try:

@@ -21,6 +21,7 @@ import time
 import types
 
 from clients import wire
+from clients.lab.peers import close_listener
 from servers.twins import Twins
 
 from . import Fail, check, free_port, run_in_thread, where
@@ -212,11 +213,7 @@ class SlowToRefuse:
         connection.close()
 
     def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        except OSError:
-            pass
-        self.listener.close()
+        close_listener(self.listener)
 
     def __enter__(self) -> "SlowToRefuse":
         return self

@@ -120,7 +120,10 @@ class Away:
                     return
                 request += chunk
             if self.answer in ("502", "cut"):
-                connection.sendall(BAD_GATEWAY if self.answer == "502" else CUT_SHORT)
+                try:
+                    connection.sendall(BAD_GATEWAY if self.answer == "502" else CUT_SHORT)
+                except OSError:  # the follower gave its request up first (its own timeout): nothing to answer
+                    pass
                 return
             held = [time.monotonic(), None]
             self.held.append(held)

@@ -16,7 +16,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 
 from clients.websocket_client import connect as open_websocket
-from servers.cluster.processes import free_port
+from servers.cluster.processes import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = "Client:{}\nServer:I am fine, thanks!"
@@ -26,7 +26,7 @@ class Launcher:
     """``python -m servers`` in a subprocess, with its output lines collected as they come."""
 
     def __init__(self, *args: str) -> None:
-        self.polling_port, self.websocket_port = free_port(), free_port()
+        self.polling_port, self.websocket_port = free_ports(2)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "servers", "--polling-port", str(self.polling_port),
              "--websocket-port", str(self.websocket_port), "--quiet", *args],
@@ -201,7 +201,7 @@ def test_make_demo_stops_when_its_process_group_gets_sigterm():
     make = shutil.which("make")
     assert make, "make is not installed"
     for round_ in range(ROUNDS):
-        polling_port, websocket_port = free_port(), free_port()
+        polling_port, websocket_port = free_ports(2)
         demo = subprocess.Popen([make, "--no-print-directory", "demo",
                                  f"ARGS=--polling-port {polling_port} --websocket-port {websocket_port} --quiet"],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -14,6 +14,7 @@ import pytest
 
 from clients import setup_check
 from conftest import require_tool, unavailable
+from servers.cluster.processes import free_ports
 from servers.twins import Twins
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,14 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def setup_check_run(*args: str, python: str = sys.executable) -> subprocess.CompletedProcess:
     return subprocess.run([python, "-m", "clients.setup_check", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def test_ready_when_everything_answers():

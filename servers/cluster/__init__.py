@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..twins import Proxy
 from .nginx import PING_INTERVAL, READ_TIMEOUT, Nginx
-from .processes import Node, RedisServer, ToolMissing, find_tool, free_port
+from .processes import Node, RedisServer, ToolMissing, find_tool, free_ports
 
 __all__ = ["Cluster", "MAX_NODES", "ToolMissing", "missing_tools"]
 
@@ -60,12 +60,14 @@ class Cluster:
         try:
             if redis:
                 self.redis = RedisServer(self.folder / "redis").start()
-            self.polling_port, self.websocket_port = polling_port or free_port(), websocket_port or free_port()
+            ports = free_ports(2 + 2 * nodes)  # all different: nginx's two, then each node's two
+            self.polling_port, self.websocket_port = polling_port or ports[0], websocket_port or ports[1]
             self.proxy = Proxy(self.polling_port, self.websocket_port, host=host, token=secrets.token_hex(16),
                                tls=certificates is not None)
             for number in range(1, nodes + 1):
                 self.nodes.append(Node(number, self.folder, self.redis and self.redis.url, keep=keep, echo=echo,
-                                       ping_interval=ping_interval, proxy=self.proxy))
+                                       ping_interval=ping_interval, proxy=self.proxy,
+                                       ports=tuple(ports[2 * number:2 * number + 2])))
             for node in self.nodes:  # started side by side, waited for one by one
                 node.child.wait_ready()
             self.nginx = Nginx(self.folder / "nginx", self.proxy, self.nodes, echo=echo, read_timeout=read_timeout,

@@ -37,11 +37,23 @@ def find_tool(name: str, package: str | None = None) -> str:
     return path
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports of 127.0.0.1 that nobody listens on right now. The probes stay open
+    until all are chosen: one closed before the next is asked for could be handed out again, and two
+    programs told the same port would find it taken when the second starts."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """One TCP port of 127.0.0.1 that nobody listens on right now."""
+    return free_ports(1)[0]
 
 
 class Child:
@@ -154,12 +166,15 @@ class RedisServer:
 
 
 class Node:
-    """``python -m servers --redis URL`` (or its in-memory board, without one): the twins, in a process.
-    Started here; ``child.wait_ready()`` waits for it (so several nodes start side by side)."""
+    """``python -m servers --redis URL`` (or its in-memory board, without one): the twins, in a process, on
+    ``ports`` (polling, WebSocket; two free ones without). Started here; ``child.wait_ready()`` waits for it
+    (so several nodes start side by side)."""
 
     def __init__(self, number: int, folder: Path, redis_url: str | None, *, ping_interval: float,
-                 proxy: Proxy | None = None, keep: int | None = None, echo=None) -> None:
-        self.number, self.polling_port, self.websocket_port = number, free_port(), free_port()
+                 proxy: Proxy | None = None, keep: int | None = None, echo=None,
+                 ports: tuple[int, int] | None = None) -> None:
+        self.number = number
+        self.polling_port, self.websocket_port = ports or free_ports(2)
         argv = [sys.executable, "-m", "servers", "--quiet", "--polling-port", str(self.polling_port),
                 "--websocket-port", str(self.websocket_port), "--ping-interval", str(ping_interval)]
         argv += ["--redis", redis_url] if redis_url else []

@@ -42,7 +42,7 @@ from clients.lab.capture import Capture
 from clients.lab.listeners import WebSocketListener
 from clients.lab.protocol import HTTP_HEADERS, PAST_EVERY_ID
 from clients.lab.relay import Relay
-from servers.cluster.processes import Child, free_port
+from servers.cluster.processes import Child, free_ports
 
 DELAY = 0.03  # seconds the relay holds each chunk, each way: a round trip of 60 ms, far above loopback's noise
 SETTLE = 0.01  # seconds for the relay to have counted a phase's last bytes before they are read
@@ -416,12 +416,13 @@ def eavesdrop(plain_port: int, secure_port: int, ca) -> dict:
 # --- CPU per delivered message --------------------------------------------------------------------
 
 class ServerProcess:
-    """``python -m servers`` (with ``--tls`` and the CA folder ``tls_folder``, if given) on free ports, in a
-    process of its own, so that its CPU time is the server's alone (``/api/status`` reports it)."""
+    """``python -m servers`` (with ``--tls`` and the CA folder ``tls_folder``, if given) on ``ports`` (polling,
+    WebSocket; two free ones without), in a process of its own, so that its CPU time is the server's alone
+    (``/api/status`` reports it)."""
 
-    def __init__(self, tls_folder: Path | None = None) -> None:
+    def __init__(self, tls_folder: Path | None = None, ports: list[int] | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="server-"))
-        self.polling_port, self.websocket_port = free_port(), free_port()
+        self.polling_port, self.websocket_port = ports or free_ports(2)
         argv = [sys.executable, "-m", "servers", "--quiet", "--polling-port", str(self.polling_port),
                 "--websocket-port", str(self.websocket_port)]
         argv += ["--tls", "--tls-folder", str(tls_folder)] if tls_folder else []
@@ -443,7 +444,8 @@ def cpu_per_message(tls_folder: Path, clients: int = 20, posts: int = 25) -> dic
     """CPU time of the server process per WebSocket message delivered, without TLS and with it: ``clients``
     WebSocket clients of a server process each, ``posts`` messages posted (each with its reply), every client
     receiving every one. {"ws": {...}, "wss": {...}}, each {"cpu_seconds", "delivered", "us_per_message"}."""
-    servers = {"ws": ServerProcess(), "wss": ServerProcess(tls_folder)}
+    ports = free_ports(4)  # chosen together, so the two servers cannot be told the same port
+    servers = {"ws": ServerProcess(ports=ports[:2]), "wss": ServerProcess(tls_folder, ports[2:])}
     try:
         for server in servers.values():  # started side by side, waited for one by one
             server.child.wait_ready()

@@ -14,7 +14,6 @@ from playwright.sync_api import expect
 
 from servers.twins import Twins
 
-
 TABS = 7  # one more than the six connections a browser opens to one server over HTTP/1.1
 
 

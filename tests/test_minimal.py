@@ -31,7 +31,6 @@ from servers.minimal.__main__ import Running
 
 from conftest import RawWebSocket
 
-
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"
 MIB = 1 << 20

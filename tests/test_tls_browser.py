@@ -17,8 +17,7 @@ from servers import certificates, trust
 from servers.cluster import Cluster
 from servers.twins import Twins
 
-from conftest import eventually, require_cluster_tools, require_tool
-from conftest import CHROMIUM_ARGS
+from conftest import CHROMIUM_ARGS, eventually, require_cluster_tools, require_tool
 
 REPLY = "Client:How are you?\nServer:I am fine, thanks!"
 

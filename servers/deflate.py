@@ -56,7 +56,7 @@ def read_offer(offer: str) -> list[tuple[str, str | None]]:
     while at < len(text):
         match = PARAMETER.match(text, at)
         name, token, quoted = match.groups() if match else (None, None, None)
-        value = token if quoted is None else "".join(QUOTED_PAIR.split(quoted))
+        value = token if quoted is None else QUOTED_PAIR.sub(r"\1", quoted)
         if match is None or (quoted is not None and not TOKEN.fullmatch(value)):
             raise RemoteProtocolError(f"a permessage-deflate offer breaks the grammar of RFC 6455 section 9.1 "
                                       f"at {text[at:at + 30]!r}")

@@ -141,7 +141,8 @@ class Meter:
         return account
 
     def rows(self) -> dict[str, dict]:
-        """Every account's ``row``, oldest first: what the class view lists (``room.py`` picks the connected)."""
+        """Every account's ``row``, the one used longest ago first: what the class view lists (``room.py`` picks
+        the connected)."""
         with self._lock:
             accounts = list(self._accounts.items())
         return {client: account.row() for client, account in accounts}

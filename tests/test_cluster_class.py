@@ -9,7 +9,6 @@ removed afterwards, whatever happened. Needs root (as CI runs), `ip`, redis-serv
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -211,4 +210,3 @@ def test_behind_nginx_one_address_holds_its_share_of_the_connections(student_net
             laptop.stdin.close()
             laptop.wait(30)
             laptop.stdout.close()
-

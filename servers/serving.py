@@ -433,21 +433,32 @@ class Server(ThreadedWSGIServer):
                 pass
 
 
+def open_files_within_reach(wanted: int) -> int:
+    """``wanted``, or fewer: as many open files as a program started from here may raise its limit to. The
+    hard limit set by the system is as far as it may go (on macOS, 10,240 at most, whatever the hard limit
+    says); Windows has no such limit."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return wanted
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    return min(target, 10240) if sys.platform == "darwin" else target
+
+
 def allow_open_files(wanted: int) -> int:
     """Raise this process's limit on open files (one per connection) towards ``wanted``; returns the limit.
 
     macOS starts programs with 256 and many Linux systems with 1,024, too few for a classroom's worth of
-    connections; the hard limit set by the system is as far as a program may go (on macOS, 10,240 at most,
-    whatever the hard limit says). Windows has no such limit. The load benchmark's processes use this too.
+    connections (see ``open_files_within_reach`` for how far a program may go). The load benchmark's processes
+    use this too.
     """
     try:
         import resource
     except ImportError:  # Windows
         return wanted
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if sys.platform == "darwin":
-        target = min(target, 10240)
+    target = open_files_within_reach(wanted)
     if soft != resource.RLIM_INFINITY and soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

@@ -56,12 +56,11 @@ runs as any user, without root and without touching /etc/nginx or /var.
 """
 
 import json
-import resource
 from pathlib import Path
 
 from ..chat import LONGEST_WAIT
 from ..origins import is_loopback
-from ..serving import IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_PER_CLIENT, REQUEST_TIMEOUT
+from ..serving import IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_PER_CLIENT, REQUEST_TIMEOUT, open_files_within_reach
 from ..twins import Proxy
 from ..web import PROXY_TOKEN_HEADER
 from ..websocket_connection import WRITE_TIMEOUT
@@ -230,9 +229,7 @@ def capacity(nodes: int) -> tuple[int, int]:
     can hold (MAX_CONNECTIONS each), and some to spare, so that the nodes fill first and say so (503); within the
     open-file limit this process may give nginx (``ulimit -Hn``), where the nodes fill first too, or nginx answers
     the one too many with the same 503."""
-    wanted = 2 * (2 * nodes * MAX_CONNECTIONS) + SPARE_CONNECTIONS
-    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    files = wanted + SPARE_FILES if limit == resource.RLIM_INFINITY else min(wanted + SPARE_FILES, limit)
+    files = open_files_within_reach(2 * (2 * nodes * MAX_CONNECTIONS) + SPARE_CONNECTIONS + SPARE_FILES)
     return files - SPARE_FILES, files
 
 

@@ -1,6 +1,6 @@
 """``python -m clients.bench.load.client_process``: one share of a load run's crowd, in a process of its own.
 
-The load run (``scenario.py``) starts one or several of these, a few thousand clients each (one asyncio process
+The load run (``processes.Crowd``) starts one or several of these, a few thousand clients each (one asyncio process
 may not keep up with ten thousand sockets, and would then be the slow part it measures); each holds its share on
 one event loop while the run, in its own process, posts the messages and reads what the server costs. It reads
 one command per line on stdin (JSON) and answers each with one line on stdout; its first line says what
@@ -16,7 +16,7 @@ open-file limit it got. The commands, in a scenario's order:
 * ``{"do": "close"}``: every client's closing handshake, then a fresh start for the next scenario.
 
 All but ``close`` take a ``group`` too: two servers measured side by side get a group of clients each, in the
-same processes (``scenario.posts_side_by_side``).
+same processes (``posts.posts_side_by_side``).
 
 Its clients' tasks run between commands: stdin is read by a thread, the event loop never waits for it.
 """

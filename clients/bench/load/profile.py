@@ -2,7 +2,7 @@
 
 py-spy (a sampling profiler for Python, from PyPI: ``pip install py-spy``) reads a running interpreter's
 stacks many times a second without changing it or its code. ``Profiler`` records our server process while
-a load run posts messages to a crowd of WebSockets (``scenario.py``: after the measured posts, a few more,
+a load run posts messages to a crowd of WebSockets (``posts.py``: after the measured posts, a few more,
 recorded, so the profiler's own cost never enters the goals). It samples the thread holding the
 interpreter lock (``--gil``): the Python work, which one core at most can do. Reading the stacks of
 thousands of threads at each sample would leave too few samples, and a fan-out is the broadcaster's work
@@ -72,7 +72,7 @@ class Profiler:
 
     def fold(self, clients: int, posts: int, recorded: dict, unrecorded: dict | None) -> None:
         """The steps of what it recorded while ``posts`` messages went to ``clients`` clients; ``recorded``:
-        those posts' figures (``scenario.posted_figures``), ``unrecorded``: the measured posts' before them.
+        those posts' figures (``posts.posted_figures``), ``unrecorded``: the measured posts' before them.
         Without a recording (py-spy could not read the server), ``summary`` says why: the run goes on."""
         if not self.path.is_file():
             self.summary = {"file": None, "py_spy_said": self.said[-2000:], "lines": [

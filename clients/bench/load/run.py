@@ -11,11 +11,11 @@ delivered message, memory and threads (per connection, idle), requests and bytes
 per second each way (from its own meter). On a WebSocket, ours and the library's, ``posts``
 messages are then posted (after those two crowds, before the pollers) as a page posts them,
 one at a time, and timed from the moment each POST leaves to the last client (``scenario.py``
-says every step). Before the crowds, the reply round trip on our ``/ws`` beside the library's
-echo. ``command.py`` writes load.json, load.csv, load_scaling.csv and three plots, and prints
-the goals the run is held to, each a ratio to the library measured in this run
-(``results/load_report.py``), and, where a scenario could not hold its clients, what ran out
-(``limits.py``).
+says every step of a scenario, ``posts.py`` of the posts). Before the crowds, the reply round trip
+on our ``/ws`` beside the library's echo. ``command.py`` writes load.json, load.csv,
+load_scaling.csv and three plots, and prints the goals the run is held to, each a ratio to the
+library measured in this run (``results/load_report.py``), and, where a scenario could not hold
+its clients, what ran out (``limits.py``).
 
 Why separate processes: clients in the server's interpreter would share its GIL
 and its CPU time, and the server's figures would be theirs too; and one asyncio

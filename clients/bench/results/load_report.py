@@ -31,7 +31,6 @@ RSS_GOAL = 2.5
 THREADS_GOAL = 1.0
 MIB = 2 ** 20
 OURS_ROUND_TRIP, LIBRARY_ECHO = "our /ws reply round trip", "websockets library echo"  # run.py's names for them
-REFERENCE = "websockets library broadcast"
 
 
 def measured(runs: list[dict]) -> list[dict]:

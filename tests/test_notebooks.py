@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom from a fresh kernel, without an error, and the set within its time budget (SET_BUDGET).
+"""Every notebook runs top to bottom from a fresh kernel, without an error, and the set within ``SET_BUDGET``.
 
 The notebooks are what most people read, and they print only figures measured
 in the run, so a notebook that no longer executes is a broken page of the

@@ -75,17 +75,19 @@ class WatchedBoard(MessageBoard):
         return self.cursor is not None and self.cursor >= self.last_id
 
 
-GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>\r\n"
+# What the cluster's nginx answers while its node restarts: an error status whose body is JSON (the nodes' own error
+# shape), so that response.json() reads it and only raise_for_status() tells it from an answer.
+GATEWAY_PAGE = b'{"error": "bad_gateway", "message": "the server node failed the request: send it again"}'
 CUT_SHORT = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
              b'{"messages"')  # 11 bytes of the 1,000 promised, then the connection ends
-BAD_GATEWAY = (b"HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Type: text/html\r\n"
+BAD_GATEWAY = (b"HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Type: application/json\r\n"
                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(GATEWAY_PAGE), GATEWAY_PAGE))
 
 
 class Away:
     """Where the polling server was, while it is away: something that takes each connection (the student's
     attempts, through the relay, counted and timed) and, as ``answer`` says, closes it at once, as a server that is
-    restarting would ("close"); answers 502 Bad Gateway with a page, as the cluster's nginx does while its node
+    restarting would ("close"); answers 502 Bad Gateway in JSON, as the cluster's nginx does while its node
     restarts ("502"); starts an answer and ends the connection partway through its body, as a server that died while
     answering ("cut"); or reads the request and never answers, as a server that froze ("silent"), noting when each
     request came and when the follower gave it up."""
@@ -226,6 +228,10 @@ class Followed:
                 hint = ("catch requests.RequestException, not only ConnectionError: a timeout, an error status "
                         "(raise_for_status) and an answer that is not JSON are failed requests too; wait "
                         "(stop.wait(0.5)) and try again with the same `after`")
+            elif isinstance(error, KeyError) and error.args == ("messages",):
+                hint = ("an error answer (a proxy's 502, in JSON too) has no \"messages\": call "
+                        "response.raise_for_status() before response.json(), so that an error status raises a "
+                        "requests.RequestException, and wait (stop.wait(0.5)) as after any other failure")
             else:
                 hint = ("catch requests.RequestException around the request (ConnectionError is one), wait a "
                         "moment (stop.wait(0.5)), and try again with the same `after`")
@@ -539,7 +545,7 @@ def survives_a_proxy_and_a_silence(student):
         followed.twins.stop()
         with Away(followed.port, "502") as proxy:
             seconds = followed.while_away(proxy, AWAY)
-        followed.alive("while a proxy answered 502 Bad Gateway with a page of HTML")
+        followed.alive("while a proxy answered 502 Bad Gateway (in JSON, with no \"messages\")")
         if proxy.attempts > MOST_ATTEMPTS:
             raise Fail(f"while a proxy answered 502 Bad Gateway your follower asked {proxy.attempts} times in "
                        f"{seconds:.2f} seconds", "an error answer is a failed request too: "

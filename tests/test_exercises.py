@@ -274,6 +274,26 @@ def test_exercise_7_solution_is_tried_in_a_copy_whatever_the_students_servers_ho
     assert subprocess.run(["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True).stdout == ""
 
 
+def test_servers_that_do_not_load_are_one_line_for_the_exercises_that_start_them(tmp_path):
+    """Halfway through exercise 7, servers/chat.py may not load; the checks of exercises 2 and 3 start the servers
+    (their reference peer), and once ended in a traceback through the checker's own import instead of saying which
+    file to fix, alone or among several exercises."""
+    require_tool("git")
+    copy = checkout_copy(tmp_path)
+    chat = copy / "servers" / "chat.py"
+    line = len(chat.read_text().splitlines()) + 1
+    chat.write_text(chat.read_text() + "def search(text:\n")  # a student's half-written function
+    for numbers in (["2"], ["2", "3"]):
+        done = check(*numbers, cwd=copy)
+        assert_readable(done)
+        assert done.returncode == 1, done.stdout
+        for number in numbers:
+            assert f"  FAIL  exercise {number}'s checks load\n        what is wrong: Python cannot read " \
+                f"servers/chat.py: " in done.stdout and f"(line {line})" in done.stdout, done.stdout
+            assert f"hint: exercise {number}'s checks start the project's own servers, so servers/chat.py must " \
+                "load: fix it" in done.stdout and "'git stash'" in done.stdout, done.stdout
+
+
 def test_an_unknown_exercise_is_refused_with_the_list(tmp_path):
     done = check("9")
     assert done.returncode == 2 and "there is no exercise '9': choose from 1, 2, 3, 4, 5, 6, 7" in done.stderr

@@ -6,7 +6,8 @@
 
 A failing check says what is wrong and gives a hint; the checks after it wait
 until it passes. Errors in your code are shown as one line (what, where), not
-as a traceback. Exit status: 0 when every check passes, 1 otherwise.
+as a traceback, and so are errors in the project's own servers, which the checks
+start (exercise 7 changes them). Exit status: 0 when every check passes, 1 otherwise.
 
 Whatever a student's file does, the checker goes on and says it: a file that
 ends the program (sys.exit()), waits for typing (input()) or never finishes
@@ -23,6 +24,7 @@ import importlib.util
 import io
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 from .checks import EXERCISES, SOLUTIONS, Fail, in_file, place, run_in_thread, where
@@ -65,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 def run_apart(number: int, options: list[str]) -> bool:
     """Exercise ``number``'s checks in a Python process of their own (``python -m exercises.check N``), its output
     shown as it comes; True if they all pass."""
-    exercise = importlib.import_module(f"{__package__}.checks.{EXERCISES[number]}")
+    try:
+        exercise = checks_of(number)
+    except Fail as failure:
+        report_unloadable(number, failure)
+        return False
     budget = LOAD_LIMIT + SETUP + sum(check.timeout for check in exercise.CHECKS)
     sys.stdout.flush()
     with subprocess.Popen([sys.executable, "-m", f"{__package__}.check", str(number), *options],
@@ -88,7 +94,11 @@ def run_apart(number: int, options: list[str]) -> bool:
 
 def run_exercise(number: int, folder: Path) -> bool:
     """Load the student's file and run the exercise's checks in order; True if all pass."""
-    exercise = importlib.import_module(f"{__package__}.checks.{EXERCISES[number]}")
+    try:
+        exercise = checks_of(number)
+    except Fail as failure:
+        report_unloadable(number, failure)
+        return False
     print(f"\nExercise {number}: {exercise.TITLE}")
     try:
         student, path = load_student(exercise, number, folder)
@@ -111,6 +121,30 @@ def run_exercise(number: int, folder: Path) -> bool:
             student.close()  # what the checks started (exercise 7: the servers)
     print(f"  All {len(exercise.CHECKS)} checks pass.")
     return True
+
+
+def checks_of(number: int):
+    """Exercise ``number``'s checks module. It imports the project's own servers and clients (the checks run them),
+    so a file there that does not load (exercise 7's work in progress, say) is a Fail naming its line."""
+    try:
+        return importlib.import_module(f"{__package__}.checks.{EXERCISES[number]}")
+    except Exception as error:  # a SyntaxError, a NameError...: whatever the file's loading raised
+        if isinstance(error, SyntaxError):
+            path = Path(error.filename or "?")
+            what = f"Python cannot read {_shown(path)}: {error.msg} (line {error.lineno})"
+        else:
+            last = [frame for frame in traceback.extract_tb(error.__traceback__)
+                    if not frame.filename.startswith("<")][-1]  # the innermost line of a file, past importlib's
+            path = Path(last.filename)
+            what = f"{_shown(path)} raised {type(error).__name__} while loading: {error} (line {last.lineno})"
+        raise Fail(what, f"exercise {number}'s checks start the project's own servers, so {_shown(path)} must load: "
+                   "fix it, or, if it is exercise 7's work in progress, set that aside with 'git stash' "
+                   "('git stash pop' brings it back)") from None
+
+
+def report_unloadable(number: int, failure: Fail) -> None:
+    print(f"\nExercise {number}")
+    report_failure(f"exercise {number}'s checks load", failure, 0)
 
 
 def load_student(exercise, number: int, folder: Path):

@@ -38,7 +38,8 @@ ONCE_PASSED = {"01-follow-the-board": {"off_by_one_reset", "short_polling", "ret
                                        "pauses_after_every_answer", "one_try_for_the_whole_loop",
                                        "reads_an_error_answer_as_messages"},
                "02-accept-key": {"imports_the_projects_answer"},
-               "03-read-a-frame": {"opcode_keeps_the_rsv_bits", "fin_is_128", "uses_the_projects_reader"},
+               "03-read-a-frame": {"opcode_keeps_the_rsv_bits", "fin_is_128", "uses_the_projects_reader",
+                                   "opcode_from_the_low_five_bits"},
                "04-clock-offset": {"median_of_the_offsets", "the_second_exchange", "leaves_the_first_out",
                                    "stops_at_the_first_shorter_one", "rounds_to_milliseconds",
                                    "shortest_starts_at_one_second"},
@@ -47,7 +48,8 @@ ONCE_PASSED = {"01-follow-the-board": {"off_by_one_reset", "short_polling", "ret
                "06-reconnect": {"raises_a_new_timeout_error", "counts_attempts_from_one", "passes_the_random_module",
                                 "one_count_for_every_call", "catches_every_exception", "a_bell_curve",
                                 "wall_clock_deadline", "deadline_from_the_first_failure",
-                                "time_left_read_before_the_attempt", "retries_refusals_only"},
+                                "time_left_read_before_the_attempt", "retries_refusals_only",
+                                "catches_connection_errors_only"},
                "07-one-feature": {"lower_not_casefold", "refuses_100_characters", "a_list_body_is_a_500",
                                   "searches_the_oldest_500_only", "matches_authors_too",
                                   "casefolds_the_messages_only", "searches_the_newest_500_only",
@@ -270,6 +272,26 @@ def test_exercise_7_solution_is_tried_in_a_copy_whatever_the_students_servers_ho
     assert done.returncode == 1 and "the solution does not apply to servers/" in done.stdout, done.stdout
     assert "git diff" not in done.stdout and ">" not in done.stdout.split("hint:")[1]
     assert subprocess.run(["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True).stdout == ""
+
+
+def test_servers_that_do_not_load_are_one_line_for_the_exercises_that_start_them(tmp_path):
+    """Halfway through exercise 7, servers/chat.py may not load; the checks of exercises 2 and 3 start the servers
+    (their reference peer), and once ended in a traceback through the checker's own import instead of saying which
+    file to fix, alone or among several exercises."""
+    require_tool("git")
+    copy = checkout_copy(tmp_path)
+    chat = copy / "servers" / "chat.py"
+    line = len(chat.read_text().splitlines()) + 1
+    chat.write_text(chat.read_text() + "def search(text:\n")  # a student's half-written function
+    for numbers in (["2"], ["2", "3"]):
+        done = check(*numbers, cwd=copy)
+        assert_readable(done)
+        assert done.returncode == 1, done.stdout
+        for number in numbers:
+            assert f"  FAIL  exercise {number}'s checks load\n        what is wrong: Python cannot read " \
+                f"servers/chat.py: " in done.stdout and f"(line {line})" in done.stdout, done.stdout
+            assert f"hint: exercise {number}'s checks start the project's own servers, so servers/chat.py must " \
+                "load: fix it" in done.stdout and "'git stash'" in done.stdout, done.stdout
 
 
 def test_an_unknown_exercise_is_refused_with_the_list(tmp_path):

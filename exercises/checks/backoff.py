@@ -1,6 +1,7 @@
 """Exercise 6's checks: backoff delays drawn many times, then real reconnections: a connect() with a bug, one
 client, a server that never comes (a port that refuses at once, then one that takes each connection and resets it
-0.8 s later), and a class of 30 whose server comes back, every connection attempt timed.
+0.8 s later), a connect() that times out once, and a class of 30 whose server comes back, every connection
+attempt timed.
 
 The timing checks look at the waits (from the end of a failed attempt to the start of the next) and at when each
 attempt starts, never at how long a refused connection takes: on Windows a refused connect to 127.0.0.1 takes
@@ -36,6 +37,7 @@ CLASS, DOWN = 30, 1.5  # clients, seconds their server stays away
 SPREAD, WINDOW = 0.010, 0.010  # seconds
 RECONNECTING, GIVING_UP, SLOW_GIVING_UP, CLASS_SEEDS = 1, 2, 4, 100  # the clients' seeds; with 4 the first two
 # waits are short (44 ms in all), so that the third slow attempt starts well before the deadline and ends well past it
+SILENCE = 0.3  # seconds a connect() waits for a server that never answers, then raises TimeoutError
 REFUSAL, SLOW_GIVE_UP_AFTER = 0.8, 2.0  # seconds the slow port takes to fail each attempt; give_up_after there
 SLACK = 0.25  # seconds a step may lag behind the deadline on a busy machine
 # A wait may come out later than drawn, by a part of it plus seconds: a busy machine wakes a sleeper late, once
@@ -460,6 +462,31 @@ def _gave_up_early(drawn: list, attempts: Attempts, last: float, raised: float, 
                "passed")
 
 
+@check("a connection attempt that times out (TimeoutError) is retried too: the next attempt connects", timeout=20)
+def retries_timeouts(student):
+    calls, connection, returned = [], object(), []
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes each connection and never answers it
+        def connect():
+            calls.append(time.monotonic())
+            if len(calls) > 1:
+                return connection
+            with socket.create_connection(silent.getsockname(), timeout=SILENCE) as sock:
+                sock.recv(1)  # nothing comes: a real TimeoutError, as from a server that hangs mid-restart
+
+        thread = run_in_thread(lambda: returned.append(student.connect_with_backoff(connect, random.Random(3), 5.0)))
+        thread.join(8)
+    if isinstance(thread.error, TimeoutError) and len(calls) == 1:
+        raise Fail("connect() timed out once (TimeoutError), and connect_with_backoff raised it at once",
+                   "retry every failed connection: except OSError:. A TimeoutError is an OSError but not a "
+                   "ConnectionError, so except ConnectionError: lets timeouts out")
+    if thread.is_alive() or thread.error is not None or returned != [connection]:
+        got = ("was still running 8 s later" if thread.is_alive() else "returned something else" if
+               thread.error is None else f"raised {where(thread.error, student.__file__)}")
+        raise Fail(f"connect() timed out once, then connected, and connect_with_backoff {got}",
+                   "catch OSError (TimeoutError is one), wait, try again, and return what connect() returned")
+    return f"the TimeoutError was retried: connected on attempt {len(calls)}"
+
+
 @check(f"a class of {CLASS} whose server is back after {DOWN:g} s does not come back in one wave", timeout=60)
 def no_wave(student):
     port, started = free_port(), []
@@ -507,4 +534,5 @@ def no_wave(student):
             f"{max(c.times[-1] for c in clients) - first:.2f} s after the first attempt")
 
 
-CHECKS = [delays, uses_rng, retries_only_failed_connections, reconnects, gives_up, no_wave]
+CHECKS = [delays, uses_rng, retries_only_failed_connections, reconnects, gives_up, retries_timeouts,
+          no_wave]

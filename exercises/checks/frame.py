@@ -1,6 +1,7 @@
-"""Exercise 3's checks: parse_frame on the RFC's examples (a compressed frame's too), every length form, cut-off
-data, frames back to back, and a real stream. What comes back is held to the statement's types (fin a bool, the
-payload bytes), and a wrong answer is recognised by what it looks like, so that the hint names the mistake."""
+"""Exercise 3's checks: parse_frame on the RFC's examples (a compressed frame's too, and all RSV bits set), every
+length form, cut-off data, frames back to back, and a real stream. What comes back is held to the statement's types
+(fin a bool, the payload bytes), and a wrong answer is recognised by what it looks like, so that the hint names the
+mistake."""
 
 import os
 import socket
@@ -73,8 +74,8 @@ def _mistake(data: bytes, payload, size, expected: tuple) -> str | None:
     return None
 
 
-@check("RFC 6455's unmasked examples (section 5.7): 'Hello', a fragmented 'Hel' + 'lo', a ping; and RFC 7692's "
-       "compressed 'Hello' (RSV1 set)", timeout=10)
+@check("RFC 6455's unmasked examples (section 5.7): 'Hello', a fragmented 'Hel' + 'lo', a ping; RFC 7692's "
+       "compressed 'Hello' (RSV1 set); and a 'Hello' with RSV1, RSV2 and RSV3 all set", timeout=10)
 def rfc_unmasked(student):
     hint = ("byte 0: FIN is its high bit (0x80), the opcode its low 4 bits; byte 1: MASK is its high bit (0x80), "
             "the length its low 7 bits")
@@ -82,9 +83,12 @@ def rfc_unmasked(student):
     _expect(student, "first fragment 'Hel'", bytes.fromhex("010348656c"), (False, 1, b"Hel", 5), hint)
     _expect(student, "last fragment 'lo'", bytes.fromhex("80026c6f"), (True, 0, b"lo", 4), hint)
     _expect(student, "ping 'Hello'", bytes.fromhex("890548656c6c6f"), (True, 9, b"Hello", 7), hint)
+    rsv_hint = ("the opcode is the low 4 bits alone (data[0] & 0x0F): the 3 bits above them are RSV1 to RSV3, which "
+                "an extension sets (permessage-deflate sets RSV1 on a compressed message)")
     _expect(student, "compressed text 'Hello' (RSV1 set)", COMPRESSED_HELLO, (True, 1, COMPRESSED_HELLO[2:], 9),
-            "the opcode is the low 4 bits alone (data[0] & 0x0F): the 3 bits above them are RSV1 to RSV3, which an "
-            "extension sets (permessage-deflate sets RSV1 on a compressed message)")
+            rsv_hint)
+    _expect(student, "text 'Hello' with RSV1 to RSV3 set", bytes.fromhex("f10548656c6c6f"), (True, 1, b"Hello", 7),
+            rsv_hint)
 
 
 @check("a masked frame is unmasked: the RFC's masked 'Hello', then random keys", timeout=10)
